@@ -1,0 +1,1 @@
+//! Domain XML documents (libvirt's format, kept lossless), their validation and the per-user store.

@@ -1,0 +1,1 @@
+//! User preferences, stored under `$XDG_CONFIG_HOME/vireo/`.
