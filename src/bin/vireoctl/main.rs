@@ -2,13 +2,20 @@
 //!
 //! Exit codes: 0 success, 1 a negative answer (e.g. `cpu-compare` found the CPU incompatible),
 //! 2 an error (bad input, unknown model, …), printed on stderr as `error: …`.
+//!
+//! Each group of verbs lives in its own module with its own `clap::Subcommand` enum, flattened
+//! into [`Command`] here, so this file only wires groups together.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "vireoctl", version, about = "Manage Vireo virtual machines from the command line")]
+#[command(
+    name = "vireoctl",
+    version,
+    about = "Manage Vireo virtual machines and inspect this host's CPU from the command line"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,20 +23,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print Vireo's version and the versions of the parts it was built with.
+    /// Print Vireo's version.
     Version,
+    // Groups of verbs are flattened in here, one line each:
+    // #[command(flatten)] Cpu(cpu_cmds::CpuCommand),
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Version => {
+            println!("vireoctl {}", vireo::VERSION);
+            Ok(ExitCode::SUCCESS)
+        }
+        // Command::Cpu(cmd) => cpu_cmds::run(cmd),
+    }
 }
 
 fn main() -> ExitCode {
     vireo::logging::init();
     let cli = Cli::parse();
-    let result: anyhow::Result<ExitCode> = match cli.command {
-        Command::Version => {
-            println!("vireoctl {}", vireo::VERSION);
-            Ok(ExitCode::SUCCESS)
-        }
-    };
-    match result {
+    match run(cli.command) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
