@@ -33,7 +33,10 @@ mod gui {
         {
             let po = format!("po/{lang}.po");
             println!("cargo:rerun-if-changed={po}");
-            let dir = Path::new(&out_dir).join("locale").join(lang).join("LC_MESSAGES");
+            let dir = Path::new(&out_dir)
+                .join("locale")
+                .join(lang)
+                .join("LC_MESSAGES");
             std::fs::create_dir_all(&dir).expect("create the locale dir in OUT_DIR");
             let status = Command::new("msgfmt")
                 .arg("--check")

@@ -88,11 +88,9 @@ impl SimpleComponent for App {
         let model = App { vm_count: 0 };
         let widgets = view_output!();
         install_window_actions(&widgets.main_window, &sender);
-        widgets.content.set_visible_child_name(if model.vm_count == 0 {
-            "empty"
-        } else {
-            "list"
-        });
+        widgets
+            .content
+            .set_visible_child_name(if model.vm_count == 0 { "empty" } else { "list" });
         ComponentParts { model, widgets }
     }
 
@@ -127,10 +125,13 @@ fn primary_menu() -> gio::MenuModel {
         .expect("menus.ui defines primary_menu")
 }
 
+/// Makes the message a window action sends (a fresh one per activation).
+type MessageFactory = fn() -> AppMsg;
+
 /// Window actions behind the menu and the buttons; they forward to component messages, so
 /// the same code path runs for a click, a keyboard shortcut and a test.
 fn install_window_actions(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
-    let entries: [(&str, fn() -> AppMsg); 3] = [
+    let entries: [(&str, MessageFactory); 3] = [
         ("new-vm", || AppMsg::NewVm),
         ("preferences", || AppMsg::ShowPreferences),
         ("about", || AppMsg::ShowAbout),
