@@ -30,7 +30,9 @@ impl FeatureSet {
     }
 
     pub fn contains(&self, index: usize) -> bool {
-        self.words.get(index / 64).is_some_and(|w| w & (1 << (index % 64)) != 0)
+        self.words
+            .get(index / 64)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
     }
 
     pub fn len(&self) -> usize {
@@ -79,7 +81,9 @@ impl FeatureSet {
     /// Member indices in ascending order (= map order).
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.words.iter().enumerate().flat_map(|(i, &w)| {
-            (0..64).filter(move |b| w & (1u64 << b) != 0).map(move |b| i * 64 + b)
+            (0..64)
+                .filter(move |b| w & (1u64 << b) != 0)
+                .map(move |b| i * 64 + b)
         })
     }
 }

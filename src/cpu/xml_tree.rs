@@ -4,8 +4,8 @@
 //! Only what libvirt's CPU documents use is kept: element names, attributes and text.
 //! Comments, processing instructions and the XML declaration are dropped.
 
-use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 
 /// One parsed XML element.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,15 +21,14 @@ pub(crate) struct Element {
 
 impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
-    }
-
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
     }
 }
 
@@ -41,9 +40,12 @@ pub(crate) fn parse(text: &str) -> Result<Element, String> {
     let line_at = |pos: u64| text[..(pos as usize).min(text.len())].matches('\n').count() + 1;
     loop {
         let position = reader.buffer_position();
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("malformed XML at line {}: {e}", line_at(reader.error_position())))?;
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "malformed XML at line {}: {e}",
+                line_at(reader.error_position())
+            )
+        })?;
         match event {
             Event::Start(start) => stack.push(open(&start, line_at(position))?),
             Event::Empty(start) => {
@@ -75,7 +77,10 @@ pub(crate) fn parse(text: &str) -> Result<Element, String> {
         }
     }
     if !stack.is_empty() {
-        return Err(format!("malformed XML: element <{}> is never closed", stack[stack.len() - 1].name));
+        return Err(format!(
+            "malformed XML: element <{}> is never closed",
+            stack[stack.len() - 1].name
+        ));
     }
     root.ok_or_else(|| "malformed XML: the document has no element".to_string())
 }
@@ -91,10 +96,19 @@ fn open(start: &BytesStart<'_>, line: usize) -> Result<Element, String> {
             .map_err(|e| format!("malformed XML at line {line}: attribute {key}: {e}"))?;
         attrs.push((key, value.into_owned()));
     }
-    Ok(Element { name, attrs, line, ..Element::default() })
+    Ok(Element {
+        name,
+        attrs,
+        line,
+        ..Element::default()
+    })
 }
 
-fn close(stack: &mut [Element], root: &mut Option<Element>, mut element: Element) -> Result<(), String> {
+fn close(
+    stack: &mut [Element],
+    root: &mut Option<Element>,
+    mut element: Element,
+) -> Result<(), String> {
     element.text = element.text.trim().to_string();
     match stack.last_mut() {
         Some(parent) => parent.children.push(element),

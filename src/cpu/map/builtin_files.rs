@@ -5,51 +5,192 @@
 pub(super) const BUILTIN_FILES: &[(&str, &str)] = &[
     ("index.map", include_str!("../../../cpu_map/index.map")),
     ("vendors.map", include_str!("../../../cpu_map/vendors.map")),
-    ("features.map", include_str!("../../../cpu_map/features.map")),
-    ("models/486.map", include_str!("../../../cpu_map/models/486.map")),
-    ("models/pentium.map", include_str!("../../../cpu_map/models/pentium.map")),
-    ("models/pentium2.map", include_str!("../../../cpu_map/models/pentium2.map")),
-    ("models/pentium3.map", include_str!("../../../cpu_map/models/pentium3.map")),
-    ("models/pentiumpro.map", include_str!("../../../cpu_map/models/pentiumpro.map")),
-    ("models/coreduo.map", include_str!("../../../cpu_map/models/coreduo.map")),
-    ("models/n270.map", include_str!("../../../cpu_map/models/n270.map")),
-    ("models/core2duo.map", include_str!("../../../cpu_map/models/core2duo.map")),
-    ("models/qemu32.map", include_str!("../../../cpu_map/models/qemu32.map")),
-    ("models/kvm32.map", include_str!("../../../cpu_map/models/kvm32.map")),
-    ("models/cpu64-rhel5.map", include_str!("../../../cpu_map/models/cpu64-rhel5.map")),
-    ("models/cpu64-rhel6.map", include_str!("../../../cpu_map/models/cpu64-rhel6.map")),
-    ("models/qemu64.map", include_str!("../../../cpu_map/models/qemu64.map")),
-    ("models/kvm64.map", include_str!("../../../cpu_map/models/kvm64.map")),
-    ("models/conroe.map", include_str!("../../../cpu_map/models/conroe.map")),
-    ("models/penryn.map", include_str!("../../../cpu_map/models/penryn.map")),
-    ("models/nehalem.map", include_str!("../../../cpu_map/models/nehalem.map")),
-    ("models/westmere.map", include_str!("../../../cpu_map/models/westmere.map")),
-    ("models/sandybridge.map", include_str!("../../../cpu_map/models/sandybridge.map")),
-    ("models/ivybridge.map", include_str!("../../../cpu_map/models/ivybridge.map")),
-    ("models/haswell.map", include_str!("../../../cpu_map/models/haswell.map")),
-    ("models/broadwell.map", include_str!("../../../cpu_map/models/broadwell.map")),
-    ("models/skylake-client.map", include_str!("../../../cpu_map/models/skylake-client.map")),
-    ("models/skylake-server.map", include_str!("../../../cpu_map/models/skylake-server.map")),
-    ("models/cascadelake-server.map", include_str!("../../../cpu_map/models/cascadelake-server.map")),
-    ("models/icelake-client.map", include_str!("../../../cpu_map/models/icelake-client.map")),
-    ("models/icelake-server.map", include_str!("../../../cpu_map/models/icelake-server.map")),
-    ("models/cooperlake.map", include_str!("../../../cpu_map/models/cooperlake.map")),
-    ("models/snowridge.map", include_str!("../../../cpu_map/models/snowridge.map")),
-    ("models/sapphirerapids.map", include_str!("../../../cpu_map/models/sapphirerapids.map")),
-    ("models/graniterapids.map", include_str!("../../../cpu_map/models/graniterapids.map")),
-    ("models/sierraforest.map", include_str!("../../../cpu_map/models/sierraforest.map")),
-    ("models/denverton.map", include_str!("../../../cpu_map/models/denverton.map")),
-    ("models/knightsmill.map", include_str!("../../../cpu_map/models/knightsmill.map")),
-    ("models/athlon.map", include_str!("../../../cpu_map/models/athlon.map")),
-    ("models/phenom.map", include_str!("../../../cpu_map/models/phenom.map")),
-    ("models/opteron-g1.map", include_str!("../../../cpu_map/models/opteron-g1.map")),
-    ("models/opteron-g2.map", include_str!("../../../cpu_map/models/opteron-g2.map")),
-    ("models/opteron-g3.map", include_str!("../../../cpu_map/models/opteron-g3.map")),
-    ("models/opteron-g4.map", include_str!("../../../cpu_map/models/opteron-g4.map")),
-    ("models/opteron-g5.map", include_str!("../../../cpu_map/models/opteron-g5.map")),
-    ("models/epyc.map", include_str!("../../../cpu_map/models/epyc.map")),
-    ("models/epyc-rome.map", include_str!("../../../cpu_map/models/epyc-rome.map")),
-    ("models/epyc-milan.map", include_str!("../../../cpu_map/models/epyc-milan.map")),
-    ("models/epyc-genoa.map", include_str!("../../../cpu_map/models/epyc-genoa.map")),
-    ("models/dhyana.map", include_str!("../../../cpu_map/models/dhyana.map")),
+    (
+        "features.map",
+        include_str!("../../../cpu_map/features.map"),
+    ),
+    (
+        "models/486.map",
+        include_str!("../../../cpu_map/models/486.map"),
+    ),
+    (
+        "models/pentium.map",
+        include_str!("../../../cpu_map/models/pentium.map"),
+    ),
+    (
+        "models/pentium2.map",
+        include_str!("../../../cpu_map/models/pentium2.map"),
+    ),
+    (
+        "models/pentium3.map",
+        include_str!("../../../cpu_map/models/pentium3.map"),
+    ),
+    (
+        "models/pentiumpro.map",
+        include_str!("../../../cpu_map/models/pentiumpro.map"),
+    ),
+    (
+        "models/coreduo.map",
+        include_str!("../../../cpu_map/models/coreduo.map"),
+    ),
+    (
+        "models/n270.map",
+        include_str!("../../../cpu_map/models/n270.map"),
+    ),
+    (
+        "models/core2duo.map",
+        include_str!("../../../cpu_map/models/core2duo.map"),
+    ),
+    (
+        "models/qemu32.map",
+        include_str!("../../../cpu_map/models/qemu32.map"),
+    ),
+    (
+        "models/kvm32.map",
+        include_str!("../../../cpu_map/models/kvm32.map"),
+    ),
+    (
+        "models/cpu64-rhel5.map",
+        include_str!("../../../cpu_map/models/cpu64-rhel5.map"),
+    ),
+    (
+        "models/cpu64-rhel6.map",
+        include_str!("../../../cpu_map/models/cpu64-rhel6.map"),
+    ),
+    (
+        "models/qemu64.map",
+        include_str!("../../../cpu_map/models/qemu64.map"),
+    ),
+    (
+        "models/kvm64.map",
+        include_str!("../../../cpu_map/models/kvm64.map"),
+    ),
+    (
+        "models/conroe.map",
+        include_str!("../../../cpu_map/models/conroe.map"),
+    ),
+    (
+        "models/penryn.map",
+        include_str!("../../../cpu_map/models/penryn.map"),
+    ),
+    (
+        "models/nehalem.map",
+        include_str!("../../../cpu_map/models/nehalem.map"),
+    ),
+    (
+        "models/westmere.map",
+        include_str!("../../../cpu_map/models/westmere.map"),
+    ),
+    (
+        "models/sandybridge.map",
+        include_str!("../../../cpu_map/models/sandybridge.map"),
+    ),
+    (
+        "models/ivybridge.map",
+        include_str!("../../../cpu_map/models/ivybridge.map"),
+    ),
+    (
+        "models/haswell.map",
+        include_str!("../../../cpu_map/models/haswell.map"),
+    ),
+    (
+        "models/broadwell.map",
+        include_str!("../../../cpu_map/models/broadwell.map"),
+    ),
+    (
+        "models/skylake-client.map",
+        include_str!("../../../cpu_map/models/skylake-client.map"),
+    ),
+    (
+        "models/skylake-server.map",
+        include_str!("../../../cpu_map/models/skylake-server.map"),
+    ),
+    (
+        "models/cascadelake-server.map",
+        include_str!("../../../cpu_map/models/cascadelake-server.map"),
+    ),
+    (
+        "models/icelake-client.map",
+        include_str!("../../../cpu_map/models/icelake-client.map"),
+    ),
+    (
+        "models/icelake-server.map",
+        include_str!("../../../cpu_map/models/icelake-server.map"),
+    ),
+    (
+        "models/cooperlake.map",
+        include_str!("../../../cpu_map/models/cooperlake.map"),
+    ),
+    (
+        "models/snowridge.map",
+        include_str!("../../../cpu_map/models/snowridge.map"),
+    ),
+    (
+        "models/sapphirerapids.map",
+        include_str!("../../../cpu_map/models/sapphirerapids.map"),
+    ),
+    (
+        "models/graniterapids.map",
+        include_str!("../../../cpu_map/models/graniterapids.map"),
+    ),
+    (
+        "models/sierraforest.map",
+        include_str!("../../../cpu_map/models/sierraforest.map"),
+    ),
+    (
+        "models/denverton.map",
+        include_str!("../../../cpu_map/models/denverton.map"),
+    ),
+    (
+        "models/knightsmill.map",
+        include_str!("../../../cpu_map/models/knightsmill.map"),
+    ),
+    (
+        "models/athlon.map",
+        include_str!("../../../cpu_map/models/athlon.map"),
+    ),
+    (
+        "models/phenom.map",
+        include_str!("../../../cpu_map/models/phenom.map"),
+    ),
+    (
+        "models/opteron-g1.map",
+        include_str!("../../../cpu_map/models/opteron-g1.map"),
+    ),
+    (
+        "models/opteron-g2.map",
+        include_str!("../../../cpu_map/models/opteron-g2.map"),
+    ),
+    (
+        "models/opteron-g3.map",
+        include_str!("../../../cpu_map/models/opteron-g3.map"),
+    ),
+    (
+        "models/opteron-g4.map",
+        include_str!("../../../cpu_map/models/opteron-g4.map"),
+    ),
+    (
+        "models/opteron-g5.map",
+        include_str!("../../../cpu_map/models/opteron-g5.map"),
+    ),
+    (
+        "models/epyc.map",
+        include_str!("../../../cpu_map/models/epyc.map"),
+    ),
+    (
+        "models/epyc-rome.map",
+        include_str!("../../../cpu_map/models/epyc-rome.map"),
+    ),
+    (
+        "models/epyc-milan.map",
+        include_str!("../../../cpu_map/models/epyc-milan.map"),
+    ),
+    (
+        "models/epyc-genoa.map",
+        include_str!("../../../cpu_map/models/epyc-genoa.map"),
+    ),
+    (
+        "models/dhyana.map",
+        include_str!("../../../cpu_map/models/dhyana.map"),
+    ),
 ];

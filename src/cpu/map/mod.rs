@@ -17,9 +17,16 @@ use super::feature_set::FeatureSet;
 #[derive(Debug, thiserror::Error)]
 pub enum CpuMapError {
     #[error("{file}:{line}: {message}")]
-    Syntax { file: String, line: usize, message: String },
+    Syntax {
+        file: String,
+        line: usize,
+        message: String,
+    },
     #[error("cannot read CPU map overlay {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// One of the four general registers a CPUID leaf returns.
@@ -46,7 +53,12 @@ impl Register {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FeatureBit {
     /// A bit of a CPUID leaf/subleaf register.
-    Cpuid { leaf: u32, subleaf: u32, register: Register, bit: u8 },
+    Cpuid {
+        leaf: u32,
+        subleaf: u32,
+        register: Register,
+        bit: u8,
+    },
     /// A bit (0–63, bits 32+ being the EDX half) of a model-specific register such as
     /// IA32_ARCH_CAPABILITIES (0x10a) or the VMX capability MSRs.
     Msr { index: u32, bit: u8 },
@@ -112,7 +124,9 @@ impl ModelSignature {
     pub fn matches(&self, family: u32, model: u32, stepping: u32) -> bool {
         self.family == family
             && self.model == model
-            && self.steppings.is_none_or(|(lo, hi)| (lo..=hi).contains(&stepping))
+            && self
+                .steppings
+                .is_none_or(|(lo, hi)| (lo..=hi).contains(&stepping))
     }
 }
 
@@ -176,7 +190,9 @@ impl CpuModel {
         &self.features
     }
     pub(crate) fn has_signature(&self, family: u32, model: u32, stepping: u32) -> bool {
-        self.signatures.iter().any(|s| s.matches(family, model, stepping))
+        self.signatures
+            .iter()
+            .any(|s| s.matches(family, model, stepping))
     }
 }
 
@@ -199,11 +215,13 @@ impl CpuMap {
         parse::load_vendors(&mut map, "vendors.map", text("vendors.map"))?;
         parse::load_features(&mut map, "features.map", text("features.map"))?;
         for model_file in parse::index_entries("index.map", text("index.map"))? {
-            let body = files.get(model_file.as_str()).ok_or_else(|| CpuMapError::Syntax {
-                file: "index.map".into(),
-                line: 0,
-                message: format!("lists {model_file}, which is not embedded"),
-            })?;
+            let body = files
+                .get(model_file.as_str())
+                .ok_or_else(|| CpuMapError::Syntax {
+                    file: "index.map".into(),
+                    line: 0,
+                    message: format!("lists {model_file}, which is not embedded"),
+                })?;
             parse::load_models(&mut map, &model_file, body)?;
         }
         Ok(map)
@@ -223,10 +241,16 @@ impl CpuMap {
     pub fn load_with_overlay(dir: &Path) -> Result<CpuMap, CpuMapError> {
         let mut map = Self::builtin()?;
         let read = |path: &Path| {
-            std::fs::read_to_string(path).map_err(|source| CpuMapError::Io { path: path.to_path_buf(), source })
+            std::fs::read_to_string(path).map_err(|source| CpuMapError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
         };
         let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| CpuMapError::Io { path: dir.to_path_buf(), source })?
+            .map_err(|source| CpuMapError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "map"))
             .collect();
@@ -244,7 +268,10 @@ impl CpuMap {
             }
         }
         for path in names {
-            let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let file = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if file == "vendors.map" || file == "features.map" || file == "index.map" {
                 continue;
             }
@@ -298,7 +325,9 @@ impl CpuMap {
 
     /// The set of non-migratable features.
     pub(crate) fn non_migratable(&self) -> FeatureSet {
-        (0..self.features.len()).filter(|&i| !self.features[i].migratable).collect()
+        (0..self.features.len())
+            .filter(|&i| !self.features[i].migratable)
+            .collect()
     }
 }
 

@@ -3,7 +3,9 @@
 //! Every line is `KEYWORD ARGS…`; `#` starts a comment; indentation only helps the eye.
 //! Errors carry the file name and 1-based line so a broken overlay is easy to fix.
 
-use super::{CpuFeature, CpuMap, CpuMapError, CpuModel, CpuVendor, FeatureBit, ModelSignature, Register};
+use super::{
+    CpuFeature, CpuMap, CpuMapError, CpuModel, CpuVendor, FeatureBit, ModelSignature, Register,
+};
 use crate::cpu::feature_set::FeatureSet;
 
 /// Non-empty, comment-stripped lines with their 1-based numbers, split into words.
@@ -16,7 +18,11 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
 }
 
 fn error(file: &str, line: usize, message: impl Into<String>) -> CpuMapError {
-    CpuMapError::Syntax { file: file.to_string(), line, message: message.into() }
+    CpuMapError::Syntax {
+        file: file.to_string(),
+        line,
+        message: message.into(),
+    }
 }
 
 fn number(text: &str) -> Option<u32> {
@@ -42,9 +48,16 @@ pub(super) fn load_vendors(map: &mut CpuMap, file: &str, text: &str) -> Result<(
             return Err(error(file, n, "expected `vendor NAME CPUID-STRING`"));
         };
         if string.len() != 12 || !string.is_ascii() {
-            return Err(error(file, n, format!("vendor string {string:?} must be 12 ASCII characters")));
+            return Err(error(
+                file,
+                n,
+                format!("vendor string {string:?} must be 12 ASCII characters"),
+            ));
         }
-        let vendor = CpuVendor { name: name.to_string(), cpuid_string: string.to_string() };
+        let vendor = CpuVendor {
+            name: name.to_string(),
+            cpuid_string: string.to_string(),
+        };
         match map.vendors.iter_mut().find(|v| v.name == *name) {
             Some(existing) => *existing = vendor,
             None => map.vendors.push(vendor),
@@ -55,19 +68,43 @@ pub(super) fn load_vendors(map: &mut CpuMap, file: &str, text: &str) -> Result<(
 
 pub(super) fn load_features(map: &mut CpuMap, file: &str, text: &str) -> Result<(), CpuMapError> {
     for (n, words) in lines(text) {
-        let (name, rest) = words.split_first().expect("lines() yields non-empty word lists");
-        let (bit, extras) = parse_bit(rest).map_err(|m| error(file, n, format!("feature {name}: {m}")))?;
-        let mut feature = CpuFeature { name: name.to_string(), aliases: Vec::new(), bit, migratable: true };
+        let (name, rest) = words
+            .split_first()
+            .expect("lines() yields non-empty word lists");
+        let (bit, extras) =
+            parse_bit(rest).map_err(|m| error(file, n, format!("feature {name}: {m}")))?;
+        let mut feature = CpuFeature {
+            name: name.to_string(),
+            aliases: Vec::new(),
+            bit,
+            migratable: true,
+        };
         for extra in extras {
             match extra.split_once('=') {
-                Some(("alias", alias)) if !alias.is_empty() => feature.aliases.push(alias.to_string()),
+                Some(("alias", alias)) if !alias.is_empty() => {
+                    feature.aliases.push(alias.to_string())
+                }
                 None if *extra == "nonmigratable" => feature.migratable = false,
-                _ => return Err(error(file, n, format!("feature {name}: unknown attribute `{extra}`"))),
+                _ => {
+                    return Err(error(
+                        file,
+                        n,
+                        format!("feature {name}: unknown attribute `{extra}`"),
+                    ));
+                }
             }
         }
-        if let Some(other) = map.features.iter().position(|f| f.bit == bit && f.name != feature.name) {
+        if let Some(other) = map
+            .features
+            .iter()
+            .position(|f| f.bit == bit && f.name != feature.name)
+        {
             let other = &map.features[other].name;
-            return Err(error(file, n, format!("feature {name} uses the same bit as {other}")));
+            return Err(error(
+                file,
+                n,
+                format!("feature {name} uses the same bit as {other}"),
+            ));
         }
         let index = match map.features.iter().position(|f| f.name == feature.name) {
             Some(i) => {
@@ -83,7 +120,14 @@ pub(super) fn load_features(map: &mut CpuMap, file: &str, text: &str) -> Result<
         for key in std::iter::once(&feature.name).chain(&feature.aliases) {
             if let Some(&owner) = map.feature_index.get(key.as_str()) {
                 if owner != index {
-                    return Err(error(file, n, format!("name {key} already belongs to feature {}", map.features[owner].name)));
+                    return Err(error(
+                        file,
+                        n,
+                        format!(
+                            "name {key} already belongs to feature {}",
+                            map.features[owner].name
+                        ),
+                    ));
                 }
             }
             map.feature_index.insert(key.clone(), index);
@@ -108,12 +152,24 @@ fn parse_bit<'a, 'b>(words: &'a [&'b str]) -> Result<(FeatureBit, &'a [&'b str])
                 "edx" => Register::Edx,
                 other => return Err(format!("unknown register `{other}` (eax, ebx, ecx or edx)")),
             };
-            let bit = number(bit).filter(|&b| b < 32).ok_or(format!("bit `{bit}` is not 0-31"))? as u8;
-            Ok((FeatureBit::Cpuid { leaf, subleaf, register, bit }, rest))
+            let bit = number(bit)
+                .filter(|&b| b < 32)
+                .ok_or(format!("bit `{bit}` is not 0-31"))? as u8;
+            Ok((
+                FeatureBit::Cpuid {
+                    leaf,
+                    subleaf,
+                    register,
+                    bit,
+                },
+                rest,
+            ))
         }
         ["msr", index, bit, rest @ ..] => {
             let index = number(index).ok_or(format!("bad MSR index `{index}`"))?;
-            let bit = number(bit).filter(|&b| b < 64).ok_or(format!("bit `{bit}` is not 0-63"))? as u8;
+            let bit = number(bit)
+                .filter(|&b| b < 64)
+                .ok_or(format!("bit `{bit}` is not 0-63"))? as u8;
             Ok((FeatureBit::Msr { index, bit }, rest))
         }
         _ => Err("expected `cpuid LEAF[:SUBLEAF] REGISTER BIT` or `msr INDEX BIT`".into()),
@@ -132,9 +188,14 @@ pub(super) fn load_models(map: &mut CpuMap, file: &str, text: &str) -> Result<()
             continue;
         }
         let Some((_, model)) = current.as_mut() else {
-            return Err(error(file, n, format!("`{}` outside a `model` block", words[0])));
+            return Err(error(
+                file,
+                n,
+                format!("`{}` outside a `model` block", words[0]),
+            ));
         };
-        apply_directive(map, model, &words).map_err(|m| error(file, n, format!("model {}: {m}", model.name)))?;
+        apply_directive(map, model, &words)
+            .map_err(|m| error(file, n, format!("model {}: {m}", model.name)))?;
     }
     if let Some((_, model)) = current {
         insert_model(map, model);
@@ -142,7 +203,12 @@ pub(super) fn load_models(map: &mut CpuMap, file: &str, text: &str) -> Result<()
     Ok(())
 }
 
-fn start_model(map: &CpuMap, file: &str, n: usize, words: &[&str]) -> Result<CpuModel, CpuMapError> {
+fn start_model(
+    map: &CpuMap,
+    file: &str,
+    n: usize,
+    words: &[&str],
+) -> Result<CpuModel, CpuMapError> {
     match words {
         ["model", name] => Ok(CpuModel {
             name: name.to_string(),
@@ -158,9 +224,13 @@ fn start_model(map: &CpuMap, file: &str, n: usize, words: &[&str]) -> Result<Cpu
             removed: Vec::new(),
         }),
         ["model", name, "from", parent] => {
-            let base = map
-                .model(parent)
-                .ok_or_else(|| error(file, n, format!("model {name}: parent model {parent} is not defined above")))?;
+            let base = map.model(parent).ok_or_else(|| {
+                error(
+                    file,
+                    n,
+                    format!("model {name}: parent model {parent} is not defined above"),
+                )
+            })?;
             Ok(CpuModel {
                 name: name.to_string(),
                 aliases: Vec::new(),
@@ -168,18 +238,25 @@ fn start_model(map: &CpuMap, file: &str, n: usize, words: &[&str]) -> Result<Cpu
                 ..base.clone()
             })
         }
-        _ => Err(error(file, n, "expected `model NAME` or `model NAME from PARENT`")),
+        _ => Err(error(
+            file,
+            n,
+            "expected `model NAME` or `model NAME from PARENT`",
+        )),
     }
 }
 
 fn apply_directive(map: &CpuMap, model: &mut CpuModel, words: &[&str]) -> Result<(), String> {
     let (keyword, args) = words.split_first().expect("non-empty");
     let canonical = |name: &str| {
-        map.feature_position(name).ok_or_else(|| format!("unknown feature `{name}`"))
+        map.feature_position(name)
+            .ok_or_else(|| format!("unknown feature `{name}`"))
     };
     match *keyword {
         "vendor" => {
-            let [vendor] = args else { return Err("expected `vendor NAME`".into()) };
+            let [vendor] = args else {
+                return Err("expected `vendor NAME`".into());
+            };
             if map.vendor(vendor).is_none() {
                 return Err(format!("unknown vendor `{vendor}`"));
             }
@@ -212,7 +289,12 @@ fn apply_directive(map: &CpuMap, model: &mut CpuModel, words: &[&str]) -> Result
             for name in args {
                 let i = canonical(name)?;
                 let name = map.feature_at(i).name.clone();
-                if *keyword == "added" { &mut model.added } else { &mut model.removed }.push(name);
+                if *keyword == "added" {
+                    &mut model.added
+                } else {
+                    &mut model.removed
+                }
+                .push(name);
             }
         }
         other => return Err(format!("unknown directive `{other}`")),
@@ -236,7 +318,11 @@ fn parse_signature(text: &str) -> Result<ModelSignature, String> {
     if parts.next().is_some() {
         return Err(bad());
     }
-    Ok(ModelSignature { family, model, steppings })
+    Ok(ModelSignature {
+        family,
+        model,
+        steppings,
+    })
 }
 
 fn insert_model(map: &mut CpuMap, model: CpuModel) {

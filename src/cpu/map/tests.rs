@@ -24,9 +24,20 @@ fn aliases_resolve_to_canonical_features() {
     assert!(!map.feature("invtsc").unwrap().migratable());
     assert_eq!(
         map.feature("pni").unwrap().bit(),
-        FeatureBit::Cpuid { leaf: 1, subleaf: 0, register: Register::Ecx, bit: 0 }
+        FeatureBit::Cpuid {
+            leaf: 1,
+            subleaf: 0,
+            register: Register::Ecx,
+            bit: 0
+        }
     );
-    assert_eq!(map.feature("rdctl-no").unwrap().bit(), FeatureBit::Msr { index: 0x10a, bit: 0 });
+    assert_eq!(
+        map.feature("rdctl-no").unwrap().bit(),
+        FeatureBit::Msr {
+            index: 0x10a,
+            bit: 0
+        }
+    );
 }
 
 #[test]
@@ -37,16 +48,40 @@ fn versions_inherit_their_parent() {
     assert_eq!(v1.vendor(), Some("Intel"));
     assert_eq!(v1.features(), map.model("Haswell").unwrap().features());
     assert!(v1.decode_host() && !v1.decode_guest());
-    assert!(map.model("Skylake-Client").unwrap().removed_features().contains(&"mpx".to_string()));
-    assert!(!map.model("Skylake-Client").unwrap().features().contains(&"mpx".to_string()));
-    assert!(map.model("Haswell").unwrap().added_features().contains(&"vmx-ept".to_string()));
-    assert!(!map.model("Haswell").unwrap().features().contains(&"vmx-ept".to_string()));
+    assert!(
+        map.model("Skylake-Client")
+            .unwrap()
+            .removed_features()
+            .contains(&"mpx".to_string())
+    );
+    assert!(
+        !map.model("Skylake-Client")
+            .unwrap()
+            .features()
+            .contains(&"mpx".to_string())
+    );
+    assert!(
+        map.model("Haswell")
+            .unwrap()
+            .added_features()
+            .contains(&"vmx-ept".to_string())
+    );
+    assert!(
+        !map.model("Haswell")
+            .unwrap()
+            .features()
+            .contains(&"vmx-ept".to_string())
+    );
 }
 
 #[test]
 fn overlay_adds_and_replaces_models() {
     let dir = temp_dir("overlay");
-    std::fs::write(dir.join("features.map"), "myfeat cpuid 0x40000001 eax 3 alias=my-feat\n").unwrap();
+    std::fs::write(
+        dir.join("features.map"),
+        "myfeat cpuid 0x40000001 eax 3 alias=my-feat\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("custom.map"),
         "model Tiny\n  alias tiny\n  vendor Intel\n  features fpu my-feat\n\nmodel qemu64\n  features fpu\n",
@@ -64,17 +99,27 @@ fn overlay_adds_and_replaces_models() {
 #[test]
 fn malformed_overlay_names_file_line_and_problem() {
     let dir = temp_dir("bad");
-    std::fs::write(dir.join("bad.map"), "# comment\nmodel X\n  features fpu nosuchfeature\n").unwrap();
+    std::fs::write(
+        dir.join("bad.map"),
+        "# comment\nmodel X\n  features fpu nosuchfeature\n",
+    )
+    .unwrap();
     let err = CpuMap::load_with_overlay(&dir).unwrap_err().to_string();
     assert!(err.contains("bad.map:3:"), "{err}");
     assert!(err.contains("unknown feature `nosuchfeature`"), "{err}");
 
     std::fs::write(dir.join("bad.map"), "  vendor Intel\n").unwrap();
     let err = CpuMap::load_with_overlay(&dir).unwrap_err().to_string();
-    assert!(err.contains("bad.map:1:") && err.contains("outside a `model` block"), "{err}");
+    assert!(
+        err.contains("bad.map:1:") && err.contains("outside a `model` block"),
+        "{err}"
+    );
 
     std::fs::write(dir.join("bad.map"), "").unwrap();
     std::fs::write(dir.join("features.map"), "f cpuid 0x1 exx 3\n").unwrap();
     let err = CpuMap::load_with_overlay(&dir).unwrap_err().to_string();
-    assert!(err.contains("features.map:1:") && err.contains("unknown register"), "{err}");
+    assert!(
+        err.contains("features.map:1:") && err.contains("unknown register"),
+        "{err}"
+    );
 }
