@@ -1,1 +1,24 @@
-//! Domain XML documents (libvirt's format, kept lossless), their validation and the per-user store.
+//! Domain XML: libvirt-compatible VM definitions, kept losslessly, and the per-user store.
+//!
+//! - [`xml`]: the lossless tree every document lives in.
+//! - [`Domain`] ([`model`], [`devices`]): typed getters and in-place setters.
+//! - [`units`]: libvirt memory units.
+//! - [`canon`]: canonical form for comparing documents (attribute order, whitespace aside).
+
+pub mod canon;
+pub mod devices;
+pub mod model;
+pub mod units;
+pub mod xml;
+
+pub use model::{CpuTune, Domain, LifecycleEvent, NumaTune, Os, OsText, Pin, Vcpu};
+pub use units::{MemUnit, Memory};
+
+/// Something wrong with a domain document. Every message names the element and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error(transparent)]
+    Xml(#[from] xml::XmlError),
+    #[error("{element}: {message}")]
+    Invalid { element: String, message: String },
+}
