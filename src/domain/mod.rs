@@ -11,6 +11,7 @@ pub mod atomic;
 pub mod canon;
 pub mod devices;
 pub mod model;
+pub mod new_vm;
 pub mod store;
 pub mod units;
 pub mod validate;

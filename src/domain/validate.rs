@@ -21,6 +21,9 @@ pub struct HostFacts {
     /// Whether KVM runs guests on hardware virtualization (VMX/SVM) and so can pass the host
     /// CPU through; false on paravirtualized KVM (PVM) or when /dev/kvm is missing.
     pub hardware_kvm: bool,
+    /// The nearest named CPU model whose every feature this host's KVM can give (for the
+    /// "Nearest CPU model" preference); `None` when no model is usable or it is unknown.
+    pub nearest_usable_model: Option<String>,
 }
 
 impl HostFacts {
@@ -29,6 +32,7 @@ impl HostFacts {
         HostFacts {
             mem_total_kib: read_mem_total_kib(),
             hardware_kvm: detect_hardware_kvm(),
+            nearest_usable_model: None,
         }
     }
 }
