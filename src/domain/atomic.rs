@@ -34,6 +34,32 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Removes temp files left in `dir` by writers that died mid-save (SIGKILL, power loss): those
+/// whose writer process no longer exists. Live writers' temp files are left alone.
+pub fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_file_writer(&name) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The writer's pid if `name` is one of [`write_atomic`]'s temp files (`.NAME.tmp.PID.RANDOM`).
+fn temp_file_writer(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp.")?;
+    let (pid, random) = tail.split_once('.')?;
+    (random.len() == 32).then_some(())?;
+    pid.parse().ok()
+}
+
 /// Makes renames and unlinks in `dir` durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -86,6 +112,23 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let random = "0".repeat(32);
+        let dead = dir.path().join(format!(".a.xml.tmp.999999999.{random}"));
+        let live = dir
+            .path()
+            .join(format!(".a.xml.tmp.{}.{random}", std::process::id()));
+        let data = dir.path().join("a.xml");
+        for p in [&dead, &live, &data] {
+            fs::write(p, b"x").unwrap();
+        }
+        remove_stale_temp_files(dir.path());
+        assert!(!dead.exists());
+        assert!(live.exists() && data.exists());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::domain::atomic::{FileLock, sync_dir, write_atomic};
+use crate::domain::atomic::{FileLock, remove_stale_temp_files, sync_dir, write_atomic};
 use crate::domain::validate::{check_name, document_problems};
 use crate::domain::{Domain, DomainError};
 
@@ -114,6 +114,7 @@ impl DomainStore {
     pub fn open_at(dir: impl Into<PathBuf>) -> Result<DomainStore, StoreError> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        remove_stale_temp_files(&dir);
         Ok(DomainStore { dir })
     }
 
