@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod domain_cmds;
+
 #[derive(Parser)]
 #[command(
     name = "vireoctl",
@@ -26,6 +28,8 @@ enum Command {
     /// Print Vireo's version.
     Version,
     // Groups of verbs are flattened in here, one line each:
+    #[command(flatten)]
+    Domain(domain_cmds::DomainCommand),
     // #[command(flatten)] Cpu(cpu_cmds::CpuCommand),
 }
 
@@ -34,7 +38,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Version => {
             println!("vireoctl {}", vireo::VERSION);
             Ok(ExitCode::SUCCESS)
-        } // Command::Cpu(cmd) => cpu_cmds::run(cmd),
+        }
+        Command::Domain(cmd) => domain_cmds::run(cmd),
+        // Command::Cpu(cmd) => cpu_cmds::run(cmd),
     }
 }
 
