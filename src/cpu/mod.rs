@@ -2,3 +2,4 @@
 //!
 //! No KVM, no GTK and no I/O beyond reading the map live here, so every rule can be tested
 //! against libvirt's own test data without a hypervisor.
+pub mod guest;

@@ -34,8 +34,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Version => {
             println!("vireoctl {}", vireo::VERSION);
             Ok(ExitCode::SUCCESS)
-        }
-        // Command::Cpu(cmd) => cpu_cmds::run(cmd),
+        } // Command::Cpu(cmd) => cpu_cmds::run(cmd),
     }
 }
 
