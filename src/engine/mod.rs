@@ -4,12 +4,12 @@
 //! document to a `VmConfig`, and the one place "this host cannot run that" errors are raised.
 //! A running VM is driven through its [`Vm`] handle; every call returns at once.
 
-mod boot;
+pub(crate) mod boot;
 pub mod config;
 pub mod console;
 mod devices;
 mod error;
-mod layout;
+pub(crate) mod layout;
 mod machine;
 pub mod pinning;
 mod run_control;
