@@ -5,8 +5,15 @@
 //! reads it from. Everything here is pure and deterministic: the same input gives the same table,
 //! which is what keeps a guest's CPU stable from one start to the next.
 
+pub mod catalog;
+pub mod resolve;
 pub mod table;
 pub mod topology;
 
-pub use table::{GuestCpuid, GuestCpuidEntry};
+pub use catalog::{BasicCatalog, CpuCatalog};
+pub use resolve::{
+    CheckMode, CpuMode, GuestCpuSpec, HostCpuFacts, MatchMode, Policy, ResolveError, ResolvedCpu,
+    resolve,
+};
+pub use table::{CpuidRegister, GuestCpuid, GuestCpuidEntry};
 pub use topology::GuestTopology;
