@@ -11,6 +11,7 @@ mod def;
 mod def_format;
 mod error;
 mod feature_set;
+pub mod guest;
 pub mod map;
 mod policy_sets;
 mod usable;
