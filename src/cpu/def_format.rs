@@ -38,7 +38,8 @@ impl CpuDef {
         out
     }
 
-    fn children(&self) -> Vec<String> {
+    /// The child elements, one per line, without indentation.
+    pub(crate) fn children(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(arch) = &self.arch {
             out.push(format!("<arch>{}</arch>", escape(arch)));

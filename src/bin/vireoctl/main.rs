@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cpu_cmds;
+
 #[derive(Parser)]
 #[command(
     name = "vireoctl",
@@ -27,6 +29,8 @@ enum Command {
     Version,
     // Groups of verbs are flattened in here, one line each:
     // #[command(flatten)] Cpu(cpu_cmds::CpuCommand),
+    #[command(flatten)]
+    Cpu(cpu_cmds::CpuCommand),
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -36,6 +40,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // Command::Cpu(cmd) => cpu_cmds::run(cmd),
+        Command::Cpu(cmd) => cpu_cmds::run(cmd),
     }
 }
 
