@@ -35,37 +35,6 @@ fn every_compare_case_matches_libvirt() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The files a baseline case reads and the file holding libvirt's answer.
-pub fn baseline_files(case: &serde_json::Value) -> (Vec<String>, Option<String>) {
-    let name = case["name"].as_str().unwrap();
-    let flags: Vec<&str> = case["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
-    if case["kind"] == "cpuid" {
-        let inputs = case["input_cpuid_cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| format!("cpuid-{}-json", c.as_str().unwrap()))
-            .collect();
-        (inputs, Some(format!("cpuid-baseline-{name}")))
-    } else {
-        let suffix = if flags.contains(&"expand_features") {
-            "expanded"
-        } else if flags.contains(&"migratable") {
-            "migratable"
-        } else {
-            "result"
-        };
-        let expected =
-            (!case["expect_error"].as_bool().unwrap()).then(|| format!("baseline-{name}-{suffix}"));
-        (vec![format!("baseline-{name}")], expected)
-    }
-}
-
 #[test]
 fn every_baseline_case_matches_libvirt() {
     let Some(dir) = cpu_common::oracle_dir() else {
@@ -75,7 +44,7 @@ fn every_baseline_case_matches_libvirt() {
     let cases = cpu_common::cases(&dir);
     let mut failures = Vec::new();
     for case in cases["baseline_cases"].as_array().unwrap() {
-        let (inputs, expected) = baseline_files(case);
+        let (inputs, expected) = cpu_common::baseline_files(case);
         let flags_json = case["flags"].as_array().unwrap();
         let flags = BaselineFlags {
             expand_features: flags_json.iter().any(|f| f == "expand_features"),
