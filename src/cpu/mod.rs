@@ -14,6 +14,7 @@ mod error;
 mod feature_set;
 pub mod map;
 mod policy_sets;
+mod update;
 mod usable;
 mod xml_tree;
 
@@ -32,4 +33,5 @@ pub use map::{
     CpuFeature, CpuMap, CpuMapError, CpuModel, CpuVendor, FeatureBit, ModelSignature, Register,
 };
 pub use policy_sets::{has_feature, validate};
+pub use update::{copy_migratable, update};
 pub use usable::missing_features;
