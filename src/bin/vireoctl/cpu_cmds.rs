@@ -58,6 +58,16 @@ pub enum CpuCommand {
     CpuModels,
 }
 
+/// Writes `text` to stdout; a closed pipe (`vireoctl … | head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -74,7 +84,7 @@ pub fn run(cmd: CpuCommand) -> anyhow::Result<ExitCode> {
             } else {
                 read_host_cpuid()
             };
-            print!("{}", data.to_xml());
+            emit(&data.to_xml())?;
         }
         CpuCommand::CpuDecode { guest, file } => {
             let map = load_map()?;
@@ -85,7 +95,7 @@ pub fn run(cmd: CpuCommand) -> anyhow::Result<ExitCode> {
             } else {
                 decode_host(&map, &data)?
             };
-            print!("{}", cpu.to_xml());
+            emit(&cpu.to_xml())?;
         }
         CpuCommand::CpuCompare { host, cpu_file } => {
             return compare_cmd(host.as_deref(), &cpu_file);
@@ -107,30 +117,32 @@ pub fn run(cmd: CpuCommand) -> anyhow::Result<ExitCode> {
                 expand_features: features,
                 migratable,
             };
-            print!("{}", baseline(&map, &cpus, flags)?.to_xml());
+            emit(&baseline(&map, &cpus, flags)?.to_xml())?;
         }
         CpuCommand::Capabilities => {
             let map = load_map()?;
             let host = decode_host(&map, &read_host_cpuid())?;
-            print!(
+            emit(&format!(
                 "<capabilities>\n  <host>\n{}  </host>\n</capabilities>\n",
                 host.to_xml_indented(4)
-            );
+            ))?;
         }
         CpuCommand::Domcapabilities => {
             let map = load_map()?;
             let kvm = supported_cpuid()?;
             let models = model_usability(&map, &kvm);
             let host_model = host_model(&map, &kvm).ok();
-            print!(
+            emit(&format!(
                 "<domainCapabilities>\n  <domain>kvm</domain>\n  <arch>x86_64</arch>\n{}</domainCapabilities>\n",
                 domcapabilities_cpu_xml(host_model.as_ref(), &models, 2)
-            );
+            ))?;
         }
         CpuCommand::CpuModels => {
-            for model in load_map()?.models() {
-                println!("{}", model.name());
-            }
+            let names: String = load_map()?
+                .models()
+                .map(|m| format!("{}\n", m.name()))
+                .collect();
+            emit(&names)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -148,10 +160,10 @@ fn compare_cmd(host_file: Option<&Path>, cpu_file: &Path) -> anyhow::Result<Exit
     };
     let (outcome, why) = compare_explained(&map, &host, &cpu)?;
     match outcome {
-        CompareOutcome::Identical => println!("identical"),
-        CompareOutcome::Superset => println!("superset"),
+        CompareOutcome::Identical => emit("identical\n")?,
+        CompareOutcome::Superset => emit("superset\n")?,
         CompareOutcome::Incompatible { features } => {
-            println!("incompatible: {}", features.join(" "));
+            emit(&format!("incompatible: {}\n", features.join(" ")))?;
             if let Some(why) = why {
                 eprintln!("{why}");
             }
