@@ -1,1 +1,4 @@
 //! Facts about this host: KVM capabilities, this host's CPUID, host validation checks.
+
+pub mod kvm_caps;
+pub mod validate;

@@ -1,0 +1,273 @@
+//! ACPI tables: how the guest learns how many CPUs it has (MADT), where the power-management
+//! registers are (FADT) and how to power off (the `_S5_` object in the DSDT).
+//!
+//! Debian's cloud kernels are built without MP-table parsing, so an SMP guest needs the MADT; the
+//! FADT's fixed-hardware power button and PM1 control block give a clean poweroff and a graceful
+//! shutdown request without any AML methods. Tables are written by hand: they are small, fixed
+//! and easy to check byte by byte.
+
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::engine::devices::pm::{PM1_CNT_PORT, PM1_EVT_PORT, S5_SLEEP_TYPE, SCI_IRQ};
+use crate::engine::error::EngineError;
+use crate::engine::layout::ACPI_ADDR;
+
+const OEM_ID: &[u8; 6] = b"VIREO ";
+const OEM_TABLE_ID: &[u8; 8] = b"VIREOVM ";
+const CREATOR_ID: &[u8; 4] = b"VIRE";
+const LOCAL_APIC_ADDR: u32 = 0xfee0_0000;
+const IO_APIC_ADDR: u32 = 0xfec0_0000;
+
+/// A system description table under construction: the standard 36-byte header, then the body.
+struct Sdt {
+    bytes: Vec<u8>,
+}
+
+impl Sdt {
+    fn new(signature: &[u8; 4], revision: u8) -> Self {
+        let mut bytes = Vec::with_capacity(256);
+        bytes.extend_from_slice(signature);
+        bytes.extend_from_slice(&0u32.to_le_bytes()); // length, set by finish()
+        bytes.push(revision);
+        bytes.push(0); // checksum, set by finish()
+        bytes.extend_from_slice(OEM_ID);
+        bytes.extend_from_slice(OEM_TABLE_ID);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(CREATOR_ID);
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        Self { bytes }
+    }
+
+    fn u8(&mut self, v: u8) -> &mut Self {
+        self.bytes.push(v);
+        self
+    }
+    fn u16(&mut self, v: u16) -> &mut Self {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn u32(&mut self, v: u32) -> &mut Self {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    fn raw(&mut self, v: &[u8]) -> &mut Self {
+        self.bytes.extend_from_slice(v);
+        self
+    }
+    fn zeros(&mut self, n: usize) -> &mut Self {
+        self.bytes.resize(self.bytes.len() + n, 0);
+        self
+    }
+    /// A Generic Address Structure for an I/O port block.
+    fn io_gas(&mut self, port: u16, bit_width: u8) -> &mut Self {
+        let access_size = match bit_width {
+            8 => 1,
+            16 => 2,
+            _ => 3,
+        };
+        self.u8(1)
+            .u8(bit_width)
+            .u8(0)
+            .u8(access_size)
+            .u64(u64::from(port))
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let len = self.bytes.len() as u32;
+        self.bytes[4..8].copy_from_slice(&len.to_le_bytes());
+        self.bytes[9] = checksum(&self.bytes);
+        self.bytes
+    }
+}
+
+/// The byte that makes `bytes` sum to zero (with the checksum byte itself counted as zero).
+fn checksum(bytes: &[u8]) -> u8 {
+    0u8.wrapping_sub(bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)))
+}
+
+fn dsdt() -> Vec<u8> {
+    let mut t = Sdt::new(b"DSDT", 2);
+    // Name (_S5_, Package (4) { 5, 5, 0, 0 }): the sleep type the guest writes to power off.
+    t.raw(&[0x08, b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04])
+        .raw(&[
+            0x0a,
+            S5_SLEEP_TYPE as u8,
+            0x0a,
+            S5_SLEEP_TYPE as u8,
+            0x00,
+            0x00,
+        ]);
+    t.finish()
+}
+
+fn fadt(dsdt_addr: u64) -> Vec<u8> {
+    const FLAG_WBINVD: u32 = 1;
+    const FLAG_NO_SLEEP_BUTTON: u32 = 1 << 5;
+    const BOOT_ARCH_NO_VGA: u16 = 1 << 2;
+    let mut t = Sdt::new(b"FACP", 6);
+    t.u32(0) // FIRMWARE_CTRL: no FACS
+        .u32(dsdt_addr as u32)
+        .u8(0)
+        .u8(0) // preferred PM profile: unspecified
+        .u16(SCI_IRQ as u16)
+        .u32(0) // SMI_CMD 0: ACPI mode is always on
+        .u32(0) // ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT
+        .u32(u32::from(PM1_EVT_PORT))
+        .u32(0)
+        .u32(u32::from(PM1_CNT_PORT))
+        .u32(0)
+        .u32(0) // PM2_CNT_BLK
+        .u32(0) // PM_TMR_BLK: none
+        .u32(0) // GPE0_BLK
+        .u32(0) // GPE1_BLK
+        .u8(4) // PM1_EVT_LEN
+        .u8(2) // PM1_CNT_LEN
+        .zeros(6) // PM2_CNT_LEN … CST_CNT
+        .u16(101) // P_LVL2_LAT > 100: C2 unsupported
+        .u16(1001) // P_LVL3_LAT > 1000: C3 unsupported
+        .zeros(4 + 5) // FLUSH_SIZE/STRIDE, DUTY_*, alarms, CENTURY
+        .u16(BOOT_ARCH_NO_VGA)
+        .u8(0)
+        .u32(FLAG_WBINVD | FLAG_NO_SLEEP_BUTTON)
+        .zeros(12) // RESET_REG: none (the guest resets through the i8042)
+        .u8(0) // RESET_VALUE
+        .u16(0) // ARM_BOOT_ARCH
+        .u8(0) // FADT minor version
+        .u64(0) // X_FIRMWARE_CTRL
+        .u64(dsdt_addr)
+        .io_gas(PM1_EVT_PORT, 32)
+        .zeros(12)
+        .io_gas(PM1_CNT_PORT, 16)
+        .zeros(12 * 7) // PM1b_CNT, PM2_CNT, PM_TMR, GPE0, GPE1, SLEEP_CONTROL, SLEEP_STATUS
+        .u64(u64::from_le_bytes(*b"VIREO\0\0\0"));
+    t.finish()
+}
+
+fn madt(apic_ids: &[u32]) -> Vec<u8> {
+    const PCAT_COMPAT: u32 = 1;
+    let mut t = Sdt::new(b"APIC", 4);
+    t.u32(LOCAL_APIC_ADDR).u32(PCAT_COMPAT);
+    for (uid, apic_id) in apic_ids.iter().enumerate() {
+        t.u8(0).u8(8).u8(uid as u8).u8(*apic_id as u8).u32(1);
+    }
+    t.u8(1).u8(12).u8(0).u8(0).u32(IO_APIC_ADDR).u32(0);
+    // The PIT's IRQ 0 arrives on IO-APIC pin 2, as on every PC.
+    t.u8(2).u8(10).u8(0).u8(0).u32(2).u16(0);
+    // The SCI is level triggered, active high.
+    t.u8(2)
+        .u8(10)
+        .u8(0)
+        .u8(SCI_IRQ as u8)
+        .u32(SCI_IRQ)
+        .u16(0x000d);
+    // LINT1 of every processor is NMI.
+    t.u8(4).u8(6).u8(0xff).u16(0).u8(1);
+    t.finish()
+}
+
+fn xsdt(tables: &[u64]) -> Vec<u8> {
+    let mut t = Sdt::new(b"XSDT", 1);
+    for addr in tables {
+        t.u64(*addr);
+    }
+    t.finish()
+}
+
+fn rsdp(xsdt_addr: u64) -> Vec<u8> {
+    let mut r = Vec::with_capacity(36);
+    r.extend_from_slice(b"RSD PTR ");
+    r.push(0);
+    r.extend_from_slice(OEM_ID);
+    r.push(2); // ACPI 2.0+
+    r.extend_from_slice(&0u32.to_le_bytes()); // no RSDT
+    r.extend_from_slice(&36u32.to_le_bytes());
+    r.extend_from_slice(&xsdt_addr.to_le_bytes());
+    r.extend_from_slice(&[0; 4]);
+    r[8] = checksum(&r[..20]);
+    r[32] = checksum(&r);
+    r
+}
+
+/// Builds every table for vCPUs with `apic_ids`, laid out from `base`, as (address, bytes).
+/// The RSDP comes first, at `base`, 16-byte aligned as the RSDP search requires.
+pub fn build(base: u64, apic_ids: &[u32]) -> Vec<(u64, Vec<u8>)> {
+    let align = |a: u64| (a + 15) & !15;
+    let dsdt_addr = align(base + 36);
+    let dsdt = dsdt();
+    let fadt_addr = align(dsdt_addr + dsdt.len() as u64);
+    let fadt = fadt(dsdt_addr);
+    let madt_addr = align(fadt_addr + fadt.len() as u64);
+    let madt = madt(apic_ids);
+    let xsdt_addr = align(madt_addr + madt.len() as u64);
+    let xsdt = xsdt(&[fadt_addr, madt_addr]);
+    vec![
+        (base, rsdp(xsdt_addr)),
+        (dsdt_addr, dsdt),
+        (fadt_addr, fadt),
+        (madt_addr, madt),
+        (xsdt_addr, xsdt),
+    ]
+}
+
+/// Writes the tables for vCPUs with `apic_ids` at [`ACPI_ADDR`].
+pub fn write(mem: &GuestMemoryMmap, apic_ids: &[u32]) -> Result<(), EngineError> {
+    if let Some(id) = apic_ids.iter().find(|id| **id > 254) {
+        return Err(EngineError::Config(format!(
+            "APIC ID {id} needs x2APIC MADT entries, which this engine does not write yet; use fewer vCPUs or a smaller topology"
+        )));
+    }
+    for (addr, bytes) in build(ACPI_ADDR, apic_ids) {
+        mem.write_slice(&bytes, GuestAddress(addr))
+            .map_err(|e| EngineError::Boot(format!("writing ACPI tables at {addr:#x}: {e}")))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sums_to_zero(bytes: &[u8]) -> bool {
+        bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)) == 0
+    }
+
+    #[test]
+    fn every_table_checksums_and_has_its_length() {
+        for (_, bytes) in build(ACPI_ADDR, &[0, 1, 2, 3]).into_iter().skip(1) {
+            assert!(sums_to_zero(&bytes));
+            let len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+            assert_eq!(len, bytes.len());
+        }
+    }
+
+    #[test]
+    fn rsdp_checksums_and_points_at_the_xsdt() {
+        let tables = build(ACPI_ADDR, &[0]);
+        let rsdp = &tables[0].1;
+        assert!(sums_to_zero(&rsdp[..20]));
+        assert!(sums_to_zero(rsdp));
+        let xsdt = u64::from_le_bytes(rsdp[24..32].try_into().unwrap());
+        assert_eq!(xsdt, tables[4].0);
+        assert_eq!(&tables[4].1[..4], b"XSDT");
+    }
+
+    #[test]
+    fn fadt_is_acpi_6_sized_and_madt_lists_each_cpu() {
+        let tables = build(ACPI_ADDR, &[0, 1, 4, 5]);
+        assert_eq!(tables[2].1.len(), 276);
+        let madt = &tables[3].1;
+        let lapics: Vec<u8> = madt[44..]
+            .chunks(8)
+            .take(4)
+            .map(|entry| {
+                assert_eq!(&entry[..2], &[0, 8]);
+                entry[3]
+            })
+            .collect();
+        assert_eq!(lapics, vec![0, 1, 4, 5]);
+    }
+}

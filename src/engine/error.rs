@@ -1,0 +1,100 @@
+//! Errors from building or controlling a VM. Each names the thing that failed and, where there is
+//! one, the fix.
+
+use std::path::PathBuf;
+
+/// Why the engine could not build, start or control a VM.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// /dev/kvm could not be opened.
+    #[error("cannot open /dev/kvm: {source}; {hint}")]
+    KvmUnavailable {
+        /// The OS error.
+        source: std::io::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// A KVM ioctl failed.
+    #[error("KVM {op} failed: {source}")]
+    Kvm {
+        /// The operation, e.g. "KVM_CREATE_VCPU".
+        op: &'static str,
+        /// The errno from KVM.
+        source: kvm_ioctls::Error,
+    },
+    /// Guest memory could not be reserved.
+    #[error(
+        "cannot allocate {bytes} bytes of guest memory: {reason}; lower the VM's memory or free host memory"
+    )]
+    Memory {
+        /// Requested size.
+        bytes: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The kernel image is missing, unreadable or not a kernel.
+    #[error("kernel {path}: {reason}")]
+    Kernel {
+        /// The kernel path.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The initrd is missing, unreadable or does not fit.
+    #[error("initrd {path}: {reason}")]
+    Initrd {
+        /// The initrd path.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The kernel command line is unusable.
+    #[error("kernel command line: {0}")]
+    Cmdline(String),
+    /// The configuration asks for something the engine cannot build.
+    #[error("invalid VM configuration: {0}")]
+    Config(String),
+    /// Writing boot structures into guest memory failed (a layout bug or a too-small VM).
+    #[error("setting up guest boot state: {0}")]
+    Boot(String),
+    /// An engine thread could not be started.
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        /// Which thread.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The VM is not in a state that allows the request.
+    #[error("the VM is {state}; cannot {action}")]
+    WrongState {
+        /// The current state.
+        state: String,
+        /// The refused request.
+        action: &'static str,
+    },
+}
+
+impl EngineError {
+    /// Wraps a failed KVM ioctl with the name of the operation.
+    pub(crate) fn kvm(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Self {
+        move |source| Self::Kvm { op, source }
+    }
+}
+
+/// Opens /dev/kvm, turning the usual failures into an error that says how to fix them.
+pub fn open_kvm() -> Result<kvm_ioctls::Kvm, EngineError> {
+    kvm_ioctls::Kvm::new().map_err(|e| {
+        let source = std::io::Error::from_raw_os_error(e.errno());
+        let hint = match e.errno() {
+            libc::ENOENT => {
+                "load the KVM module (modprobe kvm_intel or kvm_amd) and enable virtualization in the firmware"
+            }
+            libc::EACCES | libc::EPERM => {
+                "add your user to the 'kvm' group (sudo usermod -aG kvm $USER) and log in again"
+            }
+            _ => "check that KVM works on this host (vireoctl host-validate)",
+        };
+        EngineError::KvmUnavailable { source, hint }
+    })
+}

@@ -1,0 +1,180 @@
+//! One vCPU thread: KVM_RUN in a loop, port I/O to the devices, and every other exit turned
+//! into a decision for the supervisor. A guest fault never panics: it becomes a `Crash` report
+//! and the thread parks until the supervisor stops it.
+
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use kvm_bindings::{KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+use kvm_ioctls::{VcpuExit, VcpuFd};
+
+use crate::engine::devices::{Devices, GuestRequest};
+use crate::engine::run_control::{Desired, RunControl};
+
+/// What a vCPU thread reports to the supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VcpuReport {
+    /// A device saw the guest ask for a reset or poweroff.
+    Guest(GuestRequest),
+    /// The guest cannot continue.
+    Crash(String),
+}
+
+/// Everything a vCPU thread needs besides its own fd.
+pub struct VcpuContext {
+    /// The vCPU's index (0 is the boot CPU).
+    pub index: u32,
+    /// Shared devices.
+    pub devices: Arc<Mutex<Devices>>,
+    /// Run/pause/stop requests.
+    pub control: Arc<RunControl>,
+    /// Where reports go.
+    pub reports: Sender<VcpuReport>,
+    /// Set on the first exit of any vCPU: the guest has executed instructions.
+    pub first_exit: Arc<OnceLock<Instant>>,
+    /// Host CPUs to pin this thread to.
+    pub pin: Option<Vec<usize>>,
+}
+
+/// The vCPU thread's body.
+pub fn run(mut vcpu: VcpuFd, ctx: VcpuContext) {
+    if let Some(cpus) = &ctx.pin
+        && let Err(e) = crate::engine::pinning::pin_current_thread(cpus)
+    {
+        tracing::warn!(vcpu = ctx.index, "vcpupin not applied: {e}");
+    }
+    loop {
+        match ctx.control.desired() {
+            Desired::Run => {}
+            Desired::Pause => {
+                if ctx.control.park(false) == Desired::Stop {
+                    return;
+                }
+                continue;
+            }
+            Desired::Stop => return,
+        }
+        let outcome = handle_exit(&mut vcpu, &ctx);
+        if let Some(message) = outcome {
+            let _ = ctx.reports.send(VcpuReport::Crash(message));
+            ctx.control.park(true);
+            return;
+        }
+    }
+}
+
+/// A fatal exit, described once the exit's borrow of the vCPU has ended.
+enum Fatal {
+    /// A message that needs the guest's RIP appended.
+    AtRip(String),
+    /// KVM_EXIT_INTERNAL_ERROR: the detail is in the kvm_run area.
+    Internal,
+    /// A complete message.
+    Plain(String),
+}
+
+/// Runs the vCPU once and handles the exit; `Some(message)` when the guest cannot continue.
+fn handle_exit(vcpu: &mut VcpuFd, ctx: &VcpuContext) -> Option<String> {
+    let fatal = run_once(vcpu, ctx)?;
+    Some(match fatal {
+        Fatal::AtRip(what) => with_rip(vcpu, ctx.index, &what),
+        Fatal::Internal => {
+            let detail = internal_error_detail(vcpu);
+            with_rip(vcpu, ctx.index, &format!("KVM internal error ({detail})"))
+        }
+        Fatal::Plain(message) => message,
+    })
+}
+
+fn run_once(vcpu: &mut VcpuFd, ctx: &VcpuContext) -> Option<Fatal> {
+    let exit = vcpu.run();
+    if !matches!(exit, Err(ref e) if e.errno() == libc::EINTR) {
+        let _ = ctx.first_exit.set(Instant::now());
+    }
+    let lock_devices = || ctx.devices.lock().unwrap_or_else(|p| p.into_inner());
+    let report = |r: VcpuReport| {
+        let _ = ctx.reports.send(r);
+    };
+    match exit {
+        Ok(VcpuExit::IoOut(port, data)) => {
+            if let Some(request) = lock_devices().write(port, data) {
+                report(VcpuReport::Guest(request));
+            }
+            None
+        }
+        Ok(VcpuExit::IoIn(port, data)) => {
+            lock_devices().read(port, data);
+            None
+        }
+        Ok(VcpuExit::MmioRead(addr, data)) => {
+            tracing::debug!(addr, "MMIO read of an unmapped address");
+            data.fill(0xff);
+            None
+        }
+        Ok(VcpuExit::MmioWrite(addr, _)) => {
+            tracing::debug!(addr, "MMIO write to an unmapped address");
+            None
+        }
+        Ok(VcpuExit::Hlt) => {
+            // Only without an in-kernel irqchip; ours has one, so a HLT exit means a guest that
+            // halted for good (a plain poweroff without ACPI).
+            report(VcpuReport::Guest(GuestRequest::PowerOff));
+            ctx.control.park(true);
+            None
+        }
+        Ok(VcpuExit::Shutdown) => Some(Fatal::AtRip(
+            "triple fault (the guest hit an exception it could not handle)".into(),
+        )),
+        Ok(VcpuExit::SystemEvent(kind, _)) => match kind {
+            KVM_SYSTEM_EVENT_SHUTDOWN => {
+                report(VcpuReport::Guest(GuestRequest::PowerOff));
+                None
+            }
+            KVM_SYSTEM_EVENT_RESET => {
+                report(VcpuReport::Guest(GuestRequest::Reset));
+                None
+            }
+            KVM_SYSTEM_EVENT_CRASH => Some(Fatal::Plain(format!(
+                "vCPU {}: the guest reported a crash",
+                ctx.index
+            ))),
+            other => Some(Fatal::Plain(format!(
+                "vCPU {}: unknown system event {other}",
+                ctx.index
+            ))),
+        },
+        Ok(VcpuExit::InternalError) => Some(Fatal::Internal),
+        Ok(VcpuExit::FailEntry(reason, cpu)) => Some(Fatal::Plain(format!(
+            "vCPU {}: KVM could not enter the guest (hardware reason {reason:#x} on host CPU {cpu})",
+            ctx.index
+        ))),
+        Ok(other) => Some(Fatal::AtRip(format!("unhandled exit {other:?}"))),
+        Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => None,
+        Err(e) => Some(Fatal::Plain(format!(
+            "vCPU {}: KVM_RUN failed: {e}",
+            ctx.index
+        ))),
+    }
+}
+
+fn internal_error_detail(vcpu: &mut VcpuFd) -> String {
+    // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so the `internal` member of the
+    // kvm_run union is the one KVM filled in.
+    let internal = unsafe { vcpu.get_kvm_run().__bindgen_anon_1.internal };
+    let name = match internal.suberror {
+        kvm_bindings::KVM_INTERNAL_ERROR_EMULATION => "instruction emulation failed",
+        kvm_bindings::KVM_INTERNAL_ERROR_SIMUL_EX => "exception while delivering an exception",
+        kvm_bindings::KVM_INTERNAL_ERROR_DELIVERY_EV => "event delivery failed",
+        kvm_bindings::KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON => "unexpected exit reason",
+        _ => "unknown suberror",
+    };
+    format!("suberror {}: {name}", internal.suberror)
+}
+
+fn with_rip(vcpu: &VcpuFd, index: u32, what: &str) -> String {
+    match vcpu.get_regs() {
+        Ok(regs) => format!("vCPU {index}: {what} at rip={:#x}", regs.rip),
+        Err(_) => format!("vCPU {index}: {what}"),
+    }
+}

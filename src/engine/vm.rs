@@ -1,0 +1,459 @@
+//! The handle a caller (GUI, `vireoctl`, a runner process) holds on a running VM.
+//!
+//! Every method returns at once: requests go to the VM's supervisor thread, which owns the
+//! machine, applies `on_poweroff` / `on_reboot` / `on_crash`, and publishes each state change to
+//! subscribers. Dropping the handle forces the VM off.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::cpu::guest::GuestCpuid;
+use crate::engine::config::{LifecycleAction, VmConfig};
+use crate::engine::console::{Console, DEFAULT_SCROLLBACK};
+use crate::engine::devices::GuestRequest;
+use crate::engine::error::EngineError;
+use crate::engine::machine::Machine;
+use crate::engine::run_control::Desired;
+use crate::engine::vcpu::VcpuReport;
+
+/// Where a VM is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmState {
+    /// The guest is running.
+    Running,
+    /// The vCPUs are stopped; memory and devices are kept.
+    Paused,
+    /// The VM is gone.
+    Shutoff(StopReason),
+    /// The guest crashed; the message says how. Final unless `on_crash='restart'`.
+    Crashed(String),
+}
+
+impl VmState {
+    /// Whether the VM has ended for good (no further events follow).
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Shutoff(_) | Self::Crashed(_))
+    }
+}
+
+impl std::fmt::Display for VmState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Running => f.write_str("running"),
+            Self::Paused => f.write_str("paused"),
+            Self::Shutoff(reason) => write!(f, "shut off ({reason})"),
+            Self::Crashed(message) => write!(f, "crashed: {message}"),
+        }
+    }
+}
+
+/// Why a VM is shut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The guest powered off.
+    GuestPoweroff,
+    /// The guest reset itself and `on_reboot` said not to restart.
+    GuestReset,
+    /// Forced off by the user.
+    Destroyed,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::GuestPoweroff => "guest powered off",
+            Self::GuestReset => "guest reset, on_reboot=destroy",
+            Self::Destroyed => "destroyed",
+        })
+    }
+}
+
+/// Requests from the handle to the supervisor.
+enum Command {
+    Pause,
+    Resume,
+    Shutdown,
+    Reboot,
+    ForceOff,
+    Input(Vec<u8>),
+}
+
+enum Message {
+    Command(Command),
+    Vcpu(VcpuReport),
+}
+
+/// State shared by the handle and the supervisor.
+struct Shared {
+    state: Mutex<VmState>,
+    changed: Condvar,
+    subscribers: Mutex<Vec<Sender<VmState>>>,
+    programmed_cpuid: Mutex<Vec<GuestCpuid>>,
+    first_exit: Arc<OnceLock<Instant>>,
+    started: Instant,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, VmState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, state: VmState) {
+        *self.state() = state.clone();
+        self.changed.notify_all();
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|tx| tx.send(state.clone()).is_ok());
+    }
+}
+
+/// Start-up timings, for benchmarks and diagnostics.
+#[derive(Debug, Clone, Copy)]
+pub struct StartTimings {
+    /// From `Vm::start` until the vCPU threads were running.
+    pub build: Duration,
+    /// From `Vm::start` until the guest's first exit to the engine (its first I/O), if any yet.
+    pub first_guest_exit: Option<Duration>,
+}
+
+/// A running (or finished) VM.
+pub struct Vm {
+    name: String,
+    commands: Sender<Message>,
+    shared: Arc<Shared>,
+    console: Console,
+    supervisor: Option<JoinHandle<()>>,
+    build_time: Duration,
+}
+
+impl Vm {
+    /// Builds the VM from `config` and starts it. Errors (bad kernel, no KVM, too much memory,
+    /// …) come back here, before anything runs; nothing is left behind on error.
+    pub fn start(config: VmConfig) -> Result<Vm, EngineError> {
+        let started = Instant::now();
+        let console = Console::new(DEFAULT_SCROLLBACK);
+        let mut machine = Machine::build(&config, &console)?;
+        let (tx, rx) = mpsc::channel::<Message>();
+        let (vcpu_tx, vcpu_rx) = mpsc::channel::<VcpuReport>();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(VmState::Running),
+            changed: Condvar::new(),
+            subscribers: Mutex::new(Vec::new()),
+            programmed_cpuid: Mutex::new(machine.programmed_cpuid().to_vec()),
+            first_exit: Arc::new(OnceLock::new()),
+            started,
+        });
+        machine.start(&config, &vcpu_tx, &shared.first_exit)?;
+        let forward = tx.clone();
+        let name = config.name.clone();
+        std::thread::Builder::new()
+            .name("vcpu-reports".into())
+            .spawn(move || {
+                for report in vcpu_rx {
+                    if forward.send(Message::Vcpu(report)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| EngineError::Thread {
+                what: format!("{name} report forwarder"),
+                source,
+            })?;
+        let supervisor = Supervisor {
+            config,
+            machine: Some(machine),
+            shared: shared.clone(),
+            console: console.clone(),
+            vcpu_tx,
+            paused: false,
+        };
+        let name = supervisor.config.name.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("vm-{name}"))
+            .spawn(move || supervisor.run(rx))
+            .map_err(|source| EngineError::Thread {
+                what: format!("{name} supervisor"),
+                source,
+            })?;
+        Ok(Vm {
+            name,
+            commands: tx,
+            shared,
+            console,
+            supervisor: Some(handle),
+            build_time: started.elapsed(),
+        })
+    }
+
+    /// The domain name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current state.
+    pub fn state(&self) -> VmState {
+        self.shared.state().clone()
+    }
+
+    /// A stream of every later state change.
+    pub fn subscribe(&self) -> Receiver<VmState> {
+        let (tx, rx) = mpsc::channel();
+        self.shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+        rx
+    }
+
+    /// The serial console.
+    pub fn console(&self) -> &Console {
+        &self.console
+    }
+
+    /// Types `bytes` into the serial port.
+    pub fn send_input(&self, bytes: &[u8]) {
+        self.send(Command::Input(bytes.to_vec()));
+    }
+
+    /// Stops the vCPUs, keeping everything else.
+    pub fn pause(&self) {
+        self.send(Command::Pause);
+    }
+
+    /// Continues after [`Vm::pause`].
+    pub fn resume(&self) {
+        self.send(Command::Resume);
+    }
+
+    /// Asks the guest to shut down by pressing the ACPI power button. A guest that ignores
+    /// ACPI keeps running: follow up with [`Vm::force_off`] after a timeout.
+    pub fn shutdown(&self) {
+        self.send(Command::Shutdown);
+    }
+
+    /// Resets the VM (a hard reset, like the reset button; the guest is not asked first).
+    pub fn reboot(&self) {
+        self.send(Command::Reboot);
+    }
+
+    /// Pulls the plug.
+    pub fn force_off(&self) {
+        self.send(Command::ForceOff);
+    }
+
+    fn send(&self, command: Command) {
+        // A closed channel means the VM is already gone: nothing left to do.
+        let _ = self.commands.send(Message::Command(command));
+    }
+
+    /// Waits until the VM has ended and returns how.
+    pub fn wait(&self) -> VmState {
+        let mut state = self.shared.state();
+        while !state.is_final() {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        state.clone()
+    }
+
+    /// Waits up to `timeout` for the VM to end; `None` if it is still alive.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<VmState> {
+        let guard = self.shared.state();
+        let (state, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(guard, timeout, |s| !s.is_final())
+            .unwrap_or_else(|p| p.into_inner());
+        state.is_final().then(|| state.clone())
+    }
+
+    /// Waits up to `timeout` for the state to become `wanted`.
+    pub fn wait_for_state(&self, wanted: &VmState, timeout: Duration) -> bool {
+        let guard = self.shared.state();
+        let (state, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(guard, timeout, |s| s != wanted)
+            .unwrap_or_else(|p| p.into_inner());
+        *state == *wanted
+    }
+
+    /// What KVM holds as each vCPU's CPUID table (KVM_GET_CPUID2 after KVM_SET_CPUID2).
+    pub fn programmed_cpuid(&self) -> Vec<GuestCpuid> {
+        self.shared
+            .programmed_cpuid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// How long start-up took.
+    pub fn timings(&self) -> StartTimings {
+        StartTimings {
+            build: self.build_time,
+            first_guest_exit: self
+                .shared
+                .first_exit
+                .get()
+                .map(|t| t.duration_since(self.shared.started)),
+        }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        self.force_off();
+        if let Some(handle) = self.supervisor.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Owns the machine; the only thread that changes it.
+struct Supervisor {
+    config: VmConfig,
+    machine: Option<Machine>,
+    shared: Arc<Shared>,
+    console: Console,
+    vcpu_tx: Sender<VcpuReport>,
+    paused: bool,
+}
+
+impl Supervisor {
+    fn run(mut self, rx: Receiver<Message>) {
+        if let Some(cpus) = &self.config.emulator_pin
+            && let Err(e) = crate::engine::pinning::pin_current_thread(cpus)
+        {
+            tracing::warn!("emulatorpin not applied: {e}");
+        }
+        loop {
+            let message = match rx.recv_timeout(Duration::from_secs(3600)) {
+                Ok(message) => message,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finish(VmState::Shutoff(StopReason::Destroyed));
+                    return;
+                }
+            };
+            if let Some(end) = self.handle(message) {
+                self.finish(end);
+                return;
+            }
+        }
+    }
+
+    /// Handles one message; `Some(state)` when the VM has ended.
+    fn handle(&mut self, message: Message) -> Option<VmState> {
+        match message {
+            Message::Command(Command::Pause) => {
+                if let Some(m) = &self.machine
+                    && !self.paused
+                {
+                    m.request(Desired::Pause);
+                    self.paused = true;
+                    self.shared.publish(VmState::Paused);
+                }
+                None
+            }
+            Message::Command(Command::Resume) => {
+                if let Some(m) = &self.machine
+                    && self.paused
+                {
+                    m.request(Desired::Run);
+                    self.paused = false;
+                    self.shared.publish(VmState::Running);
+                }
+                None
+            }
+            Message::Command(Command::Shutdown) => {
+                if let Some(m) = &self.machine {
+                    m.devices()
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .press_power_button();
+                }
+                None
+            }
+            Message::Command(Command::Input(bytes)) => {
+                if let Some(m) = &self.machine {
+                    m.devices()
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .send_serial_input(&bytes);
+                }
+                None
+            }
+            Message::Command(Command::Reboot) => self.restart("reboot requested"),
+            Message::Command(Command::ForceOff) => Some(VmState::Shutoff(StopReason::Destroyed)),
+            Message::Vcpu(VcpuReport::Guest(GuestRequest::PowerOff)) => self.apply(
+                self.config.on_poweroff,
+                VmState::Shutoff(StopReason::GuestPoweroff),
+            ),
+            Message::Vcpu(VcpuReport::Guest(GuestRequest::Reset)) => self.apply(
+                self.config.on_reboot,
+                VmState::Shutoff(StopReason::GuestReset),
+            ),
+            Message::Vcpu(VcpuReport::Crash(message)) => {
+                tracing::warn!(vm = %self.config.name, "guest crashed: {message}");
+                self.apply(self.config.on_crash, VmState::Crashed(message))
+            }
+        }
+    }
+
+    fn apply(&mut self, action: LifecycleAction, ended: VmState) -> Option<VmState> {
+        match action {
+            LifecycleAction::Destroy => Some(ended),
+            LifecycleAction::Restart => self.restart(&ended.to_string()),
+            LifecycleAction::Preserve => {
+                // Stop the vCPUs but keep memory until the user destroys the VM.
+                if let Some(m) = &self.machine {
+                    m.request(Desired::Pause);
+                }
+                self.paused = true;
+                self.shared.publish(ended);
+                None
+            }
+        }
+    }
+
+    /// Replaces the machine with a freshly built one (same configuration, same CPUID).
+    fn restart(&mut self, why: &str) -> Option<VmState> {
+        tracing::info!(vm = %self.config.name, "restarting: {why}");
+        if let Some(mut old) = self.machine.take() {
+            old.stop();
+        }
+        let rebuilt = Machine::build(&self.config, &self.console).and_then(|mut m| {
+            m.start(&self.config, &self.vcpu_tx, &self.shared.first_exit)?;
+            Ok(m)
+        });
+        match rebuilt {
+            Ok(machine) => {
+                *self
+                    .shared
+                    .programmed_cpuid
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = machine.programmed_cpuid().to_vec();
+                self.machine = Some(machine);
+                self.paused = false;
+                self.shared.publish(VmState::Running);
+                None
+            }
+            Err(e) => Some(VmState::Crashed(format!("restart failed: {e}"))),
+        }
+    }
+
+    fn finish(&mut self, end: VmState) {
+        if let Some(mut machine) = self.machine.take() {
+            machine.stop();
+        }
+        self.console.close();
+        self.shared.publish(end);
+    }
+}

@@ -1,0 +1,120 @@
+//! What this host's KVM can do, as the engine and host validation need it: API version, vCPU
+//! limits, the CPUID it supports, whether it is paravirtual (PVM), and whether it enforces the
+//! CPUID table it is given — measured by running a few bytes of guest code.
+
+use kvm_ioctls::{Kvm, VcpuExit};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+
+use crate::cpu::guest::GuestCpuid;
+use crate::engine::boot::cpu_state;
+use crate::engine::{EngineError, from_kvm_cpuid, open_kvm, to_kvm_cpuid};
+
+/// The KVM facts Vireo uses.
+#[derive(Debug, Clone)]
+pub struct KvmCaps {
+    /// KVM_GET_API_VERSION (12 on every supported kernel).
+    pub api_version: i32,
+    /// The most vCPUs one VM may have.
+    pub max_vcpus: usize,
+    /// The recommended number of vCPUs (KVM_CAP_NR_VCPUS).
+    pub recommended_vcpus: usize,
+    /// KVM_GET_SUPPORTED_CPUID.
+    pub supported_cpuid: GuestCpuid,
+    /// Whether KVM is the paravirtual PVM flavour (no hardware virtualization).
+    pub paravirtual: bool,
+}
+
+/// Reads the KVM facts (cheap: a few ioctls).
+pub fn read() -> Result<KvmCaps, EngineError> {
+    let kvm = open_kvm()?;
+    Ok(KvmCaps {
+        api_version: kvm.get_api_version(),
+        max_vcpus: kvm.get_max_vcpus(),
+        recommended_vcpus: kvm.get_nr_vcpus(),
+        supported_cpuid: supported_cpuid(&kvm)?,
+        paravirtual: is_pvm(),
+    })
+}
+
+/// KVM_GET_SUPPORTED_CPUID as a guest table.
+pub fn supported_cpuid(kvm: &Kvm) -> Result<GuestCpuid, EngineError> {
+    kvm.get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+        .map(|c| from_kvm_cpuid(&c))
+        .map_err(EngineError::kvm("KVM_GET_SUPPORTED_CPUID"))
+}
+
+/// Whether the loaded KVM is PVM (paravirtualised, runs without VT-x/AMD-V).
+pub fn is_pvm() -> bool {
+    std::path::Path::new("/sys/module/kvm_pvm").exists()
+}
+
+/// The value written into leaf 0 EBX of the test table ("VIRO"): no real CPU reports it.
+const MARKER: u32 = u32::from_le_bytes(*b"VIRO");
+/// The port the test guest writes its CPUID result to.
+const RESULT_PORT: u16 = 0x510;
+/// Where the test code is placed and entered (long mode, identity mapped).
+const CODE_ADDR: u64 = 0x10_0000;
+/// xor eax,eax; xor ecx,ecx; cpuid; mov eax,ebx; mov dx,0x510; out dx,eax; hlt; jmp $-3
+const CPUID_TEST_CODE: [u8; 16] = [
+    0x31, 0xc0, 0x31, 0xc9, 0x0f, 0xa2, 0x89, 0xd8, 0x66, 0xba, 0x10, 0x05, 0xef, 0xf4, 0xeb, 0xfd,
+];
+
+/// Runs a tiny guest that executes CPUID leaf 0 against a table whose EBX was altered, and
+/// reports whether the guest saw the altered value (KVM enforces the table) or the host's.
+pub fn cpuid_is_enforced() -> Result<bool, EngineError> {
+    let kvm = open_kvm()?;
+    let vm = kvm.create_vm().map_err(EngineError::kvm("KVM_CREATE_VM"))?;
+    let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).map_err(|e| {
+        EngineError::Memory {
+            bytes: 4 << 20,
+            reason: e.to_string(),
+        }
+    })?;
+    for (slot, region) in memory.iter().enumerate() {
+        let info = kvm_bindings::kvm_userspace_memory_region {
+            slot: slot as u32,
+            flags: 0,
+            guest_phys_addr: region.start_addr().0,
+            memory_size: region.len(),
+            userspace_addr: region.as_ptr() as u64,
+        };
+        // SAFETY: `memory` outlives `vm` (declared earlier in this function, dropped later).
+        unsafe { vm.set_user_memory_region(info) }
+            .map_err(EngineError::kvm("KVM_SET_USER_MEMORY_REGION"))?;
+    }
+    cpu_state::write_boot_tables(&memory)?;
+    memory
+        .write_slice(&CPUID_TEST_CODE, GuestAddress(CODE_ADDR))
+        .map_err(|e| EngineError::Boot(e.to_string()))?;
+
+    let mut table = supported_cpuid(&kvm)?;
+    let Some(leaf0) = table.get_mut(0, 0) else {
+        return Err(EngineError::Config(
+            "KVM reports no CPUID leaf 0; this KVM is unusable".into(),
+        ));
+    };
+    leaf0.ebx = MARKER;
+    let mut vcpu = vm
+        .create_vcpu(0)
+        .map_err(EngineError::kvm("KVM_CREATE_VCPU"))?;
+    vcpu.set_cpuid2(&to_kvm_cpuid(&table)?)
+        .map_err(EngineError::kvm("KVM_SET_CPUID2"))?;
+    cpu_state::set_long_mode_entry(&vcpu, CODE_ADDR)?;
+    for _ in 0..16 {
+        match vcpu.run().map_err(EngineError::kvm("KVM_RUN"))? {
+            VcpuExit::IoOut(RESULT_PORT, data) if data.len() == 4 => {
+                let seen = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                return Ok(seen == MARKER);
+            }
+            VcpuExit::IoOut(..) | VcpuExit::IoIn(..) => continue,
+            other => {
+                return Err(EngineError::Boot(format!(
+                    "the CPUID test guest stopped unexpectedly: {other:?}"
+                )));
+            }
+        }
+    }
+    Err(EngineError::Boot(
+        "the CPUID test guest never reported".into(),
+    ))
+}

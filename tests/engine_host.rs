@@ -1,0 +1,49 @@
+//! Host validation and CPUID-enforcement detection, cross-checked with the probe guest.
+
+mod engine_support;
+
+use vireo::cpu::guest::GuestTopology;
+use vireo::engine::Vm;
+use vireo::host::kvm_caps;
+use vireo::host::validate::{self, Status};
+
+use engine_support::{kvm_supported, parse_probe, probe_config, run_to_end};
+
+#[test]
+fn host_validate_reports_every_check_with_a_fix_for_each_problem() {
+    let checks = validate::run_checks();
+    for check in &checks {
+        eprintln!("{check}");
+        if check.status != Status::Pass {
+            assert!(check.fix.is_some(), "{} has no fix", check.name);
+        }
+    }
+    assert!(checks.iter().any(|c| c.name == "hardware virtualization"));
+    assert!(checks.iter().any(|c| c.name.starts_with("cgroup")));
+}
+
+#[test]
+fn enforcement_detection_agrees_with_what_the_probe_guest_sees() {
+    require_kvm!();
+    let enforced = kvm_caps::cpuid_is_enforced().expect("run the CPUID test guest");
+    // Program a leaf 0 whose vendor EBX no CPU reports and see whether the guest gets it.
+    let mut table = kvm_supported();
+    table.get_mut(0, 0).expect("leaf 0").ebx = u32::from_le_bytes(*b"Test");
+    let vm = Vm::start(probe_config(
+        "probe-enforce",
+        table,
+        GuestTopology::flat(1),
+        'p',
+    ))
+    .expect("start");
+    let (_, output) = run_to_end(&vm);
+    let seen = parse_probe(&output)[&(0, 0)][1];
+    assert_eq!(
+        seen == u32::from_le_bytes(*b"Test"),
+        enforced,
+        "probe saw {seen:#x}"
+    );
+    if kvm_caps::is_pvm() {
+        eprintln!("PVM host: CPUID enforced = {enforced}");
+    }
+}
