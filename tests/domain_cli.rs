@@ -263,3 +263,31 @@ fn prefs_and_new_follow_the_cpu_mode() {
     let out = env.run(&["new", "n3", "--memory", "1", "--vcpus", "1"]);
     assert_eq!(out.status.code(), Some(2), "a boot source is required");
 }
+
+#[test]
+fn edit_that_races_another_save_keeps_the_users_copy() {
+    let env = Env::new();
+    env.run(&["define", env.file("vm1.xml", VM).to_str().unwrap()]);
+    // The "editor" changes the file and, meanwhile, another program redefines the domain.
+    let other = env.file("other.xml", &VM.replace(">64<", ">96<"));
+    let racer = env.editor(&format!(
+        "sed -i 's/>64</>128</' \"$1\"; {} define {} >/dev/null",
+        env!("CARGO_BIN_EXE_vireoctl"),
+        other.display()
+    ));
+    let out = env.run_with(&["edit", "vm1"], Some(&racer), "");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("changed on disk by another program"), "{err}");
+    let kept = err.rsplit("kept in ").next().unwrap().trim();
+    assert!(
+        std::fs::read_to_string(kept).unwrap().contains(">128<"),
+        "{err}"
+    );
+    std::fs::remove_file(kept).unwrap();
+    let saved = std::fs::read_to_string(env.domains().join("vm1.xml")).unwrap();
+    assert!(
+        saved.contains(">96<"),
+        "the other program's save stands: {saved}"
+    );
+}

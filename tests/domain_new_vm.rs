@@ -31,6 +31,7 @@ fn host(hardware_kvm: bool, model: Option<&str>) -> HostFacts {
         mem_total_kib: Some(8 << 20),
         hardware_kvm,
         nearest_usable_model: model.map(str::to_owned),
+        kvm_cpuid: None,
     }
 }
 

@@ -55,6 +55,7 @@ fn generated() -> Vec<(String, Domain)> {
         mem_total_kib: Some(16 << 20),
         hardware_kvm: true,
         nearest_usable_model: Some("Skylake-Client-noTSX-IBRS".into()),
+        kvm_cpuid: None,
     };
     let boots = [
         Boot::Kernel {

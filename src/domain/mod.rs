@@ -2,6 +2,7 @@
 //!
 //! - [`xml`]: the lossless tree every document lives in.
 //! - [`Domain`] ([`model`], [`devices`]): typed getters and in-place setters.
+//! - [`cpu`]: `<cpu>` through the CPU model API (map checks, KVM usability, nearest model).
 //! - [`units`]: libvirt memory units.
 //! - [`store`]: the per-user store ([`DomainStore`]), atomic and locked ([`atomic`]).
 //! - [`validate`]: document and host checks.
@@ -9,6 +10,7 @@
 
 pub mod atomic;
 pub mod canon;
+pub mod cpu;
 pub mod devices;
 pub mod model;
 pub mod new_vm;

@@ -5,12 +5,14 @@
 //! engine cannot run every device in it; the engine reports unsupported parts at start. Each
 //! problem names the element and says how to fix it.
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::path::Path;
-
+use crate::cpu::CpuidData;
+use crate::domain::cpu::{
+    cpu_host_problems, cpu_map, cpu_problems, cpuid_data_from_table, nearest_usable_model,
+};
 use crate::domain::model::parse_num;
 use crate::domain::{Domain, DomainError};
+use std::collections::HashSet;
+use std::fs::File;
 
 /// Facts about the host the checks and the new-VM builder depend on. Passed in (rather than read
 /// inside) so tests and tools can describe any host.
@@ -24,15 +26,32 @@ pub struct HostFacts {
     /// The nearest named CPU model whose every feature this host's KVM can give (for the
     /// "Nearest CPU model" preference); `None` when no model is usable or it is unknown.
     pub nearest_usable_model: Option<String>,
+    /// KVM_GET_SUPPORTED_CPUID, for checking that a guest CPU is usable; `None` without KVM.
+    pub kvm_cpuid: Option<CpuidData>,
 }
 
 impl HostFacts {
     /// Reads the facts of the machine we run on.
     pub fn detect() -> HostFacts {
+        let kvm = match crate::host::kvm_caps::read() {
+            Ok(caps) => Some(caps),
+            Err(e) => {
+                tracing::info!("no KVM facts: {e}");
+                None
+            }
+        };
+        let kvm_cpuid = kvm
+            .as_ref()
+            .map(|caps| cpuid_data_from_table(&caps.supported_cpuid));
+        let nearest_usable_model = kvm_cpuid
+            .as_ref()
+            .zip(cpu_map())
+            .and_then(|(cpuid, map)| nearest_usable_model(map, cpuid));
         HostFacts {
             mem_total_kib: read_mem_total_kib(),
-            hardware_kvm: detect_hardware_kvm(),
-            nearest_usable_model: None,
+            hardware_kvm: kvm.is_some_and(|caps| !caps.paravirtual) && cpu_has_vmx_or_svm(),
+            nearest_usable_model,
+            kvm_cpuid,
         }
     }
 }
@@ -49,14 +68,13 @@ fn read_mem_total_kib() -> Option<u64> {
     })
 }
 
-/// Hardware KVM needs /dev/kvm and a CPU with VMX or SVM; PVM exposes /dev/kvm without them.
-fn detect_hardware_kvm() -> bool {
+/// Hardware KVM needs a CPU with VMX or SVM; PVM offers /dev/kvm without them.
+fn cpu_has_vmx_or_svm() -> bool {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let has_virt = cpuinfo
+    cpuinfo
         .lines()
         .filter(|l| l.starts_with("flags"))
-        .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
-    has_virt && Path::new("/dev/kvm").exists()
+        .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
 }
 
 fn problem(element: &str, message: impl Into<String>) -> DomainError {
@@ -110,6 +128,9 @@ pub fn document_problems(domain: &Domain) -> Vec<DomainError> {
     check_memory(domain, &mut problems);
     check_vcpus(domain, &mut problems);
     check_disk_targets(domain, &mut problems);
+    if let Some(map) = cpu_map() {
+        problems.extend(cpu_problems(domain, map));
+    }
     problems
 }
 
@@ -203,7 +224,7 @@ fn check_disk_targets(domain: &Domain, problems: &mut Vec<DomainError>) {
 }
 
 /// Problems running this domain on a host with these facts: memory it cannot give, files it
-/// cannot read. (CPU usability is checked by the CPU model module once it is available.)
+/// cannot read, a guest CPU its KVM cannot provide.
 pub fn host_problems(domain: &Domain, host: &HostFacts) -> Vec<DomainError> {
     let mut problems = Vec::new();
     if let (Ok(Some(mem)), Some(total)) = (domain.memory(), host.mem_total_kib) {
@@ -232,6 +253,9 @@ pub fn host_problems(domain: &Domain, host: &HostFacts) -> Vec<DomainError> {
         if let (true, Some(source)) = (is_local, disk.source) {
             problems.extend(check_readable("<disk><source>", &source).err());
         }
+    }
+    if let (Some(kvm), Some(map)) = (&host.kvm_cpuid, cpu_map()) {
+        problems.extend(cpu_host_problems(domain, map, kvm));
     }
     problems
 }

@@ -10,7 +10,7 @@ use clap::{ArgGroup, Subcommand};
 use vireo::domain::canon::canonicalize;
 use vireo::domain::new_vm::{Boot, NewVm, resolve_cpu_mode};
 use vireo::domain::validate::{document_problems, host_problems};
-use vireo::domain::{Domain, DomainError, DomainStore, HostFacts};
+use vireo::domain::{Domain, DomainError, DomainStore, HostFacts, StoreError};
 use vireo::prefs::{CpuModePref, Prefs};
 
 #[derive(Subcommand)]
@@ -249,6 +249,13 @@ impl EditFile {
     fn path(&self) -> &std::path::Path {
         &self.0
     }
+
+    /// Keeps the file (so the user's edit is not lost) and returns its path.
+    fn keep(self) -> PathBuf {
+        let path = self.0.clone();
+        std::mem::forget(self);
+        path
+    }
 }
 
 impl Drop for EditFile {
@@ -286,6 +293,11 @@ fn edit(name: &str) -> anyhow::Result<ExitCode> {
                     Ok(()) => {
                         println!("Domain '{name}' XML configuration edited.");
                         return Ok(ExitCode::SUCCESS);
+                    }
+                    Err(e @ StoreError::Conflict(_)) => {
+                        // Retrying cannot help: the edit was made on a copy that is now stale.
+                        let kept = tmp.keep();
+                        bail!("{e}; your edited XML is kept in {}", kept.display());
                     }
                     Err(e) => eprintln!("error: {e}"),
                 }
