@@ -3,10 +3,11 @@
 //! CPUID table it is given — measured by running a few bytes of guest code.
 
 use kvm_ioctls::{Kvm, VcpuExit};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::cpu::guest::GuestCpuid;
 use crate::engine::boot::cpu_state;
+use crate::engine::machine::register_memory;
 use crate::engine::{EngineError, from_kvm_cpuid, open_kvm, to_kvm_cpuid};
 
 /// The KVM facts Vireo uses.
@@ -79,18 +80,8 @@ pub fn cpuid_is_enforced() -> Result<bool, EngineError> {
             reason: e.to_string(),
         }
     })?;
-    for (slot, region) in memory.iter().enumerate() {
-        let info = kvm_bindings::kvm_userspace_memory_region {
-            slot: slot as u32,
-            flags: 0,
-            guest_phys_addr: region.start_addr().0,
-            memory_size: region.len(),
-            userspace_addr: region.as_ptr() as u64,
-        };
-        // SAFETY: `memory` outlives `vm` (declared earlier in this function, dropped later).
-        unsafe { vm.set_user_memory_region(info) }
-            .map_err(EngineError::kvm("KVM_SET_USER_MEMORY_REGION"))?;
-    }
+    // `memory` is declared before `vm`'s last use and dropped after it.
+    register_memory(&vm, &memory)?;
     cpu_state::write_boot_tables(&memory)?;
     memory
         .write_slice(&CPUID_TEST_CODE, GuestAddress(CODE_ADDR))

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod run_cmds;
+
 #[derive(Parser)]
 #[command(
     name = "vireoctl",
@@ -25,6 +27,8 @@ struct Cli {
 enum Command {
     /// Print Vireo's version.
     Version,
+    #[command(flatten)]
+    Run(run_cmds::RunCommand),
     // Groups of verbs are flattened in here, one line each:
     // #[command(flatten)] Cpu(cpu_cmds::CpuCommand),
 }
@@ -34,7 +38,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Version => {
             println!("vireoctl {}", vireo::VERSION);
             Ok(ExitCode::SUCCESS)
-        } // Command::Cpu(cmd) => cpu_cmds::run(cmd),
+        }
+        Command::Run(cmd) => run_cmds::run(cmd),
+        // Command::Cpu(cmd) => cpu_cmds::run(cmd),
     }
 }
 
