@@ -73,14 +73,14 @@ const CPUID_TEST_CODE: [u8; 34] = [
 /// exactly that table. PVM, for one, keeps leaf 0 but hands the guest the host's feature bits.
 pub fn cpuid_is_enforced() -> Result<bool, EngineError> {
     let kvm = open_kvm()?;
-    let vm = kvm.create_vm().map_err(EngineError::kvm("KVM_CREATE_VM"))?;
     let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).map_err(|e| {
         EngineError::Memory {
             bytes: 4 << 20,
             reason: e.to_string(),
         }
     })?;
-    // `memory` is declared before `vm`'s last use and dropped after it.
+    // Declared after `memory`, so the VM (and its vCPU) are dropped before the memory is.
+    let vm = kvm.create_vm().map_err(EngineError::kvm("KVM_CREATE_VM"))?;
     register_memory(&vm, &memory)?;
     cpu_state::write_boot_tables(&memory)?;
     memory
