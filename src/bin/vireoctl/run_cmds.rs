@@ -3,6 +3,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -47,7 +48,9 @@ fn host_validate() -> anyhow::Result<ExitCode> {
 fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
     let xml = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read domain file {}", file.display()))?;
+    let t0 = Instant::now();
     let host = HostFacts::probe()?;
+    let probed = t0.elapsed();
     let prepared = prepare_domain(&xml, &host)?;
     for warning in &prepared.cpu.warnings {
         eprintln!("warning: {warning}");
@@ -73,6 +76,17 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
     }
     let end = vm.wait();
     drop(_raw);
+    if std::env::var_os("VIREO_BENCH_TIMINGS").is_some() {
+        let timings = vm.timings();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        eprintln!(
+            "timings: host_probe_ms={:.2} vm_build_ms={:.2} first_guest_exit_ms={:.2} total_ms={:.2}",
+            ms(probed),
+            ms(timings.build),
+            timings.first_guest_exit.map(ms).unwrap_or(f64::NAN),
+            ms(t0.elapsed())
+        );
+    }
     Ok(match end {
         VmState::Shutoff(StopReason::GuestPoweroff) | VmState::Shutoff(StopReason::GuestReset) => {
             ExitCode::SUCCESS
