@@ -16,3 +16,6 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The application id, used for D-Bus, the desktop file, icons and GSettings-like paths.
 pub const APP_ID: &str = "dev.vireo.Vireo";
+
+#[cfg(feature = "gui")]
+pub mod ui;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod domain_cmds;
 mod run_cmds;
 
 #[derive(Parser)]
@@ -30,6 +31,8 @@ enum Command {
     #[command(flatten)]
     Run(run_cmds::RunCommand),
     // Groups of verbs are flattened in here, one line each:
+    #[command(flatten)]
+    Domain(domain_cmds::DomainCommand),
     // #[command(flatten)] Cpu(cpu_cmds::CpuCommand),
 }
 
@@ -39,6 +42,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("vireoctl {}", vireo::VERSION);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Domain(cmd) => domain_cmds::run(cmd),
         Command::Run(cmd) => run_cmds::run(cmd),
         // Command::Cpu(cmd) => cpu_cmds::run(cmd),
     }

@@ -1,0 +1,325 @@
+//! Domain verbs (`define`, `undefine`, `list`, `dumpxml`, `validate`, `edit`, `domrename`, `new`)
+//! and `prefs`, over the same store and preferences the GUI uses.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{ArgGroup, Subcommand};
+use vireo::domain::canon::canonicalize;
+use vireo::domain::new_vm::{Boot, NewVm, resolve_cpu_mode};
+use vireo::domain::validate::{document_problems, host_problems};
+use vireo::domain::{Domain, DomainError, DomainStore, HostFacts};
+use vireo::prefs::{CpuModePref, Prefs};
+
+#[derive(Subcommand)]
+pub enum DomainCommand {
+    /// Define (or redefine) a VM from a libvirt domain XML file.
+    Define { file: PathBuf },
+    /// Remove a VM's definition; its disk images are kept unless --remove-all-storage.
+    Undefine {
+        name: String,
+        /// Also delete the VM's disk image files (not CD-ROM or read-only images).
+        #[arg(long)]
+        remove_all_storage: bool,
+    },
+    /// List VMs (only running ones unless --all); unreadable definitions are shown with their error.
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Print a VM's domain XML.
+    Dumpxml { name: String },
+    /// Check a domain XML file; --host also checks it against this host. Exit 1 if problems.
+    Validate {
+        file: PathBuf,
+        #[arg(long)]
+        host: bool,
+    },
+    /// Edit a VM's XML in $EDITOR; it is re-validated before saving.
+    Edit { name: String },
+    /// Rename a VM.
+    Domrename { old: String, new: String },
+    /// Read or change preferences.
+    #[command(subcommand)]
+    Prefs(PrefsCommand),
+    /// Create a VM whose CPU follows the new-vm-cpu-mode preference.
+    #[command(group(ArgGroup::new("boot").required(true).args(["kernel", "disk"])))]
+    New {
+        name: String,
+        /// Memory in MiB.
+        #[arg(long)]
+        memory: u64,
+        #[arg(long)]
+        vcpus: u32,
+        /// Kernel for direct boot.
+        #[arg(long)]
+        kernel: Option<PathBuf>,
+        #[arg(long, requires = "kernel")]
+        initrd: Option<PathBuf>,
+        #[arg(long, requires = "kernel")]
+        cmdline: Option<String>,
+        /// Disk image to boot from.
+        #[arg(long)]
+        disk: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PrefsCommand {
+    /// Print a preference's value.
+    Get { key: String },
+    /// Change a preference.
+    Set { key: String, value: String },
+    /// Print every preference with its value.
+    List,
+}
+
+pub fn run(cmd: DomainCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        DomainCommand::Define { file } => {
+            let xml = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let stored = DomainStore::open_default()?.define(&xml)?;
+            println!("Domain '{}' defined from {}", stored.name, file.display());
+        }
+        DomainCommand::Undefine {
+            name,
+            remove_all_storage,
+        } => {
+            let deleted = DomainStore::open_default()?.undefine(&name, remove_all_storage)?;
+            for path in deleted {
+                println!("Storage '{}' removed", path.display());
+            }
+            println!("Domain '{name}' has been undefined");
+        }
+        DomainCommand::List { all } => list(all)?,
+        DomainCommand::Dumpxml { name } => {
+            print!(
+                "{}",
+                DomainStore::open_default()?.get(&name)?.domain.to_xml()
+            );
+        }
+        DomainCommand::Validate { file, host } => return validate(&file, host),
+        DomainCommand::Edit { name } => return edit(&name),
+        DomainCommand::Domrename { old, new } => {
+            DomainStore::open_default()?.rename(&old, &new)?;
+            println!("Domain '{old}' XML configuration edited.\nDomain successfully renamed");
+        }
+        DomainCommand::Prefs(cmd) => prefs(cmd)?,
+        DomainCommand::New {
+            name,
+            memory,
+            vcpus,
+            kernel,
+            initrd,
+            cmdline,
+            disk,
+        } => {
+            let boot = match (kernel, disk) {
+                (Some(kernel), _) => Boot::Kernel {
+                    kernel,
+                    initrd,
+                    cmdline,
+                },
+                (None, Some(disk)) => Boot::Disk(disk),
+                (None, None) => bail!("give --kernel or --disk"),
+            };
+            let vm = NewVm {
+                name,
+                memory_mib: memory,
+                vcpus,
+                boot,
+            };
+            let prefs = Prefs::load()?;
+            let host = HostFacts::detect();
+            let domain = vm.build(&prefs, &host)?;
+            let stored = DomainStore::open_default()?.define(&domain.to_xml())?;
+            let mode = resolve_cpu_mode(prefs.new_vm_cpu_mode, &host);
+            println!(
+                "Domain '{}' defined (CPU: {})",
+                stored.name,
+                mode.display_name()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(all: bool) -> anyhow::Result<()> {
+    let store = DomainStore::open_default()?;
+    let entries = store.list();
+    let width = entries
+        .iter()
+        .map(|e| match e {
+            Ok(d) => d.name.len(),
+            Err(b) => b.name.len(),
+        })
+        .chain([4])
+        .max()
+        .unwrap_or(4);
+    println!(" {:<4} {:<width$}   State", "Id", "Name");
+    println!("{}", "-".repeat(width + 20));
+    for entry in entries {
+        match entry {
+            // The store holds definitions only; running VMs belong to the engine, so every stored
+            // domain is shut off from the store's point of view and shown only with --all.
+            Ok(d) if all => println!(" {:<4} {:<width$}   shut off", "-", d.name),
+            Ok(_) => {}
+            Err(broken) => println!(
+                " {:<4} {:<width$}   error: {}",
+                "-", broken.name, broken.error
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn print_problems(problems: &[DomainError]) {
+    for p in problems {
+        eprintln!("  {p}");
+    }
+}
+
+fn validate(file: &PathBuf, host: bool) -> anyhow::Result<ExitCode> {
+    let xml =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let problems = match Domain::parse(&xml) {
+        Err(e) => vec![e],
+        Ok(domain) => {
+            let mut problems = document_problems(&domain);
+            if host {
+                problems.extend(host_problems(&domain, &HostFacts::detect()));
+            }
+            problems
+        }
+    };
+    if problems.is_empty() {
+        println!("{} validates", file.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{} fails to validate:", file.display());
+    print_problems(&problems);
+    Ok(ExitCode::from(1))
+}
+
+/// Runs the user's editor on `path` ($VISUAL, then $EDITOR, then vi), through the shell so
+/// editors given with arguments ("code --wait") work.
+fn run_editor(path: &std::path::Path) -> anyhow::Result<()> {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
+        .status()
+        .with_context(|| format!("cannot run the editor '{editor}'"))?;
+    if !status.success() {
+        bail!("the editor '{editor}' failed ({status}); nothing was changed");
+    }
+    Ok(())
+}
+
+/// Asks "Try again?" on stdin; end of input counts as no.
+fn ask_retry() -> bool {
+    eprint!("Failed. Try again? [y,n]: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line).unwrap_or(0);
+    read > 0 && line.trim().eq_ignore_ascii_case("y")
+}
+
+/// The temporary copy the editor works on, removed when dropped.
+struct EditFile(PathBuf);
+
+impl EditFile {
+    fn create(name: &str, contents: &str) -> anyhow::Result<EditFile> {
+        let path = std::env::temp_dir().join(format!(
+            "vireo-{name}-{}.xml",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&path, contents)
+            .with_context(|| format!("cannot create {} for editing", path.display()))?;
+        Ok(EditFile(path))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for EditFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn edit(name: &str) -> anyhow::Result<ExitCode> {
+    let store = DomainStore::open_default()?;
+    let mut stored = store.get(name)?;
+    let original = stored.domain.to_xml();
+    let tmp = EditFile::create(name, &original)?;
+    loop {
+        run_editor(tmp.path())?;
+        let edited = std::fs::read_to_string(tmp.path())?;
+        if canonicalize(&edited).ok() == canonicalize(&original).ok() {
+            println!("Domain '{name}' XML configuration not changed.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let result = Domain::parse(&edited)
+            .map_err(|e| vec![e])
+            .and_then(|domain| {
+                let problems = document_problems(&domain);
+                if problems.is_empty() {
+                    Ok(domain)
+                } else {
+                    Err(problems)
+                }
+            });
+        match result {
+            Ok(domain) => {
+                stored.domain = domain;
+                match store.save(&mut stored) {
+                    Ok(()) => {
+                        println!("Domain '{name}' XML configuration edited.");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Err(e) => eprintln!("error: {e}"),
+                }
+            }
+            Err(problems) => {
+                eprintln!("error: the edited XML is not valid:");
+                print_problems(&problems);
+            }
+        }
+        if !ask_retry() {
+            eprintln!("Domain '{name}' left unchanged.");
+            return Ok(ExitCode::from(2));
+        }
+    }
+}
+
+fn prefs(cmd: PrefsCommand) -> anyhow::Result<()> {
+    let mut prefs = Prefs::load()?;
+    match cmd {
+        PrefsCommand::Get { key } => println!("{}", prefs.get(&key)?),
+        PrefsCommand::Set { key, value } => {
+            prefs.set(&key, &value)?;
+            prefs.save()?;
+        }
+        PrefsCommand::List => {
+            for key in Prefs::KEYS {
+                println!("{key} = {}", prefs.get(key)?);
+            }
+            let modes: Vec<String> = CpuModePref::ALL
+                .iter()
+                .map(|m| format!("{} ({})", m.key(), m.display_name()))
+                .collect();
+            println!("# new-vm-cpu-mode values: {}", modes.join(", "));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! Errors of CPU operations: each names the offending thing and, where possible, the fix.
+
+use super::map::CpuMapError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CpuError {
+    #[error("{0}")]
+    InvalidXml(String),
+    #[error("invalid CPU definition: {0}")]
+    InvalidCpu(String),
+    #[error("unknown CPU model '{0}' (see `vireoctl cpu-models` for the known ones)")]
+    UnknownModel(String),
+    #[error("unknown CPU feature '{0}'")]
+    UnknownFeature(String),
+    #[error("unknown CPU vendor '{0}' (known: Intel, AMD, Hygon)")]
+    UnknownVendor(String),
+    #[error("CPU vendors do not match: {0}")]
+    VendorMismatch(String),
+    #[error("no CPU definitions given; baseline needs at least one <cpu>")]
+    NoCpus,
+    #[error("the CPUs are incompatible: they share no feature")]
+    IncompatibleCpus,
+    #[error("no CPU model in the map fits the given CPU data")]
+    NoSuitableModel,
+    #[error(transparent)]
+    Map(#[from] CpuMapError),
+}

@@ -1,0 +1,256 @@
+//! Typed views over `<devices>`.
+//!
+//! Each device view is a snapshot of the attributes Vireo's engine and GUI use; the element itself
+//! stays in the tree, so device details Vireo does not model (addresses, aliases, boot order, …)
+//! are never lost. Devices Vireo does not touch at all (`<hostdev>`) are exposed as raw XML.
+
+use crate::domain::model::Domain;
+use crate::domain::xml::Element;
+
+/// A `<disk>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Disk {
+    /// `type='file|block|network|…'`.
+    pub disk_type: Option<String>,
+    /// `device='disk|cdrom|floppy|lun'`.
+    pub device: Option<String>,
+    pub driver_name: Option<String>,
+    /// `<driver type='raw|qcow2'>`.
+    pub driver_type: Option<String>,
+    pub cache: Option<String>,
+    pub io: Option<String>,
+    /// The source path: `file`, `dev`, `dir` or `name` of `<source>`.
+    pub source: Option<String>,
+    pub target_dev: Option<String>,
+    pub target_bus: Option<String>,
+    pub readonly: bool,
+}
+
+/// An `<interface>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interface {
+    pub if_type: Option<String>,
+    pub mac: Option<String>,
+    /// The `<source>` attribute naming what it connects to (network, bridge, dev).
+    pub source: Option<String>,
+    pub model: Option<String>,
+}
+
+/// A character device (`<serial>`, `<console>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CharDev {
+    pub kind: String,
+    pub dev_type: Option<String>,
+    pub target_type: Option<String>,
+    pub target_port: Option<String>,
+}
+
+/// `<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rng {
+    pub model: Option<String>,
+    pub backend_model: Option<String>,
+    pub backend: Option<String>,
+}
+
+/// `<graphics type='vnc|spice|…'>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Graphics {
+    pub graphics_type: Option<String>,
+    pub port: Option<String>,
+    pub listen: Option<String>,
+}
+
+fn owned(value: Option<&str>) -> Option<String> {
+    value.map(str::to_owned)
+}
+
+impl Disk {
+    fn from_element(el: &Element) -> Disk {
+        let driver = el.child("driver");
+        let source = el.child("source").and_then(|s| {
+            ["file", "dev", "dir", "name", "volume"]
+                .iter()
+                .find_map(|a| s.attr(a))
+        });
+        let target = el.child("target");
+        Disk {
+            disk_type: owned(el.attr("type")),
+            device: owned(el.attr("device")),
+            driver_name: owned(driver.and_then(|d| d.attr("name"))),
+            driver_type: owned(driver.and_then(|d| d.attr("type"))),
+            cache: owned(driver.and_then(|d| d.attr("cache"))),
+            io: owned(driver.and_then(|d| d.attr("io"))),
+            source: owned(source),
+            target_dev: owned(target.and_then(|t| t.attr("dev"))),
+            target_bus: owned(target.and_then(|t| t.attr("bus"))),
+            readonly: el.child("readonly").is_some(),
+        }
+    }
+
+    /// A new `<disk type='file' device='disk'>` element for a disk image.
+    pub fn file_element(path: &str, driver_type: &str, target_dev: &str, bus: &str) -> Element {
+        let mut disk = Element::new("disk")
+            .with_attr("type", "file")
+            .with_attr("device", "disk");
+        let children = [
+            Element::new("driver")
+                .with_attr("name", "qemu")
+                .with_attr("type", driver_type),
+            Element::new("source").with_attr("file", path),
+            Element::new("target")
+                .with_attr("dev", target_dev)
+                .with_attr("bus", bus),
+        ];
+        for child in children {
+            disk.append_child(child, 2);
+        }
+        disk
+    }
+}
+
+impl Domain {
+    fn devices_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.document()
+            .at(&["devices"])
+            .into_iter()
+            .flat_map(move |d| d.children_named(name))
+    }
+
+    /// `<devices><emulator>`.
+    pub fn emulator(&self) -> Option<String> {
+        self.document()
+            .at(&["devices", "emulator"])
+            .map(|e| e.text().trim().to_owned())
+    }
+
+    pub fn disks(&self) -> Vec<Disk> {
+        self.devices_named("disk").map(Disk::from_element).collect()
+    }
+
+    /// Edits the `<driver>` of the disk whose target is `target_dev`: `cache`, `io` and `type`
+    /// (`None` removes the attribute). Returns false when no such disk exists.
+    pub fn set_disk_driver(
+        &mut self,
+        target_dev: &str,
+        driver_type: Option<&str>,
+        cache: Option<&str>,
+        io: Option<&str>,
+    ) -> bool {
+        let Some(disk) = self.disk_mut(target_dev) else {
+            return false;
+        };
+        let driver = disk.ensure_child("driver", 3);
+        for (name, value) in [("type", driver_type), ("cache", cache), ("io", io)] {
+            match value {
+                Some(v) => driver.set_attr(name, v),
+                None => driver.remove_attr(name),
+            }
+        }
+        true
+    }
+
+    /// Points the disk whose target is `target_dev` at another file. Returns false when absent.
+    pub fn set_disk_source(&mut self, target_dev: &str, path: &str) -> bool {
+        let Some(disk) = self.disk_mut(target_dev) else {
+            return false;
+        };
+        let attr = if disk.attr("type") == Some("block") {
+            "dev"
+        } else {
+            "file"
+        };
+        disk.ensure_child("source", 3).set_attr(attr, path);
+        true
+    }
+
+    fn disk_mut(&mut self, target_dev: &str) -> Option<&mut Element> {
+        self.document_mut()
+            .at_mut(&["devices"])?
+            .elements_mut()
+            .find(|e| {
+                e.name() == "disk"
+                    && e.child("target").and_then(|t| t.attr("dev")) == Some(target_dev)
+            })
+    }
+
+    /// Appends a device element (e.g. from [`Disk::file_element`]) to `<devices>`.
+    pub fn add_device(&mut self, device: Element) {
+        self.document_mut()
+            .ensure(&["devices"])
+            .append_child(device, 1);
+    }
+
+    pub fn interfaces(&self) -> Vec<Interface> {
+        self.devices_named("interface")
+            .map(|el| {
+                let source = el.child("source").and_then(|s| {
+                    ["network", "bridge", "dev", "path"]
+                        .iter()
+                        .find_map(|a| s.attr(a))
+                });
+                Interface {
+                    if_type: owned(el.attr("type")),
+                    mac: owned(el.child("mac").and_then(|m| m.attr("address"))),
+                    source: owned(source),
+                    model: owned(el.child("model").and_then(|m| m.attr("type"))),
+                }
+            })
+            .collect()
+    }
+
+    /// `<serial>` and `<console>` devices in document order.
+    pub fn char_devices(&self) -> Vec<CharDev> {
+        let Some(devices) = self.document().at(&["devices"]) else {
+            return Vec::new();
+        };
+        devices
+            .elements()
+            .filter(|e| matches!(e.name(), "serial" | "console"))
+            .map(|el| {
+                let target = el.child("target");
+                CharDev {
+                    kind: el.name().to_owned(),
+                    dev_type: owned(el.attr("type")),
+                    target_type: owned(target.and_then(|t| t.attr("type"))),
+                    target_port: owned(target.and_then(|t| t.attr("port"))),
+                }
+            })
+            .collect()
+    }
+
+    /// `<memballoon model='…'>` (`none` means no balloon).
+    pub fn memballoon_model(&self) -> Option<String> {
+        owned(self.devices_named("memballoon").next()?.attr("model"))
+    }
+
+    pub fn rngs(&self) -> Vec<Rng> {
+        self.devices_named("rng")
+            .map(|el| {
+                let backend = el.child("backend");
+                Rng {
+                    model: owned(el.attr("model")),
+                    backend_model: owned(backend.and_then(|b| b.attr("model"))),
+                    backend: backend
+                        .map(|b| b.text().trim().to_owned())
+                        .filter(|t| !t.is_empty()),
+                }
+            })
+            .collect()
+    }
+
+    pub fn graphics(&self) -> Vec<Graphics> {
+        self.devices_named("graphics")
+            .map(|el| Graphics {
+                graphics_type: owned(el.attr("type")),
+                port: owned(el.attr("port")),
+                listen: owned(el.attr("listen")),
+            })
+            .collect()
+    }
+
+    /// `<hostdev>` elements, untouched, as XML text.
+    pub fn hostdevs_xml(&self) -> Vec<String> {
+        self.devices_named("hostdev").map(Element::to_xml).collect()
+    }
+}

@@ -1,0 +1,65 @@
+//! The GTK4 + libadwaita desktop app (relm4 components). Only compiled with the `gui` feature.
+
+pub mod about;
+pub mod app;
+pub mod i18n;
+
+use relm4::gtk::prelude::*;
+use relm4::gtk::{gio, glib};
+use relm4::{RelmApp, adw, gtk};
+
+/// Registers the compiled GResource bundle (ui/ files, icons, CSS). Safe to call repeatedly.
+pub fn register_resources() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        gio::resources_register_include!("vireo.gresource")
+            .expect("the GResource bundle compiled by build.rs is valid");
+    });
+}
+
+/// Whether a display server is reachable, judged from the environment before GTK starts.
+pub fn display_available() -> bool {
+    ["WAYLAND_DISPLAY", "DISPLAY"]
+        .iter()
+        .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
+}
+
+/// Runs the desktop app: one instance per session (GApplication with the app id), the main
+/// window, app-wide actions and their keyboard shortcuts.
+pub fn run() -> std::process::ExitCode {
+    i18n::init();
+    register_resources();
+    let app = adw::Application::builder()
+        .application_id(crate::APP_ID)
+        .resource_base_path("/dev/vireo/Vireo/")
+        .build();
+    app.connect_startup(|_| {
+        gtk::Window::set_default_icon_name(crate::APP_ID);
+        load_css();
+    });
+    let quit = gio::SimpleAction::new("quit", None);
+    quit.connect_activate(glib::clone!(
+        #[weak]
+        app,
+        move |_, _| app.quit()
+    ));
+    app.add_action(&quit);
+    app.set_accels_for_action("app.quit", &["<Control>q"]);
+    app.set_accels_for_action("win.new-vm", &["<Control>n"]);
+    app.set_accels_for_action("win.preferences", &["<Control>comma"]);
+    app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
+    RelmApp::from_app(app).run::<app::App>(());
+    std::process::ExitCode::SUCCESS
+}
+
+fn load_css() {
+    let provider = gtk::CssProvider::new();
+    provider.load_from_resource("/dev/vireo/Vireo/style.css");
+    if let Some(display) = gtk::gdk::Display::default() {
+        gtk::style_context_add_provider_for_display(
+            &display,
+            &provider,
+            gtk::STYLE_PROVIDER_PRIORITY_APPLICATION,
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! Helpers shared by the CPU test files: locating libvirt's oracle data and running vireoctl.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
+
+/// `../shared/oracle`, or `None` (after printing why) when this checkout has no oracle data.
+pub fn oracle_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/oracle"));
+    if dir.join("cpu-cases.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipping: libvirt oracle data not found at {}",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The parsed `cpu-cases.json`.
+pub fn cases(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("cpu-cases.json")).expect("read cpu-cases.json");
+    serde_json::from_str(&text).expect("parse cpu-cases.json")
+}
+
+pub fn cputestdata(dir: &std::path::Path, name: &str) -> PathBuf {
+    dir.join("cputestdata").join(format!("x86_64-{name}.xml"))
+}
+
+/// Runs the built `vireoctl` with `args` (and an empty overlay dir so the user's map is ignored).
+pub fn vireoctl(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vireoctl"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", "/nonexistent-vireo-test-config")
+        .output()
+        .expect("run vireoctl")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -1,0 +1,199 @@
+//! GUI tests: the real relm4 components in real GTK windows. They need a display; the README's
+//! test command runs them under `xvfb-run`. Without a display they are skipped with a reason.
+//!
+//! GTK may only be used from the thread that initialised it, so this is a `harness = false`
+//! test that runs its checks one after another on the main thread.
+
+use relm4::gtk::prelude::*;
+use relm4::gtk::{gio, glib};
+use relm4::{Component, ComponentController, adw, gtk};
+
+use vireo::ui::app::App;
+
+/// Runs the GTK main loop until `done` holds or a few seconds pass.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let ctx = glib::MainContext::default();
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        while ctx.iteration(false) {}
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn toplevels<T: IsA<gtk::Widget>>() -> Vec<T> {
+    gtk::Window::list_toplevels()
+        .into_iter()
+        .filter_map(|w| w.downcast::<T>().ok())
+        .collect()
+}
+
+fn empty_state_is_shown() {
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the main window to map", || window.is_mapped());
+    let widgets = app.widgets();
+    assert_eq!(app.model().vm_count(), 0);
+    assert_eq!(
+        widgets.content.visible_child_name().as_deref(),
+        Some("empty")
+    );
+    assert!(widgets.empty_state.is_drawable(), "empty state not drawn");
+    assert_eq!(widgets.empty_state.title(), "No Virtual Machines");
+    assert_eq!(
+        widgets.create_button.label().as_deref(),
+        Some("Create a Virtual Machine…")
+    );
+    assert_eq!(window.title().as_deref(), Some("Vireo"));
+    drop(widgets);
+    window.destroy();
+}
+
+fn primary_menu_lists_preferences_shortcuts_about() {
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    let menu = gtk::Builder::from_resource("/dev/vireo/Vireo/menus.ui")
+        .object::<gio::MenuModel>("primary_menu")
+        .unwrap();
+    let section = menu
+        .item_link(0, gio::MENU_LINK_SECTION.as_str())
+        .expect("one section");
+    let actions: Vec<String> = (0..section.n_items())
+        .map(|i| {
+            section
+                .item_attribute_value(i, "action", None)
+                .and_then(|v| v.get::<String>())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        ["win.preferences", "win.show-help-overlay", "win.about"]
+    );
+    for action in ["new-vm", "preferences", "about"] {
+        assert!(
+            window.lookup_action(action).is_some(),
+            "win.{action} missing"
+        );
+    }
+    window.destroy();
+}
+
+fn about_window_opens_with_version_and_license() {
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the main window to map", || window.is_mapped());
+    assert!(toplevels::<adw::AboutWindow>().is_empty());
+    WidgetExt::activate_action(&window, "win.about", None).expect("win.about exists");
+    wait_for("the About window", || {
+        toplevels::<adw::AboutWindow>()
+            .iter()
+            .any(|w| w.is_visible())
+    });
+    let about = toplevels::<adw::AboutWindow>().remove(0);
+    assert_eq!(about.application_name(), "Vireo");
+    assert_eq!(about.version(), vireo::VERSION);
+    assert_eq!(about.license_type(), gtk::License::Gpl30);
+    assert_eq!(about.website(), "https://vireo.dev");
+    assert_eq!(
+        about.transient_for().as_ref(),
+        Some(window.upcast_ref::<gtk::Window>())
+    );
+    about.destroy();
+    window.destroy();
+}
+
+/// Starts this test binary again with a German locale and checks the window speaks German.
+/// A child process, because the locale is process-wide state that GTK reads at start-up.
+fn german_translation_is_used() {
+    let has_german = std::process::Command::new("locale")
+        .arg("-a")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                l.eq_ignore_ascii_case("de_DE.utf8") || l.eq_ignore_ascii_case("de_DE.UTF-8")
+            })
+        })
+        .unwrap_or(false);
+    if !has_german {
+        eprintln!("skipping the German check: no de_DE.UTF-8 locale (tools/dev test generates it)");
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("VIREO_GUI_TEST_CHILD", "german")
+        .env("LC_ALL", "de_DE.UTF-8")
+        .env("LANGUAGE", "de")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.trim(),
+        "Keine virtuellen Maschinen|Virtuelle Maschine erstellen …"
+    );
+}
+
+/// The child side of [`german_translation_is_used`]: prints what the empty state says.
+fn print_empty_state_texts() {
+    let app = App::builder().launch(());
+    let widgets = app.widgets();
+    println!(
+        "{}|{}",
+        widgets.empty_state.title(),
+        widgets.create_button.label().unwrap_or_default()
+    );
+}
+
+fn main() {
+    if !vireo::ui::display_available() {
+        eprintln!(
+            "skipping GUI tests: no display (run them under xvfb-run, as the README's test command does)"
+        );
+        println!("0 passed, 0 failed, 4 skipped");
+        return;
+    }
+    vireo::ui::i18n::init();
+    gtk::init().expect("GTK initialises on the test display");
+    adw::init().expect("libadwaita initialises");
+    vireo::ui::register_resources();
+    if std::env::var("VIREO_GUI_TEST_CHILD").as_deref() == Ok("german") {
+        print_empty_state_texts();
+        return;
+    }
+
+    let tests: [(&str, fn()); 4] = [
+        ("empty_state_is_shown", empty_state_is_shown),
+        (
+            "primary_menu_lists_preferences_shortcuts_about",
+            primary_menu_lists_preferences_shortcuts_about,
+        ),
+        (
+            "about_window_opens_with_version_and_license",
+            about_window_opens_with_version_and_license,
+        ),
+        ("german_translation_is_used", german_translation_is_used),
+    ];
+    let mut failed = 0;
+    for (name, test) in tests {
+        match std::panic::catch_unwind(test) {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", tests.len() - failed);
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
