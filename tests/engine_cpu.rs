@@ -5,13 +5,20 @@
 mod engine_support;
 
 use vireo::cpu::guest::{
-    BasicCatalog, CheckMode, CpuCatalog, CpuMode, GuestCpuSpec, GuestCpuid, GuestTopology,
-    HostCpuFacts, MatchMode, Policy, ResolveError, resolve,
+    CheckMode, CpuCatalog, CpuMode, GuestCpuSpec, GuestCpuid, GuestTopology, HostCpuFacts,
+    MatchMode, Policy, ResolveError, resolve,
 };
 use vireo::engine::{Vm, cpuid_for_vcpu};
 use vireo::host::kvm_caps;
 
 use engine_support::{kvm_supported, parse_probe, probe_config, run_to_end};
+use vireo::cpu::map::CpuMap;
+
+/// Vireo's built-in CPU map: the catalog real domains are resolved with.
+fn catalog() -> &'static CpuMap {
+    static MAP: std::sync::OnceLock<CpuMap> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| CpuMap::builtin().expect("built-in CPU map"))
+}
 
 fn host_facts() -> HostCpuFacts {
     HostCpuFacts {
@@ -86,7 +93,7 @@ fn boot_and_compare(
 }
 
 fn feature_seen(seen: &GuestCpuid, name: &str) -> bool {
-    let b = BasicCatalog.feature_bit(name).expect("known feature");
+    let b = catalog().feature_bit(name).expect("known feature");
     seen.bit(b.leaf, b.subleaf, b.reg, b.bit)
 }
 
@@ -125,9 +132,8 @@ fn every_mode_programs_exactly_its_resolution() {
         ),
     ];
     for (name, spec) in modes {
-        let resolved =
-            resolve(&BasicCatalog, &spec, &host).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let again = resolve(&BasicCatalog, &spec, &host).unwrap();
+        let resolved = resolve(catalog(), &spec, &host).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let again = resolve(catalog(), &spec, &host).unwrap();
         assert_eq!(resolved, again, "{name}: resolution is deterministic");
         let seen = boot_and_compare(
             name,
@@ -136,7 +142,7 @@ fn every_mode_programs_exactly_its_resolution() {
             host.cpuid_enforced,
         );
         if host.cpuid_enforced {
-            for f in BasicCatalog.feature_names() {
+            for f in catalog().feature_names() {
                 assert_eq!(
                     feature_seen(&seen, &f),
                     resolved.features.contains(&f),
@@ -152,7 +158,7 @@ fn passthrough_is_kvm_supported_cpuid_as_is() {
     require_kvm!();
     let host = host_facts();
     let r = resolve(
-        &BasicCatalog,
+        catalog(),
         &GuestCpuSpec::mode(CpuMode::HostPassthrough),
         &host,
     )
@@ -164,8 +170,8 @@ fn passthrough_is_kvm_supported_cpuid_as_is() {
 fn every_policy_programs_exactly_its_resolution() {
     require_kvm!();
     let host = host_facts();
-    let offered = BasicCatalog.features_in(&host.kvm_supported);
-    let lacking: Vec<String> = BasicCatalog
+    let offered = catalog().features_in(&host.kvm_supported);
+    let lacking: Vec<String> = catalog()
         .feature_names()
         .into_iter()
         .filter(|f| !offered.contains(f) && f != "hypervisor")
@@ -188,7 +194,7 @@ fn every_policy_programs_exactly_its_resolution() {
                 ..GuestCpuSpec::mode(CpuMode::HostPassthrough)
             };
             let name = format!("{policy:?}-{feature}");
-            match resolve(&BasicCatalog, &spec, &host) {
+            match resolve(catalog(), &spec, &host) {
                 Ok(resolved) => {
                     let on = resolved.features.contains(feature);
                     let expect_on = match policy {
@@ -221,7 +227,7 @@ fn every_policy_programs_exactly_its_resolution() {
 fn disable_hides_a_feature_from_the_guest() {
     require_kvm!();
     let host = host_facts();
-    let offered = BasicCatalog.features_in(&host.kvm_supported);
+    let offered = catalog().features_in(&host.kvm_supported);
     let victim = ["avx2", "sse2", "fpu"]
         .into_iter()
         .find(|f| offered.iter().any(|o| o == f))
@@ -230,7 +236,7 @@ fn disable_hides_a_feature_from_the_guest() {
         features: vec![(victim.into(), Policy::Disable)],
         ..GuestCpuSpec::mode(CpuMode::HostPassthrough)
     };
-    let resolved = resolve(&BasicCatalog, &spec, &host).unwrap();
+    let resolved = resolve(catalog(), &spec, &host).unwrap();
     assert!(!resolved.features.iter().any(|f| f == victim));
     let seen = boot_and_compare(
         "disable",
@@ -247,8 +253,8 @@ fn disable_hides_a_feature_from_the_guest() {
 fn custom_model_needing_a_feature_kvm_lacks_is_refused_by_name() {
     require_kvm!();
     let host = host_facts();
-    let offered = BasicCatalog.features_in(&host.kvm_supported);
-    let Some(lacking) = BasicCatalog
+    let offered = catalog().features_in(&host.kvm_supported);
+    let Some(lacking) = catalog()
         .feature_names()
         .into_iter()
         .find(|f| !offered.contains(f) && f != "hypervisor")
@@ -260,7 +266,7 @@ fn custom_model_needing_a_feature_kvm_lacks_is_refused_by_name() {
         features: vec![(lacking.clone(), Policy::Require)],
         ..GuestCpuSpec::custom("qemu64")
     };
-    let err = resolve(&BasicCatalog, &spec, &host).unwrap_err();
+    let err = resolve(catalog(), &spec, &host).unwrap_err();
     assert!(err.to_string().contains(&lacking), "{err}");
 }
 
@@ -275,7 +281,7 @@ fn topology_two_sockets_two_cores_two_threads_is_in_leaf_0xb() {
         threads: 2,
     };
     let resolved = resolve(
-        &BasicCatalog,
+        catalog(),
         &GuestCpuSpec::mode(CpuMode::HostPassthrough),
         &host,
     )

@@ -55,6 +55,9 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
     for warning in &prepared.cpu.warnings {
         eprintln!("warning: {warning}");
     }
+    if xml.contains("host-model") {
+        eprintln!("host-model expanded to:\n{}", prepared.cpu.expansion_xml());
+    }
     let vm = Vm::start(prepared.config)?;
     if !console {
         eprintln!(

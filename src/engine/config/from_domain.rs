@@ -8,9 +8,10 @@ use super::cpuset::parse_cpuset;
 use super::domain_xml::{self, DomainFacts};
 use super::{BootSource, LifecycleAction, VcpuPin, VmConfig};
 use crate::cpu::guest::{
-    BasicCatalog, CheckMode, CpuMode, GuestCpuSpec, GuestCpuid, GuestTopology, HostCpuFacts,
+    CheckMode, CpuCatalog, CpuMode, GuestCpuSpec, GuestCpuid, GuestTopology, HostCpuFacts,
     MatchMode, Policy, ResolveError, ResolvedCpu, resolve,
 };
+use crate::cpu::map::CpuMap;
 
 /// Why a domain cannot be run here. Each message names the element or file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +26,7 @@ pub enum ConfigError {
     #[error("this host cannot run the domain: {0}")]
     Host(String),
     /// The guest CPU cannot be provided.
-    #[error("guest CPU: {0}")]
+    #[error("guest CPU")]
     Cpu(#[from] ResolveError),
 }
 
@@ -83,8 +84,23 @@ pub fn from_domain_xml(xml: &str, host: &HostFacts) -> Result<VmConfig, ConfigEr
     prepare_domain(xml, host).map(|p| p.config)
 }
 
-/// As [`from_domain_xml`], also returning the CPU resolution.
+/// As [`from_domain_xml`], also returning the CPU resolution. CPU models and features come from
+/// Vireo's CPU map (built in, plus the user's overlay).
 pub fn prepare_domain(xml: &str, host: &HostFacts) -> Result<PreparedDomain, ConfigError> {
+    let map = CpuMap::load().map_err(|e| {
+        ConfigError::Host(format!(
+            "cannot load the CPU map: {e}; fix or remove the overlay in $XDG_CONFIG_HOME/vireo/cpu_map"
+        ))
+    })?;
+    prepare_domain_with(xml, host, &map)
+}
+
+/// As [`prepare_domain`], with the CPU facts from `catalog`.
+pub fn prepare_domain_with(
+    xml: &str,
+    host: &HostFacts,
+    catalog: &dyn CpuCatalog,
+) -> Result<PreparedDomain, ConfigError> {
     let facts = domain_xml::read(xml).map_err(ConfigError::Xml)?;
     let name = facts
         .text("domain/name")
@@ -114,7 +130,7 @@ pub fn prepare_domain(xml: &str, host: &HostFacts) -> Result<PreparedDomain, Con
     let topology = topology(&facts, vcpus)?;
     let spec = cpu_spec(&facts)?;
     let cpu = resolve(
-        &BasicCatalog,
+        catalog,
         &spec,
         &HostCpuFacts {
             kvm_supported: host.kvm_supported.clone(),

@@ -87,4 +87,6 @@ mod domain_xml;
 mod from_domain;
 
 pub use cpuset::parse_cpuset;
-pub use from_domain::{ConfigError, HostFacts, PreparedDomain, from_domain_xml, prepare_domain};
+pub use from_domain::{
+    ConfigError, HostFacts, PreparedDomain, from_domain_xml, prepare_domain, prepare_domain_with,
+};
