@@ -16,7 +16,10 @@ fn domain_xml(kernel: &Path, extra_os: &str, memory_mib: u64, vcpus: u32, mode: 
 fn vireoctl_create(xml: &str, console: bool) -> Output {
     let dir = std::env::temp_dir().join(format!("vireo-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{:x}.xml", xml.len() * 31 + console as usize));
+    // Tests run in parallel: each call gets its own file.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.join(format!("domain-{n}.xml"));
     std::fs::write(&file, xml).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vireoctl"));
     cmd.arg("create").arg(&file);
