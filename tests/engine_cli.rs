@@ -26,7 +26,9 @@ fn vireoctl_create(xml: &str, console: bool) -> Output {
     if console {
         cmd.arg("--console");
     }
-    cmd.output().expect("run vireoctl")
+    let out = cmd.output().expect("run vireoctl");
+    let _ = std::fs::remove_file(&file);
+    out
 }
 
 #[test]
