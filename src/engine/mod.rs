@@ -13,6 +13,7 @@ pub(crate) mod layout;
 pub(crate) mod machine;
 pub mod pinning;
 mod run_control;
+pub mod runner;
 mod vcpu;
 pub mod vm;
 

@@ -1,6 +1,12 @@
-//! Verbs that run VMs or check the host: `create`, `host-validate`.
+//! Verbs that run VMs or check the host: `create`, `host-validate`, and the persistent-domain
+//! verbs (`start`, `shutdown`, `destroy`, `suspend`, `resume`, `console`, `dominfo`).
 
-use std::io::{Read, Write};
+mod persistent;
+mod terminal;
+
+use terminal::{RawTerminal, forward_stdin};
+
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -24,12 +30,15 @@ pub enum RunCommand {
     },
     /// Check that this host can run VMs (like virt-host-validate); exit 1 if any check fails.
     HostValidate,
+    #[command(flatten)]
+    Persistent(persistent::PersistentCommand),
 }
 
 pub fn run(cmd: RunCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RunCommand::Create { file, console } => create(&file, console),
         RunCommand::HostValidate => host_validate(),
+        RunCommand::Persistent(cmd) => persistent::run(cmd),
     }
 }
 
@@ -103,63 +112,4 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         }
     })
-}
-
-/// The byte Ctrl+] sends, virsh's console escape.
-const ESCAPE: u8 = 0x1d;
-
-/// Copies stdin to the guest's serial port on a background thread; Ctrl+] forces the VM off.
-fn forward_stdin(vm: &Vm) {
-    let control = vm.controller();
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = [0u8; 256];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let bytes = &buf[..n];
-                    if let Some(at) = bytes.iter().position(|b| *b == ESCAPE) {
-                        control.send_input(&bytes[..at]);
-                        control.force_off();
-                        break;
-                    }
-                    control.send_input(bytes);
-                }
-            }
-        }
-    });
-}
-
-/// Puts the terminal in raw mode while the console is attached; restores it on drop.
-struct RawTerminal {
-    saved: libc::termios,
-}
-
-impl RawTerminal {
-    fn enter() -> Option<Self> {
-        // SAFETY: isatty only inspects the descriptor.
-        if unsafe { libc::isatty(0) } != 1 {
-            return None;
-        }
-        // SAFETY: termios is plain data; tcgetattr fills it for fd 0, checked below.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: fd 0 is a terminal and `saved` is a valid termios to write into.
-        if unsafe { libc::tcgetattr(0, &mut saved) } != 0 {
-            return None;
-        }
-        let mut raw = saved;
-        // SAFETY: cfmakeraw only edits the struct we own.
-        unsafe { libc::cfmakeraw(&mut raw) };
-        // SAFETY: fd 0 is a terminal; `raw` is a valid termios.
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &raw) };
-        Some(Self { saved })
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        // SAFETY: restores the settings read from the same terminal in `enter`.
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.saved) };
-    }
 }
