@@ -40,8 +40,12 @@ impl Env {
     }
 
     fn define(&self, name: &str, kernel: &Path, mode: char) {
+        self.define_with_cpu(name, kernel, mode, "");
+    }
+
+    fn define_with_cpu(&self, name: &str, kernel: &Path, mode: char, cpu: &str) {
         let xml = format!(
-            "<domain type='kvm'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+            "<domain type='kvm'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>{cpu}\
              <os><type arch='x86_64'>hvm</type><kernel>{}</kernel>\
              <cmdline>console=ttyS0 vireo.probe={mode}</cmdline></os></domain>",
             kernel.display()
@@ -120,4 +124,28 @@ fn start_reports_a_bad_kernel_and_leaves_nothing_running() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/vmlinuz"));
     assert_eq!(env.state("broken"), "shut off");
     assert!(!env.root.join("run/vireo/broken.sock").exists());
+}
+
+#[test]
+fn host_model_expansion_is_recorded_in_the_live_xml() {
+    require_kvm!();
+    let env = Env::new("live");
+    env.define_with_cpu(
+        "copy",
+        &engine_support::probe_guest(),
+        'h',
+        "<cpu mode='host-model' check='none'/>",
+    );
+    env.stdout(&["start", "copy"]);
+    let live = std::fs::read_to_string(env.root.join("run/vireo/copy.xml")).expect("live XML");
+    env.stdout(&["destroy", "copy"]);
+    assert!(!live.contains("host-model"), "{live}");
+    assert!(live.contains("<model fallback='forbid'>"), "{live}");
+    assert!(live.contains("policy='require'"), "{live}");
+    assert!(live.contains("<name>copy</name>"), "{live}");
+    env.wait_for_state("copy", "shut off");
+    assert!(
+        !env.root.join("run/vireo/copy.xml").exists(),
+        "live XML removed when the VM ends"
+    );
 }

@@ -137,7 +137,7 @@ impl Machine {
             let thread = std::thread::Builder::new()
                 .name(format!("vcpu{index}"))
                 .spawn(move || vcpu::run(vcpu, ctx))
-                .map_err(|source| EngineError::Thread { what, source })?;
+                .map_err(|cause| EngineError::Thread { what, cause })?;
             self.threads.push(thread);
         }
         Ok(())

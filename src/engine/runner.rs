@@ -24,12 +24,12 @@ pub enum RunnerError {
     #[error("domain '{0}' is not running")]
     NotRunning(String),
     /// Socket I/O failed.
-    #[error("talking to the runner of '{name}': {source}")]
+    #[error("talking to the runner of '{name}': {cause}")]
     Io {
         /// The domain.
         name: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (not a `source`: the message already carries it).
+        cause: std::io::Error,
     },
     /// The runner answered with an error.
     #[error("{0}")]
@@ -50,6 +50,26 @@ pub fn socket_path(name: &str) -> PathBuf {
     runtime_dir().join(format!("{name}.sock"))
 }
 
+/// Where the runner of `name` keeps the domain XML as it runs (host-model expanded).
+pub fn live_xml_path(name: &str) -> PathBuf {
+    runtime_dir().join(format!("{name}.xml"))
+}
+
+/// Records the running domain's live XML (removed again when the VM ends).
+pub fn write_live_xml(name: &str, xml: &str) -> Result<(), RunnerError> {
+    std::fs::write(live_xml_path(name), xml).map_err(|cause| RunnerError::Io {
+        name: name.to_string(),
+        cause,
+    })
+}
+
+/// The live XML of `name` if it is running (for `dumpxml` of a running domain).
+pub fn live_xml(name: &str) -> Option<String> {
+    is_running(name)
+        .then(|| std::fs::read_to_string(live_xml_path(name)).ok())
+        .flatten()
+}
+
 /// What `info` reports about a running VM.
 #[derive(Debug, Clone)]
 pub struct RunningSummary {
@@ -68,9 +88,9 @@ pub struct RunningSummary {
 /// Binds the control socket of `name`, replacing a stale one; fails if a runner answers there.
 pub fn bind(name: &str) -> Result<UnixListener, RunnerError> {
     let path = socket_path(name);
-    let io = |source| RunnerError::Io {
+    let io = |cause| RunnerError::Io {
         name: name.to_string(),
-        source,
+        cause,
     };
     std::fs::create_dir_all(runtime_dir()).map_err(io)?;
     if path.exists() {
@@ -107,6 +127,7 @@ pub fn serve(vm: Vm, summary: RunningSummary, listener: UnixListener) -> VmState
     });
     let end = vm.wait();
     let _ = std::fs::remove_file(socket_path(&summary.name));
+    let _ = std::fs::remove_file(live_xml_path(&summary.name));
     let deadline = Instant::now() + Duration::from_secs(2);
     while answering.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -239,14 +260,21 @@ pub fn is_running(name: &str) -> bool {
 
 /// Sends `request` to the runner of `name`; returns the lines after `ok`.
 pub fn request(name: &str, request: &str) -> Result<String, RunnerError> {
-    let io = |source| RunnerError::Io {
+    let io = |cause| RunnerError::Io {
         name: name.to_string(),
-        source,
+        cause,
     };
     let mut stream = connect(name)?;
     writeln!(stream, "{request}").map_err(io)?;
     let mut reply = String::new();
-    stream.read_to_string(&mut reply).map_err(io)?;
+    // A runner whose VM just ended closes without answering: the domain is no longer running.
+    let gone = || RunnerError::NotRunning(name.to_string());
+    match stream.read_to_string(&mut reply) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Err(gone()),
+        Err(e) => return Err(io(e)),
+        Ok(_) if reply.is_empty() => return Err(gone()),
+        Ok(_) => {}
+    }
     match reply.split_once('\n') {
         Some(("ok", rest)) => Ok(rest.to_string()),
         _ if reply.trim() == "ok" => Ok(String::new()),
@@ -259,9 +287,9 @@ pub fn request(name: &str, request: &str) -> Result<String, RunnerError> {
 /// Attaches to the serial console of `name`: the returned stream carries guest output (after
 /// the scrollback) one way and keyboard input the other.
 pub fn attach_console(name: &str) -> Result<UnixStream, RunnerError> {
-    let io = |source| RunnerError::Io {
+    let io = |cause| RunnerError::Io {
         name: name.to_string(),
-        source,
+        cause,
     };
     let mut stream = connect(name)?;
     writeln!(stream, "console").map_err(io)?;

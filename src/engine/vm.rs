@@ -158,9 +158,9 @@ impl Vm {
                     }
                 }
             })
-            .map_err(|source| EngineError::Thread {
+            .map_err(|cause| EngineError::Thread {
                 what: format!("{name} report forwarder"),
-                source,
+                cause,
             })?;
         let supervisor = Supervisor {
             config,
@@ -174,9 +174,9 @@ impl Vm {
         let handle = std::thread::Builder::new()
             .name(format!("vm-{name}"))
             .spawn(move || supervisor.run(rx))
-            .map_err(|source| EngineError::Thread {
+            .map_err(|cause| EngineError::Thread {
                 what: format!("{name} supervisor"),
-                source,
+                cause,
             })?;
         Ok(Vm {
             name,

@@ -65,7 +65,7 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     if xml.contains("host-model") {
-        eprintln!("host-model expanded to:\n{}", prepared.cpu.expansion_xml());
+        eprintln!("host-model expanded to:\n{}", prepared.cpu.expansion_xml(Some(&prepared.config.topology)));
     }
     let vm = Vm::start(prepared.config)?;
     if !console {

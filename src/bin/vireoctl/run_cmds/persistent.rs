@@ -118,8 +118,14 @@ fn runner_main(name: &str) -> anyhow::Result<ExitCode> {
             vcpus: prepared.config.vcpus(),
             memory_bytes: prepared.config.memory_bytes,
             cpu_model: prepared.cpu.model.clone(),
-            cpu_xml: prepared.cpu.expansion_xml(),
+            cpu_xml: prepared.cpu.expansion_xml(Some(&prepared.config.topology)),
         };
+        // The live XML: what runs, with host-model replaced by its expansion.
+        let mut live = stored.domain.clone();
+        if live.cpu_xml().is_some_and(|c| c.contains("host-model")) {
+            live.set_cpu_xml(Some(&summary.cpu_xml))?;
+        }
+        runner::write_live_xml(name, &live.to_xml())?;
         let vm = Vm::start(prepared.config)?;
         Ok((vm, summary, listener))
     })();
