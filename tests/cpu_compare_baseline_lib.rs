@@ -35,37 +35,6 @@ fn every_compare_case_matches_libvirt() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The files a baseline case reads and the file holding libvirt's answer.
-pub fn baseline_files(case: &serde_json::Value) -> (Vec<String>, Option<String>) {
-    let name = case["name"].as_str().unwrap();
-    let flags: Vec<&str> = case["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect();
-    if case["kind"] == "cpuid" {
-        let inputs = case["input_cpuid_cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| format!("cpuid-{}-json", c.as_str().unwrap()))
-            .collect();
-        (inputs, Some(format!("cpuid-baseline-{name}")))
-    } else {
-        let suffix = if flags.contains(&"expand_features") {
-            "expanded"
-        } else if flags.contains(&"migratable") {
-            "migratable"
-        } else {
-            "result"
-        };
-        let expected =
-            (!case["expect_error"].as_bool().unwrap()).then(|| format!("baseline-{name}-{suffix}"));
-        (vec![format!("baseline-{name}")], expected)
-    }
-}
-
 #[test]
 fn every_baseline_case_matches_libvirt() {
     let Some(dir) = cpu_common::oracle_dir() else {
@@ -75,7 +44,7 @@ fn every_baseline_case_matches_libvirt() {
     let cases = cpu_common::cases(&dir);
     let mut failures = Vec::new();
     for case in cases["baseline_cases"].as_array().unwrap() {
-        let (inputs, expected) = baseline_files(case);
+        let (inputs, expected) = cpu_common::baseline_files(case);
         let flags_json = case["flags"].as_array().unwrap();
         let flags = BaselineFlags {
             expand_features: flags_json.iter().any(|f| f == "expand_features"),
@@ -125,4 +94,56 @@ fn every_has_feature_case_matches_libvirt() {
         };
         assert_eq!(got, case["expected"].as_str().unwrap(), "{case}");
     }
+}
+
+/// Builds a CpuDef from the JSON form of cpu-cases.json (type, mode, match, model, …).
+fn cpu_from_json(v: &serde_json::Value) -> CpuDef {
+    use vireo::cpu::{CpuFeatureRef, CpuKind, CpuMatch, CpuMode, Fallback, Policy};
+    let text = |k: &str| v[k].as_str().map(str::to_string);
+    let mut cpu = CpuDef::new(CpuKind::parse(v["type"].as_str().unwrap()).unwrap());
+    cpu.mode = text("mode")
+        .map(|m| CpuMode::parse(&m).unwrap())
+        .unwrap_or(CpuMode::Custom);
+    cpu.match_ = text("match").map(|m| CpuMatch::parse(&m).unwrap());
+    cpu.fallback = text("fallback").map(|m| Fallback::parse(&m).unwrap());
+    cpu.model = text("model");
+    cpu.vendor = text("vendor");
+    cpu.arch = text("arch");
+    cpu.features = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| CpuFeatureRef {
+            name: f["name"].as_str().unwrap().to_string(),
+            policy: f["policy"].as_str().map(|p| Policy::parse(p).unwrap()),
+        })
+        .collect();
+    cpu
+}
+
+#[test]
+fn every_update_case_matches_libvirt() {
+    let Some(dir) = cpu_common::oracle_dir() else {
+        return;
+    };
+    let map = CpuMap::builtin().unwrap();
+    let cases = cpu_common::cases(&dir);
+    let mut failures = Vec::new();
+    for case in cases["update_cases"].as_array().unwrap() {
+        let host = vireo::cpu::copy_migratable(&map, &cpu_from_json(&case["host"]));
+        let mut cpu = cpu_from_json(&case["cpu"]);
+        let mut want = cpu_from_json(&case["expected"]);
+        vireo::cpu::update(&map, &mut cpu, &host).unwrap();
+        // The JSON leaves defaults out; compare what libvirt would print.
+        want.match_ = want.match_.or(cpu.match_);
+        if cpu.to_xml() != want.to_xml() {
+            failures.push(format!(
+                "{}:\n--- expected\n{}--- got\n{}",
+                case["name"],
+                want.to_xml(),
+                cpu.to_xml()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

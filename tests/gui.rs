@@ -108,6 +108,61 @@ fn about_window_opens_with_version_and_license() {
     window.destroy();
 }
 
+fn preferences_change_the_cpu_default_on_disk() {
+    use vireo::prefs::{CpuModePref, Prefs};
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    WidgetExt::activate_action(&window, "win.preferences", None).expect("win.preferences exists");
+    wait_for("the Preferences window", || {
+        app.model()
+            .preferences()
+            .is_some_and(|p| p.widget().is_visible())
+    });
+    // Clone the widgets out of the component: holding a borrow while the main loop runs would
+    // block the component's own updates.
+    let (prefs_window, buttons, confirm_force_off, font_size) = {
+        let model = app.model();
+        let prefs = model.preferences().unwrap();
+        let widgets = prefs.widgets();
+        (
+            prefs.widget().clone(),
+            widgets.cpu_mode_buttons.clone(),
+            widgets.confirm_force_off.clone(),
+            widgets.font_size.clone(),
+        )
+    };
+    assert_eq!(buttons.len(), CpuModePref::ALL.len());
+    let index = |mode| CpuModePref::ALL.iter().position(|m| *m == mode).unwrap();
+    assert!(buttons[index(Prefs::load().unwrap().new_vm_cpu_mode)].is_active());
+    for mode in [
+        CpuModePref::HostModel,
+        CpuModePref::HostModelOnly,
+        CpuModePref::HvDefault,
+    ] {
+        // A click on the row's radio button, as a user would.
+        buttons[index(mode)].emit_by_name::<()>("activate", &[]);
+        wait_for("the preference to be saved", || {
+            Prefs::load().unwrap().new_vm_cpu_mode == mode
+        });
+        let others_active = CpuModePref::ALL
+            .iter()
+            .filter(|m| **m != mode)
+            .any(|m| buttons[index(*m)].is_active());
+        assert!(!others_active, "radio buttons must be exclusive");
+    }
+    confirm_force_off.set_active(false);
+    wait_for("confirm-force-off to be saved", || {
+        !Prefs::load().unwrap().confirm_force_off
+    });
+    font_size.set_value(15.0);
+    wait_for("the font size to be saved", || {
+        Prefs::load().unwrap().console_font_size == 15
+    });
+    prefs_window.destroy();
+    window.destroy();
+}
+
 /// Starts this test binary again with a German locale and checks the window speaks German.
 /// A child process, because the locale is process-wide state that GTK reads at start-up.
 fn german_translation_is_used() {
@@ -161,6 +216,14 @@ fn main() {
         println!("0 passed, 0 failed, 4 skipped");
         return;
     }
+    // Keep the user's real VMs and preferences out of the tests.
+    let sandbox = std::env::temp_dir().join(format!("vireo-gui-test-{}", std::process::id()));
+    // SAFETY: set_var is unsafe because other threads may read the environment concurrently;
+    // none exist yet (GTK, relm4 and the engine start theirs below).
+    unsafe {
+        std::env::set_var("XDG_CONFIG_HOME", sandbox.join("config"));
+        std::env::set_var("XDG_DATA_HOME", sandbox.join("data"));
+    }
     vireo::ui::i18n::init();
     gtk::init().expect("GTK initialises on the test display");
     adw::init().expect("libadwaita initialises");
@@ -170,7 +233,7 @@ fn main() {
         return;
     }
 
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 5] = [
         ("empty_state_is_shown", empty_state_is_shown),
         (
             "primary_menu_lists_preferences_shortcuts_about",
@@ -179,6 +242,10 @@ fn main() {
         (
             "about_window_opens_with_version_and_license",
             about_window_opens_with_version_and_license,
+        ),
+        (
+            "preferences_change_the_cpu_default_on_disk",
+            preferences_change_the_cpu_default_on_disk,
         ),
         ("german_translation_is_used", german_translation_is_used),
     ];
@@ -192,6 +259,7 @@ fn main() {
             }
         }
     }
+    let _ = std::fs::remove_dir_all(&sandbox);
     println!("{} passed, {failed} failed", tests.len() - failed);
     if failed > 0 {
         std::process::exit(1);

@@ -33,6 +33,9 @@ pub(crate) struct DecodeOptions<'a> {
     pub preferred: &'a [&'a str],
     /// Drop features that cannot survive migration from the result.
     pub migratable: bool,
+    /// Choose by feature distance alone, not preferring models sold with the data's
+    /// family/model (for data that describes what a hypervisor offers, not a real CPU).
+    pub ignore_signature: bool,
 }
 
 /// Host form: `-vN` model names allowed, extra features listed without policy, signature shown.
@@ -114,7 +117,7 @@ pub(crate) fn decode_with(
     opts: &DecodeOptions<'_>,
 ) -> Result<CpuDef, CpuError> {
     let vendor = data.vendor(map);
-    let signature = data.signature();
+    let signature = data.signature().filter(|_| !opts.ignore_signature);
     let mut features = feature_set_in(map, data);
     decode_features(map, &mut features, vendor, signature, opts)
 }

@@ -38,9 +38,11 @@ impl CpuDef {
         out
     }
 
-    fn children(&self) -> Vec<String> {
+    /// The child elements, one per line, without indentation.
+    pub(crate) fn children(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(arch) = &self.arch {
+        // libvirt shows the architecture of host CPUs only; it also marks a <cpu> as host form.
+        if let (CpuKind::Host, Some(arch)) = (self.kind, &self.arch) {
             out.push(format!("<arch>{}</arch>", escape(arch)));
         }
         let format_model = matches!(self.mode, CpuMode::Custom | CpuMode::HostModel);

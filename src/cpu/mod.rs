@@ -4,6 +4,7 @@
 //! against libvirt's own test data without a hypervisor.
 
 mod baseline;
+mod caps;
 mod compare;
 mod cpuid;
 mod decode;
@@ -14,10 +15,12 @@ mod feature_set;
 pub mod guest;
 pub mod map;
 mod policy_sets;
+mod update;
 mod usable;
 mod xml_tree;
 
 pub use baseline::{BaselineFlags, baseline, expand_features};
+pub use caps::{ModelUsability, domcapabilities_cpu_xml, host_model, model_usability};
 pub use compare::{CompareOutcome, compare, compare_explained};
 pub use cpuid::{CpuidData, CpuidLeaf, MsrValue, features_in, set_feature};
 pub use decode::{HypervisorModel, decode_guest, decode_guest_for, decode_host};
@@ -31,4 +34,5 @@ pub use map::{
     CpuFeature, CpuMap, CpuMapError, CpuModel, CpuVendor, FeatureBit, ModelSignature, Register,
 };
 pub use policy_sets::{has_feature, validate};
+pub use update::{copy_migratable, update};
 pub use usable::missing_features;

@@ -37,7 +37,26 @@ pub(crate) fn parse(text: &str) -> Result<Element, String> {
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
-    let line_at = |pos: u64| text[..(pos as usize).min(text.len())].matches('\n').count() + 1;
+    // Counts newlines incrementally (positions only grow), byte-based so a position inside a
+    // multi-byte character cannot panic.
+    let mut counted = (0usize, 1usize);
+    let mut line_at = |pos: u64| {
+        let end = usize::try_from(pos).unwrap_or(usize::MAX).min(text.len());
+        if end >= counted.0 {
+            counted.1 += text.as_bytes()[counted.0..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            counted.0 = end;
+            counted.1
+        } else {
+            text.as_bytes()[..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        }
+    };
     loop {
         let position = reader.buffer_position();
         let event = reader.read_event().map_err(|e| {

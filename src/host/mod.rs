@@ -1,4 +1,6 @@
 //! Facts about this host: KVM capabilities, this host's CPUID, host validation checks.
 
+pub mod cpuid;
+pub mod kvm;
 pub mod kvm_caps;
 pub mod validate;

@@ -3,12 +3,20 @@
 use gettextrs::gettext;
 use relm4::gtk::prelude::*;
 use relm4::gtk::{gio, glib};
-use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
+use relm4::{
+    Component, ComponentController, ComponentParts, ComponentSender, Controller, SimpleComponent,
+    adw, gtk,
+};
+
+use super::preferences::Preferences;
+use crate::prefs::Prefs;
 
 /// What the main window shows and owns.
 pub struct App {
     /// Number of VMs defined; the empty-state page is shown while it is zero.
     vm_count: usize,
+    /// The Preferences window while it is open.
+    preferences: Option<Controller<Preferences>>,
 }
 
 /// Messages the main window reacts to (from its actions and buttons).
@@ -85,7 +93,10 @@ impl SimpleComponent for App {
         root: Self::Root,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
-        let model = App { vm_count: 0 };
+        let model = App {
+            vm_count: 0,
+            preferences: None,
+        };
         let widgets = view_output!();
         install_window_actions(&widgets.main_window, &sender);
         widgets
@@ -97,13 +108,20 @@ impl SimpleComponent for App {
     fn update(&mut self, msg: Self::Input, _sender: ComponentSender<Self>) {
         match msg {
             AppMsg::NewVm => tracing::info!("create-VM wizard requested"),
-            AppMsg::ShowPreferences => tracing::info!("preferences requested"),
+            AppMsg::ShowPreferences => {
+                let prefs = Prefs::load().unwrap_or_else(|err| {
+                    tracing::warn!(%err, "preferences unreadable; showing the defaults");
+                    Prefs::default()
+                });
+                let controller = Preferences::builder().launch(prefs).detach();
+                if let Some(parent) = main_window() {
+                    controller.widget().set_transient_for(Some(&parent));
+                }
+                controller.widget().present();
+                self.preferences = Some(controller);
+            }
             AppMsg::ShowAbout => {
-                if let Some(window) = gtk::Window::list_toplevels()
-                    .into_iter()
-                    .filter_map(|w| w.downcast::<adw::ApplicationWindow>().ok())
-                    .next()
-                {
+                if let Some(window) = main_window() {
                     super::about::about_window(&window).present();
                 }
             }
@@ -116,6 +134,18 @@ impl App {
     pub fn vm_count(&self) -> usize {
         self.vm_count
     }
+
+    /// The Preferences window's component, while it is open.
+    pub fn preferences(&self) -> Option<&Controller<Preferences>> {
+        self.preferences.as_ref()
+    }
+}
+
+/// The application's main window (the first one, if several exist).
+fn main_window() -> Option<adw::ApplicationWindow> {
+    gtk::Window::list_toplevels()
+        .into_iter()
+        .find_map(|w| w.downcast::<adw::ApplicationWindow>().ok())
 }
 
 /// The primary menu, from `ui/menus.ui` in the GResource bundle.

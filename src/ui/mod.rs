@@ -3,6 +3,7 @@
 pub mod about;
 pub mod app;
 pub mod i18n;
+pub mod preferences;
 
 use relm4::gtk::prelude::*;
 use relm4::gtk::{gio, glib};

@@ -44,3 +44,34 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The files a baseline case reads and the file holding libvirt's answer.
+pub fn baseline_files(case: &serde_json::Value) -> (Vec<String>, Option<String>) {
+    let name = case["name"].as_str().unwrap();
+    let flags: Vec<&str> = case["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    if case["kind"] == "cpuid" {
+        let inputs = case["input_cpuid_cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("cpuid-{}-json", c.as_str().unwrap()))
+            .collect();
+        (inputs, Some(format!("cpuid-baseline-{name}")))
+    } else {
+        let suffix = if flags.contains(&"expand_features") {
+            "expanded"
+        } else if flags.contains(&"migratable") {
+            "migratable"
+        } else {
+            "result"
+        };
+        let expected =
+            (!case["expect_error"].as_bool().unwrap()).then(|| format!("baseline-{name}-{suffix}"));
+        (vec![format!("baseline-{name}")], expected)
+    }
+}

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod domain_cmds;
+mod cpu_cmds;
 
 #[derive(Parser)]
 #[command(
@@ -30,7 +31,8 @@ enum Command {
     // Groups of verbs are flattened in here, one line each:
     #[command(flatten)]
     Domain(domain_cmds::DomainCommand),
-    // #[command(flatten)] Cpu(cpu_cmds::CpuCommand),
+    #[command(flatten)]
+    Cpu(cpu_cmds::CpuCommand),
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -40,7 +42,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Domain(cmd) => domain_cmds::run(cmd),
-        // Command::Cpu(cmd) => cpu_cmds::run(cmd),
+
+        Command::Cpu(cmd) => cpu_cmds::run(cmd),
     }
 }
 

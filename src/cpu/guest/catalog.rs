@@ -62,7 +62,14 @@ pub trait CpuCatalog {
 use CpuidRegister::{Ebx, Ecx, Edx};
 
 /// One built-in feature: (name, aliases, leaf, subleaf, register, bit).
-type BasicFeature = (&'static str, &'static [&'static str], u32, u32, CpuidRegister, u8);
+type BasicFeature = (
+    &'static str,
+    &'static [&'static str],
+    u32,
+    u32,
+    CpuidRegister,
+    u8,
+);
 
 /// libvirt's names for the common CPUID features.
 const BASIC_FEATURES: &[BasicFeature] = &[

@@ -1,0 +1,224 @@
+//! The Preferences window: the CPU default for new VMs (the headline setting) and the console.
+//!
+//! Every change is saved at once (atomically, through `prefs`), so the create-VM wizard, which
+//! reads the preferences when it builds a VM, uses the new value immediately.
+
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
+
+use crate::prefs::{CpuModePref, Prefs};
+
+/// The Preferences window's state: the preferences as last saved.
+pub struct Preferences {
+    prefs: Prefs,
+    /// A save that failed, to be shown as a toast by the next view update.
+    save_error: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum PreferencesMsg {
+    CpuMode(CpuModePref),
+    FontSize(u32),
+    ConfirmForceOff(bool),
+}
+
+/// The row title and the performance-versus-migration trade-off of each CPU choice.
+pub fn cpu_mode_texts(mode: CpuModePref) -> (String, String) {
+    match mode {
+        CpuModePref::AppDefault => (
+            gettext("Application default"),
+            gettext(
+                "Vireo picks for this host: host passthrough with hardware KVM, otherwise a copy of the host CPU",
+            ),
+        ),
+        CpuModePref::HvDefault => (
+            gettext("Hypervisor default"),
+            gettext(
+                "A basic 64-bit CPU: runs and migrates anywhere, but hides most modern instructions",
+            ),
+        ),
+        CpuModePref::HostModelOnly => (
+            gettext("Nearest CPU model"),
+            gettext(
+                "The named model closest to this host, nothing added: fast, and migrates to any host with that model",
+            ),
+        ),
+        CpuModePref::HostModel => (
+            gettext("Copy host CPU configuration"),
+            gettext(
+                "The nearest model plus every extra feature KVM offers: faster, migrates only to similar hosts",
+            ),
+        ),
+        CpuModePref::HostPassthrough => (
+            gettext("Host passthrough"),
+            gettext(
+                "Exactly this host's CPU: fastest, but the VM may not start on a different CPU",
+            ),
+        ),
+    }
+}
+
+pub struct PreferencesWidgets {
+    pub window: adw::PreferencesWindow,
+    /// One check button per CPU choice, in [`CpuModePref::ALL`] order.
+    pub cpu_mode_buttons: Vec<gtk::CheckButton>,
+    pub font_size: gtk::SpinButton,
+    pub confirm_force_off: gtk::Switch,
+}
+
+impl SimpleComponent for Preferences {
+    type Init = Prefs;
+    type Input = PreferencesMsg;
+    type Output = ();
+    type Root = adw::PreferencesWindow;
+    type Widgets = PreferencesWidgets;
+
+    fn init_root() -> Self::Root {
+        adw::PreferencesWindow::builder()
+            .title(gettext("Preferences"))
+            .modal(true)
+            .default_width(620)
+            .default_height(640)
+            .search_enabled(false)
+            .build()
+    }
+
+    fn init(
+        prefs: Self::Init,
+        window: Self::Root,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        let page = adw::PreferencesPage::builder()
+            .title(gettext("New VM"))
+            .icon_name("computer-symbolic")
+            .build();
+
+        let cpu_group = adw::PreferencesGroup::builder()
+            .title(gettext("Guest CPU"))
+            .description(gettext(
+                "The CPU new virtual machines get. It decides how fast the guest runs and which hosts it can later move to.",
+            ))
+            .build();
+        let mut cpu_mode_buttons: Vec<gtk::CheckButton> = Vec::new();
+        for mode in CpuModePref::ALL {
+            let (title, subtitle) = cpu_mode_texts(mode);
+            let check = gtk::CheckButton::builder()
+                .valign(gtk::Align::Center)
+                .active(prefs.new_vm_cpu_mode == mode)
+                .build();
+            if let Some(first) = cpu_mode_buttons.first() {
+                check.set_group(Some(first));
+            }
+            let row = adw::ActionRow::builder()
+                .title(title)
+                .subtitle(subtitle)
+                .activatable_widget(&check)
+                .build();
+            row.add_prefix(&check);
+            let sender = sender.clone();
+            check.connect_toggled(move |check| {
+                if check.is_active() {
+                    sender.input(PreferencesMsg::CpuMode(mode));
+                }
+            });
+            cpu_group.add(&row);
+            cpu_mode_buttons.push(check);
+        }
+        page.add(&cpu_group);
+
+        let console_group = adw::PreferencesGroup::builder()
+            .title(gettext("Console"))
+            .build();
+        let font_size = gtk::SpinButton::with_range(6.0, 72.0, 1.0);
+        font_size.set_valign(gtk::Align::Center);
+        font_size.set_value(f64::from(prefs.console_font_size));
+        let font_row = adw::ActionRow::builder()
+            .title(gettext("Font size"))
+            .subtitle(gettext("Text size of the serial console, in points"))
+            .activatable_widget(&font_size)
+            .build();
+        font_row.add_suffix(&font_size);
+        {
+            let sender = sender.clone();
+            font_size.connect_value_changed(move |spin| {
+                sender.input(PreferencesMsg::FontSize(spin.value_as_int() as u32));
+            });
+        }
+        console_group.add(&font_row);
+
+        let confirm_force_off = gtk::Switch::builder()
+            .valign(gtk::Align::Center)
+            .active(prefs.confirm_force_off)
+            .build();
+        let confirm_row = adw::ActionRow::builder()
+            .title(gettext("Confirm force off"))
+            .subtitle(gettext("Ask before cutting a virtual machine's power"))
+            .activatable_widget(&confirm_force_off)
+            .build();
+        confirm_row.add_suffix(&confirm_force_off);
+        {
+            let sender = sender.clone();
+            confirm_force_off.connect_active_notify(move |switch| {
+                sender.input(PreferencesMsg::ConfirmForceOff(switch.is_active()));
+            });
+        }
+        console_group.add(&confirm_row);
+        page.add(&console_group);
+        window.add(&page);
+
+        let widgets = PreferencesWidgets {
+            window,
+            cpu_mode_buttons,
+            font_size,
+            confirm_force_off,
+        };
+        ComponentParts {
+            model: Preferences {
+                prefs,
+                save_error: None,
+            },
+            widgets,
+        }
+    }
+
+    fn update(&mut self, msg: Self::Input, _sender: ComponentSender<Self>) {
+        self.save_error = None;
+        let mut next = self.prefs.clone();
+        match msg {
+            PreferencesMsg::CpuMode(mode) => next.new_vm_cpu_mode = mode,
+            PreferencesMsg::FontSize(size) => next.console_font_size = size,
+            PreferencesMsg::ConfirmForceOff(on) => next.confirm_force_off = on,
+        }
+        if next == self.prefs {
+            return;
+        }
+        match next.save() {
+            Ok(()) => self.prefs = next,
+            Err(err) => {
+                tracing::error!(%err, "could not save the preferences");
+                self.save_error = Some(err.to_string());
+            }
+        }
+    }
+
+    fn update_view(&self, widgets: &mut Self::Widgets, _sender: ComponentSender<Self>) {
+        if let Some(error) = &self.save_error {
+            let text = gettext("Could not save the preferences: {error}").replace("{error}", error);
+            widgets.window.add_toast(adw::Toast::new(&text));
+        }
+        if let Some(index) = CpuModePref::ALL
+            .iter()
+            .position(|m| *m == self.prefs.new_vm_cpu_mode)
+        {
+            widgets.cpu_mode_buttons[index].set_active(true);
+        }
+    }
+}
+
+impl Preferences {
+    /// The preferences as last saved by this window.
+    pub fn prefs(&self) -> &Prefs {
+        &self.prefs
+    }
+}
