@@ -19,8 +19,9 @@ use vireo::host::validate::{self, Status};
 
 #[derive(Subcommand)]
 pub enum RunCommand {
-    /// Start a transient VM from a domain XML file (like `virsh create`). Runs until the guest
-    /// stops; with --console the serial console is on this terminal (Ctrl+] forces the VM off).
+    /// Start a transient VM from a domain XML file (like `virsh create`): it runs on after this
+    /// command returns; with --console it runs in this process with the serial console on this
+    /// terminal until the guest stops (exit 0 on guest poweroff; Ctrl+] forces it off).
     Create {
         /// The domain XML file.
         file: PathBuf,
@@ -55,6 +56,9 @@ fn host_validate() -> anyhow::Result<ExitCode> {
 }
 
 fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
+    if !console {
+        return persistent::create_detached(file);
+    }
     let xml = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read domain file {}", file.display()))?;
     let t0 = Instant::now();
@@ -65,7 +69,10 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     if xml.contains("host-model") {
-        eprintln!("host-model expanded to:\n{}", prepared.cpu.expansion_xml(Some(&prepared.config.topology)));
+        eprintln!(
+            "host-model expanded to:\n{}",
+            prepared.cpu.expansion_xml(Some(&prepared.config.topology))
+        );
     }
     let vm = Vm::start(prepared.config)?;
     if !console {
