@@ -151,8 +151,14 @@ fn madt(apic_ids: &[u32]) -> Vec<u8> {
     const PCAT_COMPAT: u32 = 1;
     let mut t = Sdt::new(b"APIC", 4);
     t.u32(LOCAL_APIC_ADDR).u32(PCAT_COMPAT);
+    const ENABLED: u32 = 1;
     for (uid, apic_id) in apic_ids.iter().enumerate() {
-        t.u8(0).u8(8).u8(uid as u8).u8(*apic_id as u8).u32(1);
+        if *apic_id < 255 && uid < 255 {
+            t.u8(0).u8(8).u8(uid as u8).u8(*apic_id as u8).u32(ENABLED);
+        } else {
+            // Processor Local x2APIC: IDs (and UIDs) that do not fit in a byte.
+            t.u8(9).u8(16).u16(0).u32(*apic_id).u32(ENABLED).u32(uid as u32);
+        }
     }
     t.u8(1).u8(12).u8(0).u8(0).u32(IO_APIC_ADDR).u32(0);
     // The PIT's IRQ 0 arrives on IO-APIC pin 2, as on every PC.
@@ -215,11 +221,6 @@ pub fn build(base: u64, apic_ids: &[u32]) -> Vec<(u64, Vec<u8>)> {
 
 /// Writes the tables for vCPUs with `apic_ids` at [`ACPI_ADDR`].
 pub fn write(mem: &GuestMemoryMmap, apic_ids: &[u32]) -> Result<(), EngineError> {
-    if let Some(id) = apic_ids.iter().find(|id| **id > 254) {
-        return Err(EngineError::Config(format!(
-            "APIC ID {id} needs x2APIC MADT entries, which this engine does not write yet; use fewer vCPUs or a smaller topology"
-        )));
-    }
     for (addr, bytes) in build(ACPI_ADDR, apic_ids) {
         mem.write_slice(&bytes, GuestAddress(addr))
             .map_err(|e| EngineError::Boot(format!("writing ACPI tables at {addr:#x}: {e}")))?;
@@ -269,5 +270,17 @@ mod tests {
             })
             .collect();
         assert_eq!(lapics, vec![0, 1, 4, 5]);
+    }
+
+    #[test]
+    fn apic_ids_beyond_a_byte_get_x2apic_entries() {
+        let ids: Vec<u32> = (0..300).collect();
+        let tables = build(ACPI_ADDR, &ids);
+        let madt = &tables[3].1;
+        let body = &madt[44..];
+        let x2apic = &body[255 * 8..255 * 8 + 16];
+        assert_eq!(&x2apic[..2], &[9, 16]);
+        assert_eq!(u32::from_le_bytes(x2apic[4..8].try_into().unwrap()), 255);
+        assert!(sums_to_zero(madt));
     }
 }
