@@ -20,6 +20,11 @@ fn vireoctl_create(xml: &str, console: bool) -> Output {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let file = dir.join(format!("domain-{n}.xml"));
+    // Detached VMs share the runtime directory: give each call its own domain name.
+    let xml = xml.replace(
+        "<name>probe-cli</name>",
+        &format!("<name>probe-cli-{}-{n}</name>", std::process::id()),
+    );
     std::fs::write(&file, xml).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vireoctl"));
     cmd.arg("create").arg(&file);
@@ -127,4 +132,36 @@ fn host_validate_prints_pass_warn_fail_lines() {
     );
     let failed = stdout.contains(": FAIL");
     assert_eq!(out.status.code(), Some(if failed { 1 } else { 0 }));
+}
+
+#[test]
+fn create_without_console_leaves_the_vm_running_in_a_runner() {
+    require_kvm!();
+    let out = vireoctl_create(
+        &domain_xml(&engine_support::probe_guest(), "", 64, 1, 'h'),
+        false,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = stdout
+        .split('\'')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no domain name in {stdout}"))
+        .to_string();
+    let vireoctl = |verb: &str| {
+        Command::new(env!("CARGO_BIN_EXE_vireoctl"))
+            .args([verb, &name])
+            .output()
+            .unwrap()
+    };
+    let info = String::from_utf8_lossy(&vireoctl("dominfo").stdout).into_owned();
+    assert!(info.contains("State:          running"), "{info}");
+    assert!(vireoctl("destroy").status.success());
+    // A transient domain is gone once stopped.
+    assert!(!vireoctl("dominfo").status.success());
 }

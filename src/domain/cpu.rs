@@ -3,8 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::cpu::guest::GuestCpuid;
-use crate::cpu::{CpuDef, CpuError, CpuMap, CpuMode, CpuidData, CpuidLeaf, Policy, features_in};
+use crate::cpu::{CpuDef, CpuError, CpuMap, CpuMode, CpuidData, Policy, features_in};
 use crate::domain::{Domain, DomainError};
 
 fn problem(element: &str, message: impl Into<String>) -> DomainError {
@@ -39,25 +38,6 @@ impl Domain {
     pub fn set_cpu(&mut self, cpu: &CpuDef) -> Result<(), DomainError> {
         let xml = cpu.to_xml_indented(2);
         self.set_cpu_xml(Some(xml.trim()))
-    }
-}
-
-/// KVM's supported-CPUID table (engine form) as CPU-API data.
-pub fn cpuid_data_from_table(table: &GuestCpuid) -> CpuidData {
-    CpuidData {
-        leaves: table
-            .entries()
-            .iter()
-            .map(|e| CpuidLeaf {
-                eax_in: e.leaf,
-                ecx_in: e.subleaf,
-                eax: e.eax,
-                ebx: e.ebx,
-                ecx: e.ecx,
-                edx: e.edx,
-            })
-            .collect(),
-        msrs: Vec::new(),
     }
 }
 

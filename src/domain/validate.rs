@@ -6,9 +6,7 @@
 //! problem names the element and says how to fix it.
 
 use crate::cpu::CpuidData;
-use crate::domain::cpu::{
-    cpu_host_problems, cpu_map, cpu_problems, cpuid_data_from_table, nearest_usable_model,
-};
+use crate::domain::cpu::{cpu_host_problems, cpu_map, cpu_problems, nearest_usable_model};
 use crate::domain::model::parse_num;
 use crate::domain::{Domain, DomainError};
 use std::collections::HashSet;
@@ -33,23 +31,22 @@ pub struct HostFacts {
 impl HostFacts {
     /// Reads the facts of the machine we run on.
     pub fn detect() -> HostFacts {
-        let kvm = match crate::host::kvm_caps::read() {
-            Ok(caps) => Some(caps),
+        let kvm_cpuid = match crate::host::kvm::supported_cpuid() {
+            Ok(cpuid) => Some(cpuid),
             Err(e) => {
-                tracing::info!("no KVM facts: {e}");
+                tracing::info!("no KVM CPUID facts: {e}");
                 None
             }
         };
-        let kvm_cpuid = kvm
-            .as_ref()
-            .map(|caps| cpuid_data_from_table(&caps.supported_cpuid));
         let nearest_usable_model = kvm_cpuid
             .as_ref()
             .zip(cpu_map())
             .and_then(|(cpuid, map)| nearest_usable_model(map, cpuid));
         HostFacts {
             mem_total_kib: read_mem_total_kib(),
-            hardware_kvm: kvm.is_some_and(|caps| !caps.paravirtual) && cpu_has_vmx_or_svm(),
+            hardware_kvm: kvm_cpuid.is_some()
+                && !crate::host::kvm_caps::is_pvm()
+                && cpu_has_vmx_or_svm(),
             nearest_usable_model,
             kvm_cpuid,
         }

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, bail};
@@ -38,9 +39,15 @@ pub enum PersistentCommand {
     Console { name: String },
     /// Show a VM's state and size.
     Dominfo { name: String },
-    /// Internal: hold a VM for `start` (not for direct use).
+    /// Internal: hold a VM for `start` / `create` (not for direct use).
     #[command(hide = true)]
-    Runner { name: String },
+    Runner {
+        /// The defined domain to run, or the name to expect in --file.
+        name: String,
+        /// Run this domain XML file as a transient domain instead of a defined one.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
@@ -53,7 +60,7 @@ pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
         PersistentCommand::Reset { name } => simple(&name, "reboot", "was reset"),
         PersistentCommand::Console { name } => console(&name),
         PersistentCommand::Dominfo { name } => dominfo(&name),
-        PersistentCommand::Runner { name } => runner_main(&name),
+        PersistentCommand::Runner { name, file } => runner_main(&name, file.as_deref()),
     }
 }
 
@@ -69,6 +76,36 @@ fn start(name: &str, attach: bool) -> anyhow::Result<ExitCode> {
     }
     // Fail early (and in this terminal) on an unknown name.
     DomainStore::open_default()?.get(name)?;
+    if let Err(code) = spawn_runner(name, None)? {
+        return Ok(code);
+    }
+    println!("Domain '{name}' started");
+    if attach {
+        return console(name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `create FILE` without --console: a transient domain held by a detached runner.
+pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
+    let xml = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read domain file {}", file.display()))?;
+    let name = vireo::domain::model::Domain::parse(&xml)?
+        .name()
+        .context("the domain XML has no <name>")?;
+    if runner::is_running(&name) {
+        bail!("domain '{name}' is already running");
+    }
+    if let Err(code) = spawn_runner(&name, Some(file))? {
+        return Ok(code);
+    }
+    println!("Domain '{name}' created from {}", file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts `vireoctl runner` detached and waits for it to report the VM started. `Ok(Err(code))`
+/// when the runner refused (its message already printed).
+fn spawn_runner(name: &str, file: Option<&Path>) -> anyhow::Result<Result<(), ExitCode>> {
     let exe = std::env::current_exe().context("cannot find the vireoctl executable")?;
     let mut child = Command::new(exe);
     child
@@ -77,6 +114,9 @@ fn start(name: &str, attach: bool) -> anyhow::Result<ExitCode> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    if let Some(file) = file {
+        child.arg("--file").arg(std::path::absolute(file)?);
+    }
     // SAFETY: setsid is async-signal-safe; it detaches the runner from this terminal's session
     // so it outlives this command.
     unsafe {
@@ -93,26 +133,27 @@ fn start(name: &str, attach: bool) -> anyhow::Result<ExitCode> {
         Some(message) => {
             let _ = child.wait();
             eprintln!("error: {message}");
-            return Ok(ExitCode::from(2));
+            Ok(Err(ExitCode::from(2)))
         }
-        None if first.trim() == "ready" => {}
+        None if first.trim() == "ready" => Ok(Ok(())),
         None => bail!("the VM runner exited before the VM started"),
     }
-    println!("Domain '{name}' started");
-    if attach {
-        return console(name);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The runner process: starts the VM, reports `ready` or `error: …` on stdout, then serves the
 /// control socket until the VM ends.
-fn runner_main(name: &str) -> anyhow::Result<ExitCode> {
+fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let started = (|| -> anyhow::Result<_> {
-        let stored = DomainStore::open_default()?.get(name)?;
-        let listener = runner::bind(name)?;
+        let domain = match file {
+            Some(file) => vireo::domain::model::Domain::parse(
+                &std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read domain file {}", file.display()))?,
+            )?,
+            None => DomainStore::open_default()?.get(name)?.domain,
+        };
         let host = HostFacts::probe()?;
-        let prepared = prepare_domain(&stored.domain.to_xml(), &host)?;
+        let prepared = prepare_domain(&domain.to_xml(), &host)?;
+        let listener = runner::bind(name)?;
         let summary = RunningSummary {
             name: name.to_string(),
             vcpus: prepared.config.vcpus(),
@@ -121,7 +162,7 @@ fn runner_main(name: &str) -> anyhow::Result<ExitCode> {
             cpu_xml: prepared.cpu.expansion_xml(Some(&prepared.config.topology)),
         };
         // The live XML: what runs, with host-model replaced by its expansion.
-        let mut live = stored.domain.clone();
+        let mut live = domain.clone();
         if live.cpu_xml().is_some_and(|c| c.contains("host-model")) {
             live.set_cpu_xml(Some(&summary.cpu_xml))?;
         }
