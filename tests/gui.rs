@@ -9,11 +9,13 @@ use relm4::gtk::{gio, glib};
 use relm4::{Component, ComponentController, adw, gtk};
 
 use vireo::ui::app::App;
+use vte4::prelude::*;
 
 /// Runs the GTK main loop until `done` holds or a few seconds pass.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let ctx = glib::MainContext::default();
+    while ctx.iteration(false) {}
     while !done() {
         assert!(
             std::time::Instant::now() < deadline,
@@ -50,7 +52,7 @@ fn empty_state_is_shown() {
     );
     assert_eq!(window.title().as_deref(), Some("Vireo"));
     drop(widgets);
-    window.destroy();
+    window.set_visible(false);
 }
 
 fn primary_menu_lists_preferences_shortcuts_about() {
@@ -80,7 +82,7 @@ fn primary_menu_lists_preferences_shortcuts_about() {
             "win.{action} missing"
         );
     }
-    window.destroy();
+    window.set_visible(false);
 }
 
 fn about_window_opens_with_version_and_license() {
@@ -105,7 +107,7 @@ fn about_window_opens_with_version_and_license() {
         Some(window.upcast_ref::<gtk::Window>())
     );
     about.destroy();
-    window.destroy();
+    window.set_visible(false);
 }
 
 fn preferences_change_the_cpu_default_on_disk() {
@@ -159,8 +161,149 @@ fn preferences_change_the_cpu_default_on_disk() {
     wait_for("the font size to be saved", || {
         Prefs::load().unwrap().console_font_size == 15
     });
-    prefs_window.destroy();
-    window.destroy();
+    // Hidden, not destroyed: the component still owns the window and disconnects from it.
+    prefs_window.set_visible(false);
+    window.set_visible(false);
+}
+
+fn probe_guest() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("VIREO_TEST_GUESTS")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::Path::new(&h).join(".cache/vireo/test-guests"))
+        })?;
+    Some(dir.join("probe.elf")).filter(|p| p.exists())
+}
+
+/// The wizard end to end, as a user clicks through it: invalid entries keep Forward/Create
+/// disabled with the reason shown; Create defines the VM with the CPU the preference asks for,
+/// starts it, and its console shows what the guest prints.
+fn wizard_creates_starts_and_shows_the_console() {
+    use vireo::domain::store::DomainStore;
+    use vireo::prefs::{CpuModePref, Prefs};
+    let Some(probe) = probe_guest() else {
+        eprintln!("skipping the wizard test: no probe guest (tools/build-test-guests makes it)");
+        return;
+    };
+    let mut prefs = Prefs::load().unwrap();
+    prefs.new_vm_cpu_mode = CpuModePref::HostModel;
+    prefs.save().unwrap();
+
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    WidgetExt::activate_action(&window, "win.new-vm", None).unwrap();
+    wait_for("the wizard", || {
+        app.model()
+            .wizard()
+            .is_some_and(|w| w.widget().is_visible())
+    });
+    let w = {
+        let model = app.model();
+        let wizard = model.wizard().unwrap();
+        let w = wizard.widgets();
+        (
+            w.kernel.clone(),
+            w.forward.clone(),
+            w.problem.clone(),
+            w.memory.clone(),
+            w.name.clone(),
+            w.summary.clone(),
+            w.title.clone(),
+        )
+    };
+    let (kernel, forward, problem, memory, name, summary, title) = w;
+    // Lets the wizard process what was typed (its messages travel through the main loop).
+    let settle = || {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(150);
+        wait_for("the wizard to settle", || std::time::Instant::now() > until);
+    };
+    settle();
+    assert_eq!(title.subtitle(), "Step 1 of 4");
+    assert!(!forward.is_sensitive(), "Forward must wait for a kernel");
+    assert!(
+        problem.text().contains("kernel"),
+        "says what is missing: {}",
+        problem.text()
+    );
+    kernel.set_text("/no/such/kernel");
+    settle();
+    assert!(!forward.is_sensitive());
+    assert!(problem.text().contains("/no/such/kernel"));
+    kernel.set_text(&probe.to_string_lossy());
+    wait_for("Forward to enable", || forward.is_sensitive());
+    forward.emit_clicked();
+    wait_for("step 2", || title.subtitle() == "Step 2 of 4");
+    memory.set_value(64.0);
+    wait_for("Forward on step 2", || forward.is_sensitive());
+    forward.emit_clicked();
+    wait_for("step 3", || title.subtitle() == "Step 3 of 4");
+    forward.emit_clicked();
+    wait_for("step 4", || title.subtitle() == "Step 4 of 4");
+    assert!(!forward.is_sensitive(), "Create must wait for a name");
+    name.set_text("bad/name");
+    settle();
+    assert!(!forward.is_sensitive());
+    name.set_text("wizard-probe");
+    wait_for("Create to enable", || forward.is_sensitive());
+    assert!(
+        summary.text().contains("CPU: Copy of the host CPU"),
+        "{}",
+        summary.text()
+    );
+    forward.emit_clicked();
+
+    let store = DomainStore::open_default().unwrap();
+    wait_for("the VM to be defined", || store.get("wizard-probe").is_ok());
+    let xml = store.get("wizard-probe").unwrap().domain.to_xml();
+    assert!(xml.contains("<cpu mode='host-model'"), "{xml}");
+    assert!(xml.contains("<memory unit='KiB'>65536</memory>"), "{xml}");
+    wait_for("the console window", || {
+        app.model().console("wizard-probe").is_some()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        wait_for("a moment", || true);
+        let seen = app
+            .model()
+            .console("wizard-probe")
+            .map(|c| c.model().transcript())
+            .unwrap_or_default();
+        if seen.contains("VIREO-PROBE BEGIN") && seen.contains("CPUID 00000001") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console never showed the guest: {seen:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The terminal itself shows it too, not only the transcript.
+    let terminal = app
+        .model()
+        .console("wizard-probe")
+        .unwrap()
+        .widgets()
+        .terminal
+        .clone();
+    terminal.select_all();
+    let shown = terminal
+        .text_selected(vte4::Format::Text)
+        .unwrap_or_default();
+    assert!(shown.contains("CPUID 0000000"), "terminal shows: {shown}");
+    wait_for("the list to show it running", || {
+        app.model().vms().iter().any(|vm| {
+            vm.name == "wizard-probe" && vm.state == vireo::ui::machines::RunState::Running
+        })
+    });
+    vireo::ui::machines::control("wizard-probe", vireo::ui::machines::VmAction::ForceOff).unwrap();
+    wait_for("the console banner", || {
+        app.model()
+            .console("wizard-probe")
+            .is_some_and(|c| c.model().banner().is_some_and(|b| b.contains("destroyed")))
+    });
+    window.set_visible(false);
 }
 
 /// Starts this test binary again with a German locale and checks the window speaks German.
@@ -223,6 +366,8 @@ fn main() {
     unsafe {
         std::env::set_var("XDG_CONFIG_HOME", sandbox.join("config"));
         std::env::set_var("XDG_DATA_HOME", sandbox.join("data"));
+        std::env::set_var("XDG_RUNTIME_DIR", sandbox.join("run"));
+        std::env::set_var("VIREO_VIREOCTL", env!("CARGO_BIN_EXE_vireoctl"));
     }
     vireo::ui::i18n::init();
     gtk::init().expect("GTK initialises on the test display");
@@ -233,7 +378,7 @@ fn main() {
         return;
     }
 
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
         ("empty_state_is_shown", empty_state_is_shown),
         (
             "primary_menu_lists_preferences_shortcuts_about",
@@ -246,6 +391,10 @@ fn main() {
         (
             "preferences_change_the_cpu_default_on_disk",
             preferences_change_the_cpu_default_on_disk,
+        ),
+        (
+            "wizard_creates_starts_and_shows_the_console",
+            wizard_creates_starts_and_shows_the_console,
         ),
         ("german_translation_is_used", german_translation_is_used),
     ];

@@ -70,6 +70,24 @@ pub fn live_xml(name: &str) -> Option<String> {
         .flatten()
 }
 
+/// Where the runner of `name` records how the VM last ended (`shut off (…)` / `crashed: …`).
+pub fn exit_state_path(name: &str) -> PathBuf {
+    runtime_dir().join(format!("{name}.exit"))
+}
+
+/// Records how the VM ended, for the GUI's console banner. Best effort: a runner that cannot
+/// write it still ends normally.
+pub fn write_exit_state(name: &str, state: &VmState) {
+    if let Err(err) = std::fs::write(exit_state_path(name), state.to_string()) {
+        tracing::warn!(%name, %err, "cannot record how the VM ended");
+    }
+}
+
+/// How the VM `name` last ended, if a runner recorded it.
+pub fn exit_state(name: &str) -> Option<String> {
+    std::fs::read_to_string(exit_state_path(name)).ok()
+}
+
 /// What `info` reports about a running VM.
 #[derive(Debug, Clone)]
 pub struct RunningSummary {

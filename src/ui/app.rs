@@ -9,9 +9,13 @@ use relm4::{
     Component, ComponentController, ComponentParts, ComponentSender, Controller, adw, gtk,
 };
 
+use std::collections::HashMap;
+
+use super::console::Console;
 use super::machines::{self, RunState, VmAction, VmSummary};
 use super::preferences::Preferences;
 use super::vm_list::{RowRequest, VmList};
+use super::wizard::{Wizard, WizardOutput};
 use crate::domain::store::DomainStore;
 use crate::prefs::Prefs;
 
@@ -23,6 +27,10 @@ pub struct App {
     vms: Vec<VmSummary>,
     /// The Preferences window while it is open.
     preferences: Option<Controller<Preferences>>,
+    /// The create-VM wizard while it is open.
+    wizard: Option<Controller<Wizard>>,
+    /// Open console windows by VM name.
+    consoles: HashMap<String, Controller<Console>>,
     /// Error or notice to show as a toast at the next view update.
     toast: Option<String>,
 }
@@ -48,6 +56,8 @@ pub enum AppMsg {
     DeleteConfirmed(String, bool),
     /// Show a message as a toast.
     Notify(String),
+    /// The wizard defined `name`; start it and show its console unless `customize`.
+    Created { name: String, customize: bool },
 }
 
 /// Results of work done off the UI thread.
@@ -156,6 +166,8 @@ impl Component for App {
             generation: u64::MAX,
             vms: Vec::new(),
             preferences: None,
+            wizard: None,
+            consoles: HashMap::new(),
             toast: None,
         };
         let row_sender = sender.clone();
@@ -168,10 +180,14 @@ impl Component for App {
 
         // The store and the runners are polled: a VM defined or started with vireoctl shows up
         // within a second, without a restart.
-        let timer_sender = sender.clone();
+        let timer_sender = sender.input_sender().clone();
         glib::timeout_add_local(Duration::from_secs(1), move || {
-            timer_sender.input(AppMsg::Refresh);
-            timer_sender.input(AppMsg::Tick);
+            // The window's component is gone once it is closed: stop polling then.
+            if timer_sender.send(AppMsg::Refresh).is_err()
+                || timer_sender.send(AppMsg::Tick).is_err()
+            {
+                return glib::ControlFlow::Break;
+            }
             glib::ControlFlow::Continue
         });
         let confirmed = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -187,7 +203,30 @@ impl Component for App {
         root: &Self::Root,
     ) {
         match msg {
-            AppMsg::NewVm => tracing::info!("create-VM wizard requested"),
+            AppMsg::NewVm => {
+                let wizard = Wizard::builder().transient_for(root).launch(()).forward(
+                    sender.input_sender(),
+                    |output| match output {
+                        WizardOutput::Created { name, customize } => {
+                            AppMsg::Created { name, customize }
+                        }
+                    },
+                );
+                wizard.widget().present();
+                self.wizard = Some(wizard);
+            }
+            AppMsg::Created { name, customize } => {
+                if let Some(wizard) = self.wizard.take() {
+                    wizard.widget().close();
+                }
+                self.refresh();
+                if customize {
+                    self.open_details(&name, root);
+                } else {
+                    start(&sender, name.clone());
+                    self.open_console(&name, root);
+                }
+            }
             AppMsg::ShowPreferences => {
                 let controller = Preferences::builder().launch(load_prefs()).detach();
                 controller.widget().set_transient_for(Some(root));
@@ -273,22 +312,41 @@ impl App {
         root: &adw::ApplicationWindow,
     ) {
         match request {
-            RowRequest::Start(name) => {
-                sender.oneshot_command(async move {
-                    let target = name.clone();
-                    let result = run_blocking(move || machines::start(&target)).await;
-                    AppCmd::Started(name, result)
-                });
-            }
+            RowRequest::Start(name) => start(sender, name),
             RowRequest::Act(name, VmAction::ForceOff) if load_prefs().confirm_force_off => {
                 confirm_force_off(root, name, sender);
             }
             RowRequest::Act(name, action) => act(sender, name, action),
-            RowRequest::Open(name) | RowRequest::Console(name) => {
-                tracing::info!(%name, "open requested");
-            }
+            RowRequest::Open(name) => self.open_details(&name, root),
+            RowRequest::Console(name) => self.open_console(&name, root),
             RowRequest::Delete(name) => confirm_delete(root, name, sender),
         }
+    }
+
+    /// The console window of `name`, while open.
+    pub fn console(&self, name: &str) -> Option<&Controller<Console>> {
+        self.consoles.get(name)
+    }
+
+    /// The wizard, while open.
+    pub fn wizard(&self) -> Option<&Controller<Wizard>> {
+        self.wizard.as_ref()
+    }
+
+    /// Shows the console window of `name`, opening it if needed.
+    fn open_console(&mut self, name: &str, root: &adw::ApplicationWindow) {
+        self.consoles.retain(|_, c| c.widget().is_visible());
+        let console = self.consoles.entry(name.to_string()).or_insert_with(|| {
+            let console = Console::builder().launch(name.to_string()).detach();
+            console.widget().set_transient_for(Some(root));
+            console
+        });
+        console.widget().present();
+    }
+
+    fn open_details(&mut self, name: &str, root: &adw::ApplicationWindow) {
+        let _ = root;
+        tracing::info!(%name, "details requested");
     }
 
     fn delete(&mut self, name: &str, with_disks: bool) {
@@ -317,6 +375,15 @@ async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'stat
         let _ = tx.send(work());
     });
     rx.await.expect("the worker thread sends its result")
+}
+
+/// Starts `name` in its runner off the UI thread; the result comes back as [`AppCmd::Started`].
+fn start(sender: &ComponentSender<App>, name: String) {
+    sender.oneshot_command(async move {
+        let target = name.clone();
+        let result = run_blocking(move || machines::start(&target)).await;
+        AppCmd::Started(name, result)
+    });
 }
 
 fn act(sender: &ComponentSender<App>, name: String, action: VmAction) {

@@ -2,10 +2,13 @@
 
 pub mod about;
 pub mod app;
+pub mod console;
 pub mod i18n;
 pub mod machines;
+pub mod new_vm_form;
 pub mod preferences;
 pub mod vm_list;
+pub mod wizard;
 
 use relm4::gtk::prelude::*;
 use relm4::gtk::{gio, glib};

@@ -190,7 +190,10 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             libc::close(null);
         }
     }
-    Ok(match runner::serve(vm, summary, listener) {
+    let end = runner::serve(vm, summary, listener);
+    // Say how the VM ended, for the GUI's console banner and the VM list.
+    runner::write_exit_state(name, &end);
+    Ok(match end {
         VmState::Crashed(_) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })

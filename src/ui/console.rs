@@ -1,0 +1,302 @@
+//! The serial console of a VM in a VTE terminal: scrollback, copy and paste, keyboard input to
+//! the guest, a banner saying why the VM stopped, and reconnection when it runs again (after a
+//! reboot, or a new start).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::gtk::{gdk, glib, pango};
+use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
+use vte4::prelude::*;
+
+use crate::engine::runner;
+use crate::prefs::Prefs;
+
+/// Keeps at most this much of the guest's output for [`Console::transcript`].
+const TRANSCRIPT_LIMIT: usize = 1 << 20;
+
+pub struct Console {
+    name: String,
+    /// The connection to the runner while attached.
+    stream: Option<UnixStream>,
+    /// Why the console is not attached (shown in the banner), `None` while attached.
+    banner: Option<String>,
+    /// Everything received, as fed to the terminal (bounded), for tests and diagnostics.
+    transcript: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub enum ConsoleMsg {
+    /// Output from the guest.
+    Output(Vec<u8>),
+    /// Keyboard input for the guest.
+    Input(Vec<u8>),
+    /// The runner closed the connection: the VM stopped.
+    Detached,
+    /// Try to attach (timer while detached).
+    Reconnect,
+    Copy,
+    Paste,
+}
+
+pub struct ConsoleWidgets {
+    pub window: adw::Window,
+    pub title: adw::WindowTitle,
+    pub terminal: vte4::Terminal,
+    pub banner: gtk::Revealer,
+    pub banner_label: gtk::Label,
+}
+
+impl Component for Console {
+    type Init = String;
+    type Input = ConsoleMsg;
+    type Output = ();
+    type CommandOutput = ();
+    type Root = adw::Window;
+    type Widgets = ConsoleWidgets;
+
+    fn init_root() -> adw::Window {
+        adw::Window::builder()
+            .default_width(820)
+            .default_height(560)
+            .build()
+    }
+
+    fn init(
+        name: String,
+        window: adw::Window,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        let title = adw::WindowTitle::new(&name, &gettext("Serial console"));
+        window.set_title(Some(&gettext("{name} — Console").replace("{name}", &name)));
+        let header = adw::HeaderBar::builder().title_widget(&title).build();
+        let copy = gtk::Button::builder()
+            .icon_name("edit-copy-symbolic")
+            .tooltip_text(gettext("Copy (Ctrl+Shift+C)"))
+            .build();
+        let paste = gtk::Button::builder()
+            .icon_name("edit-paste-symbolic")
+            .tooltip_text(gettext("Paste (Ctrl+Shift+V)"))
+            .build();
+        header.pack_end(&paste);
+        header.pack_end(&copy);
+        {
+            let sender = sender.clone();
+            copy.connect_clicked(move |_| sender.input(ConsoleMsg::Copy));
+        }
+        {
+            let sender = sender.clone();
+            paste.connect_clicked(move |_| sender.input(ConsoleMsg::Paste));
+        }
+
+        let terminal = vte4::Terminal::builder()
+            .vexpand(true)
+            .hexpand(true)
+            .scrollback_lines(10_000)
+            .build();
+        let prefs = Prefs::load().unwrap_or_default();
+        terminal.set_font(Some(&pango::FontDescription::from_string(&format!(
+            "Monospace {}",
+            prefs.console_font_size
+        ))));
+        {
+            let sender = sender.clone();
+            terminal.connect_commit(move |_, text, _| {
+                sender.input(ConsoleMsg::Input(text.as_bytes().to_vec()));
+            });
+        }
+        let shortcuts = gtk::ShortcutController::new();
+        for (accel, msg) in [("<Control><Shift>c", true), ("<Control><Shift>v", false)] {
+            let sender = sender.clone();
+            let action = gtk::CallbackAction::new(move |_, _| {
+                sender.input(if msg {
+                    ConsoleMsg::Copy
+                } else {
+                    ConsoleMsg::Paste
+                });
+                glib::Propagation::Stop
+            });
+            shortcuts.add_shortcut(gtk::Shortcut::new(
+                gtk::ShortcutTrigger::parse_string(accel),
+                Some(action),
+            ));
+        }
+        terminal.add_controller(shortcuts);
+
+        let banner_label = gtk::Label::builder()
+            .wrap(true)
+            .margin_top(8)
+            .margin_bottom(8)
+            .margin_start(12)
+            .margin_end(12)
+            .build();
+        let banner_box = gtk::Box::builder().css_classes(["osd", "toolbar"]).build();
+        banner_box.append(&banner_label);
+        let banner = gtk::Revealer::builder().child(&banner_box).build();
+
+        let scroller = gtk::ScrolledWindow::builder()
+            .child(&terminal)
+            .vexpand(true)
+            .build();
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        content.append(&header);
+        content.append(&banner);
+        content.append(&scroller);
+        window.set_content(Some(&content));
+
+        let mut model = Console {
+            name,
+            stream: None,
+            banner: None,
+            transcript: Vec::new(),
+        };
+        model.attach(&sender);
+        // While detached, look for the VM to run again about once a second.
+        let timer = sender.input_sender().clone();
+        glib::timeout_add_local(Duration::from_millis(750), move || {
+            // Stop once the console window's component is gone.
+            match timer.send(ConsoleMsg::Reconnect) {
+                Ok(()) => glib::ControlFlow::Continue,
+                Err(_) => glib::ControlFlow::Break,
+            }
+        });
+        let widgets = ConsoleWidgets {
+            window,
+            title,
+            terminal,
+            banner,
+            banner_label,
+        };
+        ComponentParts { model, widgets }
+    }
+
+    fn update_with_view(
+        &mut self,
+        widgets: &mut ConsoleWidgets,
+        msg: ConsoleMsg,
+        sender: ComponentSender<Self>,
+        _root: &adw::Window,
+    ) {
+        match msg {
+            ConsoleMsg::Output(bytes) => {
+                widgets.terminal.feed(&bytes);
+                self.transcript.extend_from_slice(&bytes);
+                if self.transcript.len() > TRANSCRIPT_LIMIT {
+                    let excess = self.transcript.len() - TRANSCRIPT_LIMIT;
+                    self.transcript.drain(..excess);
+                }
+            }
+            ConsoleMsg::Input(bytes) => {
+                if let Some(stream) = &mut self.stream
+                    && stream.write_all(&bytes).is_err()
+                {
+                    self.detach();
+                }
+            }
+            ConsoleMsg::Detached => self.detach(),
+            ConsoleMsg::Reconnect => {
+                if self.stream.is_none() {
+                    self.attach(&sender);
+                } else {
+                    return;
+                }
+            }
+            ConsoleMsg::Copy => widgets.terminal.copy_clipboard_format(vte4::Format::Text),
+            ConsoleMsg::Paste => paste_into(&widgets.terminal),
+        }
+        self.update_view(widgets, sender);
+    }
+
+    fn update_view(&self, widgets: &mut ConsoleWidgets, _sender: ComponentSender<Self>) {
+        widgets.banner.set_reveal_child(self.banner.is_some());
+        if let Some(text) = &self.banner {
+            widgets.banner_label.set_text(text);
+        }
+        widgets.title.set_subtitle(&if self.stream.is_some() {
+            gettext("Serial console — connected")
+        } else {
+            gettext("Serial console — not connected")
+        });
+    }
+}
+
+/// Sends the clipboard's text to the guest through the terminal (as typed input).
+fn paste_into(terminal: &vte4::Terminal) {
+    let Some(display) = gdk::Display::default() else {
+        return;
+    };
+    let terminal = terminal.clone();
+    display
+        .clipboard()
+        .read_text_async(None::<&gtk::gio::Cancellable>, move |text| {
+            if let Ok(Some(text)) = text {
+                terminal.paste_text(&text);
+            }
+        });
+}
+
+impl Console {
+    /// Everything the guest printed while this console was open (bounded to 1 MiB).
+    pub fn transcript(&self) -> String {
+        String::from_utf8_lossy(&self.transcript).into_owned()
+    }
+
+    /// Whether the console is attached to a running VM.
+    pub fn is_attached(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// The banner text, while the VM is not running.
+    pub fn banner(&self) -> Option<&str> {
+        self.banner.as_deref()
+    }
+
+    fn attach(&mut self, sender: &ComponentSender<Self>) {
+        match runner::attach_console(&self.name) {
+            Ok(stream) => {
+                let Ok(mut reader) = stream.try_clone() else {
+                    return;
+                };
+                self.stream = Some(stream);
+                self.banner = None;
+                let input = sender.input_sender().clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        match reader.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if input.send(ConsoleMsg::Output(buf[..n].to_vec())).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    let _ = input.send(ConsoleMsg::Detached);
+                });
+            }
+            Err(_) if self.banner.is_none() => self.set_stopped_banner(),
+            Err(_) => {}
+        }
+    }
+
+    fn detach(&mut self) {
+        if self.stream.take().is_some() {
+            self.set_stopped_banner();
+        }
+    }
+
+    fn set_stopped_banner(&mut self) {
+        self.banner = Some(match runner::exit_state(&self.name) {
+            Some(state) if state.starts_with("crashed") => {
+                gettext("The virtual machine crashed: {reason}").replace("{reason}", state.trim_start_matches("crashed: "))
+            }
+            Some(state) => gettext("The virtual machine is not running ({state}). The console reconnects when it starts again.")
+                .replace("{state}", state.trim()),
+            None => gettext("The virtual machine is not running. The console reconnects when it starts."),
+        });
+    }
+}

@@ -1,0 +1,325 @@
+//! The create-VM wizard's answers and their checks, without GTK: what each step accepts, the
+//! message shown in place when it does not, and the VM the answers make.
+
+use std::path::{Path, PathBuf};
+
+use gettextrs::gettext;
+
+use crate::domain::new_vm::{Boot, NewVm};
+use crate::domain::store::DomainStore;
+use crate::domain::validate::{HostFacts, check_name};
+use crate::prefs::{CpuModePref, Prefs};
+
+/// How the new VM boots (step 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BootKind {
+    #[default]
+    Kernel,
+    DiskImage,
+}
+
+/// What storage the new VM gets (step 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StorageKind {
+    #[default]
+    None,
+    NewImage,
+    ExistingImage,
+}
+
+/// Everything the wizard asks.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewVmForm {
+    pub boot: BootKind,
+    pub kernel: String,
+    pub initrd: String,
+    pub cmdline: String,
+    pub boot_image: String,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    pub storage: StorageKind,
+    pub new_image_gib: u64,
+    pub existing_image: String,
+    pub name: String,
+    pub customize: bool,
+}
+
+/// What this host can give, for the hints and limits of step 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostLimits {
+    pub memory_mib: u64,
+    pub cpus: u32,
+}
+
+impl HostLimits {
+    pub fn detect() -> HostLimits {
+        let memory_mib = HostFacts::detect()
+            .mem_total_kib
+            .map_or(1024, |kib| kib / 1024);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        HostLimits { memory_mib, cpus }
+    }
+}
+
+/// The number of steps.
+pub const STEPS: usize = 4;
+
+fn readable_file(path: &str, what: &str) -> Result<(), String> {
+    if path.trim().is_empty() {
+        return Err(gettext("Choose the {what}").replace("{what}", what));
+    }
+    match std::fs::File::open(path) {
+        Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Ok(()),
+        Ok(_) => Err(gettext("{path} is not a file").replace("{path}", path)),
+        Err(err) => Err(gettext("Cannot read {path}: {error}")
+            .replace("{path}", path)
+            .replace("{error}", &err.to_string())),
+    }
+}
+
+impl NewVmForm {
+    /// Sane defaults for this host: 1 GiB (less on small hosts) and 2 vCPUs where possible.
+    pub fn with_defaults(host: HostLimits) -> NewVmForm {
+        NewVmForm {
+            memory_mib: 1024.min(host.memory_mib / 2).max(64),
+            vcpus: 2.min(host.cpus).max(1),
+            new_image_gib: 10,
+            ..NewVmForm::default()
+        }
+    }
+
+    /// Why step `step` (0-based) cannot be left yet, or `None` when it is complete.
+    pub fn problem(
+        &self,
+        step: usize,
+        host: HostLimits,
+        store: Option<&DomainStore>,
+    ) -> Option<String> {
+        let result = match step {
+            0 => self.boot_problem(),
+            1 => self.size_problem(host),
+            2 => self.storage_problem(),
+            _ => self.name_problem(store),
+        };
+        result.err()
+    }
+
+    fn boot_problem(&self) -> Result<(), String> {
+        match self.boot {
+            BootKind::Kernel => {
+                readable_file(&self.kernel, &gettext("kernel"))?;
+                if !self.initrd.trim().is_empty() {
+                    readable_file(&self.initrd, &gettext("initrd"))?;
+                }
+                Ok(())
+            }
+            BootKind::DiskImage => readable_file(&self.boot_image, &gettext("disk image")),
+        }
+    }
+
+    fn size_problem(&self, host: HostLimits) -> Result<(), String> {
+        if self.memory_mib < 16 {
+            return Err(gettext("A virtual machine needs at least 16 MiB of memory"));
+        }
+        if self.memory_mib > host.memory_mib {
+            return Err(gettext("This host has only {mib} MiB of memory")
+                .replace("{mib}", &host.memory_mib.to_string()));
+        }
+        if self.vcpus == 0 || self.vcpus > host.cpus {
+            return Err(
+                gettext("Choose between 1 and {n} vCPUs").replace("{n}", &host.cpus.to_string())
+            );
+        }
+        Ok(())
+    }
+
+    fn storage_problem(&self) -> Result<(), String> {
+        match self.storage {
+            StorageKind::None => Ok(()),
+            StorageKind::NewImage if self.new_image_gib == 0 => {
+                Err(gettext("A new disk image needs at least 1 GiB"))
+            }
+            StorageKind::NewImage => Ok(()),
+            StorageKind::ExistingImage => {
+                readable_file(&self.existing_image, &gettext("disk image"))
+            }
+        }
+    }
+
+    fn name_problem(&self, store: Option<&DomainStore>) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err(gettext("Give the virtual machine a name"));
+        }
+        if check_name(&self.name).is_err() || self.name.chars().any(char::is_control) {
+            return Err(gettext(
+                "A name cannot contain “/”, start with “.” or begin or end with spaces",
+            ));
+        }
+        if store.is_some_and(|s| s.path_of(&self.name).exists()) {
+            return Err(gettext("A virtual machine named “{name}” already exists")
+                .replace("{name}", &self.name));
+        }
+        Ok(())
+    }
+
+    /// Where a new disk image for this VM goes: beside the store, in `images/`.
+    pub fn new_image_path(&self, store: &DomainStore) -> PathBuf {
+        let base = store.dir().parent().unwrap_or(store.dir());
+        base.join("images").join(format!("{}.img", self.name))
+    }
+
+    /// The VM these answers describe (the storage disk is attached by [`Self::build`]).
+    pub fn to_new_vm(&self) -> NewVm {
+        let boot = match self.boot {
+            BootKind::Kernel => Boot::Kernel {
+                kernel: PathBuf::from(self.kernel.trim()),
+                initrd: Some(self.initrd.trim())
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from),
+                cmdline: Some(self.cmdline.trim().to_string()).filter(|s| !s.is_empty()),
+            },
+            BootKind::DiskImage => Boot::Disk(PathBuf::from(self.boot_image.trim())),
+        };
+        NewVm {
+            name: self.name.clone(),
+            memory_mib: self.memory_mib,
+            vcpus: self.vcpus,
+            boot,
+        }
+    }
+
+    /// The complete domain: the new-VM builder's document (CPU per `prefs` on `host`) plus the
+    /// storage disk `disk`, as the next free virtio disk.
+    pub fn build(
+        &self,
+        prefs: &Prefs,
+        host: &HostFacts,
+        disk: Option<&Path>,
+    ) -> Result<crate::domain::Domain, crate::domain::new_vm::NewVmError> {
+        let mut domain = self.to_new_vm().build(prefs, host)?;
+        if let Some(disk) = disk {
+            let taken = domain.disks().len();
+            let target = format!("vd{}", (b'a' + taken as u8) as char);
+            let format = if disk.extension().is_some_and(|e| e == "qcow2") {
+                "qcow2"
+            } else {
+                "raw"
+            };
+            domain.add_device(crate::domain::devices::Disk::file_element(
+                &disk.to_string_lossy(),
+                format,
+                &target,
+                "virtio",
+            ));
+        }
+        Ok(domain)
+    }
+}
+
+/// One line saying which CPU a new VM gets under `prefs` on this host, e.g.
+/// "Nearest model — pentium3 (what this host's KVM can run)".
+pub fn cpu_summary(prefs: &Prefs, host: &HostFacts) -> String {
+    let resolved = crate::domain::new_vm::resolve_cpu_mode(prefs.new_vm_cpu_mode, host);
+    let mut text = match resolved {
+        CpuModePref::HvDefault => gettext("Hypervisor default — a basic 64-bit CPU"),
+        CpuModePref::HostModelOnly => match &host.nearest_usable_model {
+            Some(model) => gettext("Nearest model — {model} (what this host's KVM can run)")
+                .replace("{model}", model),
+            None => gettext("Nearest model — none is usable on this host's KVM"),
+        },
+        CpuModePref::HostModel => gettext(
+            "Copy of the host CPU — the nearest model plus every feature this host's KVM offers",
+        ),
+        CpuModePref::HostPassthrough | CpuModePref::AppDefault => {
+            gettext("Host passthrough — exactly this host's CPU")
+        }
+    };
+    if prefs.new_vm_cpu_mode == CpuModePref::AppDefault {
+        text = gettext("{choice} (application default)").replace("{choice}", &text);
+    }
+    text
+}
+
+/// Creates a sparse raw disk image of `gib` GiB at `path`, calling `progress` with the share
+/// done. Refuses to overwrite an existing file. Sparse files are what libvirt and QEMU create
+/// for raw images too: the space is taken as the guest writes.
+pub fn create_raw_image(path: &Path, gib: u64, progress: impl Fn(f64)) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    let total = gib << 30;
+    let steps = 20u64;
+    for step in 1..=steps {
+        file.set_len(total * step / steps)?;
+        progress(step as f64 / steps as f64);
+    }
+    file.flush()?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: HostLimits = HostLimits {
+        memory_mib: 8192,
+        cpus: 4,
+    };
+
+    #[test]
+    fn defaults_fit_the_host() {
+        let small = NewVmForm::with_defaults(HostLimits {
+            memory_mib: 512,
+            cpus: 1,
+        });
+        assert_eq!((small.memory_mib, small.vcpus), (256, 1));
+        let big = NewVmForm::with_defaults(HOST);
+        assert_eq!((big.memory_mib, big.vcpus), (1024, 2));
+        assert_eq!(big.problem(1, HOST, None), None);
+    }
+
+    #[test]
+    fn each_step_names_what_is_missing() {
+        let mut form = NewVmForm::with_defaults(HOST);
+        assert!(form.problem(0, HOST, None).unwrap().contains("kernel"));
+        form.kernel = "/definitely/not/here".into();
+        assert!(
+            form.problem(0, HOST, None)
+                .unwrap()
+                .contains("/definitely/not/here")
+        );
+        form.kernel = "/proc/self/stat".into();
+        assert_eq!(form.problem(0, HOST, None), None);
+        form.memory_mib = 9000;
+        assert!(form.problem(1, HOST, None).unwrap().contains("8192"));
+        form.memory_mib = 512;
+        form.vcpus = 5;
+        assert!(form.problem(1, HOST, None).unwrap().contains('4'));
+        form.storage = StorageKind::ExistingImage;
+        assert!(form.problem(2, HOST, None).is_some());
+        form.storage = StorageKind::NewImage;
+        assert_eq!(form.problem(2, HOST, None), None);
+        assert!(form.problem(3, HOST, None).is_some(), "empty name");
+        form.name = "a/b".into();
+        assert!(form.problem(3, HOST, None).is_some());
+        form.name = "good-name".into();
+        assert_eq!(form.problem(3, HOST, None), None);
+    }
+
+    #[test]
+    fn raw_images_are_sparse_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("images/disk.img");
+        let seen = std::cell::RefCell::new(Vec::new());
+        create_raw_image(&path, 2, |p| seen.borrow_mut().push(p)).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 << 30);
+        assert_eq!(seen.borrow().last().copied(), Some(1.0));
+        assert!(create_raw_image(&path, 1, |_| {}).is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 << 30);
+    }
+}

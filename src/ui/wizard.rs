@@ -1,0 +1,676 @@
+//! The create-VM wizard: four steps (how to boot → memory and vCPUs → storage → name and
+//! summary). Every step says in place what is missing, and Forward/Create stay disabled until
+//! the step is complete. Create defines the VM (after making its disk image, with progress)
+//! and hands it to the main window, which starts it and opens its console.
+
+use std::path::PathBuf;
+
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
+
+use super::new_vm_form::{
+    BootKind, HostLimits, NewVmForm, STEPS, StorageKind, cpu_summary, create_raw_image,
+};
+use crate::domain::store::DomainStore;
+use crate::domain::validate::HostFacts;
+use crate::prefs::Prefs;
+
+pub struct Wizard {
+    form: NewVmForm,
+    step: usize,
+    host: HostLimits,
+    store: Option<DomainStore>,
+    /// Disk-image progress while creating (0.0 ..= 1.0), `None` when idle.
+    progress: Option<f64>,
+    error: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum WizardMsg {
+    /// An entry, spin button or switch changed: re-read the form from the widgets.
+    Edited,
+    SetBoot(BootKind),
+    SetStorage(StorageKind),
+    Back,
+    Forward,
+    Progress(f64),
+    /// The disk image (if any) is ready, or failed.
+    DiskReady(Result<Option<PathBuf>, String>),
+}
+
+/// What the wizard tells the main window.
+#[derive(Debug)]
+pub enum WizardOutput {
+    /// `name` was defined; start it unless `customize` (then open its details first).
+    Created { name: String, customize: bool },
+}
+
+pub struct WizardWidgets {
+    pub window: adw::Window,
+    pub title: adw::WindowTitle,
+    pub stack: gtk::Stack,
+    pub back: gtk::Button,
+    pub forward: gtk::Button,
+    pub problem: gtk::Label,
+    pub boot_kernel: gtk::CheckButton,
+    pub boot_disk: gtk::CheckButton,
+    pub kernel: gtk::Entry,
+    pub initrd: gtk::Entry,
+    pub cmdline: gtk::Entry,
+    pub boot_image: gtk::Entry,
+    pub kernel_group: adw::PreferencesGroup,
+    pub disk_group: adw::PreferencesGroup,
+    pub memory: gtk::SpinButton,
+    pub vcpus: gtk::SpinButton,
+    pub storage_none: gtk::CheckButton,
+    pub storage_new: gtk::CheckButton,
+    pub storage_existing: gtk::CheckButton,
+    pub new_size: gtk::SpinButton,
+    pub existing_image: gtk::Entry,
+    pub progress: gtk::ProgressBar,
+    pub name: gtk::Entry,
+    pub summary: gtk::Label,
+    pub customize: gtk::Switch,
+}
+
+/// An entry in an action row, with a file-chooser button when `choose` names what to pick.
+fn entry_row(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    choose: Option<&str>,
+    sender: &ComponentSender<Wizard>,
+) -> gtk::Entry {
+    let entry = gtk::Entry::builder()
+        .valign(gtk::Align::Center)
+        .hexpand(true)
+        .width_chars(28)
+        .build();
+    let row = adw::ActionRow::builder().title(title).build();
+    row.add_suffix(&entry);
+    if let Some(what) = choose {
+        let button = gtk::Button::builder()
+            .icon_name("document-open-symbolic")
+            .tooltip_text(gettext("Choose the {what}…").replace("{what}", what))
+            .valign(gtk::Align::Center)
+            .build();
+        let target = entry.clone();
+        let dialog_title = gettext("Choose the {what}").replace("{what}", what);
+        button.connect_clicked(move |button| {
+            let parent = button.root().and_downcast::<gtk::Window>();
+            let chooser = gtk::FileChooserNative::new(
+                Some(&dialog_title),
+                parent.as_ref(),
+                gtk::FileChooserAction::Open,
+                Some(&gettext("_Open")),
+                Some(&gettext("_Cancel")),
+            );
+            let target = target.clone();
+            chooser.connect_response(move |chooser, response| {
+                if response == gtk::ResponseType::Accept
+                    && let Some(path) = chooser.file().and_then(|f| f.path())
+                {
+                    target.set_text(&path.to_string_lossy());
+                }
+            });
+            chooser.show();
+        });
+        row.add_suffix(&button);
+    }
+    group.add(&row);
+    let sender = sender.clone();
+    entry.connect_changed(move |_| sender.input(WizardMsg::Edited));
+    entry
+}
+
+fn radio_row(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    subtitle: &str,
+    leader: Option<&gtk::CheckButton>,
+) -> gtk::CheckButton {
+    let check = gtk::CheckButton::builder()
+        .valign(gtk::Align::Center)
+        .build();
+    if let Some(leader) = leader {
+        check.set_group(Some(leader));
+    }
+    let row = adw::ActionRow::builder()
+        .title(title)
+        .subtitle(subtitle)
+        .activatable_widget(&check)
+        .build();
+    row.add_prefix(&check);
+    group.add(&row);
+    check
+}
+
+fn spin_row(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    subtitle: &str,
+    (min, max, step): (f64, f64, f64),
+    value: f64,
+    sender: &ComponentSender<Wizard>,
+) -> gtk::SpinButton {
+    let spin = gtk::SpinButton::with_range(min, max, step);
+    spin.set_value(value);
+    spin.set_valign(gtk::Align::Center);
+    let row = adw::ActionRow::builder()
+        .title(title)
+        .subtitle(subtitle)
+        .activatable_widget(&spin)
+        .build();
+    row.add_suffix(&spin);
+    group.add(&row);
+    let sender = sender.clone();
+    spin.connect_value_changed(move |_| sender.input(WizardMsg::Edited));
+    spin
+}
+
+fn page(stack: &gtk::Stack, name: &str, groups: &[&adw::PreferencesGroup]) {
+    let page = adw::PreferencesPage::new();
+    for group in groups {
+        page.add(*group);
+    }
+    stack.add_named(&page, Some(name));
+}
+
+impl Component for Wizard {
+    type Init = ();
+    type Input = WizardMsg;
+    type Output = WizardOutput;
+    type CommandOutput = ();
+    type Root = adw::Window;
+    type Widgets = WizardWidgets;
+
+    fn init_root() -> Self::Root {
+        adw::Window::builder()
+            .modal(true)
+            .default_width(640)
+            .default_height(620)
+            .title(gettext("New Virtual Machine"))
+            .build()
+    }
+
+    fn init(_: (), window: adw::Window, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let host = HostLimits::detect();
+        let form = NewVmForm::with_defaults(host);
+        let title = adw::WindowTitle::new(&gettext("New Virtual Machine"), "");
+        let header = adw::HeaderBar::builder()
+            .title_widget(&title)
+            .show_end_title_buttons(false)
+            .show_start_title_buttons(false)
+            .build();
+        let back = gtk::Button::with_mnemonic(&gettext("_Back"));
+        let forward = gtk::Button::builder()
+            .label(gettext("_Forward"))
+            .use_underline(true)
+            .css_classes(["suggested-action"])
+            .build();
+        let cancel = gtk::Button::with_mnemonic(&gettext("_Cancel"));
+        header.pack_start(&cancel);
+        header.pack_start(&back);
+        header.pack_end(&forward);
+        {
+            let window = window.clone();
+            cancel.connect_clicked(move |_| window.close());
+        }
+        {
+            let sender = sender.clone();
+            back.connect_clicked(move |_| sender.input(WizardMsg::Back));
+        }
+        {
+            let sender = sender.clone();
+            forward.connect_clicked(move |_| sender.input(WizardMsg::Forward));
+        }
+
+        let stack = gtk::Stack::builder()
+            .transition_type(gtk::StackTransitionType::SlideLeftRight)
+            .vexpand(true)
+            .build();
+
+        // Step 1: how to boot.
+        let boot_group = adw::PreferencesGroup::builder()
+            .title(gettext("How should the virtual machine start?"))
+            .build();
+        let boot_kernel = radio_row(
+            &boot_group,
+            &gettext("Linux kernel and initrd"),
+            &gettext("Boot a kernel directly, with an optional initial ramdisk"),
+            None,
+        );
+        let boot_disk = radio_row(
+            &boot_group,
+            &gettext("Existing disk image"),
+            &gettext("Boot an installed system from a raw or qcow2 image"),
+            Some(&boot_kernel),
+        );
+        boot_kernel.set_active(true);
+        let kernel_group = adw::PreferencesGroup::builder()
+            .title(gettext("Kernel"))
+            .build();
+        let kernel = entry_row(
+            &kernel_group,
+            &gettext("Kernel"),
+            Some(&gettext("kernel")),
+            &sender,
+        );
+        let initrd = entry_row(
+            &kernel_group,
+            &gettext("Initrd (optional)"),
+            Some(&gettext("initrd")),
+            &sender,
+        );
+        let cmdline = entry_row(
+            &kernel_group,
+            &gettext("Kernel command line"),
+            None,
+            &sender,
+        );
+        cmdline.set_text("console=ttyS0");
+        let disk_group = adw::PreferencesGroup::builder()
+            .title(gettext("Disk Image"))
+            .visible(false)
+            .build();
+        let boot_image = entry_row(
+            &disk_group,
+            &gettext("Disk image"),
+            Some(&gettext("disk image")),
+            &sender,
+        );
+        for (check, kind) in [
+            (&boot_kernel, BootKind::Kernel),
+            (&boot_disk, BootKind::DiskImage),
+        ] {
+            let sender = sender.clone();
+            check.connect_toggled(move |c| {
+                if c.is_active() {
+                    sender.input(WizardMsg::SetBoot(kind));
+                }
+            });
+        }
+        page(&stack, "boot", &[&boot_group, &kernel_group, &disk_group]);
+
+        // Step 2: memory and vCPUs.
+        let size_group = adw::PreferencesGroup::builder()
+            .title(gettext("Memory and Processors"))
+            .build();
+        let memory = spin_row(
+            &size_group,
+            &gettext("Memory (MiB)"),
+            &gettext("Up to {mib} MiB available on this host")
+                .replace("{mib}", &host.memory_mib.to_string()),
+            (16.0, host.memory_mib.max(16) as f64, 64.0),
+            form.memory_mib as f64,
+            &sender,
+        );
+        let vcpus = spin_row(
+            &size_group,
+            &gettext("vCPUs"),
+            &gettext("Up to {n} available on this host").replace("{n}", &host.cpus.to_string()),
+            (1.0, f64::from(host.cpus.max(1)), 1.0),
+            f64::from(form.vcpus),
+            &sender,
+        );
+        page(&stack, "size", &[&size_group]);
+
+        // Step 3: storage.
+        let storage_group = adw::PreferencesGroup::builder()
+            .title(gettext("Storage"))
+            .build();
+        let storage_none = radio_row(
+            &storage_group,
+            &gettext("No disk"),
+            &gettext("The guest runs from its kernel and initrd only"),
+            None,
+        );
+        let storage_new = radio_row(
+            &storage_group,
+            &gettext("Create a new disk image"),
+            &gettext("A raw image in Vireo's data folder; space is used as the guest writes"),
+            Some(&storage_none),
+        );
+        let storage_existing = radio_row(
+            &storage_group,
+            &gettext("Use an existing disk image"),
+            &gettext("Attach a raw or qcow2 image you already have"),
+            Some(&storage_none),
+        );
+        storage_none.set_active(true);
+        let storage_details = adw::PreferencesGroup::new();
+        let new_size = spin_row(
+            &storage_details,
+            &gettext("Size (GiB)"),
+            &gettext("Of the new disk image"),
+            (1.0, 4096.0, 1.0),
+            form.new_image_gib as f64,
+            &sender,
+        );
+        let existing_image = entry_row(
+            &storage_details,
+            &gettext("Existing image"),
+            Some(&gettext("disk image")),
+            &sender,
+        );
+        for (check, kind) in [
+            (&storage_none, StorageKind::None),
+            (&storage_new, StorageKind::NewImage),
+            (&storage_existing, StorageKind::ExistingImage),
+        ] {
+            let sender = sender.clone();
+            check.connect_toggled(move |c| {
+                if c.is_active() {
+                    sender.input(WizardMsg::SetStorage(kind));
+                }
+            });
+        }
+        let progress = gtk::ProgressBar::builder()
+            .show_text(true)
+            .visible(false)
+            .build();
+        let progress_group = adw::PreferencesGroup::new();
+        progress_group.add(&progress);
+        page(
+            &stack,
+            "storage",
+            &[&storage_group, &storage_details, &progress_group],
+        );
+
+        // Step 4: name and summary.
+        let name_group = adw::PreferencesGroup::builder()
+            .title(gettext("Name"))
+            .build();
+        let name = entry_row(&name_group, &gettext("Name"), None, &sender);
+        let summary_group = adw::PreferencesGroup::builder()
+            .title(gettext("Summary"))
+            .build();
+        let summary = gtk::Label::builder()
+            .xalign(0.0)
+            .wrap(true)
+            .selectable(true)
+            .margin_top(6)
+            .margin_bottom(6)
+            .build();
+        summary_group.add(&summary);
+        let customize = gtk::Switch::builder().valign(gtk::Align::Center).build();
+        let customize_row = adw::ActionRow::builder()
+            .title(gettext("Customize configuration before start"))
+            .subtitle(gettext(
+                "Open the details instead of starting the virtual machine",
+            ))
+            .activatable_widget(&customize)
+            .build();
+        customize_row.add_suffix(&customize);
+        summary_group.add(&customize_row);
+        {
+            let sender = sender.clone();
+            customize.connect_active_notify(move |_| sender.input(WizardMsg::Edited));
+        }
+        page(&stack, "name", &[&name_group, &summary_group]);
+
+        let problem = gtk::Label::builder()
+            .css_classes(["error"])
+            .wrap(true)
+            .margin_start(18)
+            .margin_end(18)
+            .margin_bottom(12)
+            .build();
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        content.append(&header);
+        content.append(&stack);
+        content.append(&problem);
+        window.set_content(Some(&content));
+
+        let model = Wizard {
+            form,
+            step: 0,
+            host,
+            store: DomainStore::open_default().ok(),
+            progress: None,
+            error: None,
+        };
+        let widgets = WizardWidgets {
+            window,
+            title,
+            stack,
+            back,
+            forward,
+            problem,
+            boot_kernel,
+            boot_disk,
+            kernel,
+            initrd,
+            cmdline,
+            boot_image,
+            kernel_group,
+            disk_group,
+            memory,
+            vcpus,
+            storage_none,
+            storage_new,
+            storage_existing,
+            new_size,
+            existing_image,
+            progress,
+            name,
+            summary,
+            customize,
+        };
+        sender.input(WizardMsg::Edited);
+        ComponentParts { model, widgets }
+    }
+
+    fn update_with_view(
+        &mut self,
+        widgets: &mut WizardWidgets,
+        msg: WizardMsg,
+        sender: ComponentSender<Self>,
+        _root: &adw::Window,
+    ) {
+        self.form = read_form(&self.form, widgets);
+        self.handle(msg, &sender);
+        self.update_view(widgets, sender);
+    }
+
+    fn update_view(&self, widgets: &mut WizardWidgets, _sender: ComponentSender<Self>) {
+        let form = &self.form;
+        let step_names = ["boot", "size", "storage", "name"];
+        widgets.stack.set_visible_child_name(step_names[self.step]);
+        widgets.title.set_subtitle(
+            &gettext("Step {n} of {total}")
+                .replace("{n}", &(self.step + 1).to_string())
+                .replace("{total}", &STEPS.to_string()),
+        );
+        widgets.back.set_visible(self.step > 0);
+        widgets.forward.set_label(&if self.step + 1 == STEPS {
+            gettext("C_reate")
+        } else {
+            gettext("_Forward")
+        });
+        widgets
+            .kernel_group
+            .set_visible(form.boot == BootKind::Kernel);
+        widgets
+            .disk_group
+            .set_visible(form.boot == BootKind::DiskImage);
+        widgets
+            .new_size
+            .set_sensitive(form.storage == StorageKind::NewImage);
+        widgets
+            .existing_image
+            .set_sensitive(form.storage == StorageKind::ExistingImage);
+        let problem = self
+            .error
+            .clone()
+            .or_else(|| form.problem(self.step, self.host, self.store.as_ref()));
+        widgets.problem.set_text(problem.as_deref().unwrap_or(""));
+        widgets.problem.set_visible(problem.is_some());
+        widgets
+            .forward
+            .set_sensitive(problem.is_none() && self.progress.is_none());
+        widgets.progress.set_visible(self.progress.is_some());
+        if let Some(share) = self.progress {
+            widgets.progress.set_fraction(share);
+            widgets
+                .progress
+                .set_text(Some(&gettext("Creating the disk image…")));
+        }
+        if self.step + 1 == STEPS {
+            widgets.summary.set_text(&summary_text(form));
+        }
+    }
+}
+
+/// Copies the widgets' values into a form (radio choices come from `base`).
+fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
+    NewVmForm {
+        boot: base.boot,
+        storage: base.storage,
+        kernel: w.kernel.text().into(),
+        initrd: w.initrd.text().into(),
+        cmdline: w.cmdline.text().into(),
+        boot_image: w.boot_image.text().into(),
+        memory_mib: w.memory.value_as_int().max(0) as u64,
+        vcpus: w.vcpus.value_as_int().max(0) as u32,
+        new_image_gib: w.new_size.value_as_int().max(0) as u64,
+        existing_image: w.existing_image.text().into(),
+        name: w.name.text().into(),
+        customize: w.customize.is_active(),
+    }
+}
+
+fn summary_text(form: &NewVmForm) -> String {
+    let prefs = Prefs::load().unwrap_or_default();
+    let host = HostFacts::detect();
+    let boot = match form.boot {
+        BootKind::Kernel => gettext("Boot: kernel {path}").replace("{path}", &form.kernel),
+        BootKind::DiskImage => {
+            gettext("Boot: disk image {path}").replace("{path}", &form.boot_image)
+        }
+    };
+    let storage = match form.storage {
+        StorageKind::None => gettext("Storage: none"),
+        StorageKind::NewImage => gettext("Storage: new {gib} GiB disk image")
+            .replace("{gib}", &form.new_image_gib.to_string()),
+        StorageKind::ExistingImage => {
+            gettext("Storage: {path}").replace("{path}", &form.existing_image)
+        }
+    };
+    [
+        gettext("CPU: {cpu}").replace("{cpu}", &cpu_summary(&prefs, &host)),
+        gettext("Memory: {mib} MiB, {n} vCPUs")
+            .replace("{mib}", &form.memory_mib.to_string())
+            .replace("{n}", &form.vcpus.to_string()),
+        boot,
+        storage,
+    ]
+    .join("\n")
+}
+
+impl Wizard {
+    /// The form as the user has it now.
+    pub fn form(&self) -> &NewVmForm {
+        &self.form
+    }
+
+    /// The step shown (0-based).
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    fn handle(&mut self, msg: WizardMsg, sender: &ComponentSender<Self>) {
+        match msg {
+            WizardMsg::Edited => {}
+            WizardMsg::SetBoot(kind) => self.form.boot = kind,
+            WizardMsg::SetStorage(kind) => self.form.storage = kind,
+            WizardMsg::Back => self.step = self.step.saturating_sub(1),
+            WizardMsg::Forward => {
+                if self.current_problem().is_some() || self.progress.is_some() {
+                    return;
+                }
+                if self.step + 1 < STEPS {
+                    self.step += 1;
+                } else {
+                    self.create(sender);
+                }
+            }
+            WizardMsg::Progress(share) => self.progress = Some(share),
+            WizardMsg::DiskReady(result) => self.finish(result, sender),
+        }
+    }
+
+    fn current_problem(&self) -> Option<String> {
+        self.form.problem(self.step, self.host, self.store.as_ref())
+    }
+
+    /// Makes the disk image (if asked) off the UI thread; [`Self::finish`] defines the VM.
+    fn create(&mut self, sender: &ComponentSender<Self>) {
+        self.error = None;
+        let Some(store) = &self.store else {
+            self.error = Some(gettext("Vireo's data folder cannot be opened; see the log"));
+            return;
+        };
+        match self.form.storage {
+            StorageKind::NewImage => {
+                let path = self.form.new_image_path(store);
+                let gib = self.form.new_image_gib;
+                let input = sender.input_sender().clone();
+                self.progress = Some(0.0);
+                std::thread::spawn(move || {
+                    let progress = |share| {
+                        let _ = input.send(WizardMsg::Progress(share));
+                    };
+                    let result = create_raw_image(&path, gib, progress)
+                        .map(|()| Some(path.clone()))
+                        .map_err(|e| {
+                            gettext("Cannot create {path}: {error}")
+                                .replace("{path}", &path.display().to_string())
+                                .replace("{error}", &e.to_string())
+                        });
+                    let _ = input.send(WizardMsg::DiskReady(result));
+                });
+            }
+            StorageKind::ExistingImage => {
+                let path = PathBuf::from(self.form.existing_image.trim());
+                sender.input(WizardMsg::DiskReady(Ok(Some(path))));
+            }
+            StorageKind::None => sender.input(WizardMsg::DiskReady(Ok(None))),
+        }
+    }
+
+    fn finish(&mut self, disk: Result<Option<PathBuf>, String>, sender: &ComponentSender<Self>) {
+        self.progress = None;
+        let created_image = (self.form.storage == StorageKind::NewImage)
+            .then(|| disk.clone().ok().flatten())
+            .flatten();
+        let result = disk.and_then(|disk| {
+            let prefs = Prefs::load().map_err(|e| e.to_string())?;
+            let domain = self
+                .form
+                .build(&prefs, &HostFacts::detect(), disk.as_deref())
+                .map_err(|e| e.to_string())?;
+            let store = self
+                .store
+                .as_ref()
+                .ok_or_else(|| gettext("no data folder"))?;
+            store.define(&domain.to_xml()).map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(stored) => {
+                let _ = sender.output(WizardOutput::Created {
+                    name: stored.name,
+                    customize: self.form.customize,
+                });
+            }
+            Err(error) => {
+                // Leave nothing half-made behind: a disk image made for a VM that was not
+                // defined is removed again.
+                if let Some(image) = created_image {
+                    let _ = std::fs::remove_file(image);
+                }
+                self.error = Some(error);
+            }
+        }
+    }
+}
