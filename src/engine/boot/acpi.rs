@@ -169,7 +169,12 @@ fn madt(apic_ids: &[u32]) -> Vec<u8> {
             t.u8(0).u8(8).u8(uid as u8).u8(*apic_id as u8).u32(ENABLED);
         } else {
             // Processor Local x2APIC: IDs (and UIDs) that do not fit in a byte.
-            t.u8(9).u8(16).u16(0).u32(*apic_id).u32(ENABLED).u32(uid as u32);
+            t.u8(9)
+                .u8(16)
+                .u16(0)
+                .u32(*apic_id)
+                .u32(ENABLED)
+                .u32(uid as u32);
         }
     }
     t.u8(1).u8(12).u8(0).u8(0).u32(IO_APIC_ADDR).u32(0);
@@ -263,9 +268,15 @@ mod tests {
     fn facs_is_64_byte_aligned_and_referenced_by_the_fadt() {
         let tables = build(ACPI_ADDR, &[0]);
         let (facs_addr, facs) = &tables[1];
-        assert_eq!((facs_addr % 64, &facs[..4], facs.len()), (0, &b"FACS"[..], 64));
+        assert_eq!(
+            (facs_addr % 64, &facs[..4], facs.len()),
+            (0, &b"FACS"[..], 64)
+        );
         let fadt = &tables[3].1;
-        assert_eq!(u32::from_le_bytes(fadt[36..40].try_into().unwrap()) as u64, *facs_addr);
+        assert_eq!(
+            u32::from_le_bytes(fadt[36..40].try_into().unwrap()) as u64,
+            *facs_addr
+        );
     }
 
     #[test]
