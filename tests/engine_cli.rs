@@ -14,12 +14,12 @@ fn domain_xml(kernel: &Path, extra_os: &str, memory_mib: u64, vcpus: u32, mode: 
 }
 
 fn vireoctl_create(xml: &str, console: bool) -> Output {
-    let dir = std::env::temp_dir().join(format!("vireo-cli-{}", std::process::id()));
+    let dir = std::env::temp_dir().join("vireo-cli-tests");
     std::fs::create_dir_all(&dir).unwrap();
     // Tests run in parallel: each call gets its own file.
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let file = dir.join(format!("domain-{n}.xml"));
+    let file = dir.join(format!("domain-{}-{n}.xml", std::process::id()));
     // Detached VMs share the runtime directory: give each call its own domain name.
     let xml = xml.replace(
         "<name>probe-cli</name>",

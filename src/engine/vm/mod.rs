@@ -4,19 +4,20 @@
 //! machine, applies `on_poweroff` / `on_reboot` / `on_crash`, and publishes each state change to
 //! subscribers. Dropping the handle forces the VM off.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+mod supervisor;
+
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cpu::guest::GuestCpuid;
-use crate::engine::config::{LifecycleAction, VmConfig};
+use crate::engine::config::VmConfig;
 use crate::engine::console::{Console, DEFAULT_SCROLLBACK};
-use crate::engine::devices::GuestRequest;
 use crate::engine::error::EngineError;
 use crate::engine::machine::Machine;
-use crate::engine::run_control::Desired;
 use crate::engine::vcpu::VcpuReport;
+use supervisor::Supervisor;
 
 /// Where a VM is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,7 @@ impl std::fmt::Display for StopReason {
 }
 
 /// Requests from the handle to the supervisor.
-enum Command {
+pub(super) enum Command {
     Pause,
     Resume,
     Shutdown,
@@ -80,27 +81,27 @@ enum Command {
     Input(Vec<u8>),
 }
 
-enum Message {
+pub(super) enum Message {
     Command(Command),
     Vcpu(VcpuReport),
 }
 
 /// State shared by the handle and the supervisor.
-struct Shared {
-    state: Mutex<VmState>,
-    changed: Condvar,
-    subscribers: Mutex<Vec<Sender<VmState>>>,
-    programmed_cpuid: Mutex<Vec<GuestCpuid>>,
-    first_exit: Arc<OnceLock<Instant>>,
-    started: Instant,
+pub(super) struct Shared {
+    pub(super) state: Mutex<VmState>,
+    pub(super) changed: Condvar,
+    pub(super) subscribers: Mutex<Vec<Sender<VmState>>>,
+    pub(super) programmed_cpuid: Mutex<Vec<GuestCpuid>>,
+    pub(super) first_exit: Arc<OnceLock<Instant>>,
+    pub(super) started: Instant,
 }
 
 impl Shared {
-    fn state(&self) -> MutexGuard<'_, VmState> {
+    pub(super) fn state(&self) -> MutexGuard<'_, VmState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn publish(&self, state: VmState) {
+    pub(super) fn publish(&self, state: VmState) {
         *self.state() = state.clone();
         self.changed.notify_all();
         self.subscribers
@@ -361,147 +362,5 @@ impl VmController {
     fn send(&self, command: Command) {
         // A closed channel means the VM is already gone: nothing left to do.
         let _ = self.commands.send(Message::Command(command));
-    }
-}
-
-/// Owns the machine; the only thread that changes it.
-struct Supervisor {
-    config: VmConfig,
-    machine: Option<Machine>,
-    shared: Arc<Shared>,
-    console: Console,
-    vcpu_tx: Sender<VcpuReport>,
-    paused: bool,
-}
-
-impl Supervisor {
-    fn run(mut self, rx: Receiver<Message>) {
-        if let Some(cpus) = &self.config.emulator_pin
-            && let Err(e) = crate::engine::pinning::pin_current_thread(cpus)
-        {
-            tracing::warn!("emulatorpin not applied: {e}");
-        }
-        loop {
-            let message = match rx.recv_timeout(Duration::from_secs(3600)) {
-                Ok(message) => message,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.finish(VmState::Shutoff(StopReason::Destroyed));
-                    return;
-                }
-            };
-            if let Some(end) = self.handle(message) {
-                self.finish(end);
-                return;
-            }
-        }
-    }
-
-    /// Handles one message; `Some(state)` when the VM has ended.
-    fn handle(&mut self, message: Message) -> Option<VmState> {
-        match message {
-            Message::Command(Command::Pause) => {
-                if let Some(m) = &self.machine
-                    && !self.paused
-                {
-                    m.request(Desired::Pause);
-                    self.paused = true;
-                    self.shared.publish(VmState::Paused);
-                }
-                None
-            }
-            Message::Command(Command::Resume) => {
-                if let Some(m) = &self.machine
-                    && self.paused
-                {
-                    m.request(Desired::Run);
-                    self.paused = false;
-                    self.shared.publish(VmState::Running);
-                }
-                None
-            }
-            Message::Command(Command::Shutdown) => {
-                if let Some(m) = &self.machine {
-                    m.devices()
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .press_power_button();
-                }
-                None
-            }
-            Message::Command(Command::Input(bytes)) => {
-                if let Some(m) = &self.machine {
-                    m.devices()
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .send_serial_input(&bytes);
-                }
-                None
-            }
-            Message::Command(Command::Reboot) => self.restart("reboot requested"),
-            Message::Command(Command::ForceOff) => Some(VmState::Shutoff(StopReason::Destroyed)),
-            Message::Vcpu(VcpuReport::Guest(GuestRequest::PowerOff)) => self.apply(
-                self.config.on_poweroff,
-                VmState::Shutoff(StopReason::GuestPoweroff),
-            ),
-            Message::Vcpu(VcpuReport::Guest(GuestRequest::Reset)) => self.apply(
-                self.config.on_reboot,
-                VmState::Shutoff(StopReason::GuestReset),
-            ),
-            Message::Vcpu(VcpuReport::Crash(message)) => {
-                tracing::warn!(vm = %self.config.name, "guest crashed: {message}");
-                self.apply(self.config.on_crash, VmState::Crashed(message))
-            }
-        }
-    }
-
-    fn apply(&mut self, action: LifecycleAction, ended: VmState) -> Option<VmState> {
-        match action {
-            LifecycleAction::Destroy => Some(ended),
-            LifecycleAction::Restart => self.restart(&ended.to_string()),
-            LifecycleAction::Preserve => {
-                // Stop the vCPUs but keep memory until the user destroys the VM.
-                if let Some(m) = &self.machine {
-                    m.request(Desired::Pause);
-                }
-                self.paused = true;
-                self.shared.publish(ended);
-                None
-            }
-        }
-    }
-
-    /// Replaces the machine with a freshly built one (same configuration, same CPUID).
-    fn restart(&mut self, why: &str) -> Option<VmState> {
-        tracing::info!(vm = %self.config.name, "restarting: {why}");
-        if let Some(mut old) = self.machine.take() {
-            old.stop();
-        }
-        let rebuilt = Machine::build(&self.config, &self.console).and_then(|mut m| {
-            m.start(&self.config, &self.vcpu_tx, &self.shared.first_exit)?;
-            Ok(m)
-        });
-        match rebuilt {
-            Ok(machine) => {
-                *self
-                    .shared
-                    .programmed_cpuid
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = machine.programmed_cpuid().to_vec();
-                self.machine = Some(machine);
-                self.paused = false;
-                self.shared.publish(VmState::Running);
-                None
-            }
-            Err(e) => Some(VmState::Crashed(format!("restart failed: {e}"))),
-        }
-    }
-
-    fn finish(&mut self, end: VmState) {
-        if let Some(mut machine) = self.machine.take() {
-            machine.stop();
-        }
-        self.console.close();
-        self.shared.publish(end);
     }
 }
