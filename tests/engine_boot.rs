@@ -215,3 +215,36 @@ fn wait_for_text(vm: &Vm, reader: &vireo::engine::ConsoleReader, needle: &str) {
         let _ = reader.recv_timeout(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn vcpupin_and_emulatorpin_restrict_the_engine_threads() {
+    require_kvm!();
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let target = host_cpus - 1;
+    let mut config = probe_config("probe-pin", kvm_supported(), GuestTopology::flat(2), 'h');
+    config.vcpu_pins = vec![vireo::engine::VcpuPin {
+        vcpu: 1,
+        host_cpus: vec![target],
+    }];
+    config.emulator_pin = Some(vec![0]);
+    let vm = Vm::start(config).expect("start");
+    let reader = vm.console().attach();
+    wait_for_text(&vm, &reader, "VIREO-PROBE END");
+    let allowed = |thread: &str| -> Option<String> {
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() == thread {
+                let status = std::fs::read_to_string(task.path().join("status")).unwrap();
+                return status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .map(|v| v.trim().to_string());
+            }
+        }
+        None
+    };
+    assert_eq!(allowed("vcpu1"), Some(target.to_string()));
+    assert_eq!(allowed("vm-probe-pin"), Some("0".to_string()));
+    vm.force_off();
+    vm.wait();
+}

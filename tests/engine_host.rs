@@ -26,9 +26,11 @@ fn host_validate_reports_every_check_with_a_fix_for_each_problem() {
 fn enforcement_detection_agrees_with_what_the_probe_guest_sees() {
     require_kvm!();
     let enforced = kvm_caps::cpuid_is_enforced().expect("run the CPUID test guest");
-    // Program a leaf 0 whose vendor EBX no CPU reports and see whether the guest gets it.
+    // Program a vendor word no CPU reports and a leaf 1 with only the hypervisor bit, and see
+    // whether the probe guest gets exactly that.
     let mut table = kvm_supported();
     table.get_mut(0, 0).expect("leaf 0").ebx = u32::from_le_bytes(*b"Test");
+    table.get_mut(1, 0).expect("leaf 1").ecx = 1 << 31;
     let vm = Vm::start(probe_config(
         "probe-enforce",
         table,
@@ -37,11 +39,12 @@ fn enforcement_detection_agrees_with_what_the_probe_guest_sees() {
     ))
     .expect("start");
     let (_, output) = run_to_end(&vm);
-    let seen = parse_probe(&output)[&(0, 0)][1];
+    let seen = parse_probe(&output);
+    let (vendor, leaf1_ecx) = (seen[&(0, 0)][1], seen[&(1, 0)][2]);
+    let guest_got_table = vendor == u32::from_le_bytes(*b"Test") && leaf1_ecx == 1 << 31;
     assert_eq!(
-        seen == u32::from_le_bytes(*b"Test"),
-        enforced,
-        "probe saw {seen:#x}"
+        guest_got_table, enforced,
+        "probe saw vendor word {vendor:#x}, leaf 1 ECX {leaf1_ecx:#x}"
     );
     if kvm_caps::is_pvm() {
         eprintln!("PVM host: CPUID enforced = {enforced}");

@@ -7,20 +7,20 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// /dev/kvm could not be opened.
-    #[error("cannot open /dev/kvm: {source}; {hint}")]
+    #[error("cannot open /dev/kvm: {cause}; {hint}")]
     KvmUnavailable {
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
         /// What to do about it.
         hint: &'static str,
     },
     /// A KVM ioctl failed.
-    #[error("KVM {op} failed: {source}")]
+    #[error("KVM {op} failed: {cause}")]
     Kvm {
         /// The operation, e.g. "KVM_CREATE_VCPU".
         op: &'static str,
         /// The errno from KVM.
-        source: kvm_ioctls::Error,
+        cause: kvm_ioctls::Error,
     },
     /// Guest memory could not be reserved.
     #[error(
@@ -58,12 +58,12 @@ pub enum EngineError {
     #[error("setting up guest boot state: {0}")]
     Boot(String),
     /// An engine thread could not be started.
-    #[error("cannot start the {what} thread: {source}")]
+    #[error("cannot start the {what} thread: {cause}")]
     Thread {
         /// Which thread.
         what: String,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The VM is not in a state that allows the request.
     #[error("the VM is {state}; cannot {action}")]
@@ -78,14 +78,14 @@ pub enum EngineError {
 impl EngineError {
     /// Wraps a failed KVM ioctl with the name of the operation.
     pub(crate) fn kvm(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Self {
-        move |source| Self::Kvm { op, source }
+        move |cause| Self::Kvm { op, cause }
     }
 }
 
 /// Opens /dev/kvm, turning the usual failures into an error that says how to fix them.
 pub fn open_kvm() -> Result<kvm_ioctls::Kvm, EngineError> {
     kvm_ioctls::Kvm::new().map_err(|e| {
-        let source = std::io::Error::from_raw_os_error(e.errno());
+        let cause = std::io::Error::from_raw_os_error(e.errno());
         let hint = match e.errno() {
             libc::ENOENT => {
                 "load the KVM module (modprobe kvm_intel or kvm_amd) and enable virtualization in the firmware"
@@ -95,6 +95,6 @@ pub fn open_kvm() -> Result<kvm_ioctls::Kvm, EngineError> {
             }
             _ => "check that KVM works on this host (vireoctl host-validate)",
         };
-        EngineError::KvmUnavailable { source, hint }
+        EngineError::KvmUnavailable { cause, hint }
     })
 }

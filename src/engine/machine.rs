@@ -137,7 +137,7 @@ impl Machine {
             let thread = std::thread::Builder::new()
                 .name(format!("vcpu{index}"))
                 .spawn(move || vcpu::run(vcpu, ctx))
-                .map_err(|source| EngineError::Thread { what, source })?;
+                .map_err(|cause| EngineError::Thread { what, cause })?;
             self.threads.push(thread);
         }
         Ok(())
@@ -194,7 +194,9 @@ fn check_vcpu_limits(kvm: &Kvm, topo: &GuestTopology) -> Result<(), EngineError>
     Ok(())
 }
 
-fn register_memory(vm: &VmFd, memory: &GuestMemoryMmap) -> Result<(), EngineError> {
+/// Registers every region of `memory` with KVM. The caller must keep `memory` alive for as long
+/// as `vm` exists.
+pub(crate) fn register_memory(vm: &VmFd, memory: &GuestMemoryMmap) -> Result<(), EngineError> {
     for (slot, region) in memory.iter().enumerate() {
         let region_info = kvm_bindings::kvm_userspace_memory_region {
             slot: slot as u32,
@@ -203,8 +205,8 @@ fn register_memory(vm: &VmFd, memory: &GuestMemoryMmap) -> Result<(), EngineErro
             memory_size: region.len(),
             userspace_addr: region.as_ptr() as u64,
         };
-        // SAFETY: the host range is a live mmap owned by `memory`, which the Machine keeps
-        // alive for as long as the VM fd (declared before it, so dropped first).
+        // SAFETY: the host range is a live mmap owned by `memory`, which callers keep alive
+        // for as long as the VM fd (the Machine declares the fd first, so it is dropped first).
         unsafe { vm.set_user_memory_region(region_info) }
             .map_err(EngineError::kvm("KVM_SET_USER_MEMORY_REGION"))?;
     }

@@ -10,9 +10,10 @@ pub mod console;
 mod devices;
 mod error;
 pub(crate) mod layout;
-mod machine;
+pub(crate) mod machine;
 pub mod pinning;
 mod run_control;
+pub mod runner;
 mod vcpu;
 pub mod vm;
 
@@ -20,4 +21,4 @@ pub use config::{BootSource, LifecycleAction, VcpuPin, VmConfig};
 pub use console::{Console, ConsoleReader};
 pub use error::{EngineError, open_kvm};
 pub use machine::{cpuid_for_vcpu, from_kvm_cpuid, to_kvm_cpuid};
-pub use vm::{StartTimings, StopReason, Vm, VmState};
+pub use vm::{StartTimings, StopReason, Vm, VmController, VmState};

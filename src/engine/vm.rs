@@ -158,9 +158,9 @@ impl Vm {
                     }
                 }
             })
-            .map_err(|source| EngineError::Thread {
+            .map_err(|cause| EngineError::Thread {
                 what: format!("{name} report forwarder"),
-                source,
+                cause,
             })?;
         let supervisor = Supervisor {
             config,
@@ -174,9 +174,9 @@ impl Vm {
         let handle = std::thread::Builder::new()
             .name(format!("vm-{name}"))
             .spawn(move || supervisor.run(rx))
-            .map_err(|source| EngineError::Thread {
+            .map_err(|cause| EngineError::Thread {
                 what: format!("{name} supervisor"),
-                source,
+                cause,
             })?;
         Ok(Vm {
             name,
@@ -214,40 +214,42 @@ impl Vm {
         &self.console
     }
 
+    /// A cloneable remote control for other threads (console input, GUI buttons).
+    pub fn controller(&self) -> VmController {
+        VmController {
+            commands: self.commands.clone(),
+        }
+    }
+
     /// Types `bytes` into the serial port.
     pub fn send_input(&self, bytes: &[u8]) {
-        self.send(Command::Input(bytes.to_vec()));
+        self.controller().send_input(bytes);
     }
 
     /// Stops the vCPUs, keeping everything else.
     pub fn pause(&self) {
-        self.send(Command::Pause);
+        self.controller().pause();
     }
 
     /// Continues after [`Vm::pause`].
     pub fn resume(&self) {
-        self.send(Command::Resume);
+        self.controller().resume();
     }
 
     /// Asks the guest to shut down by pressing the ACPI power button. A guest that ignores
     /// ACPI keeps running: follow up with [`Vm::force_off`] after a timeout.
     pub fn shutdown(&self) {
-        self.send(Command::Shutdown);
+        self.controller().shutdown();
     }
 
     /// Resets the VM (a hard reset, like the reset button; the guest is not asked first).
     pub fn reboot(&self) {
-        self.send(Command::Reboot);
+        self.controller().reboot();
     }
 
     /// Pulls the plug.
     pub fn force_off(&self) {
-        self.send(Command::ForceOff);
-    }
-
-    fn send(&self, command: Command) {
-        // A closed channel means the VM is already gone: nothing left to do.
-        let _ = self.commands.send(Message::Command(command));
+        self.controller().force_off();
     }
 
     /// Waits until the VM has ended and returns how.
@@ -313,6 +315,52 @@ impl Drop for Vm {
         if let Some(handle) = self.supervisor.take() {
             let _ = handle.join();
         }
+    }
+}
+
+/// Sends requests to a VM from any thread; every call returns at once and does nothing once the
+/// VM is gone.
+#[derive(Clone)]
+pub struct VmController {
+    commands: Sender<Message>,
+}
+
+impl VmController {
+    /// See [`Vm::send_input`].
+    pub fn send_input(&self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.send(Command::Input(bytes.to_vec()));
+        }
+    }
+
+    /// See [`Vm::pause`].
+    pub fn pause(&self) {
+        self.send(Command::Pause);
+    }
+
+    /// See [`Vm::resume`].
+    pub fn resume(&self) {
+        self.send(Command::Resume);
+    }
+
+    /// See [`Vm::shutdown`].
+    pub fn shutdown(&self) {
+        self.send(Command::Shutdown);
+    }
+
+    /// See [`Vm::reboot`].
+    pub fn reboot(&self) {
+        self.send(Command::Reboot);
+    }
+
+    /// See [`Vm::force_off`].
+    pub fn force_off(&self) {
+        self.send(Command::ForceOff);
+    }
+
+    fn send(&self, command: Command) {
+        // A closed channel means the VM is already gone: nothing left to do.
+        let _ = self.commands.send(Message::Command(command));
     }
 }
 

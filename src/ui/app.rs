@@ -1,25 +1,33 @@
-//! The main window: header bar with the primary menu, and either the VM list or the empty state.
+//! The main window: header bar with the primary menu, and the VM list or the empty state.
+
+use std::time::Duration;
 
 use gettextrs::gettext;
-use relm4::gtk::prelude::*;
+use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{
-    Component, ComponentController, ComponentParts, ComponentSender, Controller, SimpleComponent,
-    adw, gtk,
+    Component, ComponentController, ComponentParts, ComponentSender, Controller, adw, gtk,
 };
 
+use super::machines::{self, RunState, VmAction, VmSummary};
 use super::preferences::Preferences;
+use super::vm_list::{RowRequest, VmList};
+use crate::domain::store::DomainStore;
 use crate::prefs::Prefs;
 
 /// What the main window shows and owns.
 pub struct App {
-    /// Number of VMs defined; the empty-state page is shown while it is zero.
-    vm_count: usize,
+    store: Option<DomainStore>,
+    /// The store's generation at the last refresh (a change means files were added/edited).
+    generation: u64,
+    vms: Vec<VmSummary>,
     /// The Preferences window while it is open.
     preferences: Option<Controller<Preferences>>,
+    /// Error or notice to show as a toast at the next view update.
+    toast: Option<String>,
 }
 
-/// Messages the main window reacts to (from its actions and buttons).
+/// Messages the main window reacts to (from its actions, buttons and timer).
 #[derive(Debug)]
 pub enum AppMsg {
     /// Open the create-VM wizard.
@@ -28,13 +36,38 @@ pub enum AppMsg {
     ShowPreferences,
     /// Open the About window.
     ShowAbout,
+    /// Re-read the store and the VMs' states.
+    Refresh,
+    /// Sample CPU use for the sparklines.
+    Tick,
+    /// Something asked of one VM, from its row.
+    Row(RowRequest),
+    /// The user confirmed forcing `name` off.
+    ForceOffConfirmed(String),
+    /// The user chose to delete `name` (and its disk images when true).
+    DeleteConfirmed(String, bool),
+    /// Show a message as a toast.
+    Notify(String),
+}
+
+/// Results of work done off the UI thread.
+#[derive(Debug)]
+pub enum AppCmd {
+    Started(String, Result<(), String>),
+    Acted(String, VmAction, Result<(), String>),
 }
 
 #[relm4::component(pub)]
-impl SimpleComponent for App {
+impl Component for App {
     type Init = ();
     type Input = AppMsg;
     type Output = ();
+    type CommandOutput = AppCmd;
+
+    additional_fields! {
+        /// The VM list's rows (updated in place by [`show`]).
+        pub vm_list: VmList,
+    }
 
     view! {
         #[root]
@@ -44,43 +77,61 @@ impl SimpleComponent for App {
             set_width_request: 360,
             set_height_request: 294,
 
-            gtk::Box {
-                set_orientation: gtk::Orientation::Vertical,
+            #[name = "toasts"]
+            adw::ToastOverlay {
+                gtk::Box {
+                    set_orientation: gtk::Orientation::Vertical,
 
-                adw::HeaderBar {
-                    pack_start = &gtk::Button {
-                        set_icon_name: "list-add-symbolic",
-                        set_tooltip_text: Some(&gettext("Create a Virtual Machine")),
-                        set_action_name: Some("win.new-vm"),
-                    },
-                    pack_end = &gtk::MenuButton {
-                        set_icon_name: "open-menu-symbolic",
-                        set_tooltip_text: Some(&gettext("Main Menu")),
-                        set_primary: true,
-                        set_menu_model: Some(&primary_menu()),
-                    },
-                },
-
-                #[name = "content"]
-                gtk::Stack {
-                    set_vexpand: true,
-                    set_transition_type: gtk::StackTransitionType::Crossfade,
-
-                    #[name = "empty_state"]
-                    add_named[Some("empty")] = &adw::StatusPage {
-                        set_icon_name: Some(crate::APP_ID),
-                        set_title: &gettext("No Virtual Machines"),
-                        set_description: Some(&gettext(
-                            "Create a virtual machine to run another operating system on this computer.",
-                        )),
-
-                        #[name = "create_button"]
-                        gtk::Button {
-                            set_label: &gettext("Create a Virtual Machine…"),
-                            set_halign: gtk::Align::Center,
-                            add_css_class: "pill",
-                            add_css_class: "suggested-action",
+                    adw::HeaderBar {
+                        pack_start = &gtk::Button {
+                            set_icon_name: "list-add-symbolic",
+                            set_tooltip_text: Some(&gettext("Create a Virtual Machine")),
                             set_action_name: Some("win.new-vm"),
+                        },
+                        pack_end = &gtk::MenuButton {
+                            set_icon_name: "open-menu-symbolic",
+                            set_tooltip_text: Some(&gettext("Main Menu")),
+                            set_primary: true,
+                            set_menu_model: Some(&primary_menu()),
+                        },
+                    },
+
+                    #[name = "content"]
+                    gtk::Stack {
+                        set_vexpand: true,
+                        set_transition_type: gtk::StackTransitionType::Crossfade,
+
+                        #[name = "empty_state"]
+                        add_named[Some("empty")] = &adw::StatusPage {
+                            set_icon_name: Some(crate::APP_ID),
+                            set_title: &gettext("No Virtual Machines"),
+                            set_description: Some(&gettext(
+                                "Create a virtual machine to run another operating system on this computer.",
+                            )),
+
+                            #[name = "create_button"]
+                            gtk::Button {
+                                set_label: &gettext("Create a Virtual Machine…"),
+                                set_halign: gtk::Align::Center,
+                                add_css_class: "pill",
+                                add_css_class: "suggested-action",
+                                set_action_name: Some("win.new-vm"),
+                            },
+                        },
+
+                        add_named[Some("list")] = &gtk::ScrolledWindow {
+                            set_hscrollbar_policy: gtk::PolicyType::Never,
+
+                            adw::Clamp {
+                                set_maximum_size: 900,
+                                set_margin_top: 24,
+                                set_margin_bottom: 24,
+                                set_margin_start: 12,
+                                set_margin_end: 12,
+
+                                #[local_ref]
+                                vm_list_widget -> gtk::ListBox {},
+                            },
                         },
                     },
                 },
@@ -93,59 +144,316 @@ impl SimpleComponent for App {
         root: Self::Root,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
-        let model = App {
-            vm_count: 0,
-            preferences: None,
+        let store = match DomainStore::open_default() {
+            Ok(store) => Some(store),
+            Err(err) => {
+                tracing::error!(%err, "cannot open the domain store");
+                None
+            }
         };
-        let widgets = view_output!();
+        let mut model = App {
+            store,
+            generation: u64::MAX,
+            vms: Vec::new(),
+            preferences: None,
+            toast: None,
+        };
+        let row_sender = sender.clone();
+        let vm_list = VmList::new(move |request| row_sender.input(AppMsg::Row(request)));
+        let vm_list_widget = vm_list.list.clone();
+        let mut widgets = view_output!();
         install_window_actions(&widgets.main_window, &sender);
-        widgets
-            .content
-            .set_visible_child_name(if model.vm_count == 0 { "empty" } else { "list" });
+        model.refresh();
+        show(&model, &mut widgets);
+
+        // The store and the runners are polled: a VM defined or started with vireoctl shows up
+        // within a second, without a restart.
+        let timer_sender = sender.clone();
+        glib::timeout_add_local(Duration::from_secs(1), move || {
+            timer_sender.input(AppMsg::Refresh);
+            timer_sender.input(AppMsg::Tick);
+            glib::ControlFlow::Continue
+        });
+        let confirmed = std::rc::Rc::new(std::cell::Cell::new(false));
+        root.connect_close_request(move |window| confirm_close(window, &confirmed));
         ComponentParts { model, widgets }
     }
 
-    fn update(&mut self, msg: Self::Input, _sender: ComponentSender<Self>) {
+    fn update_with_view(
+        &mut self,
+        widgets: &mut Self::Widgets,
+        msg: Self::Input,
+        sender: ComponentSender<Self>,
+        root: &Self::Root,
+    ) {
         match msg {
             AppMsg::NewVm => tracing::info!("create-VM wizard requested"),
             AppMsg::ShowPreferences => {
-                let prefs = Prefs::load().unwrap_or_else(|err| {
-                    tracing::warn!(%err, "preferences unreadable; showing the defaults");
-                    Prefs::default()
-                });
-                let controller = Preferences::builder().launch(prefs).detach();
-                if let Some(parent) = main_window() {
-                    controller.widget().set_transient_for(Some(&parent));
-                }
+                let controller = Preferences::builder().launch(load_prefs()).detach();
+                controller.widget().set_transient_for(Some(root));
                 controller.widget().present();
                 self.preferences = Some(controller);
             }
-            AppMsg::ShowAbout => {
-                if let Some(window) = main_window() {
-                    super::about::about_window(&window).present();
+            AppMsg::ShowAbout => super::about::about_window(root).present(),
+            AppMsg::Refresh => {
+                if !self.refresh() {
+                    return;
                 }
             }
+            AppMsg::Tick => {
+                widgets.vm_list.sample_cpu();
+                return;
+            }
+            AppMsg::Row(request) => self.on_row(request, &sender, root),
+            AppMsg::ForceOffConfirmed(name) => act(&sender, name, VmAction::ForceOff),
+            AppMsg::DeleteConfirmed(name, with_disks) => self.delete(&name, with_disks),
+            AppMsg::Notify(text) => self.toast = Some(text),
         }
+        show(self, widgets);
+    }
+
+    fn update_cmd_with_view(
+        &mut self,
+        widgets: &mut Self::Widgets,
+        message: Self::CommandOutput,
+        _sender: ComponentSender<Self>,
+        _root: &Self::Root,
+    ) {
+        match message {
+            AppCmd::Started(name, Err(error)) => {
+                self.toast = Some(
+                    gettext("Could not start {name}: {error}")
+                        .replace("{name}", &name)
+                        .replace("{error}", &error),
+                );
+            }
+            AppCmd::Acted(name, _, Err(error)) => {
+                self.toast = Some(format!("{name}: {error}"));
+            }
+            AppCmd::Started(..) | AppCmd::Acted(..) => {}
+        }
+        self.refresh();
+        show(self, widgets);
     }
 }
 
 impl App {
     /// How many VMs the window currently lists.
     pub fn vm_count(&self) -> usize {
-        self.vm_count
+        self.vms.len()
+    }
+
+    /// The VMs as last read.
+    pub fn vms(&self) -> &[VmSummary] {
+        &self.vms
     }
 
     /// The Preferences window's component, while it is open.
     pub fn preferences(&self) -> Option<&Controller<Preferences>> {
         self.preferences.as_ref()
     }
+
+    /// Re-reads the store and run states; returns whether anything changed.
+    fn refresh(&mut self) -> bool {
+        let Some(store) = &self.store else {
+            return false;
+        };
+        let generation = store.generation();
+        let vms = machines::list(store);
+        let changed = generation != self.generation || vms != self.vms;
+        self.generation = generation;
+        self.vms = vms;
+        changed
+    }
+
+    fn on_row(
+        &mut self,
+        request: RowRequest,
+        sender: &ComponentSender<Self>,
+        root: &adw::ApplicationWindow,
+    ) {
+        match request {
+            RowRequest::Start(name) => {
+                sender.oneshot_command(async move {
+                    let target = name.clone();
+                    let result = run_blocking(move || machines::start(&target)).await;
+                    AppCmd::Started(name, result)
+                });
+            }
+            RowRequest::Act(name, VmAction::ForceOff) if load_prefs().confirm_force_off => {
+                confirm_force_off(root, name, sender);
+            }
+            RowRequest::Act(name, action) => act(sender, name, action),
+            RowRequest::Open(name) | RowRequest::Console(name) => {
+                tracing::info!(%name, "open requested");
+            }
+            RowRequest::Delete(name) => confirm_delete(root, name, sender),
+        }
+    }
+
+    fn delete(&mut self, name: &str, with_disks: bool) {
+        let Some(store) = &self.store else { return };
+        match store.undefine(name, with_disks) {
+            Ok(removed) => {
+                let text = if removed.is_empty() {
+                    gettext("Deleted {name}").replace("{name}", name)
+                } else {
+                    gettext("Deleted {name} and {count} disk images")
+                        .replace("{name}", name)
+                        .replace("{count}", &removed.len().to_string())
+                };
+                self.toast = Some(text);
+            }
+            Err(err) => self.toast = Some(err.to_string()),
+        }
+        self.refresh();
+    }
 }
 
-/// The application's main window (the first one, if several exist).
-fn main_window() -> Option<adw::ApplicationWindow> {
-    gtk::Window::list_toplevels()
+/// Runs blocking work on a plain thread and awaits its result without blocking the UI.
+async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = relm4::tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(work());
+    });
+    rx.await.expect("the worker thread sends its result")
+}
+
+fn act(sender: &ComponentSender<App>, name: String, action: VmAction) {
+    sender.oneshot_command(async move {
+        let target = name.clone();
+        let result = run_blocking(move || machines::control(&target, action)).await;
+        AppCmd::Acted(name, action, result)
+    });
+}
+
+fn load_prefs() -> Prefs {
+    Prefs::load().unwrap_or_else(|err| {
+        tracing::warn!(%err, "preferences unreadable; using the defaults");
+        Prefs::default()
+    })
+}
+
+/// Puts the model on screen: empty state or list, rows, pending toast.
+fn show(model: &App, widgets: &mut AppWidgets) {
+    widgets
+        .content
+        .set_visible_child_name(if model.vms.is_empty() {
+            "empty"
+        } else {
+            "list"
+        });
+    widgets.vm_list.update(&model.vms);
+    if let Some(text) = &model.toast {
+        let toast = adw::Toast::new(&glib::markup_escape_text(text));
+        toast.set_timeout(6);
+        widgets.toasts.add_toast(toast);
+    }
+}
+
+fn confirm_force_off(root: &adw::ApplicationWindow, name: String, sender: &ComponentSender<App>) {
+    let dialog = adw::MessageDialog::builder()
+        .transient_for(root)
+        .modal(true)
+        .heading(gettext("Force Off {name}?").replace("{name}", &name))
+        .body(gettext(
+            "This cuts the power like pulling the plug: unsaved data in the guest is lost.",
+        ))
+        .build();
+    dialog.add_responses(&[
+        ("cancel", &gettext("_Cancel")),
+        ("force-off", &gettext("_Force Off")),
+    ]);
+    dialog.set_response_appearance("force-off", adw::ResponseAppearance::Destructive);
+    dialog.set_default_response(Some("cancel"));
+    dialog.set_close_response("cancel");
+    let sender = sender.clone();
+    dialog.connect_response(None, move |_, response| {
+        if response == "force-off" {
+            sender.input(AppMsg::ForceOffConfirmed(name.clone()));
+        }
+    });
+    dialog.present();
+}
+
+fn confirm_delete(root: &adw::ApplicationWindow, name: String, sender: &ComponentSender<App>) {
+    let dialog = adw::MessageDialog::builder()
+        .transient_for(root)
+        .modal(true)
+        .heading(gettext("Delete {name}?").replace("{name}", &name))
+        .body(gettext(
+            "The virtual machine's definition is removed. Its disk images can be kept for later use or deleted too.",
+        ))
+        .build();
+    dialog.add_responses(&[
+        ("cancel", &gettext("_Cancel")),
+        ("keep-disks", &gettext("_Keep Disk Images")),
+        ("delete-disks", &gettext("_Delete Disk Images Too")),
+    ]);
+    dialog.set_response_appearance("keep-disks", adw::ResponseAppearance::Destructive);
+    dialog.set_response_appearance("delete-disks", adw::ResponseAppearance::Destructive);
+    dialog.set_default_response(Some("cancel"));
+    dialog.set_close_response("cancel");
+    let sender = sender.clone();
+    dialog.connect_response(None, move |_, response| match response {
+        "keep-disks" => sender.input(AppMsg::DeleteConfirmed(name.clone(), false)),
+        "delete-disks" => sender.input(AppMsg::DeleteConfirmed(name.clone(), true)),
+        _ => {}
+    });
+    dialog.present();
+}
+
+/// Closing the window while VMs run asks what should become of them. They live in their own
+/// runner processes, so keeping them running is safe: reopening Vireo finds them again.
+fn confirm_close(
+    window: &adw::ApplicationWindow,
+    confirmed: &std::rc::Rc<std::cell::Cell<bool>>,
+) -> glib::Propagation {
+    let running: Vec<String> = DomainStore::open_default()
+        .map(|store| machines::list(&store))
+        .unwrap_or_default()
         .into_iter()
-        .find_map(|w| w.downcast::<adw::ApplicationWindow>().ok())
+        .filter(|vm| matches!(vm.state, RunState::Running | RunState::Paused))
+        .map(|vm| vm.name)
+        .collect();
+    if running.is_empty() || confirmed.get() {
+        return glib::Propagation::Proceed;
+    }
+    let dialog = adw::MessageDialog::builder()
+        .transient_for(window)
+        .modal(true)
+        .heading(gettext("Virtual Machines Are Running"))
+        .body(
+            gettext("{names} will keep running in the background unless you shut them down. Open Vireo again to get back to them.")
+                .replace("{names}", &running.join(", ")),
+        )
+        .build();
+    dialog.add_responses(&[
+        ("cancel", &gettext("_Cancel")),
+        ("shutdown", &gettext("_Shut Down All")),
+        ("keep", &gettext("_Keep Running")),
+    ]);
+    dialog.set_default_response(Some("keep"));
+    dialog.set_close_response("cancel");
+    dialog.set_response_appearance("keep", adw::ResponseAppearance::Suggested);
+    let window = window.clone();
+    let confirmed = confirmed.clone();
+    dialog.connect_response(None, move |_, response| {
+        if response == "cancel" {
+            return;
+        }
+        if response == "shutdown" {
+            for name in &running {
+                if let Err(err) = machines::control(name, VmAction::Shutdown) {
+                    tracing::warn!(%name, %err, "shutdown on close failed");
+                }
+            }
+        }
+        confirmed.set(true);
+        window.close();
+    });
+    dialog.present();
+    glib::Propagation::Stop
 }
 
 /// The primary menu, from `ui/menus.ui` in the GResource bundle.

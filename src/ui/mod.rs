@@ -3,7 +3,9 @@
 pub mod about;
 pub mod app;
 pub mod i18n;
+pub mod machines;
 pub mod preferences;
+pub mod vm_list;
 
 use relm4::gtk::prelude::*;
 use relm4::gtk::{gio, glib};

@@ -16,6 +16,7 @@
  *   w            wait for the ACPI power button (PM1a status bit 8), then power off
  *   e            echo serial input back until a 'q' arrives, then power off
  *   h            halt forever with interrupts off (only a forced stop ends it)
+ *   q            power off at once, printing nothing (start/stop cost without guest work)
  */
         .set COM1, 0x3f8
         .set COM1_LSR, 0x3fd
@@ -34,6 +35,9 @@ _start:
         cli
         lea     stack_top(%rip), %rsp
         mov     %rsi, %r15                      /* zero page, kept for the command line */
+        call    probe_mode
+        cmp     $'q', %al
+        je      power_off
         lea     msg_begin(%rip), %rsi
         call    puts
 

@@ -10,8 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod domain_cmds;
 mod cpu_cmds;
+mod domain_cmds;
+mod run_cmds;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Print Vireo's version.
     Version,
+    #[command(flatten)]
+    Run(run_cmds::RunCommand),
     // Groups of verbs are flattened in here, one line each:
     #[command(flatten)]
     Domain(domain_cmds::DomainCommand),
@@ -44,6 +47,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Domain(cmd) => domain_cmds::run(cmd),
 
         Command::Cpu(cmd) => cpu_cmds::run(cmd),
+        Command::Run(cmd) => run_cmds::run(cmd),
     }
 }
 

@@ -6,6 +6,7 @@
 //! which is what keeps a guest's CPU stable from one start to the next.
 
 pub mod catalog;
+pub mod map_catalog;
 pub mod resolve;
 pub mod table;
 pub mod topology;

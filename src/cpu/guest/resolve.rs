@@ -126,6 +126,29 @@ pub struct ResolvedCpu {
     pub warnings: Vec<String>,
 }
 
+impl ResolvedCpu {
+    /// The resolution as a concrete libvirt `<cpu>`: the model and every enabled feature
+    /// required, which resolves back to this same table on this host (host-model's recorded
+    /// expansion, shown in the running domain's live XML).
+    pub fn expansion_xml(&self, topology: Option<&super::topology::GuestTopology>) -> String {
+        let mut xml = String::from("<cpu mode='custom' match='exact' check='partial'>\n");
+        if let Some(model) = &self.model {
+            xml.push_str(&format!("  <model fallback='forbid'>{model}</model>\n"));
+        }
+        for feature in &self.features {
+            xml.push_str(&format!("  <feature policy='require' name='{feature}'/>\n"));
+        }
+        if let Some(t) = topology {
+            xml.push_str(&format!(
+                "  <topology sockets='{}' dies='{}' cores='{}' threads='{}'/>\n",
+                t.sockets, t.dies, t.cores, t.threads
+            ));
+        }
+        xml.push_str("</cpu>\n");
+        xml
+    }
+}
+
 /// Why a CPU cannot be given to the guest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {

@@ -104,12 +104,24 @@ fn dsdt() -> Vec<u8> {
     t.finish()
 }
 
-fn fadt(dsdt_addr: u64) -> Vec<u8> {
+/// The Firmware ACPI Control Structure: no checksum, 64-byte aligned; full-hardware (non
+/// reduced) ACPI needs one for its global lock and waking vector, unused here.
+fn facs() -> Vec<u8> {
+    let mut f = Vec::with_capacity(64);
+    f.extend_from_slice(b"FACS");
+    f.extend_from_slice(&64u32.to_le_bytes());
+    f.resize(32, 0); // hardware signature, waking vectors, global lock, flags
+    f.push(2); // version
+    f.resize(64, 0);
+    f
+}
+
+fn fadt(facs_addr: u64, dsdt_addr: u64) -> Vec<u8> {
     const FLAG_WBINVD: u32 = 1;
     const FLAG_NO_SLEEP_BUTTON: u32 = 1 << 5;
     const BOOT_ARCH_NO_VGA: u16 = 1 << 2;
     let mut t = Sdt::new(b"FACP", 6);
-    t.u32(0) // FIRMWARE_CTRL: no FACS
+    t.u32(facs_addr as u32)
         .u32(dsdt_addr as u32)
         .u8(0)
         .u8(0) // preferred PM profile: unspecified
@@ -151,8 +163,14 @@ fn madt(apic_ids: &[u32]) -> Vec<u8> {
     const PCAT_COMPAT: u32 = 1;
     let mut t = Sdt::new(b"APIC", 4);
     t.u32(LOCAL_APIC_ADDR).u32(PCAT_COMPAT);
+    const ENABLED: u32 = 1;
     for (uid, apic_id) in apic_ids.iter().enumerate() {
-        t.u8(0).u8(8).u8(uid as u8).u8(*apic_id as u8).u32(1);
+        if *apic_id < 255 && uid < 255 {
+            t.u8(0).u8(8).u8(uid as u8).u8(*apic_id as u8).u32(ENABLED);
+        } else {
+            // Processor Local x2APIC: IDs (and UIDs) that do not fit in a byte.
+            t.u8(9).u8(16).u16(0).u32(*apic_id).u32(ENABLED).u32(uid as u32);
+        }
     }
     t.u8(1).u8(12).u8(0).u8(0).u32(IO_APIC_ADDR).u32(0);
     // The PIT's IRQ 0 arrives on IO-APIC pin 2, as on every PC.
@@ -196,16 +214,18 @@ fn rsdp(xsdt_addr: u64) -> Vec<u8> {
 /// The RSDP comes first, at `base`, 16-byte aligned as the RSDP search requires.
 pub fn build(base: u64, apic_ids: &[u32]) -> Vec<(u64, Vec<u8>)> {
     let align = |a: u64| (a + 15) & !15;
-    let dsdt_addr = align(base + 36);
+    let facs_addr = (base + 36 + 63) & !63;
+    let dsdt_addr = align(facs_addr + 64);
     let dsdt = dsdt();
     let fadt_addr = align(dsdt_addr + dsdt.len() as u64);
-    let fadt = fadt(dsdt_addr);
+    let fadt = fadt(facs_addr, dsdt_addr);
     let madt_addr = align(fadt_addr + fadt.len() as u64);
     let madt = madt(apic_ids);
     let xsdt_addr = align(madt_addr + madt.len() as u64);
     let xsdt = xsdt(&[fadt_addr, madt_addr]);
     vec![
         (base, rsdp(xsdt_addr)),
+        (facs_addr, facs()),
         (dsdt_addr, dsdt),
         (fadt_addr, fadt),
         (madt_addr, madt),
@@ -215,11 +235,6 @@ pub fn build(base: u64, apic_ids: &[u32]) -> Vec<(u64, Vec<u8>)> {
 
 /// Writes the tables for vCPUs with `apic_ids` at [`ACPI_ADDR`].
 pub fn write(mem: &GuestMemoryMmap, apic_ids: &[u32]) -> Result<(), EngineError> {
-    if let Some(id) = apic_ids.iter().find(|id| **id > 254) {
-        return Err(EngineError::Config(format!(
-            "APIC ID {id} needs x2APIC MADT entries, which this engine does not write yet; use fewer vCPUs or a smaller topology"
-        )));
-    }
     for (addr, bytes) in build(ACPI_ADDR, apic_ids) {
         mem.write_slice(&bytes, GuestAddress(addr))
             .map_err(|e| EngineError::Boot(format!("writing ACPI tables at {addr:#x}: {e}")))?;
@@ -237,11 +252,20 @@ mod tests {
 
     #[test]
     fn every_table_checksums_and_has_its_length() {
-        for (_, bytes) in build(ACPI_ADDR, &[0, 1, 2, 3]).into_iter().skip(1) {
+        for (_, bytes) in build(ACPI_ADDR, &[0, 1, 2, 3]).into_iter().skip(2) {
             assert!(sums_to_zero(&bytes));
             let len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
             assert_eq!(len, bytes.len());
         }
+    }
+
+    #[test]
+    fn facs_is_64_byte_aligned_and_referenced_by_the_fadt() {
+        let tables = build(ACPI_ADDR, &[0]);
+        let (facs_addr, facs) = &tables[1];
+        assert_eq!((facs_addr % 64, &facs[..4], facs.len()), (0, &b"FACS"[..], 64));
+        let fadt = &tables[3].1;
+        assert_eq!(u32::from_le_bytes(fadt[36..40].try_into().unwrap()) as u64, *facs_addr);
     }
 
     #[test]
@@ -251,15 +275,15 @@ mod tests {
         assert!(sums_to_zero(&rsdp[..20]));
         assert!(sums_to_zero(rsdp));
         let xsdt = u64::from_le_bytes(rsdp[24..32].try_into().unwrap());
-        assert_eq!(xsdt, tables[4].0);
-        assert_eq!(&tables[4].1[..4], b"XSDT");
+        assert_eq!(xsdt, tables[5].0);
+        assert_eq!(&tables[5].1[..4], b"XSDT");
     }
 
     #[test]
     fn fadt_is_acpi_6_sized_and_madt_lists_each_cpu() {
         let tables = build(ACPI_ADDR, &[0, 1, 4, 5]);
-        assert_eq!(tables[2].1.len(), 276);
-        let madt = &tables[3].1;
+        assert_eq!(tables[3].1.len(), 276);
+        let madt = &tables[4].1;
         let lapics: Vec<u8> = madt[44..]
             .chunks(8)
             .take(4)
@@ -269,5 +293,17 @@ mod tests {
             })
             .collect();
         assert_eq!(lapics, vec![0, 1, 4, 5]);
+    }
+
+    #[test]
+    fn apic_ids_beyond_a_byte_get_x2apic_entries() {
+        let ids: Vec<u32> = (0..300).collect();
+        let tables = build(ACPI_ADDR, &ids);
+        let madt = &tables[4].1;
+        let body = &madt[44..];
+        let x2apic = &body[255 * 8..255 * 8 + 16];
+        assert_eq!(&x2apic[..2], &[9, 16]);
+        assert_eq!(u32::from_le_bytes(x2apic[4..8].try_into().unwrap()), 255);
+        assert!(sums_to_zero(madt));
     }
 }

@@ -81,3 +81,12 @@ pub struct VcpuPin {
     /// Host CPUs it may run on.
     pub host_cpus: Vec<usize>,
 }
+
+mod cpuset;
+mod domain_xml;
+mod from_domain;
+
+pub use cpuset::parse_cpuset;
+pub use from_domain::{
+    ConfigError, HostFacts, PreparedDomain, from_domain_xml, prepare_domain, prepare_domain_with,
+};

@@ -1,0 +1,253 @@
+//! Verbs for defined (persistent) domains, each VM held by its own runner process
+//! (`vireoctl runner NAME`, started detached by `start`) behind a control socket.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use vireo::domain::store::DomainStore;
+use vireo::engine::config::{HostFacts, prepare_domain};
+use vireo::engine::runner::{self, RunningSummary};
+use vireo::engine::{Vm, VmState};
+
+use super::terminal::{ESCAPE, RawTerminal};
+
+#[derive(Subcommand)]
+pub enum PersistentCommand {
+    /// Start a defined VM; it keeps running after this command returns (--console attaches).
+    Start {
+        /// The domain's name.
+        name: String,
+        /// Attach the serial console after starting.
+        #[arg(long)]
+        console: bool,
+    },
+    /// Ask a running VM to shut down (ACPI power button).
+    Shutdown { name: String },
+    /// Force a running VM off.
+    Destroy { name: String },
+    /// Pause a running VM.
+    Suspend { name: String },
+    /// Continue a paused VM.
+    Resume { name: String },
+    /// Hard-reset a running VM.
+    Reset { name: String },
+    /// Attach to a running VM's serial console (Ctrl+] detaches).
+    Console { name: String },
+    /// Show a VM's state and size.
+    Dominfo { name: String },
+    /// Internal: hold a VM for `start` / `create` (not for direct use).
+    #[command(hide = true)]
+    Runner {
+        /// The defined domain to run, or the name to expect in --file.
+        name: String,
+        /// Run this domain XML file as a transient domain instead of a defined one.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PersistentCommand::Start { name, console } => start(&name, console),
+        PersistentCommand::Shutdown { name } => simple(&name, "shutdown", "is being shutdown"),
+        PersistentCommand::Destroy { name } => simple(&name, "destroy", "destroyed"),
+        PersistentCommand::Suspend { name } => simple(&name, "suspend", "suspended"),
+        PersistentCommand::Resume { name } => simple(&name, "resume", "resumed"),
+        PersistentCommand::Reset { name } => simple(&name, "reboot", "was reset"),
+        PersistentCommand::Console { name } => console(&name),
+        PersistentCommand::Dominfo { name } => dominfo(&name),
+        PersistentCommand::Runner { name, file } => runner_main(&name, file.as_deref()),
+    }
+}
+
+fn simple(name: &str, request: &str, done: &str) -> anyhow::Result<ExitCode> {
+    runner::request(name, request)?;
+    println!("Domain '{name}' {done}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn start(name: &str, attach: bool) -> anyhow::Result<ExitCode> {
+    if runner::is_running(name) {
+        bail!("domain '{name}' is already running");
+    }
+    // Fail early (and in this terminal) on an unknown name.
+    DomainStore::open_default()?.get(name)?;
+    if let Err(code) = spawn_runner(name, None)? {
+        return Ok(code);
+    }
+    println!("Domain '{name}' started");
+    if attach {
+        return console(name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `create FILE` without --console: a transient domain held by a detached runner.
+pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
+    let xml = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read domain file {}", file.display()))?;
+    let name = vireo::domain::model::Domain::parse(&xml)?
+        .name()
+        .context("the domain XML has no <name>")?;
+    if runner::is_running(&name) {
+        bail!("domain '{name}' is already running");
+    }
+    if let Err(code) = spawn_runner(&name, Some(file))? {
+        return Ok(code);
+    }
+    println!("Domain '{name}' created from {}", file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts `vireoctl runner` detached and waits for it to report the VM started. `Ok(Err(code))`
+/// when the runner refused (its message already printed).
+fn spawn_runner(name: &str, file: Option<&Path>) -> anyhow::Result<Result<(), ExitCode>> {
+    let exe = std::env::current_exe().context("cannot find the vireoctl executable")?;
+    let mut child = Command::new(exe);
+    child
+        .arg("runner")
+        .arg(name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(file) = file {
+        child.arg("--file").arg(std::path::absolute(file)?);
+    }
+    // SAFETY: setsid is async-signal-safe; it detaches the runner from this terminal's session
+    // so it outlives this command.
+    unsafe {
+        child.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = child.spawn().context("cannot start the VM runner")?;
+    let stdout = child.stdout.take().context("runner has no stdout")?;
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first)?;
+    match first.trim().strip_prefix("error: ") {
+        Some(message) => {
+            let _ = child.wait();
+            eprintln!("error: {message}");
+            Ok(Err(ExitCode::from(2)))
+        }
+        None if first.trim() == "ready" => Ok(Ok(())),
+        None => bail!("the VM runner exited before the VM started"),
+    }
+}
+
+/// The runner process: starts the VM, reports `ready` or `error: …` on stdout, then serves the
+/// control socket until the VM ends.
+fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let started = (|| -> anyhow::Result<_> {
+        let domain = match file {
+            Some(file) => vireo::domain::model::Domain::parse(
+                &std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read domain file {}", file.display()))?,
+            )?,
+            None => DomainStore::open_default()?.get(name)?.domain,
+        };
+        let host = HostFacts::probe()?;
+        let prepared = prepare_domain(&domain.to_xml(), &host)?;
+        let listener = runner::bind(name)?;
+        let summary = RunningSummary {
+            name: name.to_string(),
+            vcpus: prepared.config.vcpus(),
+            memory_bytes: prepared.config.memory_bytes,
+            cpu_model: prepared.cpu.model.clone(),
+            cpu_xml: prepared.cpu.expansion_xml(Some(&prepared.config.topology)),
+        };
+        // The live XML: what runs, with host-model replaced by its expansion.
+        let mut live = domain.clone();
+        if live.cpu_xml().is_some_and(|c| c.contains("host-model")) {
+            live.set_cpu_xml(Some(&summary.cpu_xml))?;
+        }
+        runner::write_live_xml(name, &live.to_xml())?;
+        let vm = Vm::start(prepared.config)?;
+        Ok((vm, summary, listener))
+    })();
+    let mut out = std::io::stdout();
+    let (vm, summary, listener) = match started {
+        Ok(parts) => parts,
+        Err(e) => {
+            let _ = std::fs::remove_file(runner::socket_path(name));
+            writeln!(out, "error: {e:#}")?;
+            return Ok(ExitCode::from(2));
+        }
+    };
+    writeln!(out, "ready")?;
+    out.flush()?;
+    // Nobody reads our stdout any more; keep later writes from failing the process.
+    // SAFETY: dup2 onto fd 1 of a freshly opened /dev/null descriptor.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if null >= 0 {
+            libc::dup2(null, 1);
+            libc::close(null);
+        }
+    }
+    Ok(match runner::serve(vm, summary, listener) {
+        VmState::Crashed(_) => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn console(name: &str) -> anyhow::Result<ExitCode> {
+    let stream = runner::attach_console(name)?;
+    eprintln!("Connected to domain '{name}'\nEscape character is ^]");
+    let raw = RawTerminal::enter();
+    let mut input_side = stream.try_clone()?;
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Some(at) = buf[..n].iter().position(|b| *b == ESCAPE) {
+                let _ = input_side.write_all(&buf[..at]);
+                let _ = input_side.shutdown(std::net::Shutdown::Both);
+                break;
+            }
+            if input_side.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut output = stream;
+    let mut stdout = std::io::stdout().lock();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = output.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        stdout.write_all(&buf[..n])?;
+        stdout.flush()?;
+    }
+    drop(raw);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dominfo(name: &str) -> anyhow::Result<ExitCode> {
+    match runner::request(name, "info") {
+        Ok(info) => print!("{info}"),
+        Err(runner::RunnerError::NotRunning(_)) => {
+            let stored = DomainStore::open_default()?.get(name)?;
+            let d = &stored.domain;
+            println!("Name:           {name}");
+            println!("State:          shut off");
+            if let Ok(Some(vcpu)) = d.vcpu() {
+                println!("CPU(s):         {}", vcpu.count);
+            }
+            if let Ok(Some(bytes)) = d.memory().map(|m| m.and_then(|m| m.bytes())) {
+                println!("Max memory:     {} KiB", bytes >> 10);
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

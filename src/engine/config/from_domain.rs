@@ -1,0 +1,384 @@
+//! The one bridge from a domain document to a [`VmConfig`], and the one place where "this host
+//! cannot run that" is decided: unreadable kernel, initrd too large, more memory than the host
+//! has, more vCPUs than KVM allows, /dev/kvm unusable, a CPU the host cannot give.
+
+use std::path::{Path, PathBuf};
+
+use super::cpuset::parse_cpuset;
+use super::domain_xml::{self, DomainFacts};
+use super::{BootSource, LifecycleAction, VcpuPin, VmConfig};
+use crate::cpu::guest::{
+    CheckMode, CpuCatalog, CpuMode, GuestCpuSpec, GuestCpuid, GuestTopology, HostCpuFacts,
+    MatchMode, Policy, ResolveError, ResolvedCpu, resolve,
+};
+use crate::cpu::map::CpuMap;
+
+/// Why a domain cannot be run here. Each message names the element or file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The document is not XML or not a domain.
+    #[error("domain XML: {0}")]
+    Xml(String),
+    /// A required element is missing or has a bad value.
+    #[error("domain XML: {0}")]
+    Invalid(String),
+    /// The host lacks something the domain needs.
+    #[error("this host cannot run the domain: {0}")]
+    Host(String),
+    /// The guest CPU cannot be provided.
+    #[error("guest CPU")]
+    Cpu(#[from] ResolveError),
+}
+
+/// The host facts a domain is checked against.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    /// KVM_GET_SUPPORTED_CPUID.
+    pub kvm_supported: GuestCpuid,
+    /// Whether KVM makes guests see their table.
+    pub cpuid_enforced: bool,
+    /// The most vCPUs KVM allows per VM.
+    pub max_vcpus: usize,
+    /// Physical memory of the host.
+    pub memory_bytes: u64,
+}
+
+impl HostFacts {
+    /// Measures this host (opens /dev/kvm and runs the tiny CPUID-enforcement guest).
+    pub fn probe() -> Result<Self, ConfigError> {
+        let caps = crate::host::kvm_caps::read().map_err(|e| ConfigError::Host(e.to_string()))?;
+        let enforced = crate::host::kvm_caps::cpuid_is_enforced()
+            .map_err(|e| ConfigError::Host(e.to_string()))?;
+        Ok(Self {
+            kvm_supported: caps.supported_cpuid,
+            cpuid_enforced: enforced,
+            max_vcpus: caps.max_vcpus,
+            memory_bytes: host_memory_bytes(),
+        })
+    }
+}
+
+/// MemTotal from /proc/meminfo (0 if unreadable, which disables the check).
+fn host_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// A domain ready to start: its config plus what CPU resolution decided.
+#[derive(Debug, Clone)]
+pub struct PreparedDomain {
+    /// The engine configuration.
+    pub config: VmConfig,
+    /// The resolved CPU (model, features — host-model's recorded expansion — and warnings).
+    pub cpu: ResolvedCpu,
+}
+
+/// Turns a domain document into a [`VmConfig`] for this host.
+pub fn from_domain_xml(xml: &str, host: &HostFacts) -> Result<VmConfig, ConfigError> {
+    prepare_domain(xml, host).map(|p| p.config)
+}
+
+/// As [`from_domain_xml`], also returning the CPU resolution. CPU models and features come from
+/// Vireo's CPU map (built in, plus the user's overlay).
+pub fn prepare_domain(xml: &str, host: &HostFacts) -> Result<PreparedDomain, ConfigError> {
+    let map = CpuMap::load().map_err(|e| {
+        ConfigError::Host(format!(
+            "cannot load the CPU map: {e}; fix or remove the overlay in $XDG_CONFIG_HOME/vireo/cpu_map"
+        ))
+    })?;
+    prepare_domain_with(xml, host, &map)
+}
+
+/// As [`prepare_domain`], with the CPU facts from `catalog`.
+pub fn prepare_domain_with(
+    xml: &str,
+    host: &HostFacts,
+    catalog: &dyn CpuCatalog,
+) -> Result<PreparedDomain, ConfigError> {
+    let facts = domain_xml::read(xml).map_err(ConfigError::Xml)?;
+    let name = facts
+        .text("domain/name")
+        .ok_or_else(|| ConfigError::Invalid("missing <name>".into()))?
+        .to_string();
+    let memory_bytes = memory(&facts)?;
+    if host.memory_bytes > 0 && memory_bytes > host.memory_bytes {
+        return Err(ConfigError::Host(format!(
+            "<memory> is {} MiB but the host has only {} MiB; lower <memory>",
+            memory_bytes >> 20,
+            host.memory_bytes >> 20
+        )));
+    }
+    if memory_bytes < 16 << 20 {
+        return Err(ConfigError::Invalid(format!(
+            "<memory> is {} KiB; a VM needs at least 16 MiB",
+            memory_bytes >> 10
+        )));
+    }
+    let vcpus = vcpu_count(&facts)?;
+    if vcpus as usize > host.max_vcpus {
+        return Err(ConfigError::Host(format!(
+            "<vcpu> is {vcpus} but this host's KVM allows at most {} per VM; lower <vcpu>",
+            host.max_vcpus
+        )));
+    }
+    let topology = topology(&facts, vcpus)?;
+    let spec = cpu_spec(&facts)?;
+    let cpu = resolve(
+        catalog,
+        &spec,
+        &HostCpuFacts {
+            kvm_supported: host.kvm_supported.clone(),
+            cpuid_enforced: host.cpuid_enforced,
+        },
+    )?;
+    let boot = boot_source(&facts, memory_bytes)?;
+    let config = VmConfig {
+        name,
+        memory_bytes,
+        topology,
+        cpuid: cpu.table.clone(),
+        boot,
+        on_poweroff: action(&facts, "domain/on_poweroff", LifecycleAction::Destroy)?,
+        on_reboot: action(&facts, "domain/on_reboot", LifecycleAction::Restart)?,
+        on_crash: action(&facts, "domain/on_crash", LifecycleAction::Destroy)?,
+        vcpu_pins: vcpu_pins(&facts, vcpus)?,
+        emulator_pin: match facts.first("domain/cputune/emulatorpin") {
+            Some(e) => Some(
+                parse_cpuset(e.attr("cpuset").unwrap_or(""))
+                    .map_err(|m| ConfigError::Invalid(format!("<emulatorpin>: {m}")))?,
+            ),
+            None => None,
+        },
+    };
+    Ok(PreparedDomain { config, cpu })
+}
+
+fn memory(facts: &DomainFacts) -> Result<u64, ConfigError> {
+    let element = facts
+        .first("domain/memory")
+        .ok_or_else(|| ConfigError::Invalid("missing <memory>".into()))?;
+    let value: u64 = element.text.parse().map_err(|_| {
+        ConfigError::Invalid(format!("<memory> '{}' is not a number", element.text))
+    })?;
+    let unit = element.attr("unit").unwrap_or("KiB");
+    let scale: u64 = match unit {
+        "b" | "bytes" => 1,
+        "KB" => 1000,
+        "k" | "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "M" | "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "G" | "GiB" => 1 << 30,
+        "TB" => 1_000_000_000_000,
+        "T" | "TiB" => 1 << 40,
+        other => {
+            return Err(ConfigError::Invalid(format!(
+                "<memory unit='{other}'> is not a unit libvirt knows"
+            )));
+        }
+    };
+    value
+        .checked_mul(scale)
+        .ok_or_else(|| ConfigError::Invalid("<memory> overflows".into()))
+}
+
+fn vcpu_count(facts: &DomainFacts) -> Result<u32, ConfigError> {
+    match facts.text("domain/vcpu") {
+        None => Ok(1),
+        Some(t) => match t.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::Invalid(format!(
+                "<vcpu> '{t}' must be a positive number"
+            ))),
+        },
+    }
+}
+
+fn topology(facts: &DomainFacts, vcpus: u32) -> Result<GuestTopology, ConfigError> {
+    let Some(t) = facts.first("domain/cpu/topology") else {
+        return Ok(GuestTopology::flat(vcpus));
+    };
+    let get = |name: &str| -> Result<u32, ConfigError> {
+        match t.attr(name) {
+            None => Ok(1),
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError::Invalid(format!("<topology {name}='{v}'> must be a positive number"))
+            }),
+        }
+    };
+    let clusters = get("clusters")?;
+    let topo = GuestTopology {
+        sockets: get("sockets")?,
+        dies: get("dies")?,
+        cores: get("cores")? * clusters,
+        threads: get("threads")?,
+    };
+    if topo.vcpus() != vcpus {
+        return Err(ConfigError::Invalid(format!(
+            "<topology> gives {} vCPUs but <vcpu> is {vcpus}; make them agree",
+            topo.vcpus()
+        )));
+    }
+    Ok(topo)
+}
+
+fn cpu_spec(facts: &DomainFacts) -> Result<GuestCpuSpec, ConfigError> {
+    let Some(cpu) = facts.first("domain/cpu") else {
+        return Ok(GuestCpuSpec::mode(CpuMode::HypervisorDefault));
+    };
+    let model = facts.text("domain/cpu/model").map(str::to_string);
+    let mode = match cpu.attr("mode") {
+        Some("custom") => CpuMode::Custom,
+        None if model.is_some() => CpuMode::Custom,
+        None => CpuMode::HypervisorDefault,
+        Some("host-model") => CpuMode::HostModel,
+        Some("host-passthrough") => CpuMode::HostPassthrough,
+        Some("maximum") => CpuMode::Maximum,
+        Some(other) => {
+            return Err(ConfigError::Invalid(format!(
+                "<cpu mode='{other}'> is not custom, host-model, host-passthrough or maximum"
+            )));
+        }
+    };
+    let match_mode = match cpu.attr("match") {
+        None | Some("exact") => MatchMode::Exact,
+        Some("minimum") => MatchMode::Minimum,
+        Some("strict") => MatchMode::Strict,
+        Some(other) => {
+            return Err(ConfigError::Invalid(format!(
+                "<cpu match='{other}'> is not minimum, exact or strict"
+            )));
+        }
+    };
+    let check = match cpu.attr("check") {
+        None => None,
+        Some("none") => Some(CheckMode::None),
+        Some("partial") => Some(CheckMode::Partial),
+        Some("full") => Some(CheckMode::Full),
+        Some(other) => {
+            return Err(ConfigError::Invalid(format!(
+                "<cpu check='{other}'> is not none, partial or full"
+            )));
+        }
+    };
+    let mut features = Vec::new();
+    for f in facts.all("domain/cpu/feature") {
+        let name = f
+            .attr("name")
+            .ok_or_else(|| ConfigError::Invalid("<feature> without name".into()))?;
+        let policy = match f.attr("policy").unwrap_or("require") {
+            "force" => Policy::Force,
+            "require" => Policy::Require,
+            "optional" => Policy::Optional,
+            "disable" => Policy::Disable,
+            "forbid" => Policy::Forbid,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "<feature name='{name}' policy='{other}'>: policy must be force, require, optional, disable or forbid"
+                )));
+            }
+        };
+        features.push((name.to_string(), policy));
+    }
+    Ok(GuestCpuSpec {
+        mode,
+        match_mode,
+        check,
+        model,
+        features,
+    })
+}
+
+fn boot_source(facts: &DomainFacts, memory_bytes: u64) -> Result<BootSource, ConfigError> {
+    let kernel = facts.text("domain/os/kernel").ok_or_else(|| {
+        ConfigError::Invalid(
+            "no <os><kernel>: Vireo boots guests by direct kernel boot so far; add <kernel>/path/to/vmlinuz</kernel>"
+                .into(),
+        )
+    })?;
+    let kernel = PathBuf::from(kernel);
+    let kernel_size = readable_size(&kernel, "kernel", "<os><kernel>")?;
+    let initrd = facts.text("domain/os/initrd").map(PathBuf::from);
+    if let Some(initrd) = &initrd {
+        let size = readable_size(initrd, "initrd", "<os><initrd>")?;
+        // The kernel decompresses above 16 MiB; the initrd goes at the top of low memory.
+        let room = crate::engine::layout::low_ram_end(memory_bytes)
+            .saturating_sub(kernel_size * 4 + (16 << 20));
+        if size > room {
+            return Err(ConfigError::Host(format!(
+                "initrd {} is {} MiB, too large for {} MiB of guest memory; raise <memory> or shrink the initrd",
+                initrd.display(),
+                size >> 20,
+                memory_bytes >> 20
+            )));
+        }
+    }
+    Ok(BootSource {
+        kernel,
+        initrd,
+        cmdline: facts.text("domain/os/cmdline").unwrap_or("").to_string(),
+    })
+}
+
+fn readable_size(path: &Path, what: &str, element: &str) -> Result<u64, ConfigError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        ConfigError::Host(format!(
+            "{what} {} cannot be read: {e}; fix the path in {element} or its permissions",
+            path.display()
+        ))
+    })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| ConfigError::Host(format!("{what} {}: {e}", path.display())))?;
+    if !meta.is_file() {
+        return Err(ConfigError::Host(format!(
+            "{what} {} is not a regular file; fix {element}",
+            path.display()
+        )));
+    }
+    Ok(meta.len())
+}
+
+fn action(
+    facts: &DomainFacts,
+    path: &str,
+    default: LifecycleAction,
+) -> Result<LifecycleAction, ConfigError> {
+    match facts.text(path) {
+        None => Ok(default),
+        Some(v) => LifecycleAction::from_libvirt(v).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "<{}>{v}</…> is not destroy, restart or preserve",
+                path.rsplit('/').next().unwrap_or(path)
+            ))
+        }),
+    }
+}
+
+fn vcpu_pins(facts: &DomainFacts, vcpus: u32) -> Result<Vec<VcpuPin>, ConfigError> {
+    facts
+        .all("domain/cputune/vcpupin")
+        .iter()
+        .map(|pin| {
+            let vcpu: u32 = pin
+                .attr("vcpu")
+                .and_then(|v| v.parse().ok())
+                .filter(|v| *v < vcpus)
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "<vcpupin vcpu='{}'> must name a vCPU below {vcpus}",
+                        pin.attr("vcpu").unwrap_or("")
+                    ))
+                })?;
+            let host_cpus = parse_cpuset(pin.attr("cpuset").unwrap_or(""))
+                .map_err(|m| ConfigError::Invalid(format!("<vcpupin vcpu='{vcpu}'>: {m}")))?;
+            Ok(VcpuPin { vcpu, host_cpus })
+        })
+        .collect()
+}

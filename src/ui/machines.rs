@@ -1,0 +1,266 @@
+//! What the main window knows of each VM, and how it drives them.
+//!
+//! VMs run in their own runner processes (`vireoctl runner NAME`, see `engine::runner`), the
+//! same way `vireoctl start` runs them. So a guest that misbehaves, or an engine fault, can
+//! never take the window down; VMs keep running when the window closes; and a VM started
+//! from the command line shows up here as running, with the same controls. This module has no
+//! GTK in it: it is the plain logic behind the list, testable on its own.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::domain::store::DomainStore;
+use crate::engine::runner;
+
+/// A VM's run state as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    ShutOff,
+    Running,
+    Paused,
+    /// The definition file could not be read; the message says why.
+    Broken(String),
+}
+
+/// One row of the VM list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSummary {
+    pub name: String,
+    pub title: Option<String>,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub state: RunState,
+    /// The runner process while the VM runs (for CPU use).
+    pub runner_pid: Option<u32>,
+}
+
+/// Something a user asks of a VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmAction {
+    Pause,
+    Resume,
+    Shutdown,
+    Reboot,
+    ForceOff,
+}
+
+impl VmAction {
+    /// The runner's request word for this action.
+    fn request(self) -> &'static str {
+        match self {
+            VmAction::Pause => "suspend",
+            VmAction::Resume => "resume",
+            VmAction::Shutdown => "shutdown",
+            VmAction::Reboot => "reboot",
+            VmAction::ForceOff => "destroy",
+        }
+    }
+}
+
+/// Every VM in `store`, with its run state, sorted by name.
+pub fn list(store: &DomainStore) -> Vec<VmSummary> {
+    let mut rows: Vec<VmSummary> = store
+        .list()
+        .into_iter()
+        .map(|entry| match entry {
+            Ok(stored) => {
+                let domain = &stored.domain;
+                let (state, runner_pid) = run_state(&stored.name);
+                VmSummary {
+                    title: domain.title().filter(|t| !t.is_empty()),
+                    vcpus: domain.vcpu().ok().flatten().map_or(1, |v| v.count),
+                    memory_mib: domain
+                        .memory()
+                        .ok()
+                        .flatten()
+                        .and_then(|m| m.bytes())
+                        .map_or(0, |b| b >> 20),
+                    name: stored.name,
+                    state,
+                    runner_pid,
+                }
+            }
+            Err(broken) => VmSummary {
+                name: broken.name,
+                title: None,
+                vcpus: 0,
+                memory_mib: 0,
+                state: RunState::Broken(broken.error),
+                runner_pid: None,
+            },
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
+/// Asks the VM's runner how it is; no runner means shut off.
+pub fn run_state(name: &str) -> (RunState, Option<u32>) {
+    let Ok(info) = runner::request(name, "info") else {
+        return (RunState::ShutOff, None);
+    };
+    let field = |key: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_string())
+    };
+    let state = match field("State:").as_deref() {
+        Some("paused") => RunState::Paused,
+        _ => RunState::Running,
+    };
+    let pid = field("Runner PID:").and_then(|p| p.parse().ok());
+    (state, pid)
+}
+
+/// The `vireoctl` binary that runs VMs: `$VIREO_VIREOCTL`, else the one beside this program.
+pub fn vireoctl_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("VIREO_VIREOCTL") {
+        return PathBuf::from(path);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("vireoctl")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("vireoctl"))
+}
+
+/// Starts the stored VM `name` in its own runner; returns once it runs, or with the reason it
+/// could not start (e.g. "this host's KVM cannot provide: sse4.2, avx"). Blocks briefly: call
+/// it off the UI thread.
+pub fn start(name: &str) -> Result<(), String> {
+    let output = Command::new(vireoctl_path())
+        .arg("start")
+        .arg(name)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run {}: {e}; install vireoctl next to vireo or set VIREO_VIREOCTL",
+                vireoctl_path().display()
+            )
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err(stderr
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
+        .chars()
+        .take(2000)
+        .collect())
+}
+
+/// Sends `action` to the running VM `name`.
+pub fn control(name: &str, action: VmAction) -> Result<(), String> {
+    runner::request(name, action.request())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// CPU time used so far by process `pid`, in clock ticks (utime + stime of /proc/PID/stat).
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second, for turning [`cpu_ticks`] into a share of one CPU.
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions; a negative answer means unknown.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as u64 } else { 100 }
+}
+
+/// A bounded history of CPU-use samples (0.0 ..= 1.0 per vCPU share) for the sparkline.
+#[derive(Debug, Clone, Default)]
+pub struct CpuHistory {
+    samples: std::collections::VecDeque<f64>,
+    last: Option<(std::time::Instant, u64)>,
+}
+
+impl CpuHistory {
+    /// How many samples the sparkline shows.
+    pub const LEN: usize = 40;
+
+    /// Records a reading of the runner's CPU ticks; `vcpus` scales it to the VM's capacity.
+    pub fn record(&mut self, now: std::time::Instant, ticks: u64, vcpus: u32) {
+        if let Some((then, before)) = self.last {
+            let seconds = now.duration_since(then).as_secs_f64();
+            if seconds > 0.0 {
+                let used = ticks.saturating_sub(before) as f64 / ticks_per_second() as f64;
+                let share = used / seconds / f64::from(vcpus.max(1));
+                self.push(share.clamp(0.0, 1.0));
+            }
+        }
+        self.last = Some((now, ticks));
+    }
+
+    /// Records that the VM is not running (a flat zero).
+    pub fn record_idle(&mut self) {
+        self.last = None;
+        self.push(0.0);
+    }
+
+    fn push(&mut self, value: f64) {
+        if self.samples.len() == Self::LEN {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(value);
+    }
+
+    /// The samples, oldest first.
+    pub fn samples(&self) -> impl Iterator<Item = f64> + '_ {
+        self.samples.iter().copied()
+    }
+
+    /// The latest sample.
+    pub fn latest(&self) -> f64 {
+        self.samples.back().copied().unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_history_turns_ticks_into_shares() {
+        let hz = ticks_per_second();
+        let t0 = std::time::Instant::now();
+        let mut history = CpuHistory::default();
+        history.record(t0, 1000, 2);
+        assert_eq!(
+            history.samples().count(),
+            0,
+            "first reading is only a baseline"
+        );
+        // One full second of CPU over one second on a 2-vCPU VM: half its capacity.
+        history.record(t0 + std::time::Duration::from_secs(1), 1000 + hz, 2);
+        assert!((history.latest() - 0.5).abs() < 1e-9);
+        for i in 0..100 {
+            history.record_idle();
+            assert!(
+                history.samples().count() <= CpuHistory::LEN,
+                "bounded at {i}"
+            );
+        }
+        assert_eq!(history.latest(), 0.0);
+    }
+
+    #[test]
+    fn own_process_has_cpu_ticks() {
+        assert!(cpu_ticks(std::process::id()).is_some());
+        assert!(cpu_ticks(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn a_vm_without_runner_is_shut_off() {
+        assert_eq!(run_state("no-such-vm-anywhere").0, RunState::ShutOff);
+    }
+}

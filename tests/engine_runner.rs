@@ -1,0 +1,151 @@
+//! Persistent domains through `vireoctl`: `start` leaves a runner holding the VM; the other
+//! verbs reach it through its control socket.
+
+mod engine_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Env {
+    root: PathBuf,
+}
+
+impl Env {
+    fn new(tag: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("vireo-runner-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        Self { root }
+    }
+
+    fn vireoctl(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_vireoctl"))
+            .args(args)
+            .env("XDG_DATA_HOME", self.root.join("data"))
+            .env("XDG_CONFIG_HOME", self.root.join("config"))
+            .env("XDG_RUNTIME_DIR", self.root.join("run"))
+            .output()
+            .expect("run vireoctl")
+    }
+
+    fn stdout(&self, args: &[&str]) -> String {
+        let out = self.vireoctl(args);
+        assert!(
+            out.status.success(),
+            "vireoctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn define(&self, name: &str, kernel: &Path, mode: char) {
+        self.define_with_cpu(name, kernel, mode, "");
+    }
+
+    fn define_with_cpu(&self, name: &str, kernel: &Path, mode: char, cpu: &str) {
+        let xml = format!(
+            "<domain type='kvm'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>{cpu}\
+             <os><type arch='x86_64'>hvm</type><kernel>{}</kernel>\
+             <cmdline>console=ttyS0 vireo.probe={mode}</cmdline></os></domain>",
+            kernel.display()
+        );
+        let file = self.root.join(format!("{name}.xml"));
+        std::fs::write(&file, xml).unwrap();
+        self.stdout(&["define", file.to_str().unwrap()]);
+    }
+
+    fn state(&self, name: &str) -> String {
+        let info = self.stdout(&["dominfo", name]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .unwrap_or_else(|| panic!("no State in {info}"))
+            .trim()
+            .to_string()
+    }
+
+    fn wait_for_state(&self, name: &str, wanted: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.state(name) != wanted {
+            assert!(Instant::now() < deadline, "{name} never became {wanted}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+#[test]
+fn start_suspend_resume_shutdown_through_the_runner() {
+    require_kvm!();
+    let env = Env::new("life");
+    env.define("waiter", &engine_support::probe_guest(), 'w');
+    assert_eq!(env.state("waiter"), "shut off");
+    assert!(env.stdout(&["start", "waiter"]).contains("started"));
+    assert_eq!(env.state("waiter"), "running");
+    assert!(
+        !env.vireoctl(&["start", "waiter"]).status.success(),
+        "second start refused"
+    );
+    env.stdout(&["suspend", "waiter"]);
+    assert_eq!(env.state("waiter"), "paused");
+    env.stdout(&["resume", "waiter"]);
+    assert_eq!(env.state("waiter"), "running");
+    // The probe waits for the ACPI power button, then powers off.
+    env.stdout(&["shutdown", "waiter"]);
+    env.wait_for_state("waiter", "shut off");
+}
+
+#[test]
+fn destroy_stops_a_guest_that_ignores_everything() {
+    require_kvm!();
+    let env = Env::new("destroy");
+    env.define("halter", &engine_support::probe_guest(), 'h');
+    env.stdout(&["start", "halter"]);
+    env.stdout(&["destroy", "halter"]);
+    env.wait_for_state("halter", "shut off");
+    assert!(
+        !env.vireoctl(&["destroy", "halter"]).status.success(),
+        "not running any more"
+    );
+}
+
+#[test]
+fn start_reports_a_bad_kernel_and_leaves_nothing_running() {
+    require_kvm!();
+    let env = Env::new("bad");
+    env.define("broken", Path::new("/nonexistent/vmlinuz"), 'p');
+    let out = env.vireoctl(&["start", "broken"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/vmlinuz"));
+    assert_eq!(env.state("broken"), "shut off");
+    assert!(!env.root.join("run/vireo/broken.sock").exists());
+}
+
+#[test]
+fn host_model_expansion_is_recorded_in_the_live_xml() {
+    require_kvm!();
+    let env = Env::new("live");
+    env.define_with_cpu(
+        "copy",
+        &engine_support::probe_guest(),
+        'h',
+        "<cpu mode='host-model' check='none'/>",
+    );
+    env.stdout(&["start", "copy"]);
+    let live = std::fs::read_to_string(env.root.join("run/vireo/copy.xml")).expect("live XML");
+    env.stdout(&["destroy", "copy"]);
+    assert!(!live.contains("host-model"), "{live}");
+    assert!(live.contains("<model fallback='forbid'>"), "{live}");
+    assert!(live.contains("policy='require'"), "{live}");
+    assert!(live.contains("<name>copy</name>"), "{live}");
+    env.wait_for_state("copy", "shut off");
+    assert!(
+        !env.root.join("run/vireo/copy.xml").exists(),
+        "live XML removed when the VM ends"
+    );
+}
