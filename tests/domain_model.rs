@@ -123,6 +123,13 @@ fn setters_edit_in_place_and_keep_everything_else() {
     d.set_vcpupin(1, "5");
     assert!(d.set_disk_driver("vda", Some("raw"), Some("writeback"), None));
     assert!(d.set_disk_source("vda", "/tmp/b.img"));
+    d.set_iothreadpin(1, "6");
+    d.set_iothreadpin(2, "7");
+    d.set_emulator("/usr/libexec/vireo");
+    assert!(d.set_interface_model("52:54:00:00:00:01", "e1000"));
+    assert!(!d.set_interface_model("52:54:00:00:00:99", "e1000"));
+    d.set_memballoon_model("none");
+    d.remove_devices("graphics");
     let out = d.to_xml();
     let again = Domain::parse(&out).unwrap();
     assert_eq!(again.name().as_deref(), Some("renamed"));
@@ -133,6 +140,13 @@ fn setters_edit_in_place_and_keep_everything_else() {
     assert_eq!(again.os().boot_order, ["network"]);
     assert_eq!(again.features(), ["acpi", "pae"]);
     assert_eq!(again.cputune().unwrap().vcpupin.len(), 2);
+    let tune = again.cputune().unwrap();
+    assert_eq!(tune.iothreadpin.len(), 2);
+    assert_eq!(tune.iothreadpin[0].cpuset, "6");
+    assert_eq!(again.emulator().as_deref(), Some("/usr/libexec/vireo"));
+    assert_eq!(again.interfaces()[0].model.as_deref(), Some("e1000"));
+    assert_eq!(again.memballoon_model().as_deref(), Some("none"));
+    assert!(again.graphics().is_empty());
     let disk = &again.disks()[0];
     assert_eq!(disk.driver_type.as_deref(), Some("raw"));
     assert_eq!(disk.io, None);

@@ -4,6 +4,7 @@
 //! The child is this same test binary, re-executed to run only `child_saver_loop` with
 //! `VIREO_CRASH_DIR` set.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use vireo::domain::{DomainStore, Memory};
 const NAME: &str = "crash";
 const KILLS: usize = 300;
 const CHILD_ENV: &str = "VIREO_CRASH_DIR";
+const READY: &str = "crash-child-ready";
 
 /// The two versions the child alternates between; large enough that a write takes several
 /// syscalls, so a kill can land in the middle of one.
@@ -31,6 +33,7 @@ fn child_saver_loop() {
     let store = DomainStore::open_at(dir).unwrap();
     let mut stored = store.get(NAME).unwrap();
     let mut which = 1;
+    let mut announced = false;
     loop {
         which = 1 - which;
         stored.domain = vireo::domain::Domain::parse(&version(which)).unwrap();
@@ -39,6 +42,12 @@ fn child_saver_loop() {
             Some(Memory::mib(64 + which))
         );
         store.save(&mut stored).unwrap();
+        if !announced {
+            // Tells the parent the (slow, load-dependent) start-up is over, so its random delay
+            // lands among the saves rather than in process start-up.
+            eprintln!("{READY}");
+            announced = true;
+        }
     }
 }
 
@@ -70,13 +79,21 @@ fn sigkill_never_tears_a_definition() {
     let mut before = std::fs::read_to_string(&path).unwrap();
     while kills < KILLS && started.elapsed() < Duration::from_secs(25) {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_saver_loop", "--test-threads=1", "--quiet"])
+            .args([
+                "--exact",
+                "child_saver_loop",
+                "--test-threads=1",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, tmp.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(5_000 + rng.next() % 40_000));
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let ready = stderr.lines().map_while(Result::ok).any(|l| l == READY);
+        assert!(ready, "the child died before saving");
+        std::thread::sleep(Duration::from_micros(rng.next() % 4_000));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
@@ -94,16 +111,16 @@ fn sigkill_never_tears_a_definition() {
     }
     let leftovers = std::fs::read_dir(tmp.path()).unwrap().count();
     DomainStore::open_at(tmp.path()).unwrap(); // cleans up dead writers' temp files
-    assert!(
-        mid_write > 0,
-        "no kill landed inside a save; the test proves little"
-    );
     let after_cleanup = std::fs::read_dir(tmp.path()).unwrap().count();
     eprintln!(
         "crash test: kills={kills} old={old} new={new} torn={torn} (killed mid-save: {mid_write}); files in store before/after \
          stale temp cleanup: {leftovers}/{after_cleanup}"
     );
     assert_eq!(torn, 0, "a definition was torn");
+    assert!(
+        mid_write > 0,
+        "no kill landed inside a save; the test proves little"
+    );
     assert!(kills >= 200, "only {kills} kills in the time allowed");
     assert!(
         new > 0,

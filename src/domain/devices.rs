@@ -124,6 +124,18 @@ impl Domain {
             .map(|e| e.text().trim().to_owned())
     }
 
+    /// Sets `<devices><emulator>`.
+    pub fn set_emulator(&mut self, path: &str) {
+        self.document_mut()
+            .ensure(&["devices", "emulator"])
+            .set_text(path);
+    }
+
+    /// Removes every device of one kind (`"graphics"`, `"rng"`, …) from `<devices>`.
+    pub fn remove_devices(&mut self, kind: &str) {
+        self.document_mut().remove(&["devices"], kind);
+    }
+
     pub fn disks(&self) -> Vec<Disk> {
         self.devices_named("disk").map(Disk::from_element).collect()
     }
@@ -199,6 +211,26 @@ impl Domain {
             .collect()
     }
 
+    /// Sets the `<model type>` of the interface with this MAC address; false when absent.
+    pub fn set_interface_model(&mut self, mac: &str, model: &str) -> bool {
+        let Some(devices) = self.document_mut().at_mut(&["devices"]) else {
+            return false;
+        };
+        let interface = devices.elements_mut().find(|e| {
+            e.name() == "interface"
+                && e.child("mac")
+                    .and_then(|m| m.attr("address"))
+                    .is_some_and(|a| a.eq_ignore_ascii_case(mac))
+        });
+        match interface {
+            Some(el) => {
+                el.ensure_child("model", 3).set_attr("type", model);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// `<serial>` and `<console>` devices in document order.
     pub fn char_devices(&self) -> Vec<CharDev> {
         let Some(devices) = self.document().at(&["devices"]) else {
@@ -222,6 +254,13 @@ impl Domain {
     /// `<memballoon model='…'>` (`none` means no balloon).
     pub fn memballoon_model(&self) -> Option<String> {
         owned(self.devices_named("memballoon").next()?.attr("model"))
+    }
+
+    /// Sets the first `<memballoon>`'s model (`virtio`, `none`), adding one if missing.
+    pub fn set_memballoon_model(&mut self, model: &str) {
+        self.document_mut()
+            .ensure(&["devices", "memballoon"])
+            .set_attr("model", model);
     }
 
     pub fn rngs(&self) -> Vec<Rng> {

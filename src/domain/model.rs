@@ -377,16 +377,25 @@ impl Domain {
 
     /// Pins vCPU `vcpu` to host CPUs `cpuset` (replacing an existing pin for that vCPU).
     pub fn set_vcpupin(&mut self, vcpu: u32, cpuset: &str) {
-        let id = vcpu.to_string();
+        self.set_pin("vcpupin", "vcpu", vcpu, cpuset);
+    }
+
+    /// Pins I/O thread `iothread` to host CPUs `cpuset` (replacing an existing pin for it).
+    pub fn set_iothreadpin(&mut self, iothread: u32, cpuset: &str) {
+        self.set_pin("iothreadpin", "iothread", iothread, cpuset);
+    }
+
+    fn set_pin(&mut self, element: &str, id_attr: &str, id: u32, cpuset: &str) {
+        let id = id.to_string();
         let tune = self.doc.ensure(&["cputune"]);
         let existing = tune
             .elements_mut()
-            .find(|e| e.name() == "vcpupin" && e.attr("vcpu") == Some(id.as_str()));
+            .find(|e| e.name() == element && e.attr(id_attr) == Some(id.as_str()));
         match existing {
             Some(pin) => pin.set_attr("cpuset", cpuset),
             None => {
-                let pin = Element::new("vcpupin")
-                    .with_attr("vcpu", &id)
+                let pin = Element::new(element)
+                    .with_attr(id_attr, &id)
                     .with_attr("cpuset", cpuset);
                 tune.append_child(pin, 1);
             }

@@ -163,10 +163,12 @@ fn list(all: bool) -> anyhow::Result<()> {
     println!("{}", "-".repeat(width + 20));
     for entry in entries {
         match entry {
-            // The store holds definitions only; running VMs belong to the engine, so every stored
-            // domain is shut off from the store's point of view and shown only with --all.
-            Ok(d) if all => println!(" {:<4} {:<width$}   shut off", "-", d.name),
-            Ok(_) => {}
+            Ok(d) => {
+                let state = live_state(&d.name);
+                if all || state != "shut off" {
+                    println!(" {:<4} {:<width$}   {state}", "-", d.name);
+                }
+            }
             Err(broken) => println!(
                 " {:<4} {:<width$}   error: {}",
                 "-", broken.name, broken.error
@@ -174,6 +176,17 @@ fn list(all: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The state as the VM's runner reports it (`running`, `paused`); no runner means shut off.
+fn live_state(name: &str) -> String {
+    match vireo::engine::runner::request(name, "info") {
+        Ok(info) => info
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .map_or_else(|| "running".to_owned(), |s| s.trim().to_owned()),
+        Err(_) => "shut off".to_owned(),
+    }
 }
 
 fn print_problems(problems: &[DomainError]) {
