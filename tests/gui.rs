@@ -4,7 +4,7 @@
 //! GTK may only be used from the thread that initialised it, so this is a `harness = false`
 //! test that runs its checks one after another on the main thread.
 
-use relm4::gtk::prelude::*;
+use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{Component, ComponentController, adw, gtk};
 
@@ -306,6 +306,110 @@ fn wizard_creates_starts_and_shows_the_console() {
     window.set_visible(false);
 }
 
+/// The details window edits the CPU as a user would and writes libvirt XML on Apply; broken
+/// XML typed on the XML page is refused inline and leaves the stored file untouched.
+fn details_cpu_page_edits_the_xml() {
+    use vireo::cpu::Policy;
+    use vireo::domain::store::DomainStore;
+    use vireo::ui::details::DetailsMsg;
+    let store = DomainStore::open_default().unwrap();
+    store
+        .define(
+            "<domain type='kvm'>\n  <name>details-vm</name>\n  <!-- kept as is -->\n  <memory unit='KiB'>131072</memory>\n  <vcpu placement='static'>2</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>/boot/vmlinuz</kernel>\n  </os>\n</domain>\n",
+        )
+        .unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || {
+        app.widgets().vm_list.row("details-vm").is_some()
+    });
+    assert!(app.widgets().vm_list.activate("details-vm", "open"));
+    wait_for("the details window", || {
+        app.model().details("details-vm").is_some()
+    });
+    let (sender, cpu_mode, vcpus, cores, sockets, models, entry, apply, xml, error) = {
+        let model = app.model();
+        let details = model.details("details-vm").unwrap();
+        let w = details.widgets();
+        (
+            details.sender().clone(),
+            w.cpu_mode.clone(),
+            w.vcpus.clone(),
+            w.cores.clone(),
+            w.sockets.clone(),
+            w.model_buttons.clone(),
+            w.feature_entry.clone(),
+            w.apply.clone(),
+            w.xml.clone(),
+            w.error.clone(),
+        )
+    };
+    let settle = || {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(150);
+        wait_for("the details to settle", || {
+            std::time::Instant::now() > until
+        });
+    };
+    assert!(!apply.is_sensitive(), "nothing to apply yet");
+    cpu_mode.set_selected(1); // Named CPU model
+    settle();
+    let pentium3 = &models
+        .iter()
+        .find(|(n, _)| n == "pentium3")
+        .expect("pentium3 listed")
+        .1;
+    pentium3.emit_by_name::<()>("activate", &[]);
+    entry.set_text("sse");
+    entry.emit_activate();
+    settle();
+    sender.emit(DetailsMsg::FeaturePolicy(0, Policy::Disable));
+    vcpus.set_value(4.0);
+    settle();
+    assert_eq!(sockets.value_as_int(), 4, "sockets follow the vCPU count");
+    cores.set_value(2.0);
+    settle();
+    assert_eq!(
+        vcpus.value_as_int(),
+        8,
+        "the vCPU count follows the topology"
+    );
+    assert!(apply.is_sensitive());
+    apply.emit_clicked();
+    settle();
+    let saved = store.get("details-vm").unwrap().domain.to_xml();
+    assert!(
+        saved.contains("<model fallback='forbid'>pentium3</model>"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("policy='disable'") && saved.contains("name='sse'"),
+        "{saved}"
+    );
+    assert!(saved.contains("cores='2'"), "{saved}");
+    assert!(
+        saved.contains("<vcpu placement='static'>8</vcpu>"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("<!-- kept as is -->"),
+        "untouched parts survive: {saved}"
+    );
+    assert!(!apply.is_sensitive());
+
+    // Broken XML on the XML page: refused in place, the file stays as it was.
+    xml.buffer().set_text("<domain><name>details-vm</name>");
+    settle();
+    apply.emit_clicked();
+    settle();
+    assert!(
+        error.is_visible() && !error.text().is_empty(),
+        "an inline error"
+    );
+    assert_eq!(store.get("details-vm").unwrap().domain.to_xml(), saved);
+    window.set_visible(false);
+}
+
 /// Starts this test binary again with a German locale and checks the window speaks German.
 /// A child process, because the locale is process-wide state that GTK reads at start-up.
 fn german_translation_is_used() {
@@ -378,7 +482,7 @@ fn main() {
         return;
     }
 
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 7] = [
         ("empty_state_is_shown", empty_state_is_shown),
         (
             "primary_menu_lists_preferences_shortcuts_about",
@@ -395,6 +499,10 @@ fn main() {
         (
             "wizard_creates_starts_and_shows_the_console",
             wizard_creates_starts_and_shows_the_console,
+        ),
+        (
+            "details_cpu_page_edits_the_xml",
+            details_cpu_page_edits_the_xml,
         ),
         ("german_translation_is_used", german_translation_is_used),
     ];

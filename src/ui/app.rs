@@ -12,6 +12,7 @@ use relm4::{
 use std::collections::HashMap;
 
 use super::console::Console;
+use super::details::Details;
 use super::machines::{self, RunState, VmAction, VmSummary};
 use super::preferences::Preferences;
 use super::vm_list::{RowRequest, VmList};
@@ -31,6 +32,8 @@ pub struct App {
     wizard: Option<Controller<Wizard>>,
     /// Open console windows by VM name.
     consoles: HashMap<String, Controller<Console>>,
+    /// Open details windows by VM name.
+    details: HashMap<String, Controller<Details>>,
     /// Error or notice to show as a toast at the next view update.
     toast: Option<String>,
 }
@@ -168,6 +171,7 @@ impl Component for App {
             preferences: None,
             wizard: None,
             consoles: HashMap::new(),
+            details: HashMap::new(),
             toast: None,
         };
         let row_sender = sender.clone();
@@ -344,9 +348,28 @@ impl App {
         console.widget().present();
     }
 
+    /// The details window of `name`, while open.
+    pub fn details(&self, name: &str) -> Option<&Controller<Details>> {
+        self.details.get(name)
+    }
+
+    /// Shows the details window of `name`, opening it if needed.
     fn open_details(&mut self, name: &str, root: &adw::ApplicationWindow) {
-        let _ = root;
-        tracing::info!(%name, "details requested");
+        self.details.retain(|_, d| d.widget().is_visible());
+        if let Some(details) = self.details.get(name) {
+            details.widget().present();
+            return;
+        }
+        let Some(store) = &self.store else { return };
+        match store.get(name) {
+            Ok(stored) => {
+                let details = Details::builder().launch(stored).detach();
+                details.widget().set_transient_for(Some(root));
+                details.widget().present();
+                self.details.insert(name.to_string(), details);
+            }
+            Err(err) => self.toast = Some(err.to_string()),
+        }
     }
 
     fn delete(&mut self, name: &str, with_disks: bool) {

@@ -278,8 +278,8 @@ impl Console {
                     let _ = input.send(ConsoleMsg::Detached);
                 });
             }
-            Err(_) if self.banner.is_none() => self.set_stopped_banner(),
-            Err(_) => {}
+            // Re-read each time: the runner records how the VM ended just after it hangs up.
+            Err(_) => self.set_stopped_banner(),
         }
     }
 

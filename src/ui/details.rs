@@ -1,0 +1,885 @@
+//! The VM details window: Overview, CPU, Memory, Boot, Devices and the raw XML. Edits collect
+//! in the widgets and are written on Apply (validated first; a failed save changes nothing on
+//! disk); closing with unapplied changes asks first.
+
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::gtk::glib;
+use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
+
+use super::cpu_edit::{CpuChoice, CpuSettings, model_usability};
+use crate::cpu::{CpuMap, Policy};
+use crate::domain::Domain;
+use crate::domain::model::OsText;
+use crate::domain::store::{DomainStore, StoredDomain};
+use crate::domain::units::Memory;
+use crate::domain::validate::document_problems;
+
+const POLICIES: [Policy; 5] = [
+    Policy::Force,
+    Policy::Require,
+    Policy::Optional,
+    Policy::Disable,
+    Policy::Forbid,
+];
+
+pub struct Details {
+    store: DomainStore,
+    stored: StoredDomain,
+    /// The CPU settings as the widgets hold them.
+    cpu: CpuSettings,
+    dirty: bool,
+    /// The XML page's text was edited: Apply takes the document from there.
+    xml_edited: bool,
+    error: Option<String>,
+    /// Set while the view rewrites widgets, so their change signals are not taken as edits.
+    syncing: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+#[derive(Debug)]
+pub enum DetailsMsg {
+    Edited,
+    XmlEdited,
+    CpuChoice(CpuChoice),
+    CopyHostCpu(bool),
+    Model(String),
+    Vcpus(u32),
+    Topology(u32, u32, u32),
+    FeaturePolicy(usize, Policy),
+    RemoveFeature(usize),
+    AddFeature(String),
+    Apply,
+    /// Close, discarding unapplied changes.
+    Discard,
+}
+
+pub struct DetailsWidgets {
+    pub window: adw::Window,
+    pub apply: gtk::Button,
+    pub error: gtk::Label,
+    pub title: gtk::Entry,
+    pub description: gtk::Entry,
+    pub state: gtk::Label,
+    pub cpu_mode: adw::ComboRow,
+    pub copy_host: gtk::Switch,
+    pub model_row: adw::ExpanderRow,
+    pub model_buttons: Vec<(String, gtk::CheckButton)>,
+    pub features: gtk::ListBox,
+    pub feature_entry: gtk::Entry,
+    pub vcpus: gtk::SpinButton,
+    pub sockets: gtk::SpinButton,
+    pub cores: gtk::SpinButton,
+    pub threads: gtk::SpinButton,
+    pub memory: gtk::SpinButton,
+    pub kernel: gtk::Entry,
+    pub initrd: gtk::Entry,
+    pub cmdline: gtk::Entry,
+    pub xml: gtk::TextView,
+}
+
+fn mode_label(choice: CpuChoice) -> String {
+    match choice {
+        CpuChoice::HvDefault => gettext("Hypervisor default"),
+        CpuChoice::Custom => gettext("Named CPU model"),
+        CpuChoice::HostModel => gettext("Copy host CPU configuration (host-model)"),
+        CpuChoice::HostPassthrough => gettext("Host passthrough"),
+    }
+}
+
+fn memory_mib(domain: &Domain) -> u64 {
+    domain
+        .memory()
+        .ok()
+        .flatten()
+        .and_then(|m| m.bytes())
+        .map_or(0, |b| b >> 20)
+}
+
+fn labelled(group: &adw::PreferencesGroup, title: &str, value: &str) -> gtk::Label {
+    let label = gtk::Label::builder()
+        .label(value)
+        .selectable(true)
+        .wrap(true)
+        .xalign(1.0)
+        .css_classes(["dim-label"])
+        .build();
+    let row = adw::ActionRow::builder().title(title).build();
+    row.add_suffix(&label);
+    group.add(&row);
+    label
+}
+
+fn entry(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    value: &str,
+    edited: impl Fn() + 'static,
+) -> gtk::Entry {
+    let entry = gtk::Entry::builder()
+        .text(value)
+        .valign(gtk::Align::Center)
+        .hexpand(true)
+        .build();
+    let row = adw::ActionRow::builder().title(title).build();
+    row.add_suffix(&entry);
+    group.add(&row);
+    entry.connect_changed(move |_| edited());
+    entry
+}
+
+fn spin(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    range: (f64, f64),
+    value: f64,
+) -> gtk::SpinButton {
+    let spin = gtk::SpinButton::with_range(range.0, range.1, 1.0);
+    spin.set_value(value);
+    spin.set_valign(gtk::Align::Center);
+    let row = adw::ActionRow::builder()
+        .title(title)
+        .activatable_widget(&spin)
+        .build();
+    row.add_suffix(&spin);
+    group.add(&row);
+    spin
+}
+
+fn add_page(
+    stack: &adw::ViewStack,
+    name: &str,
+    title: &str,
+    icon: &str,
+    child: &impl IsA<gtk::Widget>,
+) {
+    let page = stack.add_titled(child, Some(name), title);
+    page.set_icon_name(Some(icon));
+}
+
+impl Component for Details {
+    type Init = StoredDomain;
+    type Input = DetailsMsg;
+    type Output = ();
+    type CommandOutput = ();
+    type Root = adw::Window;
+    type Widgets = DetailsWidgets;
+
+    fn init_root() -> adw::Window {
+        adw::Window::builder()
+            .default_width(760)
+            .default_height(700)
+            .build()
+    }
+
+    fn init(
+        stored: StoredDomain,
+        window: adw::Window,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
+        let syncing = std::rc::Rc::new(std::cell::Cell::new(true));
+        let edited = {
+            let sender = sender.clone();
+            let syncing = syncing.clone();
+            move || {
+                if !syncing.get() {
+                    sender.input(DetailsMsg::Edited);
+                }
+            }
+        };
+        let domain = &stored.domain;
+        window.set_title(Some(
+            &gettext("{name} — Details").replace("{name}", &stored.name),
+        ));
+        let stack = adw::ViewStack::new();
+        let switcher = adw::ViewSwitcherTitle::builder()
+            .stack(&stack)
+            .title(stored.name.as_str())
+            .build();
+        let header = adw::HeaderBar::builder().title_widget(&switcher).build();
+        let apply = gtk::Button::builder()
+            .label(gettext("_Apply"))
+            .use_underline(true)
+            .css_classes(["suggested-action"])
+            .sensitive(false)
+            .build();
+        header.pack_end(&apply);
+        {
+            let sender = sender.clone();
+            apply.connect_clicked(move |_| sender.input(DetailsMsg::Apply));
+        }
+
+        // Overview.
+        let overview = adw::PreferencesPage::new();
+        let about = adw::PreferencesGroup::new();
+        labelled(&about, &gettext("Name"), &stored.name);
+        let title = entry(
+            &about,
+            &gettext("Title"),
+            &domain.title().unwrap_or_default(),
+            edited.clone(),
+        );
+        let description = entry(
+            &about,
+            &gettext("Description"),
+            &domain.description().unwrap_or_default(),
+            edited.clone(),
+        );
+        let (run_state, _) = super::machines::run_state(&stored.name);
+        let state = labelled(
+            &about,
+            &gettext("State"),
+            &super::vm_list::state_text(&run_state),
+        );
+        labelled(&about, &gettext("UUID"), &domain.uuid().unwrap_or_default());
+        overview.add(&about);
+        add_page(
+            &stack,
+            "overview",
+            &gettext("Overview"),
+            "computer-symbolic",
+            &overview,
+        );
+
+        // CPU.
+        let cpu = CpuSettings::read(domain);
+        let map = CpuMap::load().ok();
+        let kvm = crate::host::kvm::supported_cpuid().ok();
+        let cpu_page = adw::PreferencesPage::new();
+        let mode_group = adw::PreferencesGroup::builder()
+            .title(gettext("CPU"))
+            .build();
+        let labels: Vec<String> = CpuChoice::ALL.iter().map(|c| mode_label(*c)).collect();
+        let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let cpu_mode = adw::ComboRow::builder()
+            .title(gettext("Mode"))
+            .model(&gtk::StringList::new(&label_refs))
+            .build();
+        mode_group.add(&cpu_mode);
+        {
+            let sender = sender.clone();
+            let syncing = syncing.clone();
+            cpu_mode.connect_selected_notify(move |row| {
+                if !syncing.get() {
+                    sender.input(DetailsMsg::CpuChoice(
+                        CpuChoice::ALL[row.selected() as usize],
+                    ));
+                }
+            });
+        }
+        let copy_host = gtk::Switch::builder().valign(gtk::Align::Center).build();
+        let copy_row = adw::ActionRow::builder()
+            .title(gettext("Copy host CPU configuration"))
+            .subtitle(gettext(
+                "The nearest model plus every feature this host's KVM offers, fixed at each start",
+            ))
+            .activatable_widget(&copy_host)
+            .build();
+        copy_row.add_suffix(&copy_host);
+        mode_group.add(&copy_row);
+        {
+            let sender = sender.clone();
+            let syncing = syncing.clone();
+            copy_host.connect_active_notify(move |s| {
+                if !syncing.get() {
+                    sender.input(DetailsMsg::CopyHostCpu(s.is_active()));
+                }
+            });
+        }
+        let model_row = adw::ExpanderRow::builder().title(gettext("Model")).build();
+        let mut model_buttons = Vec::new();
+        let usability = map
+            .as_ref()
+            .map(|m| model_usability(m, kvm.as_ref()))
+            .unwrap_or_default();
+        for (name, missing) in usability {
+            let check = gtk::CheckButton::builder()
+                .valign(gtk::Align::Center)
+                .build();
+            if let Some((_, first)) = model_buttons.first() {
+                check.set_group(Some(first));
+            }
+            let subtitle = if missing.is_empty() {
+                gettext("Usable on this host")
+            } else {
+                gettext("Not usable on this host: KVM lacks {n} features")
+                    .replace("{n}", &missing.len().to_string())
+            };
+            let row = adw::ActionRow::builder()
+                .title(name.as_str())
+                .subtitle(subtitle)
+                .activatable_widget(&check)
+                .build();
+            if !missing.is_empty() {
+                row.set_tooltip_text(Some(
+                    &gettext("Missing: {features}").replace("{features}", &missing.join(", ")),
+                ));
+                row.add_css_class("dim-label");
+            }
+            row.add_prefix(&check);
+            model_row.add_row(&row);
+            let sender = sender.clone();
+            let syncing = syncing.clone();
+            let model_name = name.clone();
+            check.connect_toggled(move |c| {
+                if c.is_active() && !syncing.get() {
+                    sender.input(DetailsMsg::Model(model_name.clone()));
+                }
+            });
+            model_buttons.push((name, check));
+        }
+        mode_group.add(&model_row);
+        cpu_page.add(&mode_group);
+
+        let feature_group = adw::PreferencesGroup::builder()
+            .title(gettext("Features"))
+            .description(gettext("Require, add (force), take if available (optional), hide (disable) or refuse (forbid) single CPU features"))
+            .build();
+        let features = gtk::ListBox::builder()
+            .selection_mode(gtk::SelectionMode::None)
+            .css_classes(["boxed-list"])
+            .build();
+        feature_group.add(&features);
+        let feature_entry = gtk::Entry::builder()
+            .placeholder_text(gettext("Feature name, e.g. avx2"))
+            .hexpand(true)
+            .build();
+        let add_feature = gtk::Button::with_label(&gettext("Add"));
+        let add_box = gtk::Box::builder().spacing(6).margin_top(6).build();
+        add_box.append(&feature_entry);
+        add_box.append(&add_feature);
+        feature_group.add(&add_box);
+        {
+            let sender = sender.clone();
+            let entry = feature_entry.clone();
+            let add = move || {
+                let name = entry.text().trim().to_string();
+                if !name.is_empty() {
+                    sender.input(DetailsMsg::AddFeature(name));
+                    entry.set_text("");
+                }
+            };
+            let add_again = add.clone();
+            add_feature.connect_clicked(move |_| add());
+            feature_entry.connect_activate(move |_| add_again());
+        }
+        cpu_page.add(&feature_group);
+
+        let topology_group = adw::PreferencesGroup::builder()
+            .title(gettext("Topology"))
+            .description(gettext(
+                "The vCPU count is always sockets × cores × threads",
+            ))
+            .build();
+        let vcpus = spin(
+            &topology_group,
+            &gettext("vCPUs"),
+            (1.0, 1024.0),
+            f64::from(cpu.vcpus),
+        );
+        let sockets = spin(
+            &topology_group,
+            &gettext("Sockets"),
+            (1.0, 1024.0),
+            f64::from(cpu.sockets),
+        );
+        let cores = spin(
+            &topology_group,
+            &gettext("Cores per socket"),
+            (1.0, 1024.0),
+            f64::from(cpu.cores),
+        );
+        let threads = spin(
+            &topology_group,
+            &gettext("Threads per core"),
+            (1.0, 8.0),
+            f64::from(cpu.threads),
+        );
+        {
+            let sender = sender.clone();
+            let syncing = syncing.clone();
+            vcpus.connect_value_changed(move |s| {
+                if !syncing.get() {
+                    sender.input(DetailsMsg::Vcpus(s.value_as_int() as u32));
+                }
+            });
+        }
+        for spin in [&sockets, &cores, &threads] {
+            let sender = sender.clone();
+            let syncing = syncing.clone();
+            let (s, c, t) = (sockets.clone(), cores.clone(), threads.clone());
+            spin.connect_value_changed(move |_| {
+                if !syncing.get() {
+                    sender.input(DetailsMsg::Topology(
+                        s.value_as_int() as u32,
+                        c.value_as_int() as u32,
+                        t.value_as_int() as u32,
+                    ));
+                }
+            });
+        }
+        cpu_page.add(&topology_group);
+        add_page(&stack, "cpu", &gettext("CPU"), "cpu-symbolic", &cpu_page);
+
+        // Memory.
+        let memory_page = adw::PreferencesPage::new();
+        let memory_group = adw::PreferencesGroup::builder()
+            .title(gettext("Memory"))
+            .build();
+        let memory = spin(
+            &memory_group,
+            &gettext("Memory (MiB)"),
+            (16.0, 4.0 * 1024.0 * 1024.0),
+            memory_mib(domain) as f64,
+        );
+        {
+            let edited = edited.clone();
+            memory.connect_value_changed(move |_| edited());
+        }
+        memory_page.add(&memory_group);
+        add_page(
+            &stack,
+            "memory",
+            &gettext("Memory"),
+            "memory-symbolic",
+            &memory_page,
+        );
+
+        // Boot.
+        let os = domain.os();
+        let boot_page = adw::PreferencesPage::new();
+        let boot_group = adw::PreferencesGroup::builder()
+            .title(gettext("Direct Kernel Boot"))
+            .build();
+        let kernel = entry(
+            &boot_group,
+            &gettext("Kernel"),
+            os.kernel.as_deref().unwrap_or(""),
+            edited.clone(),
+        );
+        let initrd = entry(
+            &boot_group,
+            &gettext("Initrd"),
+            os.initrd.as_deref().unwrap_or(""),
+            edited.clone(),
+        );
+        let cmdline = entry(
+            &boot_group,
+            &gettext("Kernel command line"),
+            os.cmdline.as_deref().unwrap_or(""),
+            edited.clone(),
+        );
+        boot_page.add(&boot_group);
+        add_page(
+            &stack,
+            "boot",
+            &gettext("Boot"),
+            "system-run-symbolic",
+            &boot_page,
+        );
+
+        // Devices, as read from the XML.
+        let devices_page = adw::PreferencesPage::new();
+        let disks_group = adw::PreferencesGroup::builder()
+            .title(gettext("Disks"))
+            .build();
+        for disk in domain.disks() {
+            let row = adw::ActionRow::builder()
+                .title(glib::markup_escape_text(disk.source.as_deref().unwrap_or("—")).as_str())
+                .subtitle(format!(
+                    "{} · {} · {}",
+                    disk.target_dev.as_deref().unwrap_or("?"),
+                    disk.target_bus.as_deref().unwrap_or("?"),
+                    disk.driver_type.as_deref().unwrap_or("raw")
+                ))
+                .build();
+            disks_group.add(&row);
+        }
+        if domain.disks().is_empty() {
+            disks_group.set_description(Some(&gettext("No disks")));
+        }
+        devices_page.add(&disks_group);
+        let nics_group = adw::PreferencesGroup::builder()
+            .title(gettext("Network Interfaces"))
+            .build();
+        for nic in domain.interfaces() {
+            let row = adw::ActionRow::builder()
+                .title(glib::markup_escape_text(nic.mac.as_deref().unwrap_or("—")).as_str())
+                .subtitle(format!(
+                    "{} {} · {}",
+                    nic.if_type.as_deref().unwrap_or("?"),
+                    nic.source.as_deref().unwrap_or(""),
+                    nic.model.as_deref().unwrap_or("?")
+                ))
+                .build();
+            nics_group.add(&row);
+        }
+        if domain.interfaces().is_empty() {
+            nics_group.set_description(Some(&gettext("No network interfaces")));
+        }
+        devices_page.add(&nics_group);
+        add_page(
+            &stack,
+            "devices",
+            &gettext("Devices"),
+            "drive-harddisk-symbolic",
+            &devices_page,
+        );
+
+        // XML.
+        let xml = gtk::TextView::builder()
+            .monospace(true)
+            .top_margin(12)
+            .bottom_margin(12)
+            .left_margin(12)
+            .right_margin(12)
+            .build();
+        xml.buffer().set_text(&domain.to_xml());
+        {
+            let sender = sender.clone();
+            let syncing = syncing.clone();
+            xml.buffer().connect_changed(move |_| {
+                if !syncing.get() {
+                    sender.input(DetailsMsg::XmlEdited);
+                }
+            });
+        }
+        let xml_scroller = gtk::ScrolledWindow::builder()
+            .child(&xml)
+            .vexpand(true)
+            .build();
+        add_page(
+            &stack,
+            "xml",
+            &gettext("XML"),
+            "text-x-generic-symbolic",
+            &xml_scroller,
+        );
+
+        let error = gtk::Label::builder()
+            .css_classes(["error"])
+            .wrap(true)
+            .selectable(true)
+            .visible(false)
+            .margin_start(12)
+            .margin_end(12)
+            .margin_top(6)
+            .margin_bottom(6)
+            .build();
+        let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
+        content.append(&header);
+        content.append(&error);
+        content.append(&stack);
+        window.set_content(Some(&content));
+
+        {
+            let sender = sender.clone();
+            let dirty_probe = apply.clone();
+            window.connect_close_request(move |window| {
+                if !dirty_probe.is_sensitive() {
+                    return glib::Propagation::Proceed;
+                }
+                confirm_discard(window, &sender);
+                glib::Propagation::Stop
+            });
+        }
+
+        let model = Details {
+            store: DomainStore::open_default().expect("the store opened before"),
+            stored,
+            cpu,
+            dirty: false,
+            xml_edited: false,
+            error: None,
+            syncing: syncing.clone(),
+        };
+        let mut widgets = DetailsWidgets {
+            window,
+            apply,
+            error,
+            title,
+            description,
+            state,
+            cpu_mode,
+            copy_host,
+            model_row,
+            model_buttons,
+            features,
+            feature_entry,
+            vcpus,
+            sockets,
+            cores,
+            threads,
+            memory,
+            kernel,
+            initrd,
+            cmdline,
+            xml,
+        };
+        model.show_cpu(&mut widgets, &sender);
+        syncing.set(false);
+        ComponentParts { model, widgets }
+    }
+
+    fn update_with_view(
+        &mut self,
+        widgets: &mut DetailsWidgets,
+        msg: DetailsMsg,
+        sender: ComponentSender<Self>,
+        root: &adw::Window,
+    ) {
+        self.error = None;
+        match msg {
+            DetailsMsg::Edited => self.dirty = true,
+            DetailsMsg::XmlEdited => {
+                self.dirty = true;
+                self.xml_edited = true;
+            }
+            DetailsMsg::CpuChoice(choice) => {
+                self.cpu.choice = choice;
+                if choice == CpuChoice::Custom && self.cpu.model.is_none() {
+                    self.cpu.model = widgets.model_buttons.first().map(|(n, _)| n.clone());
+                }
+                self.dirty = true;
+            }
+            DetailsMsg::CopyHostCpu(on) => {
+                self.cpu.choice = if on {
+                    CpuChoice::HostModel
+                } else if self.cpu.model.is_some() {
+                    CpuChoice::Custom
+                } else {
+                    CpuChoice::HvDefault
+                };
+                self.dirty = true;
+            }
+            DetailsMsg::Model(name) => {
+                self.cpu.model = Some(name);
+                self.cpu.choice = CpuChoice::Custom;
+                self.dirty = true;
+            }
+            DetailsMsg::Vcpus(n) => {
+                self.cpu.set_vcpus(n);
+                self.dirty = true;
+            }
+            DetailsMsg::Topology(s, c, t) => {
+                self.cpu.set_topology(s, c, t);
+                self.dirty = true;
+            }
+            DetailsMsg::FeaturePolicy(index, policy) => {
+                if let Some(feature) = self.cpu.features.get_mut(index) {
+                    feature.1 = policy;
+                    self.dirty = true;
+                }
+            }
+            DetailsMsg::RemoveFeature(index) => {
+                if index < self.cpu.features.len() {
+                    self.cpu.features.remove(index);
+                    self.dirty = true;
+                }
+            }
+            DetailsMsg::AddFeature(name) => self.add_feature(name),
+            DetailsMsg::Apply => self.apply(widgets),
+            DetailsMsg::Discard => {
+                self.dirty = false;
+                widgets.apply.set_sensitive(false);
+                root.close();
+                return;
+            }
+        }
+        self.show_cpu(widgets, &sender);
+        widgets.apply.set_sensitive(self.dirty);
+        widgets.error.set_visible(self.error.is_some());
+        widgets.error.set_text(self.error.as_deref().unwrap_or(""));
+    }
+}
+
+impl Details {
+    /// The CPU settings as edited so far.
+    pub fn cpu(&self) -> &CpuSettings {
+        &self.cpu
+    }
+
+    /// Whether there are unapplied changes.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The last error (from Apply or from adding a feature).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    fn add_feature(&mut self, name: String) {
+        let known = CpuMap::load()
+            .ok()
+            .and_then(|m| m.feature(&name).map(|f| f.name().to_string()));
+        match known {
+            Some(canonical) if self.cpu.features.iter().any(|(n, _)| *n == canonical) => {
+                self.error =
+                    Some(gettext("{feature} is already listed").replace("{feature}", &canonical));
+            }
+            Some(canonical) => {
+                self.cpu.features.push((canonical, Policy::Require));
+                if self.cpu.choice == CpuChoice::HvDefault {
+                    self.cpu.choice = CpuChoice::HostModel;
+                }
+                self.dirty = true;
+            }
+            None => {
+                self.error = Some(
+                    gettext("Unknown CPU feature “{feature}”; `vireoctl cpu-models` and the CPU map list the known ones")
+                        .replace("{feature}", &name),
+                );
+            }
+        }
+    }
+
+    /// Writes the widgets' values (or the edited XML) to the store, after validation.
+    fn apply(&mut self, w: &DetailsWidgets) {
+        let result = if self.xml_edited {
+            let buffer = w.xml.buffer();
+            let text = buffer.text(&buffer.start_iter(), &buffer.end_iter(), false);
+            Domain::parse(&text).map_err(|e| e.to_string())
+        } else {
+            self.edited_domain(w)
+        };
+        let result = result.and_then(|domain| {
+            let problems = document_problems(&domain);
+            if !problems.is_empty() {
+                return Err(problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"));
+            }
+            if domain.name().as_deref() != Some(self.stored.name.as_str()) {
+                return Err(gettext(
+                    "Renaming is not done here; keep the <name> as it is",
+                ));
+            }
+            let mut next = self.stored.clone();
+            next.domain = domain;
+            self.store.save(&mut next).map_err(|e| e.to_string())?;
+            Ok(next)
+        });
+        match result {
+            Ok(saved) => {
+                self.stored = saved;
+                self.cpu = CpuSettings::read(&self.stored.domain);
+                self.dirty = false;
+                self.xml_edited = false;
+                self.syncing.set(true);
+                w.xml.buffer().set_text(&self.stored.domain.to_xml());
+                self.syncing.set(false);
+            }
+            Err(error) => self.error = Some(error),
+        }
+    }
+
+    fn edited_domain(&self, w: &DetailsWidgets) -> Result<Domain, String> {
+        let mut domain = self.stored.domain.clone();
+        let text = |e: &gtk::Entry| e.text().trim().to_string();
+        if text(&w.title) != domain.title().unwrap_or_default() {
+            domain.set_title(&text(&w.title));
+        }
+        if text(&w.description) != domain.description().unwrap_or_default() {
+            domain.set_description(&text(&w.description));
+        }
+        let mib = w.memory.value_as_int().max(16) as u64;
+        if mib != memory_mib(&domain) {
+            domain.set_memory(Memory::mib(mib));
+            domain.set_current_memory(Memory::mib(mib));
+        }
+        let os = domain.os();
+        for (field, entry, current) in [
+            (OsText::Kernel, &w.kernel, os.kernel),
+            (OsText::Initrd, &w.initrd, os.initrd),
+            (OsText::Cmdline, &w.cmdline, os.cmdline),
+        ] {
+            let value = text(entry);
+            if value != current.unwrap_or_default() {
+                domain.set_os_text(field, Some(value.as_str()).filter(|v| !v.is_empty()));
+            }
+        }
+        self.cpu.write(&mut domain).map_err(|e| e.to_string())?;
+        Ok(domain)
+    }
+
+    /// Puts the CPU settings on the CPU page (without taking the changes as edits).
+    fn show_cpu(&self, w: &mut DetailsWidgets, sender: &ComponentSender<Self>) {
+        self.syncing.set(true);
+        let index = CpuChoice::ALL
+            .iter()
+            .position(|c| *c == self.cpu.choice)
+            .unwrap_or(0);
+        w.cpu_mode.set_selected(index as u32);
+        w.copy_host
+            .set_active(self.cpu.choice == CpuChoice::HostModel);
+        w.model_row
+            .set_sensitive(self.cpu.choice == CpuChoice::Custom);
+        w.model_row
+            .set_subtitle(self.cpu.model.as_deref().unwrap_or(""));
+        for (name, check) in &w.model_buttons {
+            if Some(name) == self.cpu.model.as_ref() {
+                check.set_active(true);
+            }
+        }
+        w.vcpus.set_value(f64::from(self.cpu.vcpus));
+        w.sockets.set_value(f64::from(self.cpu.sockets));
+        w.cores.set_value(f64::from(self.cpu.cores));
+        w.threads.set_value(f64::from(self.cpu.threads));
+        while let Some(child) = w.features.first_child() {
+            w.features.remove(&child);
+        }
+        for (index, (name, policy)) in self.cpu.features.iter().enumerate() {
+            let names: Vec<&str> = POLICIES.iter().map(|p| p.as_str()).collect();
+            let dropdown = gtk::DropDown::from_strings(&names);
+            dropdown.set_valign(gtk::Align::Center);
+            dropdown.set_selected(POLICIES.iter().position(|p| p == policy).unwrap_or(1) as u32);
+            let sender_policy = sender.clone();
+            dropdown.connect_selected_notify(move |d| {
+                sender_policy.input(DetailsMsg::FeaturePolicy(
+                    index,
+                    POLICIES[d.selected() as usize],
+                ));
+            });
+            let remove = gtk::Button::builder()
+                .icon_name("user-trash-symbolic")
+                .tooltip_text(gettext("Remove"))
+                .valign(gtk::Align::Center)
+                .css_classes(["flat"])
+                .build();
+            let sender_remove = sender.clone();
+            remove.connect_clicked(move |_| sender_remove.input(DetailsMsg::RemoveFeature(index)));
+            let row = adw::ActionRow::builder().title(name.as_str()).build();
+            row.add_suffix(&dropdown);
+            row.add_suffix(&remove);
+            w.features.append(&row);
+        }
+        self.syncing.set(false);
+    }
+}
+
+fn confirm_discard(window: &adw::Window, sender: &ComponentSender<Details>) {
+    let dialog = adw::MessageDialog::builder()
+        .transient_for(window)
+        .modal(true)
+        .heading(gettext("Apply Changes?"))
+        .body(gettext("Some changes have not been applied yet."))
+        .build();
+    dialog.add_responses(&[
+        ("cancel", &gettext("_Cancel")),
+        ("discard", &gettext("_Discard")),
+        ("apply", &gettext("_Apply")),
+    ]);
+    dialog.set_response_appearance("discard", adw::ResponseAppearance::Destructive);
+    dialog.set_response_appearance("apply", adw::ResponseAppearance::Suggested);
+    dialog.set_default_response(Some("apply"));
+    dialog.set_close_response("cancel");
+    let sender = sender.clone();
+    dialog.connect_response(None, move |_, response| match response {
+        "discard" => sender.input(DetailsMsg::Discard),
+        "apply" => sender.input(DetailsMsg::Apply),
+        _ => {}
+    });
+    dialog.present();
+}
