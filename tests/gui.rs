@@ -26,6 +26,36 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Saves a PNG of `window` as `<$VIREO_SCREENSHOT_DIR>/<name>.png` when that variable is set
+/// (tools/screenshots sets it); rendered by GTK itself, so it is exactly what the window shows.
+fn snap(window: &impl IsA<gtk::Widget>, name: &str) {
+    let Some(dir) = std::env::var_os("VIREO_SCREENSHOT_DIR") else {
+        return;
+    };
+    let widget = window.upcast_ref::<gtk::Widget>();
+    wait_for("the window to map", || {
+        widget.is_mapped() && widget.width() > 0
+    });
+    let settle = std::time::Instant::now() + std::time::Duration::from_millis(400);
+    wait_for("the window to draw", || std::time::Instant::now() > settle);
+    let (width, height) = (widget.width(), widget.height());
+    let paintable = gtk::WidgetPaintable::new(Some(widget));
+    let snapshot = gtk::Snapshot::new();
+    paintable.snapshot(&snapshot, f64::from(width), f64::from(height));
+    let Some(node) = snapshot.to_node() else {
+        eprintln!("no screenshot of {name}: the window drew nothing");
+        return;
+    };
+    let renderer = widget
+        .native()
+        .and_then(|n| n.renderer())
+        .expect("a realized window");
+    let texture = renderer.render_texture(&node, None);
+    let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+    texture.save_to_png(&path).expect("write the screenshot");
+    eprintln!("screenshot: {}", path.display());
+}
+
 fn toplevels<T: IsA<gtk::Widget>>() -> Vec<T> {
     gtk::Window::list_toplevels()
         .into_iter()
@@ -52,6 +82,7 @@ fn empty_state_is_shown() {
     );
     assert_eq!(window.title().as_deref(), Some("Vireo"));
     drop(widgets);
+    snap(&window, "empty-state");
     window.set_visible(false);
 }
 
@@ -135,6 +166,7 @@ fn preferences_change_the_cpu_default_on_disk() {
         )
     };
     assert_eq!(buttons.len(), CpuModePref::ALL.len());
+    snap(&prefs_window, "preferences");
     let index = |mode| CpuModePref::ALL.iter().position(|m| *m == mode).unwrap();
     assert!(buttons[index(Prefs::load().unwrap().new_vm_cpu_mode)].is_active());
     for mode in [
@@ -252,6 +284,10 @@ fn wizard_creates_starts_and_shows_the_console() {
         "{}",
         summary.text()
     );
+    let wizard_window = app.model().wizard().map(|w| w.widget().clone());
+    if let Some(wizard_window) = wizard_window {
+        snap(&wizard_window, "wizard-summary");
+    }
     forward.emit_clicked();
 
     let store = DomainStore::open_default().unwrap();
@@ -287,16 +323,28 @@ fn wizard_creates_starts_and_shows_the_console() {
         .widgets()
         .terminal
         .clone();
-    terminal.select_all();
-    let shown = terminal
-        .text_selected(vte4::Format::Text)
-        .unwrap_or_default();
-    assert!(shown.contains("CPUID 0000000"), "terminal shows: {shown}");
+    let mut shown = String::new();
+    wait_for("the terminal to show the guest's output", || {
+        terminal.select_all();
+        shown = terminal
+            .text_selected(vte4::Format::Text)
+            .unwrap_or_default()
+            .to_string();
+        shown.contains("CPUID 0000000")
+    });
     wait_for("the list to show it running", || {
         app.model().vms().iter().any(|vm| {
             vm.name == "wizard-probe" && vm.state == vireo::ui::machines::RunState::Running
         })
     });
+    let console_window = app
+        .model()
+        .console("wizard-probe")
+        .unwrap()
+        .widget()
+        .clone();
+    snap(&console_window, "console");
+    snap(&window, "main-window");
     vireo::ui::machines::control("wizard-probe", vireo::ui::machines::VmAction::ForceOff).unwrap();
     wait_for("the console banner", || {
         app.model()
@@ -375,6 +423,13 @@ fn details_cpu_page_edits_the_xml() {
         "the vCPU count follows the topology"
     );
     assert!(apply.is_sensitive());
+    let details_window = app.model().details("details-vm").map(|d| {
+        d.widgets().stack.set_visible_child_name("cpu");
+        d.widget().clone()
+    });
+    if let Some(details_window) = details_window {
+        snap(&details_window, "details-cpu");
+    }
     apply.emit_clicked();
     settle();
     let saved = store.get("details-vm").unwrap().domain.to_xml();
@@ -472,6 +527,11 @@ fn main() {
         std::env::set_var("XDG_DATA_HOME", sandbox.join("data"));
         std::env::set_var("XDG_RUNTIME_DIR", sandbox.join("run"));
         std::env::set_var("VIREO_VIREOCTL", env!("CARGO_BIN_EXE_vireoctl"));
+        // GTK's software GL path (Mesa llvmpipe) under Xvfb can deadlock when a frame and a
+        // screenshot render at once on a loaded machine; the cairo renderer draws the same.
+        if std::env::var_os("GSK_RENDERER").is_none() {
+            std::env::set_var("GSK_RENDERER", "cairo");
+        }
     }
     vireo::ui::i18n::init();
     gtk::init().expect("GTK initialises on the test display");

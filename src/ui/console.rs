@@ -182,7 +182,10 @@ impl Component for Console {
     ) {
         match msg {
             ConsoleMsg::Output(bytes) => {
-                widgets.terminal.feed(&bytes);
+                // Like a serial terminal's "implicit CR on LF": guests that print bare LF
+                // (firmware, early boot, our probe) would otherwise draw a staircase.
+                let shown = crlf(&bytes, self.transcript.last().copied());
+                widgets.terminal.feed(&shown);
                 self.transcript.extend_from_slice(&bytes);
                 if self.transcript.len() > TRANSCRIPT_LIMIT {
                     let excess = self.transcript.len() - TRANSCRIPT_LIMIT;
@@ -220,6 +223,30 @@ impl Component for Console {
         } else {
             gettext("Serial console — not connected")
         });
+    }
+}
+
+/// `bytes` with every LF not preceded by CR turned into CR LF; `previous` is the byte before.
+fn crlf(bytes: &[u8], previous: Option<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
+    let mut last = previous;
+    for &b in bytes {
+        if b == b'\n' && last != Some(b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+        last = Some(b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bare_line_feeds_get_a_carriage_return() {
+        assert_eq!(super::crlf(b"a\nb\r\nc", None), b"a\r\nb\r\nc");
+        assert_eq!(super::crlf(b"\n", Some(b'\r')), b"\n");
+        assert_eq!(super::crlf(b"\n", Some(b'x')), b"\r\n");
     }
 }
 

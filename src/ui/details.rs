@@ -55,6 +55,8 @@ pub enum DetailsMsg {
 
 pub struct DetailsWidgets {
     pub window: adw::Window,
+    /// The pages: overview, cpu, memory, boot, devices, xml.
+    pub stack: adw::ViewStack,
     pub apply: gtk::Button,
     pub error: gtk::Label,
     pub title: gtk::Entry,
@@ -594,6 +596,7 @@ impl Component for Details {
         };
         let mut widgets = DetailsWidgets {
             window,
+            stack,
             apply,
             error,
             title,
