@@ -240,16 +240,6 @@ fn crlf(bytes: &[u8], previous: Option<u8>) -> Vec<u8> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn bare_line_feeds_get_a_carriage_return() {
-        assert_eq!(super::crlf(b"a\nb\r\nc", None), b"a\r\nb\r\nc");
-        assert_eq!(super::crlf(b"\n", Some(b'\r')), b"\n");
-        assert_eq!(super::crlf(b"\n", Some(b'x')), b"\r\n");
-    }
-}
-
 /// Sends the clipboard's text to the guest through the terminal (as typed input).
 fn paste_into(terminal: &vte4::Terminal) {
     let Some(display) = gdk::Display::default() else {
@@ -325,5 +315,15 @@ impl Console {
                 .replace("{state}", state.trim()),
             None => gettext("The virtual machine is not running. The console reconnects when it starts."),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bare_line_feeds_get_a_carriage_return() {
+        assert_eq!(super::crlf(b"a\nb\r\nc", None), b"a\r\nb\r\nc");
+        assert_eq!(super::crlf(b"\n", Some(b'\r')), b"\n");
+        assert_eq!(super::crlf(b"\n", Some(b'x')), b"\r\n");
     }
 }
