@@ -147,3 +147,29 @@ fn every_update_case_matches_libvirt() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// libvirt's guest CPU preparation (compare, then update against the host) for the cases
+/// that do not restrict models to a QEMU build's list (`hv_models`), which Vireo has no use for.
+#[test]
+fn guest_cpu_cases_without_hypervisor_model_lists_match_libvirt() {
+    let Some(dir) = cpu_common::oracle_dir() else {
+        return;
+    };
+    let map = CpuMap::builtin().unwrap();
+    let cases = cpu_common::cases(&dir);
+    let mut checked = 0;
+    for case in cases["guestcpu_cases"].as_array().unwrap() {
+        if !case["hv_models"].is_null() {
+            continue;
+        }
+        let host = cpu_from_json(&case["host"]);
+        let mut cpu = cpu_from_json(&case["cpu"]);
+        assert!(compare(&map, &host, &cpu).is_ok(), "{}", case["name"]);
+        vireo::cpu::update(&map, &mut cpu, &host).unwrap();
+        let mut want = cpu_from_json(&case["expected"]);
+        want.match_ = want.match_.or(cpu.match_);
+        assert_eq!(cpu.to_xml(), want.to_xml(), "{}", case["name"]);
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
