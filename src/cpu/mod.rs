@@ -14,6 +14,7 @@ mod error;
 mod feature_set;
 pub mod map;
 mod policy_sets;
+mod translate;
 mod update;
 mod usable;
 mod xml_tree;
@@ -33,5 +34,6 @@ pub use map::{
     CpuFeature, CpuMap, CpuMapError, CpuModel, CpuVendor, FeatureBit, ModelSignature, Register,
 };
 pub use policy_sets::{has_feature, validate};
+pub use translate::translate;
 pub use update::{copy_migratable, update};
 pub use usable::missing_features;
