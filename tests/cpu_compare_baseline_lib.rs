@@ -121,6 +121,21 @@ fn cpu_from_json(v: &serde_json::Value) -> CpuDef {
     cpu
 }
 
+/// A failure message when `cpu` does not print as the case's `expected` CPU.
+fn differs_from_expected(case: &serde_json::Value, cpu: &CpuDef) -> Option<String> {
+    let mut want = cpu_from_json(&case["expected"]);
+    // The JSON leaves defaults out; compare what libvirt would print.
+    want.match_ = want.match_.or(cpu.match_);
+    (cpu.to_xml() != want.to_xml()).then(|| {
+        format!(
+            "{}:\n--- expected\n{}--- got\n{}",
+            case["name"],
+            want.to_xml(),
+            cpu.to_xml()
+        )
+    })
+}
+
 #[test]
 fn every_update_case_matches_libvirt() {
     let Some(dir) = cpu_common::oracle_dir() else {
@@ -132,18 +147,8 @@ fn every_update_case_matches_libvirt() {
     for case in cases["update_cases"].as_array().unwrap() {
         let host = vireo::cpu::copy_migratable(&map, &cpu_from_json(&case["host"]));
         let mut cpu = cpu_from_json(&case["cpu"]);
-        let mut want = cpu_from_json(&case["expected"]);
         vireo::cpu::update(&map, &mut cpu, &host).unwrap();
-        // The JSON leaves defaults out; compare what libvirt would print.
-        want.match_ = want.match_.or(cpu.match_);
-        if cpu.to_xml() != want.to_xml() {
-            failures.push(format!(
-                "{}:\n--- expected\n{}--- got\n{}",
-                case["name"],
-                want.to_xml(),
-                cpu.to_xml()
-            ));
-        }
+        failures.extend(differs_from_expected(case, &cpu));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -178,18 +183,7 @@ fn every_guest_cpu_case_matches_libvirt() {
                 cpu.to_xml()
             )),
             (false, Err(e)) => failures.push(format!("{}: unexpected error {e}", case["name"])),
-            (false, Ok(())) => {
-                let mut want = cpu_from_json(&case["expected"]);
-                want.match_ = want.match_.or(cpu.match_);
-                if cpu.to_xml() != want.to_xml() {
-                    failures.push(format!(
-                        "{}:\n--- expected\n{}--- got\n{}",
-                        case["name"],
-                        want.to_xml(),
-                        cpu.to_xml()
-                    ));
-                }
-            }
+            (false, Ok(())) => failures.extend(differs_from_expected(case, &cpu)),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
