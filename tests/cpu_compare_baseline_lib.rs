@@ -121,6 +121,21 @@ fn cpu_from_json(v: &serde_json::Value) -> CpuDef {
     cpu
 }
 
+/// A failure message when `cpu` does not print as the case's `expected` CPU.
+fn differs_from_expected(case: &serde_json::Value, cpu: &CpuDef) -> Option<String> {
+    let mut want = cpu_from_json(&case["expected"]);
+    // The JSON leaves defaults out; compare what libvirt would print.
+    want.match_ = want.match_.or(cpu.match_);
+    (cpu.to_xml() != want.to_xml()).then(|| {
+        format!(
+            "{}:\n--- expected\n{}--- got\n{}",
+            case["name"],
+            want.to_xml(),
+            cpu.to_xml()
+        )
+    })
+}
+
 #[test]
 fn every_update_case_matches_libvirt() {
     let Some(dir) = cpu_common::oracle_dir() else {
@@ -132,17 +147,43 @@ fn every_update_case_matches_libvirt() {
     for case in cases["update_cases"].as_array().unwrap() {
         let host = vireo::cpu::copy_migratable(&map, &cpu_from_json(&case["host"]));
         let mut cpu = cpu_from_json(&case["cpu"]);
-        let mut want = cpu_from_json(&case["expected"]);
         vireo::cpu::update(&map, &mut cpu, &host).unwrap();
-        // The JSON leaves defaults out; compare what libvirt would print.
-        want.match_ = want.match_.or(cpu.match_);
-        if cpu.to_xml() != want.to_xml() {
-            failures.push(format!(
-                "{}:\n--- expected\n{}--- got\n{}",
+        failures.extend(differs_from_expected(case, &cpu));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// libvirt's guest CPU preparation: compare, update against the host, then (when the case
+/// gives a hypervisor's model list) translate to one of those models.
+#[test]
+fn every_guest_cpu_case_matches_libvirt() {
+    let Some(dir) = cpu_common::oracle_dir() else {
+        return;
+    };
+    let map = CpuMap::builtin().unwrap();
+    let cases = cpu_common::cases(&dir);
+    let mut failures = Vec::new();
+    for case in cases["guestcpu_cases"].as_array().unwrap() {
+        let host = cpu_from_json(&case["host"]);
+        let mut cpu = cpu_from_json(&case["cpu"]);
+        let result = compare(&map, &host, &cpu)
+            .and_then(|_| vireo::cpu::update(&map, &mut cpu, &host))
+            .and_then(|()| match case["hv_models"].as_array() {
+                Some(list) => {
+                    let names: Vec<&str> = list.iter().map(|m| m.as_str().unwrap()).collect();
+                    vireo::cpu::translate(&map, &mut cpu, &names)
+                }
+                None => Ok(()),
+            });
+        match (case["expect_error"].as_bool().unwrap(), result) {
+            (true, Err(_)) => {}
+            (true, Ok(())) => failures.push(format!(
+                "{}: expected an error, got\n{}",
                 case["name"],
-                want.to_xml(),
                 cpu.to_xml()
-            ));
+            )),
+            (false, Err(e)) => failures.push(format!("{}: unexpected error {e}", case["name"])),
+            (false, Ok(())) => failures.extend(differs_from_expected(case, &cpu)),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -89,3 +89,19 @@ fn pvm_raw_host_decodes_to_kvm64_with_the_real_signature() {
     assert!(cpu.features.iter().any(|f| f.name == "avx2"));
     assert!(!cpu.features.iter().any(|f| f.name == "svm"));
 }
+
+#[test]
+fn cpu_decode_cli_matches_the_library_on_our_dumps() {
+    let map = CpuMap::builtin().unwrap();
+    for name in ["pvm-amd-epyc-milan-host.xml", "pvm-amd-epyc-milan-kvm.xml"] {
+        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vireoctl"))
+            .args(["cpu-decode", &path])
+            .env("XDG_CONFIG_HOME", "/nonexistent-vireo-test-config")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let want = decode_host(&map, &dump(name)).unwrap().to_xml();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+}

@@ -15,6 +15,7 @@ mod feature_set;
 pub mod guest;
 pub mod map;
 mod policy_sets;
+mod translate;
 mod update;
 mod usable;
 mod xml_tree;
@@ -34,5 +35,6 @@ pub use map::{
     CpuFeature, CpuMap, CpuMapError, CpuModel, CpuVendor, FeatureBit, ModelSignature, Register,
 };
 pub use policy_sets::{has_feature, validate};
+pub use translate::translate;
 pub use update::{copy_migratable, update};
 pub use usable::missing_features;

@@ -10,6 +10,7 @@ mod parse;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::feature_set::FeatureSet;
 
@@ -142,9 +143,10 @@ pub struct CpuModel {
     decode_guest: bool,
     /// The model's own data: listed features, not those marked `added` or `removed`.
     features: FeatureSet,
-    /// Canonical names of `features`, in the order the model file lists them.
-    feature_names: Vec<String>,
-    added: Vec<String>,
+    /// Canonical names of `features`, in the order the model file lists them. Shared with
+    /// the parent until a version adds to it, so versions cost no copies.
+    feature_names: Arc<Vec<String>>,
+    added: Arc<Vec<String>>,
     removed: Vec<String>,
 }
 

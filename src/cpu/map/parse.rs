@@ -7,6 +7,7 @@ use super::{
     CpuFeature, CpuMap, CpuMapError, CpuModel, CpuVendor, FeatureBit, ModelSignature, Register,
 };
 use crate::cpu::feature_set::FeatureSet;
+use std::sync::Arc;
 
 /// Non-empty, comment-stripped lines with their 1-based numbers, split into words.
 fn lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
@@ -219,8 +220,8 @@ fn start_model(
             decode_host: true,
             decode_guest: true,
             features: FeatureSet::new(),
-            feature_names: Vec::new(),
-            added: Vec::new(),
+            feature_names: Arc::default(),
+            added: Arc::default(),
             removed: Vec::new(),
         }),
         ["model", name, "from", parent] => {
@@ -281,7 +282,7 @@ fn apply_directive(map: &CpuMap, model: &mut CpuModel, words: &[&str]) -> Result
                 let i = canonical(name)?;
                 if !model.features.contains(i) {
                     model.features.insert(i);
-                    model.feature_names.push(map.feature_at(i).name.clone());
+                    Arc::make_mut(&mut model.feature_names).push(map.feature_at(i).name.clone());
                 }
             }
         }
@@ -290,11 +291,10 @@ fn apply_directive(map: &CpuMap, model: &mut CpuModel, words: &[&str]) -> Result
                 let i = canonical(name)?;
                 let name = map.feature_at(i).name.clone();
                 if *keyword == "added" {
-                    &mut model.added
+                    Arc::make_mut(&mut model.added).push(name);
                 } else {
-                    &mut model.removed
+                    model.removed.push(name);
                 }
-                .push(name);
             }
         }
         other => return Err(format!("unknown directive `{other}`")),
