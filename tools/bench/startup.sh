@@ -38,7 +38,10 @@ measure() {
     shift 2
     home=$(mktemp -d "$work/home.XXXXXX")
     mkdir -p "$home/run" && chmod 700 "$home/run"
-    display=:$((90 + $$ % 100))
+    # A display number nobody uses (other Xvfb servers, e.g. xvfb-run's :99, may be running).
+    num=200
+    while [ -e "/tmp/.X$num-lock" ] || [ -e "/tmp/.X11-unix/X$num" ]; do num=$((num + 1)); done
+    display=:$num
     Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
     xvfb=$!
     # Xvfb is ready once its socket exists.
