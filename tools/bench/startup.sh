@@ -18,6 +18,11 @@
 # "First frame" is measured by tools/bench/first-frame.c: the first X DAMAGE report on the
 # mapped top-level window with the app's title ("Vireo" / "Virtual Machine Manager"), i.e. the
 # app has put its first pixels into its window. The "map" column is when that window was mapped.
+#
+# The environment is passed through. Under Xvfb, GTK 4's default GL renderer runs on Mesa's
+# software rasteriser (llvmpipe), which dominates vireo's start (~4-5 s of shader compilation
+# and drawing on a loaded 2-CPU machine); `GSK_RENDERER=cairo tools/bench/startup.sh` measures
+# the app itself, as GL on a real GPU would. virt-manager (GTK 3) draws with cairo either way.
 set -eu
 
 runs=${1:-10}
