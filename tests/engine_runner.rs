@@ -149,3 +149,31 @@ fn host_model_expansion_is_recorded_in_the_live_xml() {
         "live XML removed when the VM ends"
     );
 }
+
+#[test]
+fn dumpxml_shows_the_live_cpu_while_running_and_the_definition_with_inactive() {
+    require_kvm!();
+    let env = Env::new("dumpxml");
+    env.define_with_cpu(
+        "shown",
+        &engine_support::probe_guest(),
+        'w',
+        "<cpu mode='host-model' check='none'/>",
+    );
+    env.stdout(&["start", "shown"]);
+    let live = env.stdout(&["dumpxml", "shown"]);
+    let inactive = env.stdout(&["dumpxml", "--inactive", "shown"]);
+    env.stdout(&["destroy", "shown"]);
+    env.wait_for_state("shown", "shut off");
+    let stopped = env.stdout(&["dumpxml", "shown"]);
+
+    assert!(live.contains("mode='custom'"), "{live}");
+    assert!(live.contains("<model fallback='forbid'>"), "{live}");
+    assert!(!live.contains("host-model"), "{live}");
+    assert!(inactive.contains("mode='host-model'"), "{inactive}");
+    assert!(!inactive.contains("<model"), "{inactive}");
+    assert_eq!(
+        stopped, inactive,
+        "a stopped VM shows its stored definition"
+    );
+}

@@ -11,6 +11,7 @@ use vireo::domain::canon::canonicalize;
 use vireo::domain::new_vm::{Boot, NewVm, resolve_cpu_mode};
 use vireo::domain::validate::{document_problems, host_problems};
 use vireo::domain::{Domain, DomainError, DomainStore, HostFacts, StoreError};
+use vireo::engine::runner;
 use vireo::prefs::{CpuModePref, Prefs};
 
 #[derive(Subcommand)]
@@ -29,8 +30,14 @@ pub enum DomainCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Print a VM's domain XML.
-    Dumpxml { name: String },
+    /// Print a VM's domain XML: the live definition while it runs (host-model expanded to the
+    /// concrete CPU it got), else the stored one.
+    Dumpxml {
+        name: String,
+        /// Print the stored definition even while the VM runs.
+        #[arg(long)]
+        inactive: bool,
+    },
     /// Check a domain XML file; --host also checks it against this host. Exit 1 if problems.
     Validate {
         file: PathBuf,
@@ -95,12 +102,7 @@ pub fn run(cmd: DomainCommand) -> anyhow::Result<ExitCode> {
             println!("Domain '{name}' has been undefined");
         }
         DomainCommand::List { all } => list(all)?,
-        DomainCommand::Dumpxml { name } => {
-            print!(
-                "{}",
-                DomainStore::open_default()?.get(&name)?.domain.to_xml()
-            );
-        }
+        DomainCommand::Dumpxml { name, inactive } => print!("{}", dumpxml(&name, inactive)?),
         DomainCommand::Validate { file, host } => return validate(&file, host),
         DomainCommand::Edit { name } => return edit(&name),
         DomainCommand::Domrename { old, new } => {
@@ -145,6 +147,15 @@ pub fn run(cmd: DomainCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The XML `dumpxml` prints. A running VM's live XML wins (like `virsh dumpxml`), because only
+/// it says which CPU the guest really got; `inactive` asks for the stored definition instead.
+fn dumpxml(name: &str, inactive: bool) -> anyhow::Result<String> {
+    match (!inactive).then(|| runner::live_xml(name)).flatten() {
+        Some(live) => Ok(live),
+        None => Ok(DomainStore::open_default()?.get(name)?.domain.to_xml()),
+    }
 }
 
 fn list(all: bool) -> anyhow::Result<()> {
