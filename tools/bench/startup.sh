@@ -29,10 +29,15 @@ runs=${1:-10}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 cargo build --quiet --release --bin vireo
-command -v virt-manager >/dev/null || {
-    echo "startup.sh: virt-manager is missing; install it: apt-get install virt-manager" >&2
-    exit 2
-}
+# The benchmark's own packages (not needed by the test suite, so not in apt-packages.txt).
+missing=""
+command -v virt-manager >/dev/null || missing="$missing virt-manager"
+dpkg-query -W -f='${Status}' libxdamage-dev 2>/dev/null | grep -q 'install ok installed' || missing="$missing libxdamage-dev"
+if [ -n "$missing" ]; then
+    echo "startup.sh: installing$missing" >&2
+    if [ "$(id -u)" = 0 ]; then sudo=""; else sudo=sudo; fi
+    $sudo apt-get install -y -q --no-install-recommends $missing >&2
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -o "$work/first-frame" tools/bench/first-frame.c -lX11 -lXdamage
