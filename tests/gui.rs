@@ -465,6 +465,47 @@ fn details_cpu_page_edits_the_xml() {
     window.set_visible(false);
 }
 
+/// Delete from the row's menu asks first; "Keep Disk Images" removes the definition only.
+fn delete_asks_and_keeps_disk_images() {
+    use vireo::domain::store::DomainStore;
+    let store = DomainStore::open_default().unwrap();
+    let image = std::env::temp_dir().join(format!("vireo-gui-disk-{}.img", std::process::id()));
+    std::fs::write(&image, b"disk").unwrap();
+    store
+        .define(&format!(
+            "<domain type='kvm'>\n  <name>doomed</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n  </os>\n  <devices>\n    <disk type='file' device='disk'>\n      <source file='{}'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n  </devices>\n</domain>\n",
+            image.display()
+        ))
+        .unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || app.widgets().vm_list.row("doomed").is_some());
+    assert!(app.widgets().vm_list.activate("doomed", "delete"));
+    wait_for("the confirmation", || {
+        toplevels::<adw::MessageDialog>()
+            .iter()
+            .any(|d| d.is_visible())
+    });
+    let dialog = toplevels::<adw::MessageDialog>()
+        .into_iter()
+        .find(|d| d.is_visible())
+        .unwrap();
+    assert!(dialog.heading().unwrap_or_default().contains("doomed"));
+    assert!(
+        store.get("doomed").is_ok(),
+        "nothing is deleted before the answer"
+    );
+    dialog.response("keep-disks");
+    wait_for("the VM to go", || store.get("doomed").is_err());
+    wait_for("the row to go", || {
+        app.widgets().vm_list.row("doomed").is_none()
+    });
+    assert!(image.exists(), "the disk image is kept");
+    let _ = std::fs::remove_file(&image);
+    window.set_visible(false);
+}
+
 /// Starts this test binary again with a German locale and checks the window speaks German.
 /// A child process, because the locale is process-wide state that GTK reads at start-up.
 fn german_translation_is_used() {
@@ -542,7 +583,7 @@ fn main() {
         return;
     }
 
-    let tests: [(&str, fn()); 7] = [
+    let tests: [(&str, fn()); 8] = [
         ("empty_state_is_shown", empty_state_is_shown),
         (
             "primary_menu_lists_preferences_shortcuts_about",
@@ -564,6 +605,10 @@ fn main() {
             "details_cpu_page_edits_the_xml",
             details_cpu_page_edits_the_xml,
         ),
+        (
+            "delete_asks_and_keeps_disk_images",
+            delete_asks_and_keeps_disk_images,
+        ),
         ("german_translation_is_used", german_translation_is_used),
     ];
     let mut failed = 0;
@@ -574,6 +619,17 @@ fn main() {
                 println!("test {name} ... FAILED");
                 failed += 1;
             }
+        }
+    }
+    // Force off every VM a test left running (a failed test may stop before its own clean-up),
+    // so no runner outlives the sandbox it was started in.
+    let runtime = vireo::engine::runner::runtime_dir();
+    for entry in std::fs::read_dir(&runtime).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "sock")
+            && let Some(name) = path.file_stem().and_then(|n| n.to_str())
+        {
+            let _ = vireo::engine::runner::request(name, "destroy");
         }
     }
     let _ = std::fs::remove_dir_all(&sandbox);
