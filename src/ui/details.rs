@@ -8,6 +8,7 @@ use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
 use super::cpu_edit::{CpuChoice, CpuSettings, model_usability};
+use super::rows;
 use crate::cpu::{CpuMap, Policy};
 use crate::domain::Domain;
 use crate::domain::model::OsText;
@@ -117,14 +118,7 @@ fn entry(
     value: &str,
     edited: impl Fn() + 'static,
 ) -> gtk::Entry {
-    let entry = gtk::Entry::builder()
-        .text(value)
-        .valign(gtk::Align::Center)
-        .hexpand(true)
-        .build();
-    let row = adw::ActionRow::builder().title(title).build();
-    row.add_suffix(&entry);
-    group.add(&row);
+    let (entry, _) = rows::entry_row(group, title, value);
     entry.connect_changed(move |_| edited());
     entry
 }
@@ -132,19 +126,10 @@ fn entry(
 fn spin(
     group: &adw::PreferencesGroup,
     title: &str,
-    range: (f64, f64),
+    (min, max): (f64, f64),
     value: f64,
 ) -> gtk::SpinButton {
-    let spin = gtk::SpinButton::with_range(range.0, range.1, 1.0);
-    spin.set_value(value);
-    spin.set_valign(gtk::Align::Center);
-    let row = adw::ActionRow::builder()
-        .title(title)
-        .activatable_widget(&spin)
-        .build();
-    row.add_suffix(&spin);
-    group.add(&row);
-    spin
+    rows::spin_row(group, title, None, (min, max, 1.0), value)
 }
 
 fn add_page(

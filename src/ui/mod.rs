@@ -9,6 +9,7 @@ pub mod i18n;
 pub mod machines;
 pub mod new_vm_form;
 pub mod preferences;
+pub mod rows;
 pub mod vm_list;
 pub mod wizard;
 

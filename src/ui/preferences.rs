@@ -7,6 +7,7 @@ use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
+use super::rows::{radio_row, spin_row};
 use crate::prefs::{CpuModePref, Prefs};
 
 /// The Preferences window's state: the preferences as last saved.
@@ -103,26 +104,14 @@ impl SimpleComponent for Preferences {
         let mut cpu_mode_buttons: Vec<gtk::CheckButton> = Vec::new();
         for mode in CpuModePref::ALL {
             let (title, subtitle) = cpu_mode_texts(mode);
-            let check = gtk::CheckButton::builder()
-                .valign(gtk::Align::Center)
-                .active(prefs.new_vm_cpu_mode == mode)
-                .build();
-            if let Some(first) = cpu_mode_buttons.first() {
-                check.set_group(Some(first));
-            }
-            let row = adw::ActionRow::builder()
-                .title(title)
-                .subtitle(subtitle)
-                .activatable_widget(&check)
-                .build();
-            row.add_prefix(&check);
+            let check = radio_row(&cpu_group, &title, &subtitle, cpu_mode_buttons.first());
+            check.set_active(prefs.new_vm_cpu_mode == mode);
             let sender = sender.clone();
             check.connect_toggled(move |check| {
                 if check.is_active() {
                     sender.input(PreferencesMsg::CpuMode(mode));
                 }
             });
-            cpu_group.add(&row);
             cpu_mode_buttons.push(check);
         }
         page.add(&cpu_group);
@@ -130,22 +119,19 @@ impl SimpleComponent for Preferences {
         let console_group = adw::PreferencesGroup::builder()
             .title(gettext("Console"))
             .build();
-        let font_size = gtk::SpinButton::with_range(6.0, 72.0, 1.0);
-        font_size.set_valign(gtk::Align::Center);
-        font_size.set_value(f64::from(prefs.console_font_size));
-        let font_row = adw::ActionRow::builder()
-            .title(gettext("Font size"))
-            .subtitle(gettext("Text size of the serial console, in points"))
-            .activatable_widget(&font_size)
-            .build();
-        font_row.add_suffix(&font_size);
+        let font_size = spin_row(
+            &console_group,
+            &gettext("Font size"),
+            Some(&gettext("Text size of the serial console, in points")),
+            (6.0, 72.0, 1.0),
+            f64::from(prefs.console_font_size),
+        );
         {
             let sender = sender.clone();
             font_size.connect_value_changed(move |spin| {
                 sender.input(PreferencesMsg::FontSize(spin.value_as_int() as u32));
             });
         }
-        console_group.add(&font_row);
 
         let confirm_force_off = gtk::Switch::builder()
             .valign(gtk::Align::Center)

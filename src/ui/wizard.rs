@@ -12,6 +12,7 @@ use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 use super::new_vm_form::{
     BootKind, HostLimits, NewVmForm, STEPS, StorageKind, cpu_summary, create_raw_image,
 };
+use super::rows::{self, radio_row};
 use crate::domain::store::DomainStore;
 use crate::domain::validate::HostFacts;
 use crate::prefs::Prefs;
@@ -81,13 +82,8 @@ fn entry_row(
     choose: Option<&str>,
     sender: &ComponentSender<Wizard>,
 ) -> gtk::Entry {
-    let entry = gtk::Entry::builder()
-        .valign(gtk::Align::Center)
-        .hexpand(true)
-        .width_chars(28)
-        .build();
-    let row = adw::ActionRow::builder().title(title).build();
-    row.add_suffix(&entry);
+    let (entry, row) = rows::entry_row(group, title, "");
+    entry.set_width_chars(28);
     if let Some(what) = choose {
         let button = gtk::Button::builder()
             .icon_name("document-open-symbolic")
@@ -117,52 +113,21 @@ fn entry_row(
         });
         row.add_suffix(&button);
     }
-    group.add(&row);
     let sender = sender.clone();
     entry.connect_changed(move |_| sender.input(WizardMsg::Edited));
     entry
 }
 
-fn radio_row(
-    group: &adw::PreferencesGroup,
-    title: &str,
-    subtitle: &str,
-    leader: Option<&gtk::CheckButton>,
-) -> gtk::CheckButton {
-    let check = gtk::CheckButton::builder()
-        .valign(gtk::Align::Center)
-        .build();
-    if let Some(leader) = leader {
-        check.set_group(Some(leader));
-    }
-    let row = adw::ActionRow::builder()
-        .title(title)
-        .subtitle(subtitle)
-        .activatable_widget(&check)
-        .build();
-    row.add_prefix(&check);
-    group.add(&row);
-    check
-}
-
+/// A spin-button row whose changes count as edits of the form.
 fn spin_row(
     group: &adw::PreferencesGroup,
     title: &str,
     subtitle: &str,
-    (min, max, step): (f64, f64, f64),
+    range: (f64, f64, f64),
     value: f64,
     sender: &ComponentSender<Wizard>,
 ) -> gtk::SpinButton {
-    let spin = gtk::SpinButton::with_range(min, max, step);
-    spin.set_value(value);
-    spin.set_valign(gtk::Align::Center);
-    let row = adw::ActionRow::builder()
-        .title(title)
-        .subtitle(subtitle)
-        .activatable_widget(&spin)
-        .build();
-    row.add_suffix(&spin);
-    group.add(&row);
+    let spin = rows::spin_row(group, title, Some(subtitle), range, value);
     let sender = sender.clone();
     spin.connect_value_changed(move |_| sender.input(WizardMsg::Edited));
     spin

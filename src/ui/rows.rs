@@ -1,0 +1,68 @@
+//! The preference rows the wizard, Preferences and details windows share: a spin button, an
+//! entry or a radio button in an `AdwActionRow`, added to a group. Callers connect signals.
+
+use relm4::adw::prelude::*;
+use relm4::{adw, gtk};
+
+/// A row with a spin button over `min..=max` in `step`s, showing `value`.
+pub fn spin_row(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    subtitle: Option<&str>,
+    (min, max, step): (f64, f64, f64),
+    value: f64,
+) -> gtk::SpinButton {
+    let spin = gtk::SpinButton::with_range(min, max, step);
+    spin.set_value(value);
+    spin.set_valign(gtk::Align::Center);
+    let row = adw::ActionRow::builder()
+        .title(title)
+        .activatable_widget(&spin)
+        .build();
+    if let Some(subtitle) = subtitle {
+        row.set_subtitle(subtitle);
+    }
+    row.add_suffix(&spin);
+    group.add(&row);
+    spin
+}
+
+/// A row with a text entry holding `value`; the row is returned too, for extra suffixes.
+pub fn entry_row(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    value: &str,
+) -> (gtk::Entry, adw::ActionRow) {
+    let entry = gtk::Entry::builder()
+        .text(value)
+        .valign(gtk::Align::Center)
+        .hexpand(true)
+        .build();
+    let row = adw::ActionRow::builder().title(title).build();
+    row.add_suffix(&entry);
+    group.add(&row);
+    (entry, row)
+}
+
+/// A row led by a radio button, in the group of `leader` when given.
+pub fn radio_row(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    subtitle: &str,
+    leader: Option<&gtk::CheckButton>,
+) -> gtk::CheckButton {
+    let check = gtk::CheckButton::builder()
+        .valign(gtk::Align::Center)
+        .build();
+    if let Some(leader) = leader {
+        check.set_group(Some(leader));
+    }
+    let row = adw::ActionRow::builder()
+        .title(title)
+        .subtitle(subtitle)
+        .activatable_widget(&check)
+        .build();
+    row.add_prefix(&check);
+    group.add(&row);
+    check
+}
