@@ -4,7 +4,7 @@
 
 mod cpu_common;
 
-use cpu_common::{cases, cputestdata, oracle_dir, stderr, stdout, vireoctl};
+use cpu_common::{case_flags, cases, cputestdata, oracle_dir, stderr, stdout, vireoctl};
 use vireo::cpu::{CpuMap, CpuidData, decode_guest};
 
 fn path(dir: &std::path::Path, name: &str) -> String {
@@ -95,12 +95,7 @@ fn cpu_baseline_prints_libvirts_answers() {
     let mut failures = Vec::new();
     for case in cases(&dir)["baseline_cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let flags: Vec<&str> = case["flags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap())
-            .collect();
+        let flags = case_flags(case);
         let mut args = vec!["cpu-baseline".to_string()];
         if flags.contains(&"expand_features") {
             args.push("--features".into());

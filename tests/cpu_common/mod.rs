@@ -45,15 +45,20 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The files a baseline case reads and the file holding libvirt's answer.
-pub fn baseline_files(case: &serde_json::Value) -> (Vec<String>, Option<String>) {
-    let name = case["name"].as_str().unwrap();
-    let flags: Vec<&str> = case["flags"]
+/// The flags of a baseline case (`expand_features`, `migratable`).
+pub fn case_flags(case: &serde_json::Value) -> Vec<&str> {
+    case["flags"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f.as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+/// The files a baseline case reads and the file holding libvirt's answer.
+pub fn baseline_files(case: &serde_json::Value) -> (Vec<String>, Option<String>) {
+    let name = case["name"].as_str().unwrap();
+    let flags = case_flags(case);
     if case["kind"] == "cpuid" {
         let inputs = case["input_cpuid_cases"]
             .as_array()
