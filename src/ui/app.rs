@@ -157,6 +157,7 @@ impl Component for App {
         root: Self::Root,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
+        super::startup_mark("main window: init");
         let store = match DomainStore::open_default() {
             Ok(store) => Some(store),
             Err(err) => {
@@ -178,9 +179,14 @@ impl Component for App {
         let vm_list = VmList::new(move |request| row_sender.input(AppMsg::Row(request)));
         let vm_list_widget = vm_list.list.clone();
         let mut widgets = view_output!();
+        super::startup_mark("main window: widgets built");
         install_window_actions(&widgets.main_window, &sender);
         model.refresh();
+        super::startup_mark("main window: VMs listed");
         show(&model, &mut widgets);
+        if tracing::enabled!(target: "vireo::startup", tracing::Level::DEBUG) {
+            mark_first_frame(&root);
+        }
 
         // The store and the runners are polled: a VM defined or started with vireoctl shows up
         // within a second, without a restart.
@@ -547,6 +553,21 @@ fn confirm_close(
 }
 
 /// The primary menu, from `ui/menus.ui` in the GResource bundle.
+/// Logs the main window's realize, first frame-clock tick and first paint as start-up steps.
+fn mark_first_frame(window: &adw::ApplicationWindow) {
+    window.connect_realize(|_| super::startup_mark("main window: realized"));
+    window.add_tick_callback(|_, clock| {
+        super::startup_mark("main window: first frame clock tick");
+        let painted = std::cell::Cell::new(false);
+        clock.connect_after_paint(move |_| {
+            if !painted.replace(true) {
+                super::startup_mark("main window: painted");
+            }
+        });
+        glib::ControlFlow::Break
+    });
+}
+
 fn primary_menu() -> gio::MenuModel {
     gtk::Builder::from_resource("/dev/vireo/Vireo/menus.ui")
         .object::<gio::MenuModel>("primary_menu")

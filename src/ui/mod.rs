@@ -9,6 +9,7 @@ pub mod i18n;
 pub mod machines;
 pub mod new_vm_form;
 pub mod preferences;
+pub mod renderer;
 pub mod rows;
 pub mod vm_list;
 pub mod wizard;
@@ -36,15 +37,21 @@ pub fn display_available() -> bool {
 /// Runs the desktop app: one instance per session (GApplication with the app id), the main
 /// window, app-wide actions and their keyboard shortcuts.
 pub fn run() -> std::process::ExitCode {
+    startup_mark("main");
+    renderer::apply();
     i18n::init();
+    startup_mark("i18n");
     register_resources();
+    startup_mark("resources");
     let app = adw::Application::builder()
         .application_id(crate::APP_ID)
         .resource_base_path("/dev/vireo/Vireo/")
         .build();
     app.connect_startup(|_| {
+        startup_mark("GTK started");
         gtk::Window::set_default_icon_name(crate::APP_ID);
         load_css();
+        startup_mark("CSS loaded");
     });
     let quit = gio::SimpleAction::new("quit", None);
     quit.connect_activate(glib::clone!(
@@ -57,8 +64,20 @@ pub fn run() -> std::process::ExitCode {
     app.set_accels_for_action("win.new-vm", &["<Control>n"]);
     app.set_accels_for_action("win.preferences", &["<Control>comma"]);
     app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
-    RelmApp::from_app(app).run::<app::App>(());
+    startup_mark("app built");
+    let relm = RelmApp::from_app(app);
+    startup_mark("relm app");
+    relm.run::<app::App>(());
     std::process::ExitCode::SUCCESS
+}
+
+/// Logs (at debug level, target `vireo::startup`) how long after [`run`] began a step of the
+/// start-up was reached, so that `RUST_LOG=vireo::startup=debug vireo` shows where cold-start
+/// time goes (tools/bench/startup.sh measures the whole).
+pub fn startup_mark(step: &str) {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let elapsed = START.get_or_init(std::time::Instant::now).elapsed();
+    tracing::debug!(target: "vireo::startup", "{:7.1} ms  {step}", elapsed.as_secs_f64() * 1e3);
 }
 
 fn load_css() {

@@ -19,10 +19,11 @@
 # mapped top-level window with the app's title ("Vireo" / "Virtual Machine Manager"), i.e. the
 # app has put its first pixels into its window. The "map" column is when that window was mapped.
 #
-# The environment is passed through. Under Xvfb, GTK 4's default GL renderer runs on Mesa's
-# software rasteriser (llvmpipe), which dominates vireo's start (~4-5 s of shader compilation
-# and drawing on a loaded 2-CPU machine); `GSK_RENDERER=cairo tools/bench/startup.sh` measures
-# the app itself, as GL on a real GPU would. virt-manager (GTK 3) draws with cairo either way.
+# The environment is passed through. On a machine without a GPU render node (/dev/dri/renderD*),
+# as under this Xvfb, vireo itself draws with cairo and keeps GL uninitialised (src/ui/renderer.rs):
+# GTK 4's GL renderer on Mesa's software rasteriser costs seconds. `GSK_RENDERER=ngl
+# tools/bench/startup.sh` measures the software-GL path anyway. virt-manager (GTK 3) draws with
+# cairo either way. `RUST_LOG=vireo::startup=debug vireo` prints where vireo's start-up time goes.
 set -eu
 
 runs=${1:-10}
