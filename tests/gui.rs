@@ -376,7 +376,7 @@ fn details_cpu_page_edits_the_xml() {
     wait_for("the details window", || {
         app.model().details("details-vm").is_some()
     });
-    let (sender, cpu_mode, vcpus, cores, sockets, models, entry, apply, xml, error) = {
+    let (sender, cpu_mode, vcpus, cores, sockets, models, entry, apply, xml, error, warning) = {
         let model = app.model();
         let details = model.details("details-vm").unwrap();
         let w = details.widgets();
@@ -391,6 +391,7 @@ fn details_cpu_page_edits_the_xml() {
             w.apply.clone(),
             w.xml.clone(),
             w.error.clone(),
+            w.host_warning.clone(),
         )
     };
     let settle = || {
@@ -402,12 +403,35 @@ fn details_cpu_page_edits_the_xml() {
     assert!(!apply.is_sensitive(), "nothing to apply yet");
     cpu_mode.set_selected(1); // Named CPU model
     settle();
+    // A model this host's KVM cannot run is flagged while editing, naming what is missing.
+    let kvm = vireo::host::kvm::supported_cpuid().ok();
+    let map = vireo::cpu::CpuMap::load().unwrap();
+    let unusable = vireo::ui::cpu_edit::model_usability(&map, kvm.as_ref())
+        .into_iter()
+        .find(|(_, missing)| !missing.is_empty());
+    if let Some((model, missing)) = unusable {
+        let button = &models.iter().find(|(n, _)| *n == model).unwrap().1;
+        button.emit_by_name::<()>("activate", &[]);
+        settle();
+        assert!(warning.is_visible(), "no warning for {model}");
+        assert!(
+            warning.text().contains(missing[0].as_str()),
+            "{}",
+            warning.text()
+        );
+    }
     let pentium3 = &models
         .iter()
         .find(|(n, _)| n == "pentium3")
         .expect("pentium3 listed")
         .1;
     pentium3.emit_by_name::<()>("activate", &[]);
+    settle();
+    assert!(
+        kvm.is_none() || !warning.is_visible(),
+        "pentium3 runs here: {}",
+        warning.text()
+    );
     entry.set_text("sse");
     entry.emit_activate();
     settle();
@@ -462,6 +486,87 @@ fn details_cpu_page_edits_the_xml() {
         "an inline error"
     );
     assert_eq!(store.get("details-vm").unwrap().domain.to_xml(), saved);
+    window.set_visible(false);
+}
+
+/// A VM whose CPU model this host's KVM cannot give does not start; the dialog names what is
+/// missing and its "Use Host CPU Model" answer switches the VM to host-model and starts it.
+fn start_failure_offers_host_model() {
+    use vireo::domain::store::DomainStore;
+    use vireo::ui::machines::{self, RunState, VmAction};
+    let Some(probe) = probe_guest() else {
+        eprintln!(
+            "skipping the start-failure test: no probe guest (tools/build-test-guests makes it)"
+        );
+        return;
+    };
+    let Ok(kvm) = vireo::host::kvm::supported_cpuid() else {
+        eprintln!("skipping the start-failure test: /dev/kvm is not usable here");
+        return;
+    };
+    let map = vireo::cpu::CpuMap::load().unwrap();
+    let unusable = vireo::ui::cpu_edit::model_usability(&map, Some(&kvm))
+        .into_iter()
+        .find(|(_, missing)| !missing.is_empty());
+    let Some((model, missing)) = unusable else {
+        eprintln!("skipping the start-failure test: this host's KVM can run every CPU model");
+        return;
+    };
+    let store = DomainStore::open_default().unwrap();
+    store
+        .define(&format!(
+            "<domain type='kvm'>\n  <name>cpu-mismatch</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu placement='static'>2</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>{}</kernel>\n  </os>\n  <cpu mode='custom' match='exact' check='partial'>\n    <model fallback='forbid'>{model}</model>\n    <feature policy='disable' name='{}'/>\n  </cpu>\n</domain>\n",
+            probe.display(),
+            missing[0],
+        ))
+        .unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || {
+        app.widgets().vm_list.row("cpu-mismatch").is_some()
+    });
+    assert!(app.widgets().vm_list.activate("cpu-mismatch", "start"));
+    let dialog = || {
+        toplevels::<adw::MessageDialog>()
+            .into_iter()
+            .find(|d| d.is_visible() && d.heading().unwrap_or_default().contains("cpu-mismatch"))
+    };
+    wait_for("the start-failure dialog", || dialog().is_some());
+    let dialog = dialog().unwrap();
+    let body = dialog.body();
+    assert!(body.contains(&model), "names the model: {body}");
+    if let Some(other) = missing.get(1) {
+        assert!(
+            body.contains(other.as_str()),
+            "names a missing feature: {body}"
+        );
+    }
+    assert!(dialog.has_response("host-model") && dialog.has_response("edit-cpu"));
+    assert_eq!(machines::run_state("cpu-mismatch").0, RunState::ShutOff);
+    snap(&dialog, "start-failed");
+    dialog.response("host-model");
+    wait_for("the switch to host-model", || {
+        store
+            .get("cpu-mismatch")
+            .is_ok_and(|s| s.domain.to_xml().contains("mode='host-model'"))
+    });
+    let xml = store.get("cpu-mismatch").unwrap().domain.to_xml();
+    assert!(
+        !xml.contains(&format!(">{model}<")),
+        "the model is gone: {xml}"
+    );
+    assert!(
+        xml.contains(&format!("policy='disable' name='{}'", missing[0])),
+        "hiding features stays: {xml}"
+    );
+    wait_for("the VM to run", || {
+        machines::run_state("cpu-mismatch").0 == RunState::Running
+    });
+    machines::control("cpu-mismatch", VmAction::ForceOff).unwrap();
+    wait_for("the VM to stop", || {
+        machines::run_state("cpu-mismatch").0 != RunState::Running
+    });
     window.set_visible(false);
 }
 
@@ -583,7 +688,7 @@ fn main() {
         return;
     }
 
-    let tests: [(&str, fn()); 8] = [
+    let tests: [(&str, fn()); 9] = [
         ("empty_state_is_shown", empty_state_is_shown),
         (
             "primary_menu_lists_preferences_shortcuts_about",
@@ -604,6 +709,10 @@ fn main() {
         (
             "details_cpu_page_edits_the_xml",
             details_cpu_page_edits_the_xml,
+        ),
+        (
+            "start_failure_offers_host_model",
+            start_failure_offers_host_model,
         ),
         (
             "delete_asks_and_keeps_disk_images",

@@ -61,6 +61,10 @@ pub enum AppMsg {
     Notify(String),
     /// The wizard defined `name`; start it and show its console unless `customize`.
     Created { name: String, customize: bool },
+    /// `name` could not start for want of its CPU: switch it to host-model and start again.
+    UseHostModel(String),
+    /// Open `name`'s details on the CPU page.
+    EditCpu(String),
 }
 
 /// Results of work done off the UI thread.
@@ -257,6 +261,23 @@ impl Component for App {
             AppMsg::ForceOffConfirmed(name) => act(&sender, name, VmAction::ForceOff),
             AppMsg::DeleteConfirmed(name, with_disks) => self.delete(&name, with_disks),
             AppMsg::Notify(text) => self.toast = Some(text),
+            AppMsg::UseHostModel(name) => {
+                let switched = self
+                    .store
+                    .as_ref()
+                    .ok_or_else(|| gettext("The VM store cannot be opened"))
+                    .and_then(|store| machines::use_host_model(store, &name));
+                match switched {
+                    Ok(()) => start(&sender, name),
+                    Err(error) => self.toast = Some(error),
+                }
+            }
+            AppMsg::EditCpu(name) => {
+                self.open_details(&name, root);
+                if let Some(details) = self.details.get(&name) {
+                    details.widgets().stack.set_visible_child_name("cpu");
+                }
+            }
         }
         show(self, widgets);
     }
@@ -265,17 +286,11 @@ impl Component for App {
         &mut self,
         widgets: &mut Self::Widgets,
         message: Self::CommandOutput,
-        _sender: ComponentSender<Self>,
-        _root: &Self::Root,
+        sender: ComponentSender<Self>,
+        root: &Self::Root,
     ) {
         match message {
-            AppCmd::Started(name, Err(error)) => {
-                self.toast = Some(
-                    gettext("Could not start {name}: {error}")
-                        .replace("{name}", &name)
-                        .replace("{error}", &error),
-                );
-            }
+            AppCmd::Started(name, Err(error)) => start_failed(root, name, &error, &sender),
             AppCmd::Acted(name, _, Err(error)) => {
                 self.toast = Some(format!("{name}: {error}"));
             }
@@ -468,6 +483,42 @@ fn confirm_force_off(root: &adw::ApplicationWindow, name: String, sender: &Compo
         if response == "force-off" {
             sender.input(AppMsg::ForceOffConfirmed(name.clone()));
         }
+    });
+    dialog.present();
+}
+
+/// Says why `name` did not start. When the reason is its CPU (this host's KVM cannot give
+/// the model or features it asks for), the dialog offers the fixes: switch to host-model and
+/// start again, or open the CPU settings.
+fn start_failed(
+    root: &adw::ApplicationWindow,
+    name: String,
+    error: &str,
+    sender: &ComponentSender<App>,
+) {
+    let dialog = adw::MessageDialog::builder()
+        .transient_for(root)
+        .modal(true)
+        .heading(gettext("Could Not Start {name}").replace("{name}", &name))
+        .body(error)
+        .build();
+    dialog.add_response("close", &gettext("_Close"));
+    if machines::is_cpu_error(error) {
+        dialog.add_responses(&[
+            ("edit-cpu", &gettext("_Edit CPU…")),
+            ("host-model", &gettext("Use _Host CPU Model")),
+        ]);
+        dialog.set_response_appearance("host-model", adw::ResponseAppearance::Suggested);
+        dialog.set_default_response(Some("host-model"));
+    } else {
+        dialog.set_default_response(Some("close"));
+    }
+    dialog.set_close_response("close");
+    let sender = sender.clone();
+    dialog.connect_response(None, move |_, response| match response {
+        "host-model" => sender.input(AppMsg::UseHostModel(name.clone())),
+        "edit-cpu" => sender.input(AppMsg::EditCpu(name.clone())),
+        _ => {}
     });
     dialog.present();
 }

@@ -191,6 +191,25 @@ pub fn model_usability(map: &CpuMap, available: Option<&CpuidData>) -> Vec<(Stri
         .collect()
 }
 
+/// The features `settings`, written into `domain`, ask for that `kvm` (KVM's supported CPUID)
+/// cannot give; empty when the VM's CPU can start on this host. Host-model and passthrough
+/// take what the host has, so only named models and required features can fall short.
+pub fn host_shortfall(
+    settings: &CpuSettings,
+    domain: &Domain,
+    map: &CpuMap,
+    kvm: &CpuidData,
+) -> Vec<String> {
+    let mut edited = domain.clone();
+    if settings.write(&mut edited).is_err() {
+        return Vec::new(); // reported by Apply's validation instead
+    }
+    match edited.cpu_def() {
+        Some(Ok(cpu)) => crate::domain::cpu::missing_on_kvm(&cpu, map, kvm).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +286,24 @@ mod tests {
         let before = d.to_xml();
         CpuSettings::read(&d).write(&mut d).unwrap();
         assert_eq!(d.to_xml(), before);
+    }
+
+    #[test]
+    fn shortfall_names_what_kvm_lacks_for_the_chosen_cpu() {
+        let map = CpuMap::builtin().unwrap();
+        let empty = CpuidData::default();
+        let d = domain("");
+        let mut s = CpuSettings::read(&d);
+        assert!(host_shortfall(&s, &d, &map, &empty).is_empty(), "no <cpu>");
+        s.choice = CpuChoice::Custom;
+        s.model = Some("Haswell".into());
+        let missing = host_shortfall(&s, &d, &map, &empty);
+        assert!(missing.iter().any(|f| f == "avx2"), "{missing:?}");
+        s.choice = CpuChoice::HostModel;
+        assert!(
+            host_shortfall(&s, &d, &map, &empty).is_empty(),
+            "host-model"
+        );
     }
 
     #[test]

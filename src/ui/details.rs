@@ -7,9 +7,9 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
-use super::cpu_edit::{CpuChoice, CpuSettings, model_usability};
+use super::cpu_edit::{CpuChoice, CpuSettings, host_shortfall, model_usability};
 use super::rows;
-use crate::cpu::{CpuMap, Policy};
+use crate::cpu::{CpuMap, CpuidData, Policy};
 use crate::domain::Domain;
 use crate::domain::model::OsText;
 use crate::domain::store::{DomainStore, StoredDomain};
@@ -33,6 +33,10 @@ pub struct Details {
     /// The XML page's text was edited: Apply takes the document from there.
     xml_edited: bool,
     error: Option<String>,
+    /// The CPU map and KVM's supported CPUID, to say while editing whether the CPU can start
+    /// here (`None` when unreadable: then nothing is claimed either way).
+    map: Option<CpuMap>,
+    kvm: Option<CpuidData>,
     /// Set while the view rewrites widgets, so their change signals are not taken as edits.
     syncing: std::rc::Rc<std::cell::Cell<bool>>,
 }
@@ -60,6 +64,9 @@ pub struct DetailsWidgets {
     pub stack: adw::ViewStack,
     pub apply: gtk::Button,
     pub error: gtk::Label,
+    /// Says, while the CPU page is edited, what this host's KVM cannot give the chosen CPU.
+    pub host_warning: gtk::Label,
+    pub toasts: adw::ToastOverlay,
     pub title: gtk::Entry,
     pub description: gtk::Entry,
     pub state: gtk::Label,
@@ -552,11 +559,25 @@ impl Component for Details {
             .margin_top(6)
             .margin_bottom(6)
             .build();
+        let host_warning = gtk::Label::builder()
+            .css_classes(["warning"])
+            .wrap(true)
+            .selectable(true)
+            .visible(false)
+            .xalign(0.0)
+            .margin_start(12)
+            .margin_end(12)
+            .margin_top(6)
+            .margin_bottom(6)
+            .build();
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
         content.append(&header);
         content.append(&error);
+        content.append(&host_warning);
         content.append(&stack);
-        window.set_content(Some(&content));
+        let toasts = adw::ToastOverlay::new();
+        toasts.set_child(Some(&content));
+        window.set_content(Some(&toasts));
 
         {
             let sender = sender.clone();
@@ -577,6 +598,8 @@ impl Component for Details {
             dirty: false,
             xml_edited: false,
             error: None,
+            map,
+            kvm,
             syncing: syncing.clone(),
         };
         let mut widgets = DetailsWidgets {
@@ -584,6 +607,8 @@ impl Component for Details {
             stack,
             apply,
             error,
+            host_warning,
+            toasts,
             title,
             description,
             state,
@@ -604,6 +629,7 @@ impl Component for Details {
             xml,
         };
         model.show_cpu(&mut widgets, &sender);
+        model.show_host_warning(&widgets);
         syncing.set(false);
         ComponentParts { model, widgets }
     }
@@ -674,6 +700,7 @@ impl Component for Details {
             }
         }
         self.show_cpu(widgets, &sender);
+        self.show_host_warning(widgets);
         widgets.apply.set_sensitive(self.dirty);
         widgets.error.set_visible(self.error.is_some());
         widgets.error.set_text(self.error.as_deref().unwrap_or(""));
@@ -758,9 +785,35 @@ impl Details {
                 self.syncing.set(true);
                 w.xml.buffer().set_text(&self.stored.domain.to_xml());
                 self.syncing.set(false);
+                let (state, _) = super::machines::run_state(&self.stored.name);
+                let text = if matches!(
+                    state,
+                    super::machines::RunState::Running | super::machines::RunState::Paused
+                ) {
+                    gettext("Changes saved; they take effect when the VM next starts")
+                } else {
+                    gettext("Changes saved")
+                };
+                w.toasts.add_toast(adw::Toast::new(&text));
             }
             Err(error) => self.error = Some(error),
         }
+    }
+
+    /// Shows or hides the warning that this host cannot run the CPU as edited, naming what
+    /// KVM lacks and the fix, so a CPU that will not start here is never saved unknowingly.
+    fn show_host_warning(&self, w: &DetailsWidgets) {
+        let missing = match (&self.map, &self.kvm) {
+            (Some(map), Some(kvm)) => host_shortfall(&self.cpu, &self.stored.domain, map, kvm),
+            _ => Vec::new(),
+        };
+        w.host_warning.set_visible(!missing.is_empty());
+        w.host_warning.set_text(&if missing.is_empty() {
+            String::new()
+        } else {
+            gettext("This host's KVM cannot provide {features}, so the VM will not start here. Turn on “Copy host CPU configuration” or pick a model marked usable.")
+                .replace("{features}", &missing.join(", "))
+        });
     }
 
     fn edited_domain(&self, w: &DetailsWidgets) -> Result<Domain, String> {

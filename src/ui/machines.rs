@@ -18,6 +18,8 @@ pub enum RunState {
     ShutOff,
     Running,
     Paused,
+    /// Not running, and its last run ended in a crash; the engine's reason.
+    Crashed(String),
     /// The definition file could not be read; the message says why.
     Broken(String),
 }
@@ -94,10 +96,13 @@ pub fn list(store: &DomainStore) -> Vec<VmSummary> {
     rows
 }
 
-/// Asks the VM's runner how it is; no runner means shut off.
+/// Asks the VM's runner how it is; no runner means shut off, or crashed when the last
+/// runner recorded a crash.
 pub fn run_state(name: &str) -> (RunState, Option<u32>) {
     let Ok(info) = runner::request(name, "info") else {
-        return (RunState::ShutOff, None);
+        let crash = runner::exit_state(name)
+            .and_then(|state| state.strip_prefix("crashed: ").map(str::to_string));
+        return (crash.map_or(RunState::ShutOff, RunState::Crashed), None);
     };
     let field = |key: &str| {
         info.lines()
@@ -150,6 +155,29 @@ pub fn start(name: &str) -> Result<(), String> {
         .chars()
         .take(2000)
         .collect())
+}
+
+/// Whether a start error is the engine saying it cannot give the guest the CPU its definition
+/// asks for (the `guest CPU: …` errors of `vireoctl start`), so that a different CPU is the fix.
+pub fn is_cpu_error(message: &str) -> bool {
+    message.starts_with("guest CPU")
+}
+
+/// Switches the stored VM `name` to host-model, the one-click fix for a CPU this host cannot
+/// give: host-model takes what this host's KVM offers. vCPU count and topology stay; feature
+/// settings that can only hide features (disable, forbid, optional) stay too, while required
+/// and forced ones go, since this host may lack them.
+pub fn use_host_model(store: &DomainStore, name: &str) -> Result<(), String> {
+    use super::cpu_edit::{CpuChoice, CpuSettings};
+    use crate::cpu::Policy;
+    let mut stored = store.get(name).map_err(|e| e.to_string())?;
+    let mut cpu = CpuSettings::read(&stored.domain);
+    cpu.choice = CpuChoice::HostModel;
+    cpu.features.retain(|(_, policy)| {
+        matches!(policy, Policy::Disable | Policy::Forbid | Policy::Optional)
+    });
+    cpu.write(&mut stored.domain).map_err(|e| e.to_string())?;
+    store.save(&mut stored).map_err(|e| e.to_string())
 }
 
 /// Sends `action` to the running VM `name`.

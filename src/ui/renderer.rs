@@ -96,7 +96,10 @@ mod tests {
     fn the_users_settings_win() {
         let dir = tempfile::tempdir().unwrap();
         for pairs in [[("GSK_RENDERER", "ngl")], [("GDK_DEBUG", "misc")]] {
-            assert_eq!(choose(env_of(&pairs), dir.path()), RendererChoice::UserSetting);
+            assert_eq!(
+                choose(env_of(&pairs), dir.path()),
+                RendererChoice::UserSetting
+            );
         }
         assert_eq!(
             choose(env_of(&[("GSK_RENDERER", "")]), dir.path()),

@@ -46,6 +46,7 @@ pub fn state_text(state: &RunState) -> String {
         RunState::ShutOff => gettext("Shut off"),
         RunState::Running => gettext("Running"),
         RunState::Paused => gettext("Paused"),
+        RunState::Crashed(_) => gettext("Crashed"),
         RunState::Broken(_) => gettext("Unreadable definition"),
     }
 }
@@ -54,7 +55,7 @@ fn state_css(state: &RunState) -> &'static str {
     match state {
         RunState::Running => "vm-state-running",
         RunState::Paused => "vm-state-paused",
-        RunState::Broken(_) => "vm-state-crashed",
+        RunState::Broken(_) | RunState::Crashed(_) => "vm-state-crashed",
         RunState::ShutOff => "dim-label",
     }
 }
@@ -309,6 +310,10 @@ fn apply(row: &mut Row, vm: &VmSummary) {
         row.state_label.remove_css_class(class);
     }
     row.state_label.add_css_class(state_css(&vm.state));
+    row.state_label.set_tooltip_text(match &vm.state {
+        RunState::Crashed(reason) => Some(reason.as_str()),
+        _ => None,
+    });
     let runs = matches!(vm.state, RunState::Running | RunState::Paused);
     let enable = |name: &str, on: bool| {
         if let Some(action) = row
@@ -320,7 +325,10 @@ fn apply(row: &mut Row, vm: &VmSummary) {
         }
     };
     let broken = matches!(vm.state, RunState::Broken(_));
-    enable("start", vm.state == RunState::ShutOff);
+    enable(
+        "start",
+        matches!(vm.state, RunState::ShutOff | RunState::Crashed(_)),
+    );
     enable("pause", vm.state == RunState::Running);
     enable("resume", vm.state == RunState::Paused);
     enable("shutdown", vm.state == RunState::Running);
