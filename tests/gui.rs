@@ -279,10 +279,21 @@ fn wizard_creates_starts_and_shows_the_console() {
     assert!(!forward.is_sensitive());
     name.set_text("wizard-probe");
     wait_for("Create to enable", || forward.is_sensitive());
+    assert_eq!(summary[0].title(), "CPU");
     assert!(
-        summary.text().contains("CPU: Copy of the host CPU"),
-        "{}",
-        summary.text()
+        summary[0]
+            .subtitle()
+            .unwrap_or_default()
+            .starts_with("Copy of the host CPU"),
+        "{:?}",
+        summary[0].subtitle()
+    );
+    assert!(
+        summary[2]
+            .subtitle()
+            .unwrap_or_default()
+            .contains("probe.elf"),
+        "the boot row names the kernel"
     );
     let wizard_window = app.model().wizard().map(|w| w.widget().clone());
     if let Some(wizard_window) = wizard_window {

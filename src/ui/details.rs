@@ -412,7 +412,13 @@ impl Component for Details {
             });
         }
         cpu_page.add(&topology_group);
-        add_page(&stack, "cpu", &gettext("CPU"), "cpu-symbolic", &cpu_page);
+        add_page(
+            &stack,
+            "cpu",
+            &gettext("CPU"),
+            "vireo-cpu-symbolic",
+            &cpu_page,
+        );
 
         // Memory.
         let memory_page = adw::PreferencesPage::new();
@@ -434,7 +440,7 @@ impl Component for Details {
             &stack,
             "memory",
             &gettext("Memory"),
-            "memory-symbolic",
+            "vireo-memory-symbolic",
             &memory_page,
         );
 
@@ -575,6 +581,14 @@ impl Component for Details {
         content.append(&error);
         content.append(&host_warning);
         content.append(&stack);
+        // Six pages do not fit the header on a narrow window: the switcher then moves to a
+        // bar at the bottom (the libadwaita adaptive pattern), so every page stays reachable.
+        let switcher_bar = adw::ViewSwitcherBar::builder().stack(&stack).build();
+        switcher
+            .bind_property("title-visible", &switcher_bar, "reveal")
+            .sync_create()
+            .build();
+        content.append(&switcher_bar);
         let toasts = adw::ToastOverlay::new();
         toasts.set_child(Some(&content));
         window.set_content(Some(&toasts));

@@ -18,13 +18,23 @@ use relm4::gtk::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{RelmApp, adw, gtk};
 
-/// Registers the compiled GResource bundle (ui/ files, icons, CSS). Safe to call repeatedly.
+/// Registers the compiled GResource bundle (ui/ files, icons, CSS) and, once a display exists,
+/// its icons with the icon theme. Safe to call repeatedly.
 pub fn register_resources() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         gio::resources_register_include!("vireo.gresource")
             .expect("the GResource bundle compiled by build.rs is valid");
     });
+    // The application adds its resource icons to the theme itself; windows built without one
+    // (the GUI tests) need them added once a display exists.
+    if let Some(display) = gtk::gdk::Display::default() {
+        let theme = gtk::IconTheme::for_display(&display);
+        let path = "/dev/vireo/Vireo/icons";
+        if !theme.resource_path().iter().any(|p| p == path) {
+            theme.add_resource_path(path);
+        }
+    }
 }
 
 /// Whether a display server is reachable, judged from the environment before GTK starts.

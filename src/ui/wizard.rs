@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
+use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
 use super::new_vm_form::{
@@ -71,7 +72,8 @@ pub struct WizardWidgets {
     pub existing_image: gtk::Entry,
     pub progress: gtk::ProgressBar,
     pub name: gtk::Entry,
-    pub summary: gtk::Label,
+    /// The summary's rows (CPU, Memory, Boot, Storage), each value as its subtitle.
+    pub summary: [adw::ActionRow; 4],
     pub customize: gtk::Switch,
 }
 
@@ -350,14 +352,18 @@ impl Component for Wizard {
         let summary_group = adw::PreferencesGroup::builder()
             .title(gettext("Summary"))
             .build();
-        let summary = gtk::Label::builder()
-            .xalign(0.0)
-            .wrap(true)
-            .selectable(true)
-            .margin_top(6)
-            .margin_bottom(6)
-            .build();
-        summary_group.add(&summary);
+        let titles = [
+            gettext("CPU"),
+            gettext("Memory"),
+            gettext("Boot"),
+            gettext("Storage"),
+        ];
+        let summary = titles.map(|title| {
+            let row = adw::ActionRow::builder().title(title).build();
+            summary_group.add(&row);
+            row
+        });
+        let start_group = adw::PreferencesGroup::new();
         let customize = gtk::Switch::builder().valign(gtk::Align::Center).build();
         let customize_row = adw::ActionRow::builder()
             .title(gettext("Customize configuration before start"))
@@ -367,12 +373,12 @@ impl Component for Wizard {
             .activatable_widget(&customize)
             .build();
         customize_row.add_suffix(&customize);
-        summary_group.add(&customize_row);
+        start_group.add(&customize_row);
         {
             let sender = sender.clone();
             customize.connect_active_notify(move |_| sender.input(WizardMsg::Edited));
         }
-        page(&stack, "name", &[&name_group, &summary_group]);
+        page(&stack, "name", &[&name_group, &summary_group, &start_group]);
 
         let problem = gtk::Label::builder()
             .css_classes(["error"])
@@ -482,7 +488,9 @@ impl Component for Wizard {
                 .set_text(Some(&gettext("Creating the disk image…")));
         }
         if self.step + 1 == STEPS {
-            widgets.summary.set_text(&summary_text(form));
+            for (row, value) in widgets.summary.iter().zip(summary_values(form)) {
+                row.set_subtitle(&glib::markup_escape_text(&value));
+            }
         }
     }
 }
@@ -505,32 +513,30 @@ fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
     }
 }
 
-fn summary_text(form: &NewVmForm) -> String {
+/// The summary rows' values (CPU, Memory, Boot, Storage): the CPU the VM will get
+/// under the current preference, memory and vCPUs, how it boots, its storage.
+fn summary_values(form: &NewVmForm) -> [String; 4] {
     let prefs = Prefs::load().unwrap_or_default();
     let host = HostFacts::detect();
     let boot = match form.boot {
-        BootKind::Kernel => gettext("Boot: kernel {path}").replace("{path}", &form.kernel),
-        BootKind::DiskImage => {
-            gettext("Boot: disk image {path}").replace("{path}", &form.boot_image)
-        }
+        BootKind::Kernel => gettext("Linux kernel {path}").replace("{path}", &form.kernel),
+        BootKind::DiskImage => gettext("Disk image {path}").replace("{path}", &form.boot_image),
     };
     let storage = match form.storage {
-        StorageKind::None => gettext("Storage: none"),
-        StorageKind::NewImage => gettext("Storage: new {gib} GiB disk image")
-            .replace("{gib}", &form.new_image_gib.to_string()),
-        StorageKind::ExistingImage => {
-            gettext("Storage: {path}").replace("{path}", &form.existing_image)
+        StorageKind::None => gettext("No disk"),
+        StorageKind::NewImage => {
+            gettext("New {gib} GiB disk image").replace("{gib}", &form.new_image_gib.to_string())
         }
+        StorageKind::ExistingImage => form.existing_image.clone(),
     };
     [
-        gettext("CPU: {cpu}").replace("{cpu}", &cpu_summary(&prefs, &host)),
-        gettext("Memory: {mib} MiB, {n} vCPUs")
+        cpu_summary(&prefs, &host),
+        gettext("{mib} MiB, {n} vCPUs")
             .replace("{mib}", &form.memory_mib.to_string())
             .replace("{n}", &form.vcpus.to_string()),
         boot,
         storage,
     ]
-    .join("\n")
 }
 
 impl Wizard {
