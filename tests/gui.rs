@@ -273,6 +273,16 @@ fn wizard_creates_starts_and_shows_the_console() {
     wait_for("step 3", || title.subtitle() == "Step 3 of 4");
     forward.emit_clicked();
     wait_for("step 4", || title.subtitle() == "Step 4 of 4");
+    assert_eq!(
+        name.text(),
+        "probe",
+        "a name is proposed from the kernel's file"
+    );
+    wait_for("Create to enable with the proposed name", || {
+        forward.is_sensitive()
+    });
+    name.set_text("");
+    settle();
     assert!(!forward.is_sensitive(), "Create must wait for a name");
     name.set_text("bad/name");
     settle();

@@ -162,6 +162,49 @@ impl NewVmForm {
         Ok(())
     }
 
+    /// A name for the new VM, so that none has to be typed: the boot file's name without a
+    /// known extension (`debian-12.qcow2` gives `debian-12`, `vmlinuz-6.1` gives `linux-6.1`),
+    /// or `vm`, made unique in `store` with `-2`, `-3`, …
+    pub fn suggest_name(&self, store: Option<&DomainStore>) -> String {
+        let source = match self.boot {
+            BootKind::Kernel => &self.kernel,
+            BootKind::DiskImage => &self.boot_image,
+        };
+        let file = Path::new(source.trim())
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut base = file.as_str();
+        for extension in [".img", ".raw", ".qcow2", ".iso", ".elf", ".bin", ".efi"] {
+            base = base.strip_suffix(extension).unwrap_or(base);
+        }
+        let base: String = match base.strip_prefix("vmlinuz") {
+            Some(version) => format!("linux{version}"),
+            None => base.to_string(),
+        }
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+        let base = base.trim_start_matches(['.', '-']).to_string();
+        let base = if base.is_empty() {
+            "vm".to_string()
+        } else {
+            base
+        };
+        let taken = |name: &str| store.is_some_and(|s| s.path_of(name).exists());
+        std::iter::once(base.clone())
+            .chain((2..).map(|n| format!("{base}-{n}")))
+            .find(|name| !taken(name))
+            .expect("an unbounded sequence of names has a free one")
+    }
+
     /// Where a new disk image for this VM goes: beside the store, in `images/`.
     pub fn new_image_path(&self, store: &DomainStore) -> PathBuf {
         let base = store.dir().parent().unwrap_or(store.dir());
@@ -281,6 +324,37 @@ mod tests {
         let big = NewVmForm::with_defaults(HOST);
         assert_eq!((big.memory_mib, big.vcpus), (1024, 2));
         assert_eq!(big.problem(1, HOST, None), None);
+    }
+
+    #[test]
+    fn suggested_names_come_from_the_boot_file_and_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DomainStore::open_at(dir.path().join("domains")).unwrap();
+        let mut form = NewVmForm {
+            kernel: "/boot/vmlinuz-6.1.0-13-amd64".into(),
+            ..NewVmForm::default()
+        };
+        assert_eq!(form.suggest_name(Some(&store)), "linux-6.1.0-13-amd64");
+        form.kernel = "/srv/probe.elf".into();
+        assert_eq!(form.suggest_name(Some(&store)), "probe");
+        form.boot = BootKind::DiskImage;
+        form.boot_image = "/images/My Debian 12.qcow2".into();
+        assert_eq!(form.suggest_name(None), "My-Debian-12");
+        form.boot_image = String::new();
+        assert_eq!(form.suggest_name(None), "vm");
+        let xml = |name: &str| {
+            format!(
+                "<domain type='kvm'><name>{name}</name><memory unit='KiB'>65536</memory><os><type arch='x86_64'>hvm</type></os></domain>"
+            )
+        };
+        store.define(&xml("vm")).unwrap();
+        store.define(&xml("vm-2")).unwrap();
+        assert_eq!(form.suggest_name(Some(&store)), "vm-3");
+        form.name = form.suggest_name(Some(&store));
+        assert!(
+            form.problem(3, HOST, Some(&store)).is_none(),
+            "the suggestion is valid"
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct Wizard {
     /// Disk-image progress while creating (0.0 ..= 1.0), `None` when idle.
     progress: Option<f64>,
     error: Option<String>,
+    /// The name the wizard last proposed; replaced when the boot file changes, kept once the
+    /// user types their own.
+    suggested_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -400,6 +403,7 @@ impl Component for Wizard {
             store: DomainStore::open_default().ok(),
             progress: None,
             error: None,
+            suggested_name: None,
         };
         let widgets = WizardWidgets {
             window,
@@ -440,7 +444,11 @@ impl Component for Wizard {
         _root: &adw::Window,
     ) {
         self.form = read_form(&self.form, widgets);
+        let step = self.step;
         self.handle(msg, &sender);
+        if self.step != step && self.step + 1 == STEPS {
+            self.propose_name(widgets);
+        }
         self.update_view(widgets, sender);
     }
 
@@ -568,6 +576,21 @@ impl Wizard {
             }
             WizardMsg::Progress(share) => self.progress = Some(share),
             WizardMsg::DiskReady(result) => self.finish(result, sender),
+        }
+    }
+
+    /// On arriving at the last step, fills the name field with a suggestion (so the wizard can
+    /// be finished with the mouse only) unless the user has typed a name of their own.
+    fn propose_name(&mut self, widgets: &WizardWidgets) {
+        let typed = widgets.name.text();
+        if !typed.is_empty() && self.suggested_name.as_deref() != Some(typed.as_str()) {
+            return;
+        }
+        let suggestion = self.form.suggest_name(self.store.as_ref());
+        if typed != suggestion.as_str() {
+            self.suggested_name = Some(suggestion.clone());
+            widgets.name.set_text(&suggestion);
+            self.form.name = suggestion;
         }
     }
 
