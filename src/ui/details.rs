@@ -482,6 +482,9 @@ impl Component for Details {
         let disks_group = adw::PreferencesGroup::builder()
             .title(gettext("Disks"))
             .build();
+        let devices_note = gettext(
+            "As the definition lists them. Vireo's engine gives guests a serial console but does not attach disks or network interfaces yet; libvirt runs the VM with all of them.",
+        );
         for disk in domain.disks() {
             let row = adw::ActionRow::builder()
                 .title(glib::markup_escape_text(disk.source.as_deref().unwrap_or("—")).as_str())
@@ -496,6 +499,8 @@ impl Component for Details {
         }
         if domain.disks().is_empty() {
             disks_group.set_description(Some(&gettext("No disks")));
+        } else {
+            disks_group.set_description(Some(&devices_note));
         }
         devices_page.add(&disks_group);
         let nics_group = adw::PreferencesGroup::builder()
@@ -515,6 +520,8 @@ impl Component for Details {
         }
         if domain.interfaces().is_empty() {
             nics_group.set_description(Some(&gettext("No network interfaces")));
+        } else if domain.disks().is_empty() {
+            nics_group.set_description(Some(&devices_note));
         }
         devices_page.add(&nics_group);
         add_page(

@@ -241,6 +241,7 @@ impl Component for Wizard {
         cmdline.set_text("console=ttyS0");
         let disk_group = adw::PreferencesGroup::builder()
             .title(gettext("Disk Image"))
+            .description(gettext("Vireo starts guests by direct kernel boot; booting from a disk needs firmware, which Vireo's engine does not have yet. The VM is saved in libvirt's format, so virsh can run it, and opens in its details instead of starting."))
             .visible(false)
             .build();
         let boot_image = entry_row(
@@ -288,6 +289,7 @@ impl Component for Wizard {
         // Step 3: storage.
         let storage_group = adw::PreferencesGroup::builder()
             .title(gettext("Storage"))
+            .description(gettext("The disk goes into the VM's definition as a virtio disk. Vireo's engine does not hand disks to guests yet; libvirt runs the VM with it."))
             .build();
         let storage_none = radio_row(
             &storage_group,
@@ -652,9 +654,11 @@ impl Wizard {
         });
         match result {
             Ok(stored) => {
+                // A disk-booted VM cannot start in Vireo's engine (see the step-1 note):
+                // it opens in its details rather than failing to start.
                 let _ = sender.output(WizardOutput::Created {
                     name: stored.name,
-                    customize: self.form.customize,
+                    customize: self.form.customize || self.form.boot == BootKind::DiskImage,
                 });
             }
             Err(error) => {
