@@ -60,6 +60,27 @@ pub fn cpu_mode_texts(mode: CpuModePref) -> (String, String) {
     }
 }
 
+/// What a choice means on this very host, where that is not obvious from its name: which mode
+/// the application default picks here and why, and which model "Nearest CPU model" gives.
+pub fn on_this_host(
+    mode: CpuModePref,
+    host: &crate::domain::validate::HostFacts,
+) -> Option<String> {
+    match mode {
+        CpuModePref::AppDefault if host.hardware_kvm => Some(gettext(
+            "On this host: host passthrough (KVM runs on hardware virtualization)",
+        )),
+        CpuModePref::AppDefault => Some(gettext(
+            "On this host: a copy of the host CPU (KVM here has no hardware virtualization, so guests cannot rely on passthrough)",
+        )),
+        CpuModePref::HostModelOnly => Some(match &host.nearest_usable_model {
+            Some(model) => gettext("On this host: {model}").replace("{model}", model),
+            None => gettext("On this host: no named model is usable"),
+        }),
+        _ => None,
+    }
+}
+
 pub struct PreferencesWidgets {
     pub window: adw::PreferencesWindow,
     /// One check button per CPU choice, in [`CpuModePref::ALL`] order.
@@ -102,8 +123,12 @@ impl SimpleComponent for Preferences {
             ))
             .build();
         let mut cpu_mode_buttons: Vec<gtk::CheckButton> = Vec::new();
+        let host = crate::domain::validate::HostFacts::detect();
         for mode in CpuModePref::ALL {
-            let (title, subtitle) = cpu_mode_texts(mode);
+            let (title, mut subtitle) = cpu_mode_texts(mode);
+            if let Some(here) = on_this_host(mode, &host) {
+                subtitle = format!("{subtitle}\n{here}");
+            }
             let check = radio_row(&cpu_group, &title, &subtitle, cpu_mode_buttons.first());
             check.set_active(prefs.new_vm_cpu_mode == mode);
             let sender = sender.clone();
@@ -206,5 +231,40 @@ impl Preferences {
     /// The preferences as last saved by this window.
     pub fn prefs(&self) -> &Prefs {
         &self.prefs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::validate::HostFacts;
+
+    fn host(hardware_kvm: bool, nearest: Option<&str>) -> HostFacts {
+        HostFacts {
+            mem_total_kib: None,
+            hardware_kvm,
+            nearest_usable_model: nearest.map(str::to_string),
+            kvm_cpuid: None,
+        }
+    }
+
+    #[test]
+    fn says_what_the_default_and_nearest_model_mean_here() {
+        let hardware = host(true, Some("Skylake-Client"));
+        let pvm = host(false, Some("pentium3"));
+        let default_here = |h| on_this_host(CpuModePref::AppDefault, h).unwrap();
+        assert!(default_here(&hardware).contains("host passthrough"));
+        assert!(default_here(&pvm).contains("copy of the host CPU"));
+        assert!(
+            on_this_host(CpuModePref::HostModelOnly, &pvm)
+                .unwrap()
+                .contains("pentium3")
+        );
+        assert!(
+            on_this_host(CpuModePref::HostModelOnly, &host(false, None))
+                .unwrap()
+                .contains("no named model")
+        );
+        assert_eq!(on_this_host(CpuModePref::HostPassthrough, &pvm), None);
     }
 }
