@@ -591,6 +591,43 @@ fn start_failure_offers_host_model() {
     window.set_visible(false);
 }
 
+/// The list follows the store while open (as after `vireoctl define`) and tells a VM whose
+/// last run crashed from one that was shut off, with Run offered again.
+fn list_follows_the_store_and_shows_crashes() {
+    use vireo::domain::store::DomainStore;
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the main window to map", || window.is_mapped());
+    assert!(app.widgets().vm_list.row("late-arrival").is_none());
+    let store = DomainStore::open_default().unwrap();
+    store
+        .define("<domain type='kvm'>\n  <name>late-arrival</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n  </os>\n</domain>\n")
+        .unwrap();
+    wait_for("the new VM's row", || {
+        app.widgets().vm_list.row("late-arrival").is_some()
+    });
+    assert_eq!(
+        app.widgets().vm_list.state_label("late-arrival").as_deref(),
+        Some("Shut off")
+    );
+    // What a runner records when its guest crashed (on_crash='destroy').
+    let exit = vireo::engine::runner::exit_state_path("late-arrival");
+    std::fs::create_dir_all(exit.parent().unwrap()).unwrap();
+    std::fs::write(&exit, "crashed: triple fault at rip 0x1000").unwrap();
+    wait_for("the crash to show", || {
+        app.widgets().vm_list.state_label("late-arrival").as_deref() == Some("Crashed")
+    });
+    let tooltip = app.widgets().vm_list.state_tooltip("late-arrival");
+    assert_eq!(tooltip.as_deref(), Some("triple fault at rip 0x1000"));
+    store.undefine("late-arrival", false).unwrap();
+    let _ = std::fs::remove_file(&exit);
+    wait_for("the row to go", || {
+        app.widgets().vm_list.row("late-arrival").is_none()
+    });
+    window.set_visible(false);
+}
+
 /// Delete from the row's menu asks first; "Keep Disk Images" removes the definition only.
 fn delete_asks_and_keeps_disk_images() {
     use vireo::domain::store::DomainStore;
@@ -709,7 +746,7 @@ fn main() {
         return;
     }
 
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 10] = [
         ("empty_state_is_shown", empty_state_is_shown),
         (
             "primary_menu_lists_preferences_shortcuts_about",
@@ -730,6 +767,10 @@ fn main() {
         (
             "details_cpu_page_edits_the_xml",
             details_cpu_page_edits_the_xml,
+        ),
+        (
+            "list_follows_the_store_and_shows_crashes",
+            list_follows_the_store_and_shows_crashes,
         ),
         (
             "start_failure_offers_host_model",

@@ -276,6 +276,10 @@ pub fn is_running(name: &str) -> bool {
     connect(name).is_ok()
 }
 
+/// How long a request waits for the runner's answer. Runners answer at once (a shutdown is
+/// only requested, not awaited), so this only bounds a runner that hangs.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Sends `request` to the runner of `name`; returns the lines after `ok`.
 pub fn request(name: &str, request: &str) -> Result<String, RunnerError> {
     let io = |cause| RunnerError::Io {
@@ -283,6 +287,11 @@ pub fn request(name: &str, request: &str) -> Result<String, RunnerError> {
         cause,
     };
     let mut stream = connect(name)?;
+    // A runner that stopped answering must not hold its caller (the GUI's poll) forever.
+    stream
+        .set_read_timeout(Some(REQUEST_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(REQUEST_TIMEOUT)))
+        .map_err(io)?;
     writeln!(stream, "{request}").map_err(io)?;
     let mut reply = String::new();
     // A runner whose VM just ended closes without answering: the domain is no longer running.

@@ -36,6 +36,8 @@ pub struct App {
     details: HashMap<String, Controller<Details>>,
     /// Error or notice to show as a toast at the next view update.
     toast: Option<String>,
+    /// A background re-read of the store and the runners is under way.
+    refreshing: bool,
 }
 
 /// Messages the main window reacts to (from its actions, buttons and timer).
@@ -72,6 +74,8 @@ pub enum AppMsg {
 pub enum AppCmd {
     Started(String, Result<(), String>),
     Acted(String, VmAction, Result<(), String>),
+    /// The store's generation and the VMs, as re-read by the once-a-second poll.
+    Listed(u64, Vec<VmSummary>),
 }
 
 #[relm4::component(pub)]
@@ -178,6 +182,7 @@ impl Component for App {
             consoles: HashMap::new(),
             details: HashMap::new(),
             toast: None,
+            refreshing: false,
         };
         let row_sender = sender.clone();
         let vm_list = VmList::new(move |request| row_sender.input(AppMsg::Row(request)));
@@ -187,7 +192,7 @@ impl Component for App {
         install_window_actions(&widgets.main_window, &sender);
         model.refresh();
         super::startup_mark("main window: VMs listed");
-        show(&model, &mut widgets);
+        show(&mut model, &mut widgets);
         if tracing::enabled!(target: "vireo::startup", tracing::Level::DEBUG) {
             mark_first_frame(&root);
         }
@@ -249,9 +254,17 @@ impl Component for App {
             }
             AppMsg::ShowAbout => super::about::about_window(root).present(),
             AppMsg::Refresh => {
-                if !self.refresh() {
-                    return;
+                // Off the UI thread: it reads every definition and asks every runner.
+                if let Some(store) = self.store.clone().filter(|_| !self.refreshing) {
+                    self.refreshing = true;
+                    sender.oneshot_command(async move {
+                        let listed =
+                            run_blocking(move || (store.generation(), machines::list(&store)))
+                                .await;
+                        AppCmd::Listed(listed.0, listed.1)
+                    });
                 }
+                return;
             }
             AppMsg::Tick => {
                 widgets.vm_list.sample_cpu();
@@ -291,6 +304,16 @@ impl Component for App {
     ) {
         match message {
             AppCmd::Started(name, Err(error)) => start_failed(root, name, &error, &sender),
+            AppCmd::Listed(generation, vms) => {
+                self.refreshing = false;
+                if generation == self.generation && vms == self.vms {
+                    return;
+                }
+                self.generation = generation;
+                self.vms = vms;
+                show(self, widgets);
+                return;
+            }
             AppCmd::Acted(name, _, Err(error)) => {
                 self.toast = Some(format!("{name}: {error}"));
             }
@@ -445,8 +468,8 @@ fn load_prefs() -> Prefs {
     })
 }
 
-/// Puts the model on screen: empty state or list, rows, pending toast.
-fn show(model: &App, widgets: &mut AppWidgets) {
+/// Puts the model on screen: empty state or list, rows, and the pending toast (shown once).
+fn show(model: &mut App, widgets: &mut AppWidgets) {
     widgets
         .content
         .set_visible_child_name(if model.vms.is_empty() {
@@ -455,8 +478,8 @@ fn show(model: &App, widgets: &mut AppWidgets) {
             "list"
         });
     widgets.vm_list.update(&model.vms);
-    if let Some(text) = &model.toast {
-        let toast = adw::Toast::new(&glib::markup_escape_text(text));
+    if let Some(text) = model.toast.take() {
+        let toast = adw::Toast::new(&glib::markup_escape_text(&text));
         toast.set_timeout(6);
         widgets.toasts.add_toast(toast);
     }

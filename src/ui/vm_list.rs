@@ -154,6 +154,14 @@ impl VmList {
             .map(|r| r.state_label.text().to_string())
     }
 
+    /// The tooltip of `name`'s state label (a crash's reason).
+    pub fn state_tooltip(&self, name: &str) -> Option<String> {
+        self.rows
+            .get(name)
+            .and_then(|r| r.state_label.tooltip_text())
+            .map(|t| t.to_string())
+    }
+
     /// Activates the row action `action` (e.g. "start", "force-off") of `name`, as its button
     /// or menu item would.
     pub fn activate(&self, name: &str, action: &str) -> bool {
