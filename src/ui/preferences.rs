@@ -68,10 +68,10 @@ pub fn on_this_host(
 ) -> Option<String> {
     match mode {
         CpuModePref::AppDefault if host.hardware_kvm => Some(gettext(
-            "On this host: host passthrough (KVM runs on hardware virtualization)",
+            "On this host: host passthrough (hardware virtualization found)",
         )),
         CpuModePref::AppDefault => Some(gettext(
-            "On this host: a copy of the host CPU (KVM here has no hardware virtualization, so guests cannot rely on passthrough)",
+            "On this host: a copy of the host CPU (no hardware virtualization found)",
         )),
         CpuModePref::HostModelOnly => Some(match &host.nearest_usable_model {
             Some(model) => gettext("On this host: {model}").replace("{model}", model),
