@@ -258,6 +258,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cpu_errors_are_told_apart_as_vireoctl_prints_them() {
+        use crate::cpu::guest::ResolveError;
+        use crate::engine::config::ConfigError;
+        // `vireoctl start` prints errors as anyhow's "{:#}" chain; `start` strips "error: ".
+        let printed = |err: ConfigError| format!("{:#}", anyhow::Error::from(err));
+        assert!(is_cpu_error(&printed(ConfigError::Cpu(
+            ResolveError::NoModel
+        ))));
+        assert!(!is_cpu_error(&printed(ConfigError::Invalid(
+            "missing <name>".into()
+        ))));
+        assert!(!is_cpu_error(&printed(ConfigError::Host(
+            "no /dev/kvm".into()
+        ))));
+    }
+
+    #[test]
     fn cpu_history_turns_ticks_into_shares() {
         let hz = ticks_per_second();
         let t0 = std::time::Instant::now();
