@@ -75,7 +75,7 @@ pub enum AppCmd {
     Started(String, Result<(), String>),
     Acted(String, VmAction, Result<(), String>),
     /// The store's generation and the VMs, as re-read by the once-a-second poll.
-    Listed(u64, Vec<VmSummary>),
+    Listed((u64, Vec<VmSummary>)),
 }
 
 #[relm4::component(pub)]
@@ -261,7 +261,7 @@ impl Component for App {
                         let listed =
                             run_blocking(move || (store.generation(), machines::list(&store)))
                                 .await;
-                        AppCmd::Listed(listed.0, listed.1)
+                        AppCmd::Listed(listed)
                     });
                 }
                 return;
@@ -304,14 +304,11 @@ impl Component for App {
     ) {
         match message {
             AppCmd::Started(name, Err(error)) => start_failed(root, name, &error, &sender),
-            AppCmd::Listed(generation, vms) => {
+            AppCmd::Listed(listed) => {
                 self.refreshing = false;
-                if generation == self.generation && vms == self.vms {
-                    return;
+                if self.take_listing(listed) {
+                    show(self, widgets);
                 }
-                self.generation = generation;
-                self.vms = vms;
-                show(self, widgets);
                 return;
             }
             AppCmd::Acted(name, _, Err(error)) => {
@@ -345,8 +342,12 @@ impl App {
         let Some(store) = &self.store else {
             return false;
         };
-        let generation = store.generation();
-        let vms = machines::list(store);
+        let listed = (store.generation(), machines::list(store));
+        self.take_listing(listed)
+    }
+
+    /// Keeps a fresh reading of the store and the runners; returns whether anything changed.
+    fn take_listing(&mut self, (generation, vms): (u64, Vec<VmSummary>)) -> bool {
         let changed = generation != self.generation || vms != self.vms;
         self.generation = generation;
         self.vms = vms;

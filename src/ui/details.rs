@@ -745,8 +745,9 @@ impl Details {
     }
 
     fn add_feature(&mut self, name: String) {
-        let known = CpuMap::load()
-            .ok()
+        let known = self
+            .map
+            .as_ref()
             .and_then(|m| m.feature(&name).map(|f| f.name().to_string()));
         match known {
             Some(canonical) if self.cpu.features.iter().any(|(n, _)| *n == canonical) => {

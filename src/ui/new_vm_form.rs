@@ -52,10 +52,9 @@ pub struct HostLimits {
 }
 
 impl HostLimits {
-    pub fn detect() -> HostLimits {
-        let memory_mib = HostFacts::detect()
-            .mem_total_kib
-            .map_or(1024, |kib| kib / 1024);
+    /// The limits of the host `facts` describe (CPU count from this process's view).
+    pub fn of(facts: &HostFacts) -> HostLimits {
+        let memory_mib = facts.mem_total_kib.map_or(1024, |kib| kib / 1024);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         HostLimits { memory_mib, cpus }
     }

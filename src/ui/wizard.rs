@@ -22,6 +22,9 @@ pub struct Wizard {
     form: NewVmForm,
     step: usize,
     host: HostLimits,
+    /// This host's facts, detected once when the wizard opens: the summary's CPU line and the
+    /// VM that Create builds come from the same facts.
+    facts: HostFacts,
     store: Option<DomainStore>,
     /// Disk-image progress while creating (0.0 ..= 1.0), `None` when idle.
     progress: Option<f64>,
@@ -164,7 +167,8 @@ impl Component for Wizard {
     }
 
     fn init(_: (), window: adw::Window, sender: ComponentSender<Self>) -> ComponentParts<Self> {
-        let host = HostLimits::detect();
+        let facts = HostFacts::detect();
+        let host = HostLimits::of(&facts);
         let form = NewVmForm::with_defaults(host);
         let title = adw::WindowTitle::new(&gettext("New Virtual Machine"), "");
         let header = adw::HeaderBar::builder()
@@ -402,6 +406,7 @@ impl Component for Wizard {
             form,
             step: 0,
             host,
+            facts,
             store: DomainStore::open_default().ok(),
             progress: None,
             error: None,
@@ -498,7 +503,11 @@ impl Component for Wizard {
                 .set_text(Some(&gettext("Creating the disk image…")));
         }
         if self.step + 1 == STEPS {
-            for (row, value) in widgets.summary.iter().zip(summary_values(form)) {
+            for (row, value) in widgets
+                .summary
+                .iter()
+                .zip(summary_values(form, &self.facts))
+            {
                 row.set_subtitle(&glib::markup_escape_text(&value));
             }
         }
@@ -525,9 +534,8 @@ fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
 
 /// The summary rows' values (CPU, Memory, Boot, Storage): the CPU the VM will get
 /// under the current preference, memory and vCPUs, how it boots, its storage.
-fn summary_values(form: &NewVmForm) -> [String; 4] {
+fn summary_values(form: &NewVmForm, host: &HostFacts) -> [String; 4] {
     let prefs = Prefs::load().unwrap_or_default();
-    let host = HostFacts::detect();
     let boot = match form.boot {
         BootKind::Kernel => gettext("Linux kernel {path}").replace("{path}", &form.kernel),
         BootKind::DiskImage => gettext("Disk image {path}").replace("{path}", &form.boot_image),
@@ -540,7 +548,7 @@ fn summary_values(form: &NewVmForm) -> [String; 4] {
         StorageKind::ExistingImage => form.existing_image.clone(),
     };
     [
-        cpu_summary(&prefs, &host),
+        cpu_summary(&prefs, host),
         gettext("{mib} MiB, {n} vCPUs")
             .replace("{mib}", &form.memory_mib.to_string())
             .replace("{n}", &form.vcpus.to_string()),
@@ -644,7 +652,7 @@ impl Wizard {
             let prefs = Prefs::load().map_err(|e| e.to_string())?;
             let domain = self
                 .form
-                .build(&prefs, &HostFacts::detect(), disk.as_deref())
+                .build(&prefs, &self.facts, disk.as_deref())
                 .map_err(|e| e.to_string())?;
             let store = self
                 .store
