@@ -87,6 +87,12 @@ fn start_suspend_resume_shutdown_through_the_runner() {
     assert_eq!(env.state("waiter"), "shut off");
     assert!(env.stdout(&["start", "waiter"]).contains("started"));
     assert_eq!(env.state("waiter"), "running");
+    // Only this user may reach the runner: a private directory, a private socket.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let run = env.root.join("run/vireo");
+    assert_eq!(mode(&run), 0o700, "runtime directory");
+    assert_eq!(mode(&run.join("waiter.sock")), 0o600, "control socket");
     assert!(
         !env.vireoctl(&["start", "waiter"]).status.success(),
         "second start refused"

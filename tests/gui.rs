@@ -612,7 +612,7 @@ fn list_follows_the_store_and_shows_crashes() {
         Some("Shut off")
     );
     // What a runner records when its guest crashed (on_crash='destroy').
-    let exit = vireo::engine::runner::exit_state_path("late-arrival");
+    let exit = vireo::engine::runner::exit_state_path("late-arrival").unwrap();
     std::fs::create_dir_all(exit.parent().unwrap()).unwrap();
     std::fs::write(&exit, "crashed: triple fault at rip 0x1000").unwrap();
     wait_for("the crash to show", || {
@@ -794,7 +794,7 @@ fn main() {
     }
     // Force off every VM a test left running (a failed test may stop before its own clean-up),
     // so no runner outlives the sandbox it was started in.
-    let runtime = vireo::engine::runner::runtime_dir();
+    let runtime = vireo::engine::runner::runtime_dir().unwrap_or_default();
     for entry in std::fs::read_dir(&runtime).into_iter().flatten().flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "sock")

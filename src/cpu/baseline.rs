@@ -17,6 +17,12 @@ pub struct BaselineFlags {
 
 /// The baseline of `cpus`: a guest CPU (model + required features) all of them can run.
 /// Mixed vendors, unknown models/features/vendors and an empty list are errors.
+///
+/// Policies follow libvirt's `virCPUx86Baseline`: each input counts as model + `force`/
+/// `require` − `disable`/`forbid` (`optional` changes nothing); the intersection is decoded
+/// as a guest CPU, so a model feature missing from any input is `disable`d, a feature the
+/// model's definition dropped is `disable`d unless every input requires it, and a feature
+/// outside the model that not every input has is left out.
 pub fn baseline(map: &CpuMap, cpus: &[CpuDef], flags: BaselineFlags) -> Result<CpuDef, CpuError> {
     let (first, rest) = cpus.split_first().ok_or(CpuError::NoCpus)?;
     let mut common = features_of(map, first, Selection::Effective)?;

@@ -86,10 +86,16 @@ fn tsx_is_broken(vendor: Option<&str>, sig: Option<RawSignature>) -> bool {
 }
 
 /// The features a candidate would need on top of (`extra`) and taken away from (`missing`) it.
+/// `removed` are the features the model's definition dropped (`removed NAME`) that the data
+/// does not bring back: libvirt lists them as `disable` in every guest definition
+/// (`virCPUx86DisableRemovedFeatures` in `x86DataToCPU`), so a baseline of CPUs that all
+/// lack such a feature keeps it disabled, and they weigh on the candidate's cost like any
+/// other disabled feature.
 struct Candidate<'m> {
     model: &'m CpuModel,
     extra: FeatureSet,
     missing: FeatureSet,
+    removed: Vec<usize>,
 }
 
 impl Candidate<'_> {
@@ -97,7 +103,7 @@ impl Candidate<'_> {
     /// further one 1 more than the previous, so a model that must switch several features off
     /// loses to one that only adds a few. Host decode never has disabled features.
     fn disabled_penalty(&self, kind: CpuKind) -> usize {
-        let n = self.missing.len();
+        let n = self.missing.len() + self.removed.len();
         match kind {
             CpuKind::Host => n,
             CpuKind::Guest => (0..n).map(|k| 2 + k).sum(),
@@ -172,10 +178,20 @@ pub(crate) fn decode_features(
         if kind == CpuKind::Host && !missing.is_empty() {
             continue;
         }
+        let removed = match kind {
+            CpuKind::Host => Vec::new(),
+            CpuKind::Guest => model
+                .removed_features()
+                .iter()
+                .filter_map(|name| map.feature_position(name))
+                .filter(|&i| !extra.contains(i) && !missing.contains(i))
+                .collect(),
+        };
         let candidate = Candidate {
             model,
             extra,
             missing,
+            removed,
         };
         let is_preferred = opts.preferred.contains(&model.name());
         if is_preferred && opts.preferred.len() == 1 {
@@ -199,11 +215,12 @@ pub(crate) fn decode_features(
         }
     }
     let best = best.ok_or(CpuError::NoSuitableModel)?;
-    let (mut extra, mut missing) = (best.extra, best.missing);
+    let (mut extra, mut missing, mut removed) = (best.extra, best.missing, best.removed);
     if opts.migratable {
         let pinned = map.non_migratable();
         extra.subtract(&pinned);
         missing.subtract(&pinned);
+        removed.retain(|&i| !pinned.contains(i));
     }
     let mut cpu = CpuDef::new(kind);
     cpu.model = Some(best.model.name().to_string());
@@ -219,6 +236,11 @@ pub(crate) fn decode_features(
     };
     cpu.features.extend(refs(&extra, Policy::Require));
     cpu.features.extend(refs(&missing, Policy::Disable));
+    // After the map-ordered lists, in the model's own order, as libvirt appends them.
+    cpu.features.extend(removed.iter().map(|&i| CpuFeatureRef {
+        name: map.feature_at(i).name().to_string(),
+        policy: policy(Policy::Disable),
+    }));
     if kind == CpuKind::Host {
         cpu.arch = Some("x86_64".to_string());
         cpu.signature = signature.map(|s| CpuSignature {

@@ -138,31 +138,73 @@ impl CpuDef {
         from_element(&root)
     }
 
-    /// Every CPU in a document: a bare `<cpu>`, a `<cpuTest>` list, or a `<capabilities>`
-    /// document (its host CPU). Used by baseline, which accepts all three.
+    /// Every CPU in a file, the way `virsh cpu-baseline` finds them: the text is read as a
+    /// sequence of top-level elements (virsh wraps it in a `<container>`), and the CPUs are
+    /// every top-level `<cpu>`, every `<domain>/<cpu>`, every `<capabilities>/<host>/<cpu>`
+    /// and the supported host-model of `<domainCapabilities>/<cpu>` (its `<mode
+    /// name='host-model' supported='yes'>` read as a `<cpu>` without attributes), in document
+    /// order — libvirt's `vshExtractCPUDefXMLs`. Vireo also reads libvirt's test-suite form,
+    /// `<cpuTest>/<cpu>`. CPUs anywhere else (a `<domain>` nested in another element, the
+    /// `<mode>` lists of domcapabilities other than a supported host-model) are not inputs.
     pub fn all_from_xml(text: &str) -> Result<Vec<CpuDef>, CpuError> {
-        let root = xml_tree::parse(text).map_err(CpuError::InvalidXml)?;
+        let roots = xml_tree::parse_fragment(text).map_err(CpuError::InvalidXml)?;
         let mut out = Vec::new();
-        collect_cpus(&root, &mut out)?;
+        for root in &roots {
+            for cpu in cpu_elements(root) {
+                out.push(from_element(&cpu)?);
+            }
+        }
         if out.is_empty() {
-            return Err(CpuError::InvalidXml(format!(
-                "no <cpu> element found in <{}> document",
-                root.name
-            )));
+            return Err(CpuError::NoCpuFound);
         }
         Ok(out)
     }
+
+    /// The first CPU [`CpuDef::all_from_xml`] finds: what `virsh cpu-compare` compares.
+    pub fn first_from_xml(text: &str) -> Result<CpuDef, CpuError> {
+        let roots = xml_tree::parse_fragment(text).map_err(CpuError::InvalidXml)?;
+        let first = roots
+            .iter()
+            .find_map(|root| cpu_elements(root).into_iter().next())
+            .ok_or(CpuError::NoCpuFound)?;
+        from_element(&first)
+    }
 }
 
-fn collect_cpus(element: &Element, out: &mut Vec<CpuDef>) -> Result<(), CpuError> {
-    if element.name == "cpu" {
-        out.push(from_element(element)?);
-        return Ok(());
+/// The `<cpu>` elements a top-level element contributes (see [`CpuDef::all_from_xml`]).
+fn cpu_elements(root: &Element) -> Vec<Element> {
+    let children = |e: &Element, name: &str| -> Vec<Element> {
+        e.children
+            .iter()
+            .filter(|c| c.name == name)
+            .cloned()
+            .collect()
+    };
+    match root.name.as_str() {
+        "cpu" => vec![root.clone()],
+        "domain" | "cpuTest" => children(root, "cpu"),
+        "capabilities" => root
+            .children
+            .iter()
+            .filter(|c| c.name == "host")
+            .flat_map(|host| children(host, "cpu"))
+            .collect(),
+        "domainCapabilities" => root
+            .children
+            .iter()
+            .filter(|c| c.name == "cpu")
+            .flat_map(|cpu| children(cpu, "mode"))
+            .filter(|mode| {
+                mode.attr("name") == Some("host-model") && mode.attr("supported") == Some("yes")
+            })
+            .map(|mode| Element {
+                name: "cpu".into(),
+                attrs: Vec::new(),
+                ..mode
+            })
+            .collect(),
+        _ => Vec::new(),
     }
-    for child in &element.children {
-        collect_cpus(child, out)?;
-    }
-    Ok(())
 }
 
 fn at(element: &Element, message: impl std::fmt::Display) -> CpuError {

@@ -16,6 +16,12 @@ pub enum CpuError {
     UnknownVendor(String),
     #[error("CPU vendors do not match: {0}")]
     VendorMismatch(String),
+    #[error(
+        "no <cpu> element found: expected <cpu> elements, a domain XML (<domain><cpu>), host \
+         capabilities XML (<capabilities><host><cpu>) or domain capabilities XML with a \
+         supported host-model CPU"
+    )]
+    NoCpuFound,
     #[error("no CPU definitions given; baseline needs at least one <cpu>")]
     NoCpus,
     #[error("the CPUs are incompatible: they share no feature")]

@@ -34,9 +34,20 @@ impl Element {
 
 /// Parses `text` into its root element; the message says what is wrong and on which line.
 pub(crate) fn parse(text: &str) -> Result<Element, String> {
+    let mut roots = parse_fragment(text)?;
+    if roots.len() > 1 {
+        return Err("malformed XML: more than one root element".into());
+    }
+    Ok(roots.remove(0))
+}
+
+/// Parses `text` as a sequence of top-level elements, as virsh does when it wraps a CPU file
+/// in a container element (`<cpu/><cpu/>` is a valid input to `cpu-baseline`). At least one
+/// element is required.
+pub(crate) fn parse_fragment(text: &str) -> Result<Vec<Element>, String> {
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
+    let mut roots: Vec<Element> = Vec::new();
     // Counts newlines incrementally (positions only grow), byte-based so a position inside a
     // multi-byte character cannot panic.
     let mut counted = (0usize, 1usize);
@@ -69,11 +80,11 @@ pub(crate) fn parse(text: &str) -> Result<Element, String> {
             Event::Start(start) => stack.push(open(&start, line_at(position))?),
             Event::Empty(start) => {
                 let element = open(&start, line_at(position))?;
-                close(&mut stack, &mut root, element)?;
+                close(&mut stack, &mut roots, element);
             }
             Event::End(_) => {
                 let element = stack.pop().ok_or("malformed XML: unexpected closing tag")?;
-                close(&mut stack, &mut root, element)?;
+                close(&mut stack, &mut roots, element);
             }
             Event::Text(t) => append_text(&mut stack, &t.xml10_content())?,
             Event::CData(t) => append_text(&mut stack, &t)?,
@@ -101,7 +112,10 @@ pub(crate) fn parse(text: &str) -> Result<Element, String> {
             stack[stack.len() - 1].name
         ));
     }
-    root.ok_or_else(|| "malformed XML: the document has no element".to_string())
+    if roots.is_empty() {
+        return Err("malformed XML: the document has no element".to_string());
+    }
+    Ok(roots)
 }
 
 fn open(start: &BytesStart<'_>, line: usize) -> Result<Element, String> {
@@ -123,18 +137,12 @@ fn open(start: &BytesStart<'_>, line: usize) -> Result<Element, String> {
     })
 }
 
-fn close(
-    stack: &mut [Element],
-    root: &mut Option<Element>,
-    mut element: Element,
-) -> Result<(), String> {
+fn close(stack: &mut [Element], roots: &mut Vec<Element>, mut element: Element) {
     element.text = element.text.trim().to_string();
     match stack.last_mut() {
         Some(parent) => parent.children.push(element),
-        None if root.is_none() => *root = Some(element),
-        None => return Err("malformed XML: more than one root element".into()),
+        None => roots.push(element),
     }
-    Ok(())
 }
 
 fn append_text(stack: &mut [Element], text: &str) -> Result<(), String> {
@@ -172,5 +180,14 @@ mod tests {
         assert!(parse("<a>").is_err());
         assert!(parse("").is_err());
         assert!(parse("<a/><b/>").is_err());
+    }
+
+    #[test]
+    fn a_fragment_may_hold_several_top_level_elements() {
+        let roots = parse_fragment("<?xml version='1.0'?>\n<a/>\n<!-- c -->\n<b>x</b>\n").unwrap();
+        let names: Vec<_> = roots.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(parse_fragment("  ").is_err());
+        assert!(parse_fragment("<a/>text").is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! - [`xml`]: the lossless tree every document lives in.
 //! - [`Domain`] ([`model`], [`devices`]): typed getters and in-place setters.
 //! - [`cpu`]: `<cpu>` through the CPU model API (map checks, KVM usability, nearest model).
+//! - [`name`]: the one rule for domain names (they become file names).
 //! - [`units`]: libvirt memory units.
 //! - [`store`]: the per-user store ([`DomainStore`]), atomic and locked ([`atomic`]).
 //! - [`validate`]: document and host checks.
@@ -13,6 +14,7 @@ pub mod canon;
 pub mod cpu;
 pub mod devices;
 pub mod model;
+pub mod name;
 pub mod new_vm;
 pub mod store;
 pub mod units;

@@ -83,22 +83,7 @@ fn problem(element: &str, message: impl Into<String>) -> DomainError {
 
 /// A domain name must be usable as a file name in the store.
 pub fn check_name(name: &str) -> Result<(), DomainError> {
-    let bad = name.is_empty()
-        || name.starts_with('.')
-        || name.contains('/')
-        || name.contains('\0')
-        || name.len() > 200
-        || name.trim() != name;
-    if bad {
-        return Err(problem(
-            "<name>",
-            format!(
-                "'{name}' cannot be used; a name must be non-empty, at most 200 bytes, without \
-                 '/', NUL or surrounding spaces, and must not start with '.'"
-            ),
-        ));
-    }
-    Ok(())
+    crate::domain::name::check(name).map_err(|e| problem("<name>", e.to_string()))
 }
 
 /// Every problem with the document itself; empty means it can be defined.
@@ -182,7 +167,8 @@ fn check_vcpus(domain: &Domain, problems: &mut Vec<DomainError>) {
     let Some(topology) = domain.document().at(&["cpu", "topology"]) else {
         return;
     };
-    let mut product: u64 = 1;
+    // None once the product no longer fits: a clear error, never a wrapped number.
+    let mut product: Option<u64> = Some(1);
     for attr in ["sockets", "dies", "clusters", "cores", "threads"] {
         let Some(value) = topology.attr(attr) else {
             continue;
@@ -190,10 +176,20 @@ fn check_vcpus(domain: &Domain, problems: &mut Vec<DomainError>) {
         let element = format!("<topology {attr}>");
         match parse_num::<u64>(value, &element, "write a whole number") {
             Ok(0) => problems.push(problem(&element, "must be at least 1")),
-            Ok(n) => product = product.saturating_mul(n),
+            Ok(n) => product = product.and_then(|p| p.checked_mul(n)),
             Err(e) => problems.push(e),
         }
     }
+    let Some(product) = product else {
+        problems.push(problem(
+            "<cpu><topology>",
+            format!(
+                "sockets × dies × clusters × cores × threads is larger than 2^64 but <vcpu> \
+                 is {count}; make them equal (change <vcpu> or the topology)"
+            ),
+        ));
+        return;
+    };
     if product != u64::from(count) {
         problems.push(problem(
             "<cpu><topology>",

@@ -2,7 +2,8 @@
 //! and serves a control socket at `$XDG_RUNTIME_DIR/vireo/<name>.sock`, so `vireoctl start`
 //! can return while the VM lives on and `shutdown`, `destroy`, `suspend`, `resume`, `console`
 //! and `dominfo` can reach it later. The GUI holds its `Vm` handles in-process and needs none
-//! of this; both drive the same `Vm` API.
+//! of this; both drive the same `Vm` API. Paths come from [`paths`]: the name is checked and
+//! the runtime directory must be private to this user before any file is touched there.
 //!
 //! Protocol: the client sends one request line (`shutdown`, `destroy`, `reboot`, `suspend`,
 //! `resume`, `info`, `console`); the runner answers `ok …` or `error …` lines and closes, except
@@ -10,7 +11,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -34,30 +34,28 @@ pub enum RunnerError {
     /// The runner answered with an error.
     #[error("{0}")]
     Refused(String),
+    /// The domain name cannot become a file name (checked before any path is built).
+    #[error(transparent)]
+    BadName(#[from] crate::domain::name::NameError),
+    /// The runtime directory is not private to this user, so it is not used.
+    #[error("the runtime directory {} is not safe to use: {problem}; {fix}", dir.display())]
+    UnsafeRuntimeDir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// What the user can do.
+        fix: String,
+    },
 }
 
-/// Where runners keep their sockets: `$XDG_RUNTIME_DIR/vireo`, or a per-user directory in /tmp.
-pub fn runtime_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) => PathBuf::from(dir).join("vireo"),
-        // SAFETY: getuid has no preconditions and cannot fail.
-        None => std::env::temp_dir().join(format!("vireo-{}", unsafe { libc::getuid() })),
-    }
-}
+mod paths;
 
-/// The control socket of domain `name`.
-pub fn socket_path(name: &str) -> PathBuf {
-    runtime_dir().join(format!("{name}.sock"))
-}
-
-/// Where the runner of `name` keeps the domain XML as it runs (host-model expanded).
-pub fn live_xml_path(name: &str) -> PathBuf {
-    runtime_dir().join(format!("{name}.xml"))
-}
+pub use paths::{exit_state_path, live_xml_path, runtime_dir, socket_path};
 
 /// Records the running domain's live XML (removed again when the VM ends).
 pub fn write_live_xml(name: &str, xml: &str) -> Result<(), RunnerError> {
-    std::fs::write(live_xml_path(name), xml).map_err(|cause| RunnerError::Io {
+    std::fs::write(live_xml_path(name)?, xml).map_err(|cause| RunnerError::Io {
         name: name.to_string(),
         cause,
     })
@@ -66,26 +64,27 @@ pub fn write_live_xml(name: &str, xml: &str) -> Result<(), RunnerError> {
 /// The live XML of `name` if it is running (for `dumpxml` of a running domain).
 pub fn live_xml(name: &str) -> Option<String> {
     is_running(name)
-        .then(|| std::fs::read_to_string(live_xml_path(name)).ok())
+        .then(|| std::fs::read_to_string(live_xml_path(name).ok()?).ok())
         .flatten()
-}
-
-/// Where the runner of `name` records how the VM last ended (`shut off (…)` / `crashed: …`).
-pub fn exit_state_path(name: &str) -> PathBuf {
-    runtime_dir().join(format!("{name}.exit"))
 }
 
 /// Records how the VM ended, for the GUI's console banner. Best effort: a runner that cannot
 /// write it still ends normally.
 pub fn write_exit_state(name: &str, state: &VmState) {
-    if let Err(err) = std::fs::write(exit_state_path(name), state.to_string()) {
+    let written = exit_state_path(name).and_then(|path| {
+        std::fs::write(path, state.to_string()).map_err(|cause| RunnerError::Io {
+            name: name.to_string(),
+            cause,
+        })
+    });
+    if let Err(err) = written {
         tracing::warn!(%name, %err, "cannot record how the VM ended");
     }
 }
 
 /// How the VM `name` last ended, if a runner recorded it.
 pub fn exit_state(name: &str) -> Option<String> {
-    std::fs::read_to_string(exit_state_path(name)).ok()
+    std::fs::read_to_string(exit_state_path(name).ok()?).ok()
 }
 
 /// What `info` reports about a running VM.
@@ -103,15 +102,15 @@ pub struct RunningSummary {
     pub cpu_xml: String,
 }
 
-/// Binds the control socket of `name`, replacing a stale one; fails if a runner answers there.
+/// Binds the control socket of `name` (mode 0600: only this user may talk to the runner),
+/// replacing a stale one; fails if a runner answers there.
 pub fn bind(name: &str) -> Result<UnixListener, RunnerError> {
-    let path = socket_path(name);
+    let path = socket_path(name)?;
     let io = |cause| RunnerError::Io {
         name: name.to_string(),
         cause,
     };
-    std::fs::create_dir_all(runtime_dir()).map_err(io)?;
-    if path.exists() {
+    if path.symlink_metadata().is_ok() {
         if UnixStream::connect(&path).is_ok() {
             return Err(RunnerError::Refused(format!(
                 "domain '{name}' is already running"
@@ -119,7 +118,10 @@ pub fn bind(name: &str) -> Result<UnixListener, RunnerError> {
         }
         std::fs::remove_file(&path).map_err(io)?;
     }
-    UnixListener::bind(&path).map_err(io)
+    let listener = UnixListener::bind(&path).map_err(io)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    Ok(listener)
 }
 
 /// Serves requests for `vm` until it ends; removes the socket and returns the final state.
@@ -144,8 +146,12 @@ pub fn serve(vm: Vm, summary: RunningSummary, listener: UnixListener) -> VmState
         }
     });
     let end = vm.wait();
-    let _ = std::fs::remove_file(socket_path(&summary.name));
-    let _ = std::fs::remove_file(live_xml_path(&summary.name));
+    for path in [socket_path(&summary.name), live_xml_path(&summary.name)]
+        .into_iter()
+        .flatten()
+    {
+        let _ = std::fs::remove_file(path);
+    }
     let deadline = Instant::now() + Duration::from_secs(2);
     while answering.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -268,7 +274,7 @@ impl Drop for Rebalance<'_> {
 }
 
 fn connect(name: &str) -> Result<UnixStream, RunnerError> {
-    UnixStream::connect(socket_path(name)).map_err(|_| RunnerError::NotRunning(name.to_string()))
+    UnixStream::connect(socket_path(name)?).map_err(|_| RunnerError::NotRunning(name.to_string()))
 }
 
 /// Whether a runner for `name` answers.

@@ -33,10 +33,11 @@ pub enum CpuCommand {
     },
     /// Compare a <cpu> with a host CPU: prints identical, superset or incompatible: FEATURES.
     CpuCompare {
-        /// Host <cpu> file; without it, what this host's KVM can give.
+        /// Host <cpu> file (or capabilities XML); without it, what this host's KVM can give.
         #[arg(long)]
         host: Option<PathBuf>,
-        /// The <cpu> to check.
+        /// The CPU to check: the first <cpu> of the file, which may be a domain, capabilities
+        /// or domain capabilities XML (as virsh reads it).
         cpu_file: PathBuf,
     },
     /// Print the baseline <cpu> all given CPUs can run.
@@ -47,7 +48,8 @@ pub enum CpuCommand {
         /// Leave out features that block migration (invtsc, …).
         #[arg(long)]
         migratable: bool,
-        /// Files holding <cpu> elements, <cpuTest> lists or <capabilities> documents.
+        /// Files holding <cpu> elements, domain, capabilities or domain capabilities XML (every
+        /// CPU virsh would find is an input), or libvirt's <cpuTest> lists.
         files: Vec<PathBuf>,
     },
     /// Print this host's capabilities (host CPU) in libvirt's format.
@@ -150,11 +152,12 @@ pub fn run(cmd: CpuCommand) -> anyhow::Result<ExitCode> {
 
 fn compare_cmd(host_file: Option<&Path>, cpu_file: &Path) -> anyhow::Result<ExitCode> {
     let map = load_map()?;
-    let cpu =
-        CpuDef::from_xml(&read(cpu_file)?).with_context(|| format!("{}", cpu_file.display()))?;
+    // Like virsh: the first CPU of the file, which may be a capabilities or domain document.
+    let cpu = CpuDef::first_from_xml(&read(cpu_file)?)
+        .with_context(|| format!("{}", cpu_file.display()))?;
     let host = match host_file {
         Some(path) => {
-            CpuDef::from_xml(&read(path)?).with_context(|| format!("{}", path.display()))?
+            CpuDef::first_from_xml(&read(path)?).with_context(|| format!("{}", path.display()))?
         }
         None => decode_host(&map, &supported_cpuid()?).context("decoding what KVM can give")?,
     };

@@ -32,9 +32,17 @@ impl GuestTopology {
         }
     }
 
-    /// Total logical CPUs.
+    /// Total logical CPUs; `None` when the product does not fit in 32 bits.
+    pub fn checked_vcpus(&self) -> Option<u32> {
+        [self.dies, self.cores, self.threads]
+            .into_iter()
+            .try_fold(self.sockets, u32::checked_mul)
+    }
+
+    /// Total logical CPUs (saturating: a topology built by hand cannot make this panic; the
+    /// domain bridge refuses products that do not fit, see [`Self::checked_vcpus`]).
     pub fn vcpus(&self) -> u32 {
-        self.sockets * self.dies * self.cores * self.threads
+        self.checked_vcpus().unwrap_or(u32::MAX)
     }
 
     fn thread_bits(&self) -> u32 {
@@ -51,14 +59,16 @@ impl GuestTopology {
 
     /// Logical CPUs in one package.
     fn per_package(&self) -> u32 {
-        self.dies * self.cores * self.threads
+        self.dies
+            .saturating_mul(self.cores)
+            .saturating_mul(self.threads)
     }
 
     /// The APIC ID of the `index`th vCPU (0-based, threads varying fastest).
     pub fn apic_id(&self, index: u32) -> u32 {
         let thread = index % self.threads;
         let core = (index / self.threads) % self.cores;
-        let die = (index / (self.threads * self.cores)) % self.dies;
+        let die = (index / self.threads.saturating_mul(self.cores)) % self.dies;
         let socket = index / self.per_package();
         let core_shift = self.thread_bits();
         let die_shift = core_shift + self.core_bits();
@@ -136,7 +146,7 @@ fn write_extended_topology(table: &mut GuestCpuid, topo: &GuestTopology, leaf: u
         (
             LEVEL_CORE,
             topo.thread_bits() + topo.core_bits(),
-            topo.threads * topo.cores,
+            topo.threads.saturating_mul(topo.cores),
         ),
     ];
     if leaf == 0x1f {

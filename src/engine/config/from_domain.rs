@@ -12,6 +12,7 @@ use crate::cpu::guest::{
     MatchMode, Policy, ResolveError, ResolvedCpu, resolve,
 };
 use crate::cpu::map::CpuMap;
+use crate::domain::units::{MemUnit, Memory};
 
 /// Why a domain cannot be run here. Each message names the element or file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +107,8 @@ pub fn prepare_domain_with(
         .text("domain/name")
         .ok_or_else(|| ConfigError::Invalid("missing <name>".into()))?
         .to_string();
+    // The name becomes the runner's file names: the one name rule, before anything else.
+    crate::domain::name::check(&name).map_err(|e| ConfigError::Invalid(format!("<name>: {e}")))?;
     let memory_bytes = memory(&facts)?;
     if host.memory_bytes > 0 && memory_bytes > host.memory_bytes {
         return Err(ConfigError::Host(format!(
@@ -166,26 +169,25 @@ fn memory(facts: &DomainFacts) -> Result<u64, ConfigError> {
     let value: u64 = element.text.parse().map_err(|_| {
         ConfigError::Invalid(format!("<memory> '{}' is not a number", element.text))
     })?;
+    // The domain's unit table, so `start` accepts exactly what `define` accepted.
     let unit = element.attr("unit").unwrap_or("KiB");
-    let scale: u64 = match unit {
-        "b" | "bytes" => 1,
-        "KB" => 1000,
-        "k" | "KiB" => 1 << 10,
-        "MB" => 1_000_000,
-        "M" | "MiB" => 1 << 20,
-        "GB" => 1_000_000_000,
-        "G" | "GiB" => 1 << 30,
-        "TB" => 1_000_000_000_000,
-        "T" | "TiB" => 1 << 40,
-        other => {
-            return Err(ConfigError::Invalid(format!(
-                "<memory unit='{other}'> is not a unit libvirt knows"
-            )));
-        }
-    };
-    value
-        .checked_mul(scale)
-        .ok_or_else(|| ConfigError::Invalid("<memory> overflows".into()))
+    let unit = MemUnit::parse(unit).ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "<memory unit='{unit}'> is not a unit libvirt knows (known: {})",
+            MemUnit::all_names()
+        ))
+    })?;
+    Memory {
+        amount: value,
+        unit,
+    }
+    .bytes()
+    .ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "<memory unit='{}'>{value}</memory> is more than 2^64 bytes; lower <memory>",
+            unit.name
+        ))
+    })
 }
 
 fn vcpu_count(facts: &DomainFacts) -> Result<u32, ConfigError> {
@@ -213,19 +215,36 @@ fn topology(facts: &DomainFacts, vcpus: u32) -> Result<GuestTopology, ConfigErro
         }
     };
     let clusters = get("clusters")?;
-    let topo = GuestTopology {
-        sockets: get("sockets")?,
-        dies: get("dies")?,
-        cores: get("cores")? * clusters,
-        threads: get("threads")?,
-    };
-    if topo.vcpus() != vcpus {
+    let (sockets, dies, cores, threads) = (
+        get("sockets")?,
+        get("dies")?,
+        get("cores")?,
+        get("threads")?,
+    );
+    // Checked: `sockets='65536' cores='65536'` must be an error, not a wrapped product.
+    let product = [sockets, dies, clusters, cores, threads]
+        .into_iter()
+        .try_fold(1u32, u32::checked_mul)
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "<topology sockets='{sockets}' dies='{dies}' clusters='{clusters}' \
+                 cores='{cores}' threads='{threads}'> gives more than {} vCPUs; <vcpu> is \
+                 {vcpus}: make the topology's product equal <vcpu>",
+                u32::MAX
+            ))
+        })?;
+    if product != vcpus {
         return Err(ConfigError::Invalid(format!(
-            "<topology> gives {} vCPUs but <vcpu> is {vcpus}; make them agree",
-            topo.vcpus()
+            "<topology> gives {product} vCPUs but <vcpu> is {vcpus}; make them agree"
         )));
     }
-    Ok(topo)
+    Ok(GuestTopology {
+        sockets,
+        dies,
+        // Cores per die; clusters are folded in (checked above: cores × clusters ≤ product).
+        cores: cores * clusters,
+        threads,
+    })
 }
 
 fn cpu_spec(facts: &DomainFacts) -> Result<GuestCpuSpec, ConfigError> {
@@ -309,7 +328,7 @@ fn boot_source(facts: &DomainFacts, memory_bytes: u64) -> Result<BootSource, Con
         let size = readable_size(initrd, "initrd", "<os><initrd>")?;
         // The kernel decompresses above 16 MiB; the initrd goes at the top of low memory.
         let room = crate::engine::layout::low_ram_end(memory_bytes)
-            .saturating_sub(kernel_size * 4 + (16 << 20));
+            .saturating_sub(kernel_size.saturating_mul(4).saturating_add(16 << 20));
         if size > room {
             return Err(ConfigError::Host(format!(
                 "initrd {} is {} MiB, too large for {} MiB of guest memory; raise <memory> or shrink the initrd",

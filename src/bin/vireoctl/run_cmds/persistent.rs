@@ -71,6 +71,7 @@ fn simple(name: &str, request: &str, done: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn start(name: &str, attach: bool) -> anyhow::Result<ExitCode> {
+    vireo::domain::name::check(name)?;
     if runner::is_running(name) {
         bail!("domain '{name}' is already running");
     }
@@ -93,6 +94,8 @@ pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
     let name = vireo::domain::model::Domain::parse(&xml)?
         .name()
         .context("the domain XML has no <name>")?;
+    // Before any runtime path is built from it, and in this terminal.
+    vireo::domain::name::check(&name)?;
     if runner::is_running(&name) {
         bail!("domain '{name}' is already running");
     }
@@ -143,7 +146,11 @@ fn spawn_runner(name: &str, file: Option<&Path>) -> anyhow::Result<Result<(), Ex
 /// The runner process: starts the VM, reports `ready` or `error: …` on stdout, then serves the
 /// control socket until the VM ends.
 fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    // Whoever bound the socket removes it on failure; a refused name or a runner already
+    // serving this name leaves every file alone.
+    let mut bound = false;
     let started = (|| -> anyhow::Result<_> {
+        vireo::domain::name::check(name)?;
         let domain = match file {
             Some(file) => vireo::domain::model::Domain::parse(
                 &std::fs::read_to_string(file)
@@ -154,6 +161,7 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
         let host = HostFacts::probe()?;
         let prepared = prepare_domain(&domain.to_xml(), &host)?;
         let listener = runner::bind(name)?;
+        bound = true;
         let summary = RunningSummary {
             name: name.to_string(),
             vcpus: prepared.config.vcpus(),
@@ -174,7 +182,9 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (vm, summary, listener) = match started {
         Ok(parts) => parts,
         Err(e) => {
-            let _ = std::fs::remove_file(runner::socket_path(name));
+            if let Some(path) = bound.then(|| runner::socket_path(name).ok()).flatten() {
+                let _ = std::fs::remove_file(path);
+            }
             writeln!(out, "error: {e:#}")?;
             return Ok(ExitCode::from(2));
         }
