@@ -56,6 +56,7 @@ impl Machine {
             .map_err(EngineError::kvm("KVM_SET_TSS_ADDR"))?;
         vm.create_irq_chip()
             .map_err(EngineError::kvm("KVM_CREATE_IRQCHIP"))?;
+        crate::engine::devices::irq_routing::set_legacy_routing(&vm)?;
         vm.create_pit2(kvm_pit_config {
             flags: KVM_PIT_SPEAKER_DUMMY,
             ..Default::default()

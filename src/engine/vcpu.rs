@@ -44,6 +44,7 @@ pub fn run(mut vcpu: VcpuFd, ctx: VcpuContext) {
     {
         tracing::warn!(vcpu = ctx.index, "vcpupin not applied: {e}");
     }
+    let mut last = LastExit::default();
     loop {
         match ctx.control.desired() {
             Desired::Run => {}
@@ -55,7 +56,7 @@ pub fn run(mut vcpu: VcpuFd, ctx: VcpuContext) {
             }
             Desired::Stop => return,
         }
-        let outcome = handle_exit(&mut vcpu, &ctx);
+        let outcome = handle_exit(&mut vcpu, &ctx, &mut last);
         if let Some(message) = outcome {
             let _ = ctx.reports.send(VcpuReport::Crash(message));
             ctx.control.park(true);
@@ -74,24 +75,71 @@ enum Fatal {
     Plain(String),
 }
 
+/// The last exit a vCPU handled before the current one, kept for crash reports: on AMD hosts
+/// KVM reinitialises a vCPU on a triple fault, so its registers then tell nothing.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum LastExit {
+    /// No exit handled yet.
+    #[default]
+    None,
+    /// A port read.
+    IoIn(u16),
+    /// A port write.
+    IoOut(u16),
+    /// A read of an unmapped guest-physical address.
+    MmioRead(u64),
+    /// A write to an unmapped guest-physical address.
+    MmioWrite(u64),
+    /// An interrupted KVM_RUN (pause, stop).
+    Interrupted,
+}
+
+impl std::fmt::Display for LastExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("none (the fault came before the guest's first exit)"),
+            Self::IoIn(p) => write!(f, "port read from {p:#x}"),
+            Self::IoOut(p) => write!(f, "port write to {p:#x}"),
+            Self::MmioRead(a) => write!(f, "MMIO read at {a:#x}"),
+            Self::MmioWrite(a) => write!(f, "MMIO write at {a:#x}"),
+            Self::Interrupted => f.write_str("an interrupted run (pause or kick)"),
+        }
+    }
+}
+
 /// Runs the vCPU once and handles the exit; `Some(message)` when the guest cannot continue.
-fn handle_exit(vcpu: &mut VcpuFd, ctx: &VcpuContext) -> Option<String> {
-    let fatal = run_once(vcpu, ctx)?;
+fn handle_exit(vcpu: &mut VcpuFd, ctx: &VcpuContext, last: &mut LastExit) -> Option<String> {
+    let fatal = run_once(vcpu, ctx, last)?;
     Some(match fatal {
-        Fatal::AtRip(what) => with_rip(vcpu, ctx.index, &what),
+        Fatal::AtRip(what) => with_rip(vcpu, ctx.index, &what, *last),
         Fatal::Internal => {
             let detail = internal_error_detail(vcpu);
-            with_rip(vcpu, ctx.index, &format!("KVM internal error ({detail})"))
+            with_rip(
+                vcpu,
+                ctx.index,
+                &format!("KVM internal error ({detail})"),
+                *last,
+            )
         }
         Fatal::Plain(message) => message,
     })
 }
 
-fn run_once(vcpu: &mut VcpuFd, ctx: &VcpuContext) -> Option<Fatal> {
+fn run_once(vcpu: &mut VcpuFd, ctx: &VcpuContext, last: &mut LastExit) -> Option<Fatal> {
     let exit = vcpu.run();
     if !matches!(exit, Err(ref e) if e.errno() == libc::EINTR) {
         let _ = ctx.first_exit.set(Instant::now());
     }
+    let previous = *last;
+    *last = match &exit {
+        Ok(VcpuExit::IoOut(port, _)) => LastExit::IoOut(*port),
+        Ok(VcpuExit::IoIn(port, _)) => LastExit::IoIn(*port),
+        Ok(VcpuExit::MmioRead(addr, _)) => LastExit::MmioRead(*addr),
+        Ok(VcpuExit::MmioWrite(addr, _)) => LastExit::MmioWrite(*addr),
+        Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => LastExit::Interrupted,
+        // A fatal exit: the report names the exit before it.
+        _ => previous,
+    };
     let lock_devices = || ctx.devices.lock().unwrap_or_else(|p| p.into_inner());
     let report = |r: VcpuReport| {
         let _ = ctx.reports.send(r);
@@ -172,9 +220,62 @@ fn internal_error_detail(vcpu: &mut VcpuFd) -> String {
     format!("suberror {}: {name}", internal.suberror)
 }
 
-fn with_rip(vcpu: &VcpuFd, index: u32, what: &str) -> String {
-    match vcpu.get_regs() {
-        Ok(regs) => format!("vCPU {index}: {what} at rip={:#x}", regs.rip),
-        Err(_) => format!("vCPU {index}: {what}"),
+/// The reset vector's RIP and CS base: where a vCPU stands after KVM reinitialised it.
+const RESET_RIP: u64 = 0xfff0;
+const RESET_CS_BASE: u64 = 0xffff_0000;
+
+/// `what`, with where the guest was: its RIP when the registers still hold the faulting state,
+/// else (KVM on AMD reinitialises a vCPU on a triple fault) the last exit handled before it.
+fn with_rip(vcpu: &VcpuFd, index: u32, what: &str, last: LastExit) -> String {
+    let regs = vcpu.get_regs().ok();
+    let cs_base = vcpu.get_sregs().ok().map(|s| s.cs.base);
+    describe_fault(index, what, regs.map(|r| r.rip), cs_base, last)
+}
+
+fn describe_fault(
+    index: u32,
+    what: &str,
+    rip: Option<u64>,
+    cs_base: Option<u64>,
+    last: LastExit,
+) -> String {
+    match (rip, cs_base) {
+        (Some(RESET_RIP), Some(RESET_CS_BASE)) => format!(
+            "vCPU {index}: {what}; KVM reset the vCPU, so the faulting address is unknown \
+             (the last exit before it: {last})"
+        ),
+        (Some(rip), _) => format!("vCPU {index}: {what} at rip={rip:#x} (last exit: {last})"),
+        (None, _) => format!("vCPU {index}: {what} (last exit: {last})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reset_vcpu_is_never_reported_at_the_reset_vector() {
+        let m = describe_fault(
+            1,
+            "triple fault",
+            Some(RESET_RIP),
+            Some(RESET_CS_BASE),
+            LastExit::IoOut(0x3f8),
+        );
+        assert!(!m.contains("0xfff0"), "{m}");
+        assert!(m.contains("faulting address is unknown"), "{m}");
+        assert!(m.contains("port write to 0x3f8"), "{m}");
+    }
+
+    #[test]
+    fn a_meaningful_rip_is_reported() {
+        let m = describe_fault(
+            0,
+            "triple fault",
+            Some(0xffff_ffff_8100_0000),
+            Some(0),
+            LastExit::None,
+        );
+        assert!(m.contains("rip=0xffffffff81000000"), "{m}");
     }
 }

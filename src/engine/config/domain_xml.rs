@@ -67,6 +67,7 @@ const WANTED: &[&str] = &[
     "domain/on_crash",
     "domain/cputune/vcpupin",
     "domain/cputune/emulatorpin",
+    "domain/features/kvm/hidden",
 ];
 
 /// Reads the wanted elements of a domain document.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::cpuset::parse_cpuset;
 use super::domain_xml::{self, DomainFacts};
+use super::paravirt;
 use super::{BootSource, LifecycleAction, VcpuPin, VmConfig};
 use crate::cpu::guest::{
     CheckMode, CpuCatalog, CpuMode, GuestCpuSpec, GuestCpuid, GuestTopology, HostCpuFacts,
@@ -141,11 +142,21 @@ pub fn prepare_domain_with(
         },
     )?;
     let boot = boot_source(&facts, memory_bytes)?;
+    let mut cpuid = cpu.table.clone();
+    if facts
+        .first("domain/features/kvm/hidden")
+        .and_then(|e| e.attr("state"))
+        == Some("on")
+    {
+        paravirt::hide(&mut cpuid);
+    } else {
+        paravirt::add_kvm_leaves(&mut cpuid, &host.kvm_supported);
+    }
     let config = VmConfig {
         name,
         memory_bytes,
         topology,
-        cpuid: cpu.table.clone(),
+        cpuid,
         boot,
         on_poweroff: action(&facts, "domain/on_poweroff", LifecycleAction::Destroy)?,
         on_reboot: action(&facts, "domain/on_reboot", LifecycleAction::Restart)?,

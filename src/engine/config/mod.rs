@@ -85,6 +85,7 @@ pub struct VcpuPin {
 mod cpuset;
 mod domain_xml;
 mod from_domain;
+pub mod paravirt;
 
 pub use cpuset::parse_cpuset;
 pub use from_domain::{

@@ -1,7 +1,11 @@
 //! The legacy PC devices a direct-booted guest talks to over port I/O: the COM1 16550 UART
-//! (the console), the i8042 controller (for its reset line) and the ACPI PM registers.
+//! (the console), the i8042 controller (for its reset line), the ACPI PM registers, the CMOS
+//! RTC and the PCI configuration ports.
 //! Ports nobody owns read as all-ones, like an empty ISA bus.
 
+pub mod cmos;
+pub mod irq_routing;
+pub mod pci_config;
 pub mod pm;
 
 use std::collections::VecDeque;
@@ -62,6 +66,8 @@ pub struct Devices {
     serial_backlog: VecDeque<u8>,
     i8042: I8042Device<ResetLine>,
     pm: PowerManagement,
+    rtc: cmos::Cmos,
+    pci: pci_config::PciConfigIo,
     vm: Arc<VmFd>,
 }
 
@@ -78,6 +84,8 @@ impl Devices {
             serial_backlog: VecDeque::new(),
             i8042: I8042Device::new(ResetLine::default()),
             pm: PowerManagement::default(),
+            rtc: cmos::Cmos::default(),
+            pci: pci_config::PciConfigIo::default(),
             vm,
         })
     }
@@ -93,6 +101,8 @@ impl Devices {
                 data[0] = self.i8042.read((port - I8042_DATA_PORT) as u8);
             }
             p if PowerManagement::owns(p) => self.pm.read(p, data),
+            p if cmos::Cmos::owns(p) && data.len() == 1 => data[0] = self.rtc.read(p),
+            p if pci_config::PciConfigIo::owns(p) => self.pci.read(p, data),
             _ => data.fill(0xff),
         }
     }
@@ -118,6 +128,14 @@ impl Devices {
                 let action = self.pm.write(p, data);
                 self.update_sci();
                 (action == PmAction::PowerOff).then_some(GuestRequest::PowerOff)
+            }
+            p if cmos::Cmos::owns(p) && data.len() == 1 => {
+                self.rtc.write(p, data[0]);
+                None
+            }
+            p if pci_config::PciConfigIo::owns(p) => {
+                self.pci.write(p, data);
+                None
             }
             _ => None,
         }

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Linux boot benchmark: Vireo against QEMU (-machine microvm and q35), same kernel, initramfs,
+memory and command line, runs interleaved. Run by tools/bench/linux-boot.sh (inside the test
+bed's L1 where this host lacks hardware virtualization).
+
+For each VMM and run: wall time from process start to the guest's first userspace line
+("VIREO-L2 UP"), the guest's own uptime at that line, the VMM's CPU time (user + system, from
+wait4) and peak RSS. Prints medians and the ratios against QEMU."""
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+kernel, initrd, vireoctl = sys.argv[1], sys.argv[2], sys.argv[3]
+runs = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+MEM = 256
+CMDLINE = "console=ttyS0 quiet panic=-1 vireo.test=up"
+TIMEOUT = 300
+
+work = tempfile.mkdtemp()
+domain = os.path.join(work, "bench.xml")
+with open(domain, "w") as f:
+    f.write(
+        f"<domain type='kvm'><name>bench-linux</name><memory unit='MiB'>{MEM}</memory>"
+        f"<vcpu>1</vcpu><cpu mode='host-passthrough'/><os><type arch='x86_64'>hvm</type>"
+        f"<kernel>{kernel}</kernel><initrd>{initrd}</initrd><cmdline>{CMDLINE}</cmdline></os>"
+        f"</domain>"
+    )
+
+QEMU = ["qemu-system-x86_64", "-enable-kvm", "-cpu", "host", "-m", str(MEM), "-smp", "1",
+        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+        "-kernel", kernel, "-initrd", initrd, "-append", CMDLINE]
+VMMS = {
+    "vireo": [vireoctl, "create", domain, "--console"],
+    "qemu-microvm": QEMU[:1] + ["-machine", "microvm"] + QEMU[1:],
+    "qemu-q35": QEMU[:1] + ["-machine", "q35"] + QEMU[1:],
+}
+
+
+def one(argv):
+    start = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    out, marker_at, uptime = b"", None, None
+    while time.monotonic() - start < TIMEOUT:
+        ready, _, _ = select.select([p.stdout], [], [], 1.0)
+        if not ready:
+            continue
+        chunk = os.read(p.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        out += chunk
+        if marker_at is None and b"VIREO-L2 UP" in out:
+            marker_at = time.monotonic() - start
+            line = out[out.index(b"VIREO-L2 UP"):].split(b"\n")[0]
+            uptime = float(line.split(b"uptime=")[1].split(b"\r")[0])
+        if marker_at is not None and b"reboot: Power down" in out:
+            break
+    if p.poll() is None:
+        time.sleep(2)  # let it power off on its own
+    if p.poll() is None:
+        p.send_signal(signal.SIGKILL)
+    _, _, ru = os.wait4(p.pid, 0)
+    if marker_at is None:
+        tail = out.decode(errors="replace")[-2000:]
+        raise SystemExit(f"{argv[0]}: no VIREO-L2 UP within {TIMEOUT} s; output tail:\n{tail}")
+    return marker_at, uptime, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
+results = {name: [] for name in VMMS}
+for i in range(runs):
+    for name, argv in VMMS.items():
+        results[name].append(one(argv))
+        print(f"run {i + 1}/{runs} {name}: to userspace {results[name][-1][0]:.2f} s", flush=True)
+
+med = {n: [statistics.median(col) for col in zip(*rows)] for n, rows in results.items()}
+print()
+print(f"Linux boot, median of {runs} runs ({MEM} MiB, 1 vCPU, same kernel and initramfs)")
+print()
+print("| VMM | to userspace (wall) | guest uptime at /init | VMM CPU | peak RSS | wall vs microvm | wall vs q35 |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for n, (wall, up, cpu, rss) in med.items():
+    print(f"| {n} | {wall:.2f} s | {up:.2f} s | {cpu:.2f} s | {rss:.1f} MiB | "
+          f"{wall / med['qemu-microvm'][0]:.2f} | {wall / med['qemu-q35'][0]:.2f} |")
