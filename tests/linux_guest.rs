@@ -32,7 +32,9 @@ fn every_cpu_mode_boots_and_the_guest_sees_the_resolved_cpuid() {
     for model in usable_64bit_models() {
         cpus.push((
             model.clone(),
-            format!("<cpu mode='custom' match='exact'><model fallback='forbid'>{model}</model></cpu>"),
+            format!(
+                "<cpu mode='custom' match='exact'><model fallback='forbid'>{model}</model></cpu>"
+            ),
         ));
     }
     let mut failures = Vec::new();
@@ -94,9 +96,9 @@ fn a_disabled_feature_is_hidden_inside_linux() {
 #[ignore = "needs hardware virtualization: run by tools/testbed test"]
 fn two_sockets_two_cores_two_threads_show_in_lscpu() {
     let guest = boot(
-        &Guest::new("report")
-            .vcpus(8)
-            .cpu("<cpu mode='host-passthrough'><topology sockets='2' cores='2' threads='2'/></cpu>"),
+        &Guest::new("report").vcpus(8).cpu(
+            "<cpu mode='host-passthrough'><topology sockets='2' cores='2' threads='2'/></cpu>",
+        ),
         BOOT,
     );
     assert_eq!(
@@ -178,7 +180,11 @@ fn pause_stops_the_guest_and_resume_continues_it() {
     let guest = Guest::new("ticks").start();
     guest.wait_for("VIREO-L2 TICK 3", BOOT);
     guest.vm.pause();
-    assert!(guest.vm.wait_for_state(&VmState::Paused, Duration::from_secs(10)));
+    assert!(
+        guest
+            .vm
+            .wait_for_state(&VmState::Paused, Duration::from_secs(10))
+    );
     let ticks = |g: &linux_support::Running| lines(&g.text(), "VIREO-L2 TICK").len();
     let paused_at = ticks(&guest);
     std::thread::sleep(Duration::from_secs(3));
@@ -199,4 +205,92 @@ fn an_interactive_shell_answers_on_the_serial_console() {
     guest.vm.send_input(b"poweroff -f\n");
     let done = guest.finish(Duration::from_secs(60));
     assert_eq!(done.state, VmState::Shutoff(StopReason::GuestPoweroff));
+}
+
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn a_kernel_panic_ends_the_vm_as_crashed() {
+    let guest = boot(&Guest::new("panic"), BOOT);
+    assert!(
+        guest.output.contains("VIREO-L2 PVPANIC loaded"),
+        "pvpanic did not bind: {}",
+        guest.tail(30)
+    );
+    match &guest.state {
+        VmState::Crashed(why) => assert!(why.contains("panicked"), "{why}"),
+        other => panic!("ended {other}, not crashed: {}", guest.tail(30)),
+    }
+}
+
+/// The platform a stock kernel expects: its boot log warns of nothing that a QEMU q35 boot of
+/// the same kernel and initramfs on the same KVM does not warn of too.
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn the_boot_log_warns_of_nothing_a_qemu_q35_boot_does_not() {
+    let vireo = boot(
+        &Guest::new("bootlog").cpu("<cpu mode='host-passthrough'/>"),
+        BOOT,
+    );
+    let qemu = linux_support::boot_qemu_q35("bootlog");
+    let ours = linux_support::boot_warnings(&vireo.output);
+    let theirs = linux_support::boot_warnings(&qemu);
+    assert!(
+        qemu.contains("VIREO-L2 END"),
+        "QEMU's boot did not finish: {}",
+        linux_support::tail(&qemu, 30)
+    );
+    let extra: Vec<&String> = ours.difference(&theirs).collect();
+    eprintln!("warnings: Vireo {}, QEMU q35 {}", ours.len(), theirs.len());
+    assert!(
+        extra.is_empty(),
+        "warnings under Vireo only:\n{}\n(QEMU's: {theirs:#?})",
+        extra
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        vireo.output.contains("VIREO-L2 CLOCKSOURCE kvm-clock"),
+        "the guest does not use kvm-clock: {}",
+        line(&vireo.output, "VIREO-L2 CLOCKSOURCE")
+    );
+}
+
+/// Boots that never flake or hang: `VIREO_BOOT_RUNS=N,M` boots 1-vCPU guests N times and 2- and
+/// 4-vCPU guests M times each (default 3,2; `tools/testbed stress` runs 50,20). Every boot must
+/// reach userspace and power off; the first failure is reported with its console.
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn repeated_boots_never_hang_or_crash() {
+    let runs = std::env::var("VIREO_BOOT_RUNS").unwrap_or_else(|_| "3,2".into());
+    let (single, smp) = runs
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .expect("VIREO_BOOT_RUNS is N,M");
+    let mut tally = Vec::new();
+    for (vcpus, count) in [(1u32, single), (2, smp), (4, smp)] {
+        let mut passed = 0;
+        let started = std::time::Instant::now();
+        for run in 1..=count {
+            let guest = boot(
+                &Guest::new("up")
+                    .vcpus(vcpus)
+                    .cpu("<cpu mode='host-model'/>"),
+                BOOT,
+            );
+            assert_eq!(
+                guest.state,
+                VmState::Shutoff(StopReason::GuestPoweroff),
+                "{vcpus} vCPUs, boot {run} of {count}: {}",
+                guest.tail(40)
+            );
+            passed += 1;
+        }
+        tally.push(format!(
+            "{vcpus} vCPU: {passed}/{count} boots, {:.1} s each",
+            started.elapsed().as_secs_f64() / f64::from(count.max(1))
+        ));
+    }
+    eprintln!("{}", tally.join("; "));
 }

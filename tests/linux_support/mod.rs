@@ -210,8 +210,25 @@ impl Finished {
 
 /// Leaves for which the guest's cpuid-dump reads subleaves beyond 0.
 const INDEXED: [u32; 19] = [
-    4, 7, 0xb, 0xd, 0xf, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1d, 0x1e, 0x1f, 0x20, 0x23, 0x24,
-    0x8000_001d, 0x8000_0020, 0x8000_0026,
+    4,
+    7,
+    0xb,
+    0xd,
+    0xf,
+    0x10,
+    0x12,
+    0x14,
+    0x17,
+    0x18,
+    0x1d,
+    0x1e,
+    0x1f,
+    0x20,
+    0x23,
+    0x24,
+    0x8000_001d,
+    0x8000_0020,
+    0x8000_0026,
 ];
 
 /// Bits the CPU derives at run time from the guest's own control registers, so no table can
@@ -253,7 +270,10 @@ pub fn guest_cpuid(output: &str, cpu: u32) -> Result<BTreeMap<(u32, u32), [u32; 
     let prefix = format!("VIREO-CPUID cpu={cpu} ");
     let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok();
     let mut map = BTreeMap::new();
-    for l in output.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)) {
+    for l in output
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix(&prefix))
+    {
         let fields: BTreeMap<&str, u32> = l
             .split_whitespace()
             .filter_map(|kv| kv.split_once('='))
@@ -347,4 +367,75 @@ pub fn lines(output: &str, key: &str) -> Vec<String> {
 pub fn tail(text: &str, n: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(n)..].join("\n")
+}
+
+/// Boots the same guest under QEMU `-machine q35` with KVM (the reference platform) and returns
+/// its serial output.
+pub fn boot_qemu_q35(scenario: &str) -> String {
+    let (kernel, initrd) = guest_images();
+    let out = std::process::Command::new("timeout")
+        .args([
+            "300",
+            "qemu-system-x86_64",
+            "-machine",
+            "q35",
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+        ])
+        .args([
+            "-m",
+            "256",
+            "-smp",
+            "1",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+        ])
+        .args(["-serial", "stdio", "-no-reboot", "-kernel"])
+        .arg(&kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 quiet panic=-1 vireo.test={scenario}"
+        ))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running qemu-system-x86_64 (tools/testbed setup installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The kernel's messages of level warning or worse (`dmesg -r` lines), with numbers and
+/// addresses blanked so that two boots compare.
+pub fn boot_warnings(output: &str) -> std::collections::BTreeSet<String> {
+    lines(output, "VIREO-L2 DMESG")
+        .into_iter()
+        .filter_map(|l| {
+            let rest = l.strip_prefix('<')?;
+            let (level, message) = rest.split_once('>')?;
+            let level: u32 = level.parse().ok()?;
+            let message = message.split_once(']').map_or(message, |(_, m)| m).trim();
+            (level & 7 <= 4).then(|| blank_numbers(message))
+        })
+        .collect()
+}
+
+fn blank_numbers(message: &str) -> String {
+    let mut out = String::new();
+    let mut in_number = false;
+    for c in message.chars() {
+        if c.is_ascii_hexdigit() && (in_number || c.is_ascii_digit()) || (in_number && c == 'x') {
+            if !in_number {
+                out.push('#');
+                in_number = true;
+            }
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
 }

@@ -3,12 +3,14 @@
 //!
 //! Debian's cloud kernels are built without MP-table parsing, so an SMP guest needs the MADT; the
 //! FADT's fixed-hardware power button and PM1 control block give a clean poweroff and a graceful
-//! shutdown request without any AML methods. Tables are written by hand: they are small, fixed
-//! and easy to check byte by byte.
+//! shutdown request without any AML methods. The fixed-layout tables are written here (small and
+//! checked byte by byte in the tests); the DSDT's AML comes from rust-vmm's `acpi_tables`.
 
+use acpi_tables::{Aml, aml};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::engine::devices::pm::{PM1_CNT_PORT, PM1_EVT_PORT, S5_SLEEP_TYPE, SCI_IRQ};
+use crate::engine::devices::{cmos, pvpanic};
 use crate::engine::error::EngineError;
 use crate::engine::layout::ACPI_ADDR;
 
@@ -89,18 +91,36 @@ fn checksum(bytes: &[u8]) -> u8 {
     0u8.wrapping_sub(bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)))
 }
 
+/// The DSDT's AML, built with rust-vmm's `acpi_tables`: the `_S5_` sleep type the guest writes
+/// to power off, the CMOS RTC (`PNP0B00`, so rtc_cmos binds to it as on a PC) and the pvpanic
+/// device (`QEMU0001`, as QEMU describes it).
+fn dsdt_aml() -> Vec<u8> {
+    let s5 = S5_SLEEP_TYPE as u8;
+    let sleep = aml::Name::new(
+        "_S5_".into(),
+        &aml::Package::new(vec![&s5, &s5, &0u8, &0u8]),
+    );
+    let rtc_io = aml::IO::new(cmos::INDEX_PORT, cmos::INDEX_PORT, 1, 2);
+    let rtc_crs = aml::ResourceTemplate::new(vec![&rtc_io]);
+    let rtc_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0B00"));
+    let rtc_crs = aml::Name::new("_CRS".into(), &rtc_crs);
+    let rtc = aml::Device::new("RTC_".into(), vec![&rtc_hid, &rtc_crs]);
+    let panic_io = aml::IO::new(pvpanic::PORT, pvpanic::PORT, 1, 1);
+    let panic_crs = aml::ResourceTemplate::new(vec![&panic_io]);
+    let panic_hid = aml::Name::new("_HID".into(), &"QEMU0001");
+    let panic_crs = aml::Name::new("_CRS".into(), &panic_crs);
+    let panic_sta = aml::Name::new("_STA".into(), &0x0fu8);
+    let pvpanic_device = aml::Device::new("PEVT".into(), vec![&panic_hid, &panic_crs, &panic_sta]);
+    let system_bus = aml::Scope::new("\\_SB_".into(), vec![&rtc, &pvpanic_device]);
+    let mut body = Vec::new();
+    sleep.to_aml_bytes(&mut body);
+    system_bus.to_aml_bytes(&mut body);
+    body
+}
+
 fn dsdt() -> Vec<u8> {
     let mut t = Sdt::new(b"DSDT", 2);
-    // Name (_S5_, Package (4) { 5, 5, 0, 0 }): the sleep type the guest writes to power off.
-    t.raw(&[0x08, b'_', b'S', b'5', b'_', 0x12, 0x08, 0x04])
-        .raw(&[
-            0x0a,
-            S5_SLEEP_TYPE as u8,
-            0x0a,
-            S5_SLEEP_TYPE as u8,
-            0x00,
-            0x00,
-        ]);
+    t.raw(&dsdt_aml());
     t.finish()
 }
 
@@ -253,6 +273,21 @@ mod tests {
 
     fn sums_to_zero(bytes: &[u8]) -> bool {
         bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)) == 0
+    }
+
+    #[test]
+    fn the_dsdt_describes_s5_the_rtc_and_pvpanic() {
+        let aml = dsdt_aml();
+        // Name (_S5_, Package (4) { 5, 5, 0, 0 }), as the PM code expects.
+        assert!(aml.starts_with(&[0x08, b'_', b'S', b'5', b'_', 0x12]));
+        let find = |needle: &[u8]| aml.windows(needle.len()).any(|w| w == needle);
+        assert!(find(b"QEMU0001\0"), "pvpanic _HID");
+        assert!(
+            find(&[0x47, 1, 0x05, 0x05, 0x05, 0x05, 1, 1]),
+            "pvpanic IO(0x505)"
+        );
+        assert!(find(&[0x47, 1, 0x70, 0, 0x70, 0, 1, 2]), "RTC IO(0x70, 2)");
+        assert!(find(b"PEVT") && find(b"RTC_") && find(b"_SB_"));
     }
 
     #[test]

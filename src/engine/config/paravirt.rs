@@ -88,7 +88,10 @@ mod tests {
         let mut table = GuestCpuid::default();
         // kvm-clock and PV EOI supported; MSI_EXT_DEST_ID (bit 15) supported but not offered.
         add_kvm_leaves(&mut table, &supported((1 << 3) | (1 << 6) | (1 << 15)));
-        assert_eq!(table.get(FEATURES_LEAF, 0).unwrap().eax, (1 << 3) | (1 << 6));
+        assert_eq!(
+            table.get(FEATURES_LEAF, 0).unwrap().eax,
+            (1 << 3) | (1 << 6)
+        );
     }
 
     #[test]
@@ -96,6 +99,11 @@ mod tests {
         let mut table = GuestCpuid::default();
         add_kvm_leaves(&mut table, &supported(u32::MAX));
         hide(&mut table);
-        assert!(table.entries().iter().all(|e| e.leaf >> 8 != SIGNATURE_LEAF >> 8));
+        assert!(
+            table
+                .entries()
+                .iter()
+                .all(|e| e.leaf >> 8 != SIGNATURE_LEAF >> 8)
+        );
     }
 }

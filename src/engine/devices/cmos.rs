@@ -136,7 +136,11 @@ impl Cmos {
     }
 
     fn encode(&self, v: u8) -> u8 {
-        if self.binary() { v } else { (v / 10) << 4 | v % 10 }
+        if self.binary() {
+            v
+        } else {
+            (v / 10) << 4 | v % 10
+        }
     }
 
     fn decode(&self, v: u8) -> u8 {
@@ -310,7 +314,12 @@ mod tests {
         let mut c = Cmos::with_clock(fixed);
         c.write(INDEX_PORT, STATUS_B);
         c.write(DATA_PORT, B_24H | B_SET);
-        for (r, v) in [(YEAR, 0x27), (HOURS, 0x08), (MINUTES, 0x00), (SECONDS, 0x00)] {
+        for (r, v) in [
+            (YEAR, 0x27),
+            (HOURS, 0x08),
+            (MINUTES, 0x00),
+            (SECONDS, 0x00),
+        ] {
             c.write(INDEX_PORT, r);
             c.write(DATA_PORT, v);
         }

@@ -7,6 +7,7 @@ pub mod cmos;
 pub mod irq_routing;
 pub mod pci_config;
 pub mod pm;
+pub mod pvpanic;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub enum GuestRequest {
     Reset,
     /// The guest powered the machine off (ACPI S5).
     PowerOff,
+    /// The guest kernel reported a panic (pvpanic).
+    Panicked,
 }
 
 /// Raises an interrupt through a KVM irqfd.
@@ -103,6 +106,7 @@ impl Devices {
             p if PowerManagement::owns(p) => self.pm.read(p, data),
             p if cmos::Cmos::owns(p) && data.len() == 1 => data[0] = self.rtc.read(p),
             p if pci_config::PciConfigIo::owns(p) => self.pci.read(p, data),
+            pvpanic::PORT if data.len() == 1 => data[0] = pvpanic::capabilities(),
             _ => data.fill(0xff),
         }
     }
@@ -136,6 +140,9 @@ impl Devices {
             p if pci_config::PciConfigIo::owns(p) => {
                 self.pci.write(p, data);
                 None
+            }
+            pvpanic::PORT if data.len() == 1 => {
+                pvpanic::is_panic(data[0]).then_some(GuestRequest::Panicked)
             }
             _ => None,
         }

@@ -34,7 +34,8 @@ impl Default for PciConfigIo {
 impl PciConfigIo {
     /// Whether `port` belongs to the configuration mechanism.
     pub fn owns(port: u16) -> bool {
-        (ADDRESS_PORT..ADDRESS_PORT + 4).contains(&port) || (DATA_PORT..DATA_PORT + 4).contains(&port)
+        (ADDRESS_PORT..ADDRESS_PORT + 4).contains(&port)
+            || (DATA_PORT..DATA_PORT + 4).contains(&port)
     }
 
     /// The addressed (device is the host bridge, register offset) when enabled.

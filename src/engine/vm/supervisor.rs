@@ -97,6 +97,10 @@ impl Supervisor {
                 self.config.on_reboot,
                 VmState::Shutoff(StopReason::GuestReset),
             ),
+            Message::Vcpu(VcpuReport::Guest(GuestRequest::Panicked)) => self.apply(
+                self.config.on_crash,
+                VmState::Crashed("the guest kernel panicked (reported through pvpanic)".into()),
+            ),
             Message::Vcpu(VcpuReport::Crash(message)) => {
                 tracing::warn!(vm = %self.config.name, "guest crashed: {message}");
                 self.apply(self.config.on_crash, VmState::Crashed(message))
