@@ -139,7 +139,7 @@ impl Cmos {
         if self.binary() {
             v
         } else {
-            (v / 10) << 4 | v % 10
+            ((v / 10) << 4) | (v % 10)
         }
     }
 

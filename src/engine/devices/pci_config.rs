@@ -17,18 +17,10 @@ const CLASS_HOST_BRIDGE: u32 = 0x0600_0000;
 const COMMAND_WRITABLE: u16 = 0x0007;
 
 /// The configuration ports and the host bridge's configuration space.
+#[derive(Default)]
 pub struct PciConfigIo {
     address: u32,
     command: u16,
-}
-
-impl Default for PciConfigIo {
-    fn default() -> Self {
-        Self {
-            address: 0,
-            command: 0,
-        }
-    }
 }
 
 impl PciConfigIo {
@@ -50,10 +42,10 @@ impl PciConfigIo {
     /// The host bridge's configuration dword at `offset`.
     fn bridge_dword(&self, offset: u8) -> u32 {
         match offset {
-            0x00 => u32::from(DEVICE_ID) << 16 | u32::from(VENDOR_ID),
+            0x00 => (u32::from(DEVICE_ID) << 16) | u32::from(VENDOR_ID),
             0x04 => u32::from(self.command),
             0x08 => CLASS_HOST_BRIDGE,
-            0x2c => u32::from(DEVICE_ID) << 16 | u32::from(VENDOR_ID), // subsystem
+            0x2c => (u32::from(DEVICE_ID) << 16) | u32::from(VENDOR_ID), // subsystem
             _ => 0,
         }
     }
