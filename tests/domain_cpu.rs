@@ -8,6 +8,7 @@ use vireo::domain::new_vm::{Boot, NewVm};
 use vireo::domain::{Domain, DomainStore, HostFacts};
 use vireo::prefs::{CpuModePref, Prefs};
 
+mod require_env;
 mod store_support;
 use store_support::snapshot;
 
@@ -18,7 +19,9 @@ fn dump(name: &str) -> Option<CpuidData> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(CpuidData::from_xml(&text).unwrap()),
         Err(_) => {
-            eprintln!("skipping: {path} is absent (the libvirt oracle is not on this machine)");
+            require_env::skip_or_fail(format!(
+                "{path} is absent (the libvirt oracle is not on this machine)"
+            ));
             None
         }
     }
