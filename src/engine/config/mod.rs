@@ -88,5 +88,6 @@ mod from_domain;
 
 pub use cpuset::parse_cpuset;
 pub use from_domain::{
-    ConfigError, HostFacts, PreparedDomain, from_domain_xml, prepare_domain, prepare_domain_with,
+    ConfigError, HostFacts, PreparedDomain, from_domain_xml, map_for, prepare_domain,
+    prepare_domain_with,
 };
