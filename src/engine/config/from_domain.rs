@@ -152,14 +152,13 @@ pub fn prepare_domain_with(
         )));
     }
     let topology = topology(&facts, vcpus)?;
-    let spec = cpu_spec(&facts)?;
-    let cpu = resolve(
-        catalog,
-        &spec,
+    let cpu = resolve_cpu(
+        &facts,
         &HostCpuFacts {
             kvm_supported: host.kvm_supported.clone(),
             cpuid_enforced: host.cpuid_enforced,
         },
+        catalog,
     )?;
     let boot = boot_source(&facts, memory_bytes)?;
     let config = VmConfig {
@@ -181,6 +180,16 @@ pub fn prepare_domain_with(
         },
     };
     Ok(PreparedDomain { config, cpu })
+}
+
+/// The guest CPU of a read document on a host: `<cpu>` as a spec, then [`resolve`]. Start and
+/// every "can this CPU run here" answer ([`super::cpu_verdict`]) come through here.
+pub(super) fn resolve_cpu(
+    facts: &DomainFacts,
+    host: &HostCpuFacts,
+    catalog: &dyn CpuCatalog,
+) -> Result<ResolvedCpu, ConfigError> {
+    Ok(resolve(catalog, &cpu_spec(facts)?, host)?)
 }
 
 fn memory(facts: &DomainFacts) -> Result<u64, ConfigError> {
@@ -268,7 +277,7 @@ fn topology(facts: &DomainFacts, vcpus: u32) -> Result<GuestTopology, ConfigErro
     })
 }
 
-fn cpu_spec(facts: &DomainFacts) -> Result<GuestCpuSpec, ConfigError> {
+pub(super) fn cpu_spec(facts: &DomainFacts) -> Result<GuestCpuSpec, ConfigError> {
     let Some(cpu) = facts.first("domain/cpu") else {
         return Ok(GuestCpuSpec::mode(CpuMode::HypervisorDefault));
     };
