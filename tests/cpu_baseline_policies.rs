@@ -11,6 +11,7 @@
 //! - a feature outside the model that not every input requires is simply absent.
 
 mod cpu_common;
+mod require_env;
 
 use vireo::cpu::{BaselineFlags, CpuDef, CpuMap, baseline};
 

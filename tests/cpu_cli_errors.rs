@@ -1,6 +1,7 @@
 //! Bad input to the CPU verbs: each is a specific message on stderr and exit code 2.
 
 mod cpu_common;
+mod require_env;
 
 use cpu_common::{stderr, vireoctl};
 

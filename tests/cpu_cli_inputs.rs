@@ -4,6 +4,7 @@
 //! any CPU.
 
 mod cpu_common;
+mod require_env;
 
 use cpu_common::{stderr, stdout, vireoctl};
 

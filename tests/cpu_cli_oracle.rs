@@ -3,6 +3,7 @@
 //! (compare).
 
 mod cpu_common;
+mod require_env;
 
 use cpu_common::{case_flags, cases, cputestdata, oracle_dir, stderr, stdout, vireoctl};
 use vireo::cpu::{CpuMap, CpuidData, decode_guest};

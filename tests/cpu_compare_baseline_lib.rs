@@ -1,6 +1,7 @@
 //! Compare and baseline cases of libvirt's test data, through the library.
 
 mod cpu_common;
+mod require_env;
 
 use vireo::cpu::{BaselineFlags, CompareOutcome, CpuDef, CpuMap, baseline, compare};
 

@@ -2,6 +2,7 @@
 //! same files are in cpu_cli_oracle.rs).
 
 mod cpu_common;
+mod require_env;
 
 use vireo::cpu::{CpuMap, CpuidData, HypervisorModel, decode_guest_for, decode_host};
 

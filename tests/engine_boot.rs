@@ -1,6 +1,7 @@
 //! Boots the probe guest: lifecycle actions, crash handling, console and power paths.
 
 mod engine_support;
+mod require_env;
 
 use std::time::Duration;
 

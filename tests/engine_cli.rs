@@ -2,6 +2,7 @@
 //! errors: each exits 2 and names the fix, and leaves nothing running.
 
 mod engine_support;
+mod require_env;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! Host validation and CPUID-enforcement detection, cross-checked with the probe guest.
 
 mod engine_support;
+mod require_env;
 
 use vireo::cpu::guest::GuestTopology;
 use vireo::engine::Vm;

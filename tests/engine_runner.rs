@@ -2,6 +2,7 @@
 //! verbs reach it through its control socket.
 
 mod engine_support;
+mod require_env;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

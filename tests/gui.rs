@@ -1,5 +1,6 @@
 //! GUI tests: the real relm4 components in real GTK windows. They need a display; the README's
-//! test command runs them under `xvfb-run`. Without a display they are skipped with a reason.
+//! test command runs them under `xvfb-run`. Without a display they are skipped with a reason
+//! (a failure under `VIREO_REQUIRE_ENV=1`, as in CI).
 //!
 //! GTK may only be used from the thread that initialised it, so this is a `harness = false`
 //! test that runs its checks one after another on the main thread.
@@ -10,6 +11,9 @@ use relm4::{Component, ComponentController, adw, gtk};
 
 use vireo::ui::app::App;
 use vte4::prelude::*;
+
+mod require_env;
+use require_env::skip_or_fail;
 
 /// Runs the GTK main loop until `done` holds or a few seconds pass.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -215,8 +219,7 @@ fn wizard_creates_starts_and_shows_the_console() {
     use vireo::domain::store::DomainStore;
     use vireo::prefs::{CpuModePref, Prefs};
     let Some(probe) = probe_guest() else {
-        eprintln!("skipping the wizard test: no probe guest (tools/build-test-guests makes it)");
-        return;
+        return skip_or_fail("the wizard test: no probe guest (tools/build-test-guests makes it)");
     };
     let mut prefs = Prefs::load().unwrap();
     prefs.new_vm_cpu_mode = CpuModePref::HostModel;
@@ -516,20 +519,20 @@ fn start_failure_offers_host_model() {
     use vireo::domain::store::DomainStore;
     use vireo::ui::machines::{self, RunState, VmAction};
     let Some(probe) = probe_guest() else {
-        eprintln!(
-            "skipping the start-failure test: no probe guest (tools/build-test-guests makes it)"
+        return skip_or_fail(
+            "the start-failure test: no probe guest (tools/build-test-guests makes it)",
         );
-        return;
     };
     let Ok(kvm) = vireo::host::kvm::supported_cpuid() else {
-        eprintln!("skipping the start-failure test: /dev/kvm is not usable here");
-        return;
+        return skip_or_fail("the start-failure test: /dev/kvm is not usable here");
     };
     let map = vireo::cpu::CpuMap::load().unwrap();
     let unusable = vireo::ui::cpu_edit::model_usability(&map, Some(&kvm))
         .into_iter()
         .find(|(_, missing)| !missing.is_empty());
     let Some((model, missing)) = unusable else {
+        // Not a missing environment (so no skip_or_fail): a KVM that can run every model is a
+        // property of the host, and no test environment can supply a model it cannot run.
         eprintln!("skipping the start-failure test: this host's KVM can run every CPU model");
         return;
     };
@@ -682,8 +685,9 @@ fn german_translation_is_used() {
         })
         .unwrap_or(false);
     if !has_german {
-        eprintln!("skipping the German check: no de_DE.UTF-8 locale (tools/dev test generates it)");
-        return;
+        return skip_or_fail(
+            "the German check: no de_DE.UTF-8 locale (tools/dev test generates it)",
+        );
     }
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .env("VIREO_GUI_TEST_CHILD", "german")
@@ -714,12 +718,51 @@ fn print_empty_state_texts() {
     );
 }
 
+/// Every GUI test, run one after another on the main thread.
+const TESTS: [(&str, fn()); 10] = [
+    ("empty_state_is_shown", empty_state_is_shown),
+    (
+        "primary_menu_lists_preferences_shortcuts_about",
+        primary_menu_lists_preferences_shortcuts_about,
+    ),
+    (
+        "about_window_opens_with_version_and_license",
+        about_window_opens_with_version_and_license,
+    ),
+    (
+        "preferences_change_the_cpu_default_on_disk",
+        preferences_change_the_cpu_default_on_disk,
+    ),
+    (
+        "wizard_creates_starts_and_shows_the_console",
+        wizard_creates_starts_and_shows_the_console,
+    ),
+    (
+        "details_cpu_page_edits_the_xml",
+        details_cpu_page_edits_the_xml,
+    ),
+    (
+        "list_follows_the_store_and_shows_crashes",
+        list_follows_the_store_and_shows_crashes,
+    ),
+    (
+        "start_failure_offers_host_model",
+        start_failure_offers_host_model,
+    ),
+    (
+        "delete_asks_and_keeps_disk_images",
+        delete_asks_and_keeps_disk_images,
+    ),
+    ("german_translation_is_used", german_translation_is_used),
+];
+
 fn main() {
     if !vireo::ui::display_available() {
-        eprintln!(
-            "skipping GUI tests: no display (run them under xvfb-run, as the README's test command does)"
+        // Panics (so this test binary fails) under VIREO_REQUIRE_ENV=1.
+        skip_or_fail(
+            "GUI tests: no display (run them under xvfb-run, as the README's test command does)",
         );
-        println!("0 passed, 0 failed, 4 skipped");
+        println!("0 passed, 0 failed, {} skipped", TESTS.len());
         return;
     }
     // Keep the user's real VMs and preferences out of the tests.
@@ -746,44 +789,8 @@ fn main() {
         return;
     }
 
-    let tests: [(&str, fn()); 10] = [
-        ("empty_state_is_shown", empty_state_is_shown),
-        (
-            "primary_menu_lists_preferences_shortcuts_about",
-            primary_menu_lists_preferences_shortcuts_about,
-        ),
-        (
-            "about_window_opens_with_version_and_license",
-            about_window_opens_with_version_and_license,
-        ),
-        (
-            "preferences_change_the_cpu_default_on_disk",
-            preferences_change_the_cpu_default_on_disk,
-        ),
-        (
-            "wizard_creates_starts_and_shows_the_console",
-            wizard_creates_starts_and_shows_the_console,
-        ),
-        (
-            "details_cpu_page_edits_the_xml",
-            details_cpu_page_edits_the_xml,
-        ),
-        (
-            "list_follows_the_store_and_shows_crashes",
-            list_follows_the_store_and_shows_crashes,
-        ),
-        (
-            "start_failure_offers_host_model",
-            start_failure_offers_host_model,
-        ),
-        (
-            "delete_asks_and_keeps_disk_images",
-            delete_asks_and_keeps_disk_images,
-        ),
-        ("german_translation_is_used", german_translation_is_used),
-    ];
     let mut failed = 0;
-    for (name, test) in tests {
+    for (name, test) in TESTS {
         match std::panic::catch_unwind(test) {
             Ok(()) => println!("test {name} ... ok"),
             Err(_) => {
@@ -804,7 +811,7 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&sandbox);
-    println!("{} passed, {failed} failed", tests.len() - failed);
+    println!("{} passed, {failed} failed", TESTS.len() - failed);
     if failed > 0 {
         std::process::exit(1);
     }

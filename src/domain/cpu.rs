@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::cpu::{CpuDef, CpuError, CpuMap, CpuMode, CpuidData, Policy, features_in};
+use crate::cpu::{CpuDef, CpuError, CpuMap, CpuidData};
 use crate::domain::{Domain, DomainError};
 
 fn problem(element: &str, message: impl Into<String>) -> DomainError {
@@ -82,65 +82,6 @@ pub fn cpu_problems(domain: &Domain, map: &CpuMap) -> Vec<DomainError> {
         }
     }
     problems
-}
-
-/// Features the guest CPU asks for that `kvm` (KVM's supported CPUID) cannot give: the model's
-/// features and `require`d ones, minus those the definition disables, forbids or makes optional.
-/// `force`d features are not counted: libvirt sets them regardless.
-pub fn missing_on_kvm(
-    cpu: &CpuDef,
-    map: &CpuMap,
-    kvm: &CpuidData,
-) -> Result<Vec<String>, CpuError> {
-    if cpu.mode != CpuMode::Custom {
-        return Ok(Vec::new());
-    }
-    let policy_of = |name: &str| {
-        cpu.features
-            .iter()
-            .find(|f| f.name == name)
-            .and_then(|f| f.policy)
-    };
-    let mut missing = match &cpu.model {
-        Some(model) => crate::cpu::missing_features(map, model, kvm)?,
-        None => Vec::new(),
-    };
-    missing.retain(|f| {
-        !matches!(
-            policy_of(f),
-            Some(Policy::Disable | Policy::Forbid | Policy::Optional | Policy::Force)
-        )
-    });
-    let available = features_in(map, kvm);
-    for feature in &cpu.features {
-        let required = matches!(feature.policy, None | Some(Policy::Require));
-        if required && !available.contains(&feature.name) && !missing.contains(&feature.name) {
-            missing.push(feature.name.clone());
-        }
-    }
-    Ok(missing)
-}
-
-/// Host check of `<cpu>`: can this KVM give the guest everything it asks for?
-pub fn cpu_host_problems(domain: &Domain, map: &CpuMap, kvm: &CpuidData) -> Vec<DomainError> {
-    let Some(Ok(cpu)) = domain.cpu_def() else {
-        return Vec::new(); // absent, or already reported by the define-time check
-    };
-    match missing_on_kvm(&cpu, map, kvm) {
-        Ok(missing) if missing.is_empty() => Vec::new(),
-        Ok(missing) => vec![problem(
-            "<cpu>",
-            format!(
-                "{} is not usable on this host's KVM, which cannot provide: {}; choose another \
-                 model, mark those features policy='disable', or use mode='host-model'",
-                cpu.model
-                    .as_deref()
-                    .map_or("the requested CPU".to_owned(), |m| format!("model '{m}'")),
-                missing.join(", ")
-            ),
-        )],
-        Err(e) => vec![problem("<cpu>", e.to_string())],
-    }
 }
 
 /// The CPU model "Nearest CPU model" writes: among the models whose every feature `kvm` can

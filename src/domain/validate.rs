@@ -6,7 +6,7 @@
 //! problem names the element and says how to fix it.
 
 use crate::cpu::CpuidData;
-use crate::domain::cpu::{cpu_host_problems, cpu_map, cpu_problems, nearest_usable_model};
+use crate::domain::cpu::{cpu_map, cpu_problems, nearest_usable_model};
 use crate::domain::model::parse_num;
 use crate::domain::{Domain, DomainError};
 use std::collections::HashSet;
@@ -220,7 +220,8 @@ fn check_disk_targets(domain: &Domain, problems: &mut Vec<DomainError>) {
 }
 
 /// Problems running this domain on a host with these facts: memory it cannot give, files it
-/// cannot read, a guest CPU its KVM cannot provide.
+/// cannot read. (The guest CPU is judged by start's own resolution:
+/// `vireo::engine::config::cpu_verdict`.)
 pub fn host_problems(domain: &Domain, host: &HostFacts) -> Vec<DomainError> {
     let mut problems = Vec::new();
     if let (Ok(Some(mem)), Some(total)) = (domain.memory(), host.mem_total_kib) {
@@ -250,9 +251,8 @@ pub fn host_problems(domain: &Domain, host: &HostFacts) -> Vec<DomainError> {
             problems.extend(check_readable("<disk><source>", &source).err());
         }
     }
-    if let (Some(kvm), Some(map)) = (&host.kvm_cpuid, cpu_map()) {
-        problems.extend(cpu_host_problems(domain, map, kvm));
-    }
+    // Whether this host can run the `<cpu>` is start's own answer,
+    // `vireo::engine::config::cpu_verdict`, which `vireoctl validate --host` adds.
     problems
 }
 

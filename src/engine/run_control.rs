@@ -26,6 +26,20 @@ struct Shared {
     desired: Desired,
     /// vCPU threads currently parked (paused, stopped, or halted after a fatal exit).
     parked: usize,
+    /// vCPU threads that have left their loop (announced by [`VcpuExitGuard`]), so a stop
+    /// returns as soon as the last one leaves instead of at the next kick interval.
+    exited: usize,
+}
+
+/// Held by a vCPU thread for its whole body: dropping it (on every return, and on a panic)
+/// tells the supervisor the thread is done.
+pub struct VcpuExitGuard<'a>(&'a RunControl);
+
+impl Drop for VcpuExitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().exited += 1;
+        self.0.changed.notify_all();
+    }
 }
 
 /// Shared between the supervisor and every vCPU thread of one machine.
@@ -59,6 +73,7 @@ impl RunControl {
             shared: Mutex::new(Shared {
                 desired: Desired::Run,
                 parked: 0,
+                exited: 0,
             }),
             changed: Condvar::new(),
         }
@@ -66,6 +81,11 @@ impl RunControl {
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called at the top of a vCPU thread's body; see [`VcpuExitGuard`].
+    pub fn exit_guard(&self) -> VcpuExitGuard<'_> {
+        VcpuExitGuard(self)
     }
 
     /// The current request (read by vCPUs before each KVM_RUN).
@@ -106,7 +126,7 @@ impl RunControl {
             if shared.parked >= live.len() && desired == Desired::Pause {
                 return;
             }
-            if live.is_empty() {
+            if live.is_empty() || (desired == Desired::Stop && shared.exited >= threads.len()) {
                 return;
             }
             for thread in &live {

@@ -39,6 +39,7 @@ pub struct VcpuContext {
 
 /// The vCPU thread's body.
 pub fn run(mut vcpu: VcpuFd, ctx: VcpuContext) {
+    let _exited = ctx.control.exit_guard();
     if let Some(cpus) = &ctx.pin
         && let Err(e) = crate::engine::pinning::pin_current_thread(cpus)
     {

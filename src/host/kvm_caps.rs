@@ -68,6 +68,20 @@ const CPUID_TEST_CODE: [u8; 34] = [
     0xf4, 0xeb, 0xfd, 0x90, 0x90,
 ];
 
+/// [`cpuid_is_enforced`], answered from the per-boot cache when this host state has been
+/// measured before (see [`super::enforcement_cache`]); `api_version` is KVM_GET_API_VERSION.
+pub fn cpuid_is_enforced_cached(api_version: i32) -> Result<bool, EngineError> {
+    let path = super::enforcement_cache::default_path();
+    let key = super::enforcement_cache::ProbeKey::current(api_version);
+    super::enforcement_cache::cached_or_probe(path.as_deref(), key.as_ref(), cpuid_is_enforced)
+}
+
+/// Whether this host's KVM enforces guest CPUID, from the per-boot cache where it can be
+/// (for callers without a KVM handle of their own: the GUI, `validate`).
+pub fn cpuid_enforcement() -> Result<bool, EngineError> {
+    cpuid_is_enforced_cached(open_kvm()?.get_api_version())
+}
+
 /// Runs a tiny guest that executes CPUID against a deliberately altered table (a made-up vendor
 /// word in leaf 0, almost every feature bit of leaf 1 cleared) and reports whether the guest saw
 /// exactly that table. PVM, for one, keeps leaf 0 but hands the guest the host's feature bits.

@@ -2,12 +2,14 @@
 //! writing them back as a libvirt `<cpu>`, keeping the topology consistent with the vCPU
 //! count, and which models this host's KVM can run.
 
+use crate::cpu::guest::{HostCpuFacts, ResolvedCpu};
 use crate::cpu::{
     CpuDef, CpuFeatureRef, CpuKind, CpuMap, CpuMatch, CpuMode, CpuidData, Fallback, Policy,
     Topology, missing_features,
 };
 use crate::domain::Domain;
 use crate::domain::model::Vcpu;
+use crate::engine::config::ConfigError;
 
 /// The CPU modes the details window offers, in its drop-down's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,23 +193,23 @@ pub fn model_usability(map: &CpuMap, available: Option<&CpuidData>) -> Vec<(Stri
         .collect()
 }
 
-/// The features `settings`, written into `domain`, ask for that `kvm` (KVM's supported CPUID)
-/// cannot give; empty when the VM's CPU can start on this host. Host-model and passthrough
-/// take what the host has, so only named models and required features can fall short.
-pub fn host_shortfall(
+/// What start would make of the CPU `settings` describe, written into `domain`, on `host`:
+/// start's own resolution ([`crate::engine::config::cpu_verdict_with`]), so `check=` and every
+/// feature policy count as they do at start. `None` when the settings cannot be written
+/// (Apply's validation reports that instead).
+pub fn host_verdict(
     settings: &CpuSettings,
     domain: &Domain,
     map: &CpuMap,
-    kvm: &CpuidData,
-) -> Vec<String> {
+    host: &HostCpuFacts,
+) -> Option<Result<ResolvedCpu, ConfigError>> {
     let mut edited = domain.clone();
-    if settings.write(&mut edited).is_err() {
-        return Vec::new(); // reported by Apply's validation instead
-    }
-    match edited.cpu_def() {
-        Some(Ok(cpu)) => crate::domain::cpu::missing_on_kvm(&cpu, map, kvm).unwrap_or_default(),
-        _ => Vec::new(),
-    }
+    settings.write(&mut edited).ok()?;
+    Some(crate::engine::config::cpu_verdict_with(
+        &edited.to_xml(),
+        host,
+        map,
+    ))
 }
 
 #[cfg(test)]
@@ -289,21 +291,20 @@ mod tests {
     }
 
     #[test]
-    fn shortfall_names_what_kvm_lacks_for_the_chosen_cpu() {
+    fn the_verdict_names_what_kvm_lacks_for_the_chosen_cpu() {
+        use crate::engine::config::{host_cpu_facts, missing_features, refusal};
         let map = CpuMap::builtin().unwrap();
-        let empty = CpuidData::default();
+        let empty = host_cpu_facts(&CpuidData::default(), true);
         let d = domain("");
         let mut s = CpuSettings::read(&d);
-        assert!(host_shortfall(&s, &d, &map, &empty).is_empty(), "no <cpu>");
+        let verdict = |s: &CpuSettings| host_verdict(s, &d, &map, &empty).unwrap();
+        assert_eq!(refusal(&verdict(&s)), None, "no <cpu>");
         s.choice = CpuChoice::Custom;
         s.model = Some("Haswell".into());
-        let missing = host_shortfall(&s, &d, &map, &empty);
+        let missing = missing_features(&verdict(&s));
         assert!(missing.iter().any(|f| f == "avx2"), "{missing:?}");
         s.choice = CpuChoice::HostModel;
-        assert!(
-            host_shortfall(&s, &d, &map, &empty).is_empty(),
-            "host-model"
-        );
+        assert_eq!(refusal(&verdict(&s)), None, "host-model");
     }
 
     #[test]

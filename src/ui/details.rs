@@ -7,9 +7,9 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
-use super::cpu_edit::{CpuChoice, CpuSettings, host_shortfall, model_usability};
+use super::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
 use super::rows;
-use crate::cpu::{CpuMap, CpuidData, Policy};
+use crate::cpu::{CpuMap, Policy};
 use crate::domain::Domain;
 use crate::domain::model::OsText;
 use crate::domain::store::{DomainStore, StoredDomain};
@@ -33,10 +33,11 @@ pub struct Details {
     /// The XML page's text was edited: Apply takes the document from there.
     xml_edited: bool,
     error: Option<String>,
-    /// The CPU map and KVM's supported CPUID, to say while editing whether the CPU can start
+    /// The CPU map and this host's CPU facts, to say while editing whether the CPU can start
     /// here (`None` when unreadable: then nothing is claimed either way).
     map: Option<CpuMap>,
-    kvm: Option<CpuidData>,
+    /// The same facts as start resolves against (KVM's CPUID and whether KVM enforces it).
+    host_cpu: Option<crate::cpu::guest::HostCpuFacts>,
     /// Set while the view rewrites widgets, so their change signals are not taken as edits.
     syncing: std::rc::Rc<std::cell::Cell<bool>>,
 }
@@ -238,6 +239,11 @@ impl Component for Details {
         let cpu = CpuSettings::read(domain);
         let map = CpuMap::load().ok();
         let kvm = crate::host::kvm::supported_cpuid().ok();
+        // Cached per host boot after the first measurement, so this costs a file read.
+        let host_cpu = kvm.as_ref().map(|kvm| {
+            let enforced = crate::host::kvm_caps::cpuid_enforcement().unwrap_or(true);
+            crate::engine::config::host_cpu_facts(kvm, enforced)
+        });
         let cpu_page = adw::PreferencesPage::new();
         let mode_group = adw::PreferencesGroup::builder()
             .title(gettext("CPU"))
@@ -620,7 +626,7 @@ impl Component for Details {
             xml_edited: false,
             error: None,
             map,
-            kvm,
+            host_cpu,
             syncing: syncing.clone(),
         };
         let mut widgets = DetailsWidgets {
@@ -824,18 +830,31 @@ impl Details {
 
     /// Shows or hides the warning that this host cannot run the CPU as edited, naming what
     /// KVM lacks and the fix, so a CPU that will not start here is never saved unknowingly.
+    /// Start's own resolution decides (`check=` and feature policies included), so this
+    /// warns exactly when starting would fail.
     fn show_host_warning(&self, w: &DetailsWidgets) {
-        let missing = match (&self.map, &self.kvm) {
-            (Some(map), Some(kvm)) => host_shortfall(&self.cpu, &self.stored.domain, map, kvm),
-            _ => Vec::new(),
+        use crate::engine::config::{missing_features, refusal};
+        let verdict = match (&self.map, &self.host_cpu) {
+            (Some(map), Some(host)) => host_verdict(&self.cpu, &self.stored.domain, map, host),
+            _ => None,
         };
-        w.host_warning.set_visible(!missing.is_empty());
-        w.host_warning.set_text(&if missing.is_empty() {
-            String::new()
-        } else {
-            gettext("This host's KVM cannot provide {features}, so the VM will not start here. Turn on “Copy host CPU configuration” or pick a model marked usable.")
-                .replace("{features}", &missing.join(", "))
-        });
+        let text = match &verdict {
+            None => None,
+            Some(verdict) => {
+                let missing = missing_features(verdict);
+                if !missing.is_empty() {
+                    Some(gettext("This host's KVM cannot provide {features}, so the VM will not start here. Turn on “Copy host CPU configuration” or pick a model marked usable.")
+                        .replace("{features}", &missing.join(", ")))
+                } else {
+                    refusal(verdict).map(|reason| {
+                        gettext("The VM will not start on this host with this CPU: {reason}")
+                            .replace("{reason}", &reason)
+                    })
+                }
+            }
+        };
+        w.host_warning.set_visible(text.is_some());
+        w.host_warning.set_text(&text.unwrap_or_default());
     }
 
     fn edited_domain(&self, w: &DetailsWidgets) -> Result<Domain, String> {

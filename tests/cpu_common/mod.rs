@@ -4,16 +4,18 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-/// `../shared/oracle`, or `None` (after printing why) when this checkout has no oracle data.
+/// `../shared/oracle`, or `None` when this checkout has no oracle data (after
+/// [`skip_or_fail`](crate::require_env::skip_or_fail): printing why, or failing under
+/// `VIREO_REQUIRE_ENV=1`). The test crate declares `mod require_env;`.
 pub fn oracle_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/oracle"));
     if dir.join("cpu-cases.json").is_file() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipping: libvirt oracle data not found at {}",
+        crate::require_env::skip_or_fail(format!(
+            "libvirt oracle data not found at {}",
             dir.display()
-        );
+        ));
         None
     }
 }

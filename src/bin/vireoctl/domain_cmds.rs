@@ -215,6 +215,23 @@ fn validate(file: &PathBuf, host: bool) -> anyhow::Result<ExitCode> {
             let mut problems = document_problems(&domain);
             if host {
                 problems.extend(host_problems(&domain, &HostFacts::detect()));
+                // The guest CPU: start's own resolution, where KVM is usable.
+                match vireo::engine::config::HostFacts::probe() {
+                    Ok(facts) => {
+                        let cpu = vireo::cpu::guest::HostCpuFacts {
+                            kvm_supported: facts.kvm_supported,
+                            cpuid_enforced: facts.cpuid_enforced,
+                        };
+                        let verdict = vireo::engine::config::cpu_verdict(&xml, &cpu);
+                        if let Ok(resolved) = &verdict {
+                            for warning in &resolved.warnings {
+                                eprintln!("warning: {warning}");
+                            }
+                        }
+                        problems.extend(vireo::engine::config::cpu_host_problem(&verdict));
+                    }
+                    Err(e) => eprintln!("warning: the guest CPU is not checked: {e}"),
+                }
             }
             problems
         }

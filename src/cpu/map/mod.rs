@@ -229,6 +229,55 @@ impl CpuMap {
         Ok(map)
     }
 
+    /// The built-in vendors and features and only the model files `wanted` says to read
+    /// (given each file's name and text), in map order.
+    fn builtin_subset(wanted: impl Fn(&str, &str) -> bool) -> Result<CpuMap, CpuMapError> {
+        let files: HashMap<&str, &str> = builtin_files::BUILTIN_FILES.iter().copied().collect();
+        let mut map = CpuMap::default();
+        let text = |name: &str| files.get(name).copied().unwrap_or("");
+        parse::load_vendors(&mut map, "vendors.map", text("vendors.map"))?;
+        parse::load_features(&mut map, "features.map", text("features.map"))?;
+        for model_file in parse::index_entries("index.map", text("index.map"))? {
+            let body = text(&model_file);
+            if wanted(&model_file, body) {
+                parse::load_models(&mut map, &model_file, body)?;
+            }
+        }
+        Ok(map)
+    }
+
+    /// What a guest CPU that names no model needs (host-passthrough, maximum): the built-in
+    /// vendors and features, no models. Every feature fact equals [`CpuMap::load`]'s unless a
+    /// user overlay exists, in which case this *is* [`CpuMap::load`].
+    pub fn load_features_only() -> Result<CpuMap, CpuMapError> {
+        if overlay_dir().is_some_and(|d| d.is_dir()) {
+            return Self::load();
+        }
+        Self::builtin_subset(|_, _| false)
+    }
+
+    /// What a guest CPU naming `model` needs: the built-in vendors and features plus the model
+    /// file that defines `model` (a model's versions and parents live in its file). Falls back
+    /// to the whole map ([`CpuMap::load`]) when a user overlay exists or the file alone does not
+    /// define the model, so the model's facts always equal the whole map's.
+    pub fn load_for_model(model: &str) -> Result<CpuMap, CpuMapError> {
+        if overlay_dir().is_some_and(|d| d.is_dir()) {
+            return Self::load();
+        }
+        match Self::builtin_for_model(model) {
+            Some(map) => Ok(map),
+            None => Self::load(),
+        }
+    }
+
+    /// The built-in vendors, features and the one model file defining `model`, if that file
+    /// alone defines it.
+    fn builtin_for_model(model: &str) -> Option<CpuMap> {
+        Self::builtin_subset(|_, body| defines_model(body, model))
+            .ok()
+            .filter(|map| map.model(model).is_some())
+    }
+
     /// The built-in map plus the user's overlay in `$XDG_CONFIG_HOME/vireo/cpu_map/`.
     pub fn load() -> Result<CpuMap, CpuMapError> {
         match overlay_dir() {
@@ -331,6 +380,19 @@ impl CpuMap {
             .filter(|&i| !self.features[i].migratable)
             .collect()
     }
+}
+
+/// Whether a model file's text defines `model` by name or alias (a cheap scan, no parse).
+fn defines_model(body: &str, model: &str) -> bool {
+    body.contains(model)
+        && body.lines().any(|line| {
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("model") => words.next() == Some(model),
+                Some("alias") => words.any(|w| w == model),
+                _ => false,
+            }
+        })
 }
 
 fn overlay_dir() -> Option<PathBuf> {

@@ -123,3 +123,44 @@ fn malformed_overlay_names_file_line_and_problem() {
         "{err}"
     );
 }
+
+/// The partial loads start uses give every model and feature exactly the whole map's facts, so
+/// the same XML resolves to the same CPUID table whichever load read it.
+#[test]
+fn partial_loads_agree_with_the_whole_map() {
+    use crate::cpu::guest::CpuCatalog;
+    let full = CpuMap::builtin().unwrap();
+    let features_only = CpuMap::builtin_subset(|_, _| false).unwrap();
+    assert_eq!(features_only.models().count(), 0);
+    assert_eq!(
+        CpuCatalog::feature_names(&features_only),
+        CpuCatalog::feature_names(&full)
+    );
+    for f in full.features() {
+        let other = features_only.feature(f.name()).unwrap();
+        assert_eq!((other.bit(), other.aliases()), (f.bit(), f.aliases()));
+    }
+    let mut names: Vec<&str> = full.models().map(|m| m.name()).collect();
+    names.extend(
+        full.models()
+            .flat_map(|m| m.aliases().iter().map(String::as_str)),
+    );
+    for name in names {
+        let subset = CpuMap::builtin_for_model(name)
+            .unwrap_or_else(|| panic!("no single model file defines {name}"));
+        assert!(
+            subset.models().count() < full.models().count(),
+            "{name}: loaded every model"
+        );
+        assert_eq!(
+            CpuCatalog::model(&subset, name),
+            CpuCatalog::model(&full, name),
+            "{name}"
+        );
+        assert_eq!(
+            CpuCatalog::feature_names(&subset),
+            CpuCatalog::feature_names(&full)
+        );
+    }
+    assert!(CpuMap::builtin_for_model("NoSuchModel").is_none());
+}

@@ -46,10 +46,11 @@ pub struct HostFacts {
 }
 
 impl HostFacts {
-    /// Measures this host (opens /dev/kvm and runs the tiny CPUID-enforcement guest).
+    /// Measures this host: opens /dev/kvm, and runs the tiny CPUID-enforcement guest unless its
+    /// answer is cached for this boot, kernel, KVM and CPU.
     pub fn probe() -> Result<Self, ConfigError> {
         let caps = crate::host::kvm_caps::read().map_err(|e| ConfigError::Host(e.to_string()))?;
-        let enforced = crate::host::kvm_caps::cpuid_is_enforced()
+        let enforced = crate::host::kvm_caps::cpuid_is_enforced_cached(caps.api_version)
             .map_err(|e| ConfigError::Host(e.to_string()))?;
         Ok(Self {
             kvm_supported: caps.supported_cpuid,
@@ -88,13 +89,33 @@ pub fn from_domain_xml(xml: &str, host: &HostFacts) -> Result<VmConfig, ConfigEr
 
 /// As [`from_domain_xml`], also returning the CPU resolution. CPU models and features come from
 /// Vireo's CPU map (built in, plus the user's overlay).
+/// Only the part of the map the domain's `<cpu>` needs is read (see [`map_for`]).
 pub fn prepare_domain(xml: &str, host: &HostFacts) -> Result<PreparedDomain, ConfigError> {
-    let map = CpuMap::load().map_err(|e| {
+    let facts = domain_xml::read(xml).map_err(ConfigError::Xml)?;
+    let map = map_for(&cpu_spec(&facts)?).map_err(|e| {
         ConfigError::Host(format!(
             "cannot load the CPU map: {e}; fix or remove the overlay in $XDG_CONFIG_HOME/vireo/cpu_map"
         ))
     })?;
     prepare_domain_with(xml, host, &map)
+}
+
+/// The CPU map a guest CPU needs, read no further than that (loading every model costs more
+/// than the rest of a small VM's start): features only for host-passthrough and maximum, the
+/// one model's file for a named model or the hypervisor default, the whole map for host-model
+/// (its nearest model is searched among all). Each gives the same facts as the whole map.
+pub fn map_for(spec: &GuestCpuSpec) -> Result<CpuMap, crate::cpu::map::CpuMapError> {
+    match spec.mode {
+        CpuMode::HostPassthrough | CpuMode::Maximum => CpuMap::load_features_only(),
+        CpuMode::HypervisorDefault => {
+            CpuMap::load_for_model(crate::cpu::guest::catalog::DEFAULT_MODEL)
+        }
+        CpuMode::Custom => match &spec.model {
+            Some(model) => CpuMap::load_for_model(model),
+            None => CpuMap::load_features_only(),
+        },
+        CpuMode::HostModel => CpuMap::load(),
+    }
 }
 
 /// As [`prepare_domain`], with the CPU facts from `catalog`.
@@ -132,14 +153,13 @@ pub fn prepare_domain_with(
         )));
     }
     let topology = topology(&facts, vcpus)?;
-    let spec = cpu_spec(&facts)?;
-    let cpu = resolve(
-        catalog,
-        &spec,
+    let cpu = resolve_cpu(
+        &facts,
         &HostCpuFacts {
             kvm_supported: host.kvm_supported.clone(),
             cpuid_enforced: host.cpuid_enforced,
         },
+        catalog,
     )?;
     let boot = boot_source(&facts, memory_bytes)?;
     let mut cpuid = cpu.table.clone();
@@ -171,6 +191,16 @@ pub fn prepare_domain_with(
         },
     };
     Ok(PreparedDomain { config, cpu })
+}
+
+/// The guest CPU of a read document on a host: `<cpu>` as a spec, then [`resolve`]. Start and
+/// every "can this CPU run here" answer ([`super::cpu_verdict`]) come through here.
+pub(super) fn resolve_cpu(
+    facts: &DomainFacts,
+    host: &HostCpuFacts,
+    catalog: &dyn CpuCatalog,
+) -> Result<ResolvedCpu, ConfigError> {
+    Ok(resolve(catalog, &cpu_spec(facts)?, host)?)
 }
 
 fn memory(facts: &DomainFacts) -> Result<u64, ConfigError> {
@@ -258,7 +288,7 @@ fn topology(facts: &DomainFacts, vcpus: u32) -> Result<GuestTopology, ConfigErro
     })
 }
 
-fn cpu_spec(facts: &DomainFacts) -> Result<GuestCpuSpec, ConfigError> {
+pub(super) fn cpu_spec(facts: &DomainFacts) -> Result<GuestCpuSpec, ConfigError> {
     let Some(cpu) = facts.first("domain/cpu") else {
         return Ok(GuestCpuSpec::mode(CpuMode::HypervisorDefault));
     };
@@ -411,4 +441,61 @@ fn vcpu_pins(facts: &DomainFacts, vcpus: u32) -> Result<Vec<VcpuPin>, ConfigErro
             Ok(VcpuPin { vcpu, host_cpus })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PVM host's KVM-supported CPUID (AMD EPYC Milan), so the results do not depend on this
+    /// machine.
+    fn host() -> HostFacts {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/pvm-amd-epyc-milan-kvm.xml"
+        ))
+        .unwrap();
+        let data = crate::cpu::CpuidData::from_xml(&text).unwrap();
+        HostFacts {
+            kvm_supported: crate::cpu::guest::map_catalog::from_cpuid_data(&data),
+            cpuid_enforced: false,
+            max_vcpus: 64,
+            memory_bytes: 0,
+        }
+    }
+
+    fn domain(kernel: &Path, cpu: &str) -> String {
+        format!(
+            "<domain type='kvm'><name>m</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+             {cpu}<os><type arch='x86_64'>hvm</type><kernel>{}</kernel></os></domain>",
+            kernel.display()
+        )
+    }
+
+    /// Reading only the part of the map a `<cpu>` needs gives the same CPU as the whole map.
+    #[test]
+    fn the_partial_map_resolves_as_the_whole_map_does() {
+        let kernel = tempfile::NamedTempFile::new().unwrap();
+        let full = CpuMap::load().unwrap();
+        for cpu in [
+            "",
+            "<cpu mode='host-passthrough'/>",
+            "<cpu mode='host-passthrough'><feature policy='disable' name='avx2'/></cpu>",
+            "<cpu mode='maximum'/>",
+            "<cpu mode='host-model'/>",
+            "<cpu mode='custom' match='exact' check='none'><model>Haswell-noTSX</model></cpu>",
+            "<cpu mode='custom' match='exact'><model>EPYC-Rome</model>\
+             <feature policy='disable' name='svm'/></cpu>",
+            "<cpu mode='custom' match='minimum' check='none'><model>qemu64</model></cpu>",
+        ] {
+            let xml = domain(kernel.path(), cpu);
+            let partial = prepare_domain(&xml, &host()).map(|p| p.cpu);
+            let whole = prepare_domain_with(&xml, &host(), &full).map(|p| p.cpu);
+            match (partial, whole) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{cpu}"),
+                (Err(a), Err(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "{cpu}"),
+                (a, b) => panic!("{cpu}: partial {a:?}, whole {b:?}"),
+            }
+        }
+    }
 }
