@@ -95,7 +95,7 @@ impl Guest {
         format!(
             "<domain type='kvm'><name>linux-{}</name><memory unit='MiB'>256</memory>\
              <vcpu>{}</vcpu>{}<os><type arch='x86_64'>hvm</type><kernel>{}</kernel>\
-             <initrd>{}</initrd><cmdline>console=ttyS0 quiet panic=-1 vireo.test={} {}</cmdline>\
+             <initrd>{}</initrd><cmdline>console=ttyS0 quiet nokaslr panic=-1 vireo.test={} {}</cmdline>\
              </os><on_poweroff>destroy</on_poweroff><on_reboot>{}</on_reboot>\
              <on_crash>destroy</on_crash></domain>",
             self.scenario,
