@@ -31,6 +31,15 @@ pub const HIMEM_START: u64 = 0x10_0000;
 pub const MMIO_GAP_START: u64 = 0xc000_0000;
 /// End of that hole.
 pub const MMIO_GAP_END: u64 = 0x1_0000_0000;
+/// PCI Express enhanced configuration space (ECAM) for bus 0, announced in the ACPI MCFG and
+/// reserved in the e820 map: 32 devices × 8 functions × 4 KiB.
+pub const PCI_ECAM_BASE: u64 = 0xe000_0000;
+/// Size of the ECAM window (bus 0 only).
+pub const PCI_ECAM_SIZE: u64 = 1 << 20;
+/// The 32-bit window for PCI device BARs, below the ECAM window.
+pub const PCI_MMIO32_START: u64 = MMIO_GAP_START;
+/// End (exclusive) of the 32-bit BAR window.
+pub const PCI_MMIO32_END: u64 = PCI_ECAM_BASE;
 
 /// The guest RAM regions for `memory_bytes` of RAM: below the MMIO gap, and the rest above 4 GiB.
 pub fn ram_regions(memory_bytes: u64) -> Vec<(GuestAddress, usize)> {

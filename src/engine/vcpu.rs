@@ -157,12 +157,16 @@ fn run_once(vcpu: &mut VcpuFd, ctx: &VcpuContext, last: &mut LastExit) -> Option
             None
         }
         Ok(VcpuExit::MmioRead(addr, data)) => {
-            tracing::debug!(addr, "MMIO read of an unmapped address");
-            data.fill(0xff);
+            if !lock_devices().mmio_read(addr, data) {
+                tracing::debug!(addr, "MMIO read of an unmapped address");
+                data.fill(0xff);
+            }
             None
         }
-        Ok(VcpuExit::MmioWrite(addr, _)) => {
-            tracing::debug!(addr, "MMIO write to an unmapped address");
+        Ok(VcpuExit::MmioWrite(addr, data)) => {
+            if !lock_devices().mmio_write(addr, data) {
+                tracing::debug!(addr, "MMIO write to an unmapped address");
+            }
             None
         }
         Ok(VcpuExit::Hlt) => {

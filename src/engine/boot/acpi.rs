@@ -10,9 +10,11 @@ use acpi_tables::{Aml, aml};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::engine::devices::pm::{PM1_CNT_PORT, PM1_EVT_PORT, S5_SLEEP_TYPE, SCI_IRQ};
-use crate::engine::devices::{cmos, pvpanic};
+use crate::engine::devices::{cmos, pci_config, pvpanic};
 use crate::engine::error::EngineError;
-use crate::engine::layout::ACPI_ADDR;
+use crate::engine::layout::{
+    ACPI_ADDR, PCI_ECAM_BASE, PCI_ECAM_SIZE, PCI_MMIO32_END, PCI_MMIO32_START,
+};
 
 const OEM_ID: &[u8; 6] = b"VIREO ";
 const OEM_TABLE_ID: &[u8; 8] = b"VIREOVM ";
@@ -111,7 +113,42 @@ fn dsdt_aml() -> Vec<u8> {
     let panic_crs = aml::Name::new("_CRS".into(), &panic_crs);
     let panic_sta = aml::Name::new("_STA".into(), &0x0fu8);
     let pvpanic_device = aml::Device::new("PEVT".into(), vec![&panic_hid, &panic_crs, &panic_sta]);
-    let system_bus = aml::Scope::new("\\_SB_".into(), vec![&rtc, &pvpanic_device]);
+    // The PCI host bridge: bus 0, the configuration ports, and the I/O and 32-bit memory
+    // windows its devices' BARs come from. A conventional PCI root (PNP0A03): no _OSC needed.
+    let pci_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0A03"));
+    let pci_adr = aml::Name::new("_ADR".into(), &0u8);
+    let pci_seg = aml::Name::new("_SEG".into(), &0u8);
+    let pci_uid = aml::Name::new("_UID".into(), &0u8);
+    let pci_bbn = aml::Name::new("_BBN".into(), &0u8);
+    let bus = aml::AddressSpace::new_bus_number(0u16, 0u16);
+    let config_ports = aml::IO::new(pci_config::ADDRESS_PORT, pci_config::ADDRESS_PORT, 1, 8);
+    let io_low = aml::AddressSpace::new_io(0u16, pci_config::ADDRESS_PORT - 1, None);
+    let io_high = aml::AddressSpace::new_io(0x0d00u16, 0xffffu16, None);
+    let mmio32 = aml::AddressSpace::new_memory(
+        aml::AddressSpaceCacheable::NotCacheable,
+        true,
+        PCI_MMIO32_START as u32,
+        (PCI_MMIO32_END - 1) as u32,
+        None,
+    );
+    let pci_resources =
+        aml::ResourceTemplate::new(vec![&bus, &config_ports, &io_low, &io_high, &mmio32]);
+    let pci_crs = aml::Name::new("_CRS".into(), &pci_resources);
+    let pci0 = aml::Device::new(
+        "PCI0".into(),
+        vec![&pci_hid, &pci_adr, &pci_seg, &pci_uid, &pci_bbn, &pci_crs],
+    );
+    // Motherboard resources: the ECAM window, so Linux accepts the MCFG's region.
+    let ecam = aml::Memory32Fixed::new(false, PCI_ECAM_BASE as u32, PCI_ECAM_SIZE as u32);
+    let ecam_crs = aml::ResourceTemplate::new(vec![&ecam]);
+    let mb_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0C02"));
+    let mb_uid = aml::Name::new("_UID".into(), &"ECAM");
+    let mb_crs = aml::Name::new("_CRS".into(), &ecam_crs);
+    let motherboard = aml::Device::new("RES0".into(), vec![&mb_hid, &mb_uid, &mb_crs]);
+    let system_bus = aml::Scope::new(
+        "\\_SB_".into(),
+        vec![&pci0, &motherboard, &rtc, &pvpanic_device],
+    );
     let mut body = Vec::new();
     sleep.to_aml_bytes(&mut body);
     system_bus.to_aml_bytes(&mut body);
@@ -212,6 +249,18 @@ fn madt(apic_ids: &[u32]) -> Vec<u8> {
     t.finish()
 }
 
+/// The PCI Express memory-mapped configuration table: one ECAM window, segment 0, bus 0.
+fn mcfg() -> Vec<u8> {
+    let mut t = Sdt::new(b"MCFG", 1);
+    t.zeros(8) // reserved
+        .u64(PCI_ECAM_BASE)
+        .u16(0) // PCI segment group
+        .u8(0) // first bus
+        .u8(0) // last bus
+        .u32(0); // reserved
+    t.finish()
+}
+
 fn xsdt(tables: &[u64]) -> Vec<u8> {
     let mut t = Sdt::new(b"XSDT", 1);
     for addr in tables {
@@ -246,14 +295,17 @@ pub fn build(base: u64, apic_ids: &[u32]) -> Vec<(u64, Vec<u8>)> {
     let fadt = fadt(facs_addr, dsdt_addr);
     let madt_addr = align(fadt_addr + fadt.len() as u64);
     let madt = madt(apic_ids);
-    let xsdt_addr = align(madt_addr + madt.len() as u64);
-    let xsdt = xsdt(&[fadt_addr, madt_addr]);
+    let mcfg_addr = align(madt_addr + madt.len() as u64);
+    let mcfg = mcfg();
+    let xsdt_addr = align(mcfg_addr + mcfg.len() as u64);
+    let xsdt = xsdt(&[fadt_addr, madt_addr, mcfg_addr]);
     vec![
         (base, rsdp(xsdt_addr)),
         (facs_addr, facs()),
         (dsdt_addr, dsdt),
         (fadt_addr, fadt),
         (madt_addr, madt),
+        (mcfg_addr, mcfg),
         (xsdt_addr, xsdt),
     ]
 }
@@ -288,6 +340,16 @@ mod tests {
         );
         assert!(find(&[0x47, 1, 0x70, 0, 0x70, 0, 1, 2]), "RTC IO(0x70, 2)");
         assert!(find(b"PEVT") && find(b"RTC_") && find(b"_SB_"));
+        assert!(
+            find(b"PCI0") && find(b"RES0"),
+            "host bridge and motherboard resources"
+        );
+        let ecam = [
+            &[0x86u8, 9, 0, 0][..],
+            &(PCI_ECAM_BASE as u32).to_le_bytes(),
+        ]
+        .concat();
+        assert!(find(&ecam), "Memory32Fixed for the ECAM window");
     }
 
     #[test]
@@ -320,9 +382,27 @@ mod tests {
         let rsdp = &tables[0].1;
         assert!(sums_to_zero(&rsdp[..20]));
         assert!(sums_to_zero(rsdp));
-        let xsdt = u64::from_le_bytes(rsdp[24..32].try_into().unwrap());
-        assert_eq!(xsdt, tables[5].0);
-        assert_eq!(&tables[5].1[..4], b"XSDT");
+        let xsdt_addr = u64::from_le_bytes(rsdp[24..32].try_into().unwrap());
+        let (_, xsdt) = tables.iter().find(|(a, _)| *a == xsdt_addr).unwrap();
+        assert_eq!(&xsdt[..4], b"XSDT");
+        let listed: Vec<&[u8]> = xsdt[36..]
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .map(|a| &tables.iter().find(|(t, _)| *t == a).unwrap().1[..4])
+            .collect();
+        assert_eq!(listed, [b"FACP", b"APIC", b"MCFG"]);
+    }
+
+    #[test]
+    fn the_mcfg_announces_the_ecam_window_for_bus_0() {
+        let m = mcfg();
+        assert!(sums_to_zero(&m));
+        assert_eq!(m.len(), 36 + 8 + 16);
+        assert_eq!(
+            u64::from_le_bytes(m[44..52].try_into().unwrap()),
+            PCI_ECAM_BASE
+        );
+        assert_eq!((m[54], m[55]), (0, 0), "bus 0 to 0");
     }
 
     #[test]

@@ -18,8 +18,8 @@ use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryMmap};
 use crate::engine::config::BootSource;
 use crate::engine::error::EngineError;
 use crate::engine::layout::{
-    ACPI_ADDR, CMDLINE_ADDR, CMDLINE_MAX, EBDA_START, HIMEM_START, MMIO_GAP_END, ZERO_PAGE_ADDR,
-    low_ram_end,
+    ACPI_ADDR, CMDLINE_ADDR, CMDLINE_MAX, EBDA_START, HIMEM_START, MMIO_GAP_END, PCI_ECAM_BASE,
+    PCI_ECAM_SIZE, ZERO_PAGE_ADDR, low_ram_end,
 };
 
 const KERNEL_BOOT_FLAG_MAGIC: u16 = 0xaa55;
@@ -169,6 +169,8 @@ fn fill_e820(params: &mut boot_params, memory_bytes: u64) -> Result<(), EngineEr
         (0, EBDA_START, E820_RAM),
         (EBDA_START, HIMEM_START - EBDA_START, E820_RESERVED),
         (HIMEM_START, low_end - HIMEM_START, E820_RAM),
+        // As on QEMU's q35: the MCFG's window is reserved, so Linux trusts and uses it.
+        (PCI_ECAM_BASE, PCI_ECAM_SIZE, E820_RESERVED),
     ];
     if memory_bytes > low_end {
         entries.push((MMIO_GAP_END, memory_bytes - low_end, E820_RAM));

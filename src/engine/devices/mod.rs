@@ -148,6 +148,24 @@ impl Devices {
         }
     }
 
+    /// A guest read of MMIO `addr`; false when no device owns it.
+    pub fn mmio_read(&mut self, addr: u64, data: &mut [u8]) -> bool {
+        if pci_config::PciConfigIo::owns_ecam(addr) {
+            self.pci.ecam_read(addr, data);
+            return true;
+        }
+        false
+    }
+
+    /// A guest write to MMIO `addr`; false when no device owns it.
+    pub fn mmio_write(&mut self, addr: u64, data: &[u8]) -> bool {
+        if pci_config::PciConfigIo::owns_ecam(addr) {
+            self.pci.ecam_write(addr, data);
+            return true;
+        }
+        false
+    }
+
     /// Queues console input for the guest.
     pub fn send_serial_input(&mut self, bytes: &[u8]) {
         self.serial_backlog.extend(bytes);

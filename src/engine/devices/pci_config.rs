@@ -1,7 +1,10 @@
-//! PCI configuration mechanism #1 (ports 0xCF8 address, 0xCFC–0xCFF data) with a host bridge
-//! at 00:00.0. A Linux guest probes it at boot ("PCI: Fatal: No config space access function
-//! found" without it) and the virtio-pci devices that come next live behind it. Every other
-//! device/function reads as absent (all ones), as on an empty bus.
+//! PCI configuration space of bus 0, reached through configuration mechanism #1 (ports 0xCF8
+//! address, 0xCFC–0xCFF data) and through ECAM (the MMIO window the ACPI MCFG announces), with a
+//! host bridge at 00:00.0. A Linux guest probes it at boot ("PCI: Fatal: No config space access
+//! function found" without it) and the virtio-pci devices that come next live behind it. Every
+//! other device/function reads as absent (all ones), as on an empty bus.
+
+use crate::engine::layout::{PCI_ECAM_BASE, PCI_ECAM_SIZE};
 
 /// The address port.
 pub const ADDRESS_PORT: u16 = 0xcf8;
@@ -30,17 +33,17 @@ impl PciConfigIo {
             || (DATA_PORT..DATA_PORT + 4).contains(&port)
     }
 
-    /// The addressed (device is the host bridge, register offset) when enabled.
-    fn target(&self) -> Option<(bool, u8)> {
+    /// The addressed (bus/device/function, dword-aligned register) when enabled.
+    fn target(&self) -> Option<(u32, u16)> {
         if self.address & 0x8000_0000 == 0 {
             return None;
         }
-        let bus_dev_fn = (self.address >> 8) & 0xffff;
-        Some((bus_dev_fn == 0, (self.address & 0xfc) as u8))
+        Some(((self.address >> 8) & 0xffff, (self.address & 0xfc) as u16))
     }
 
-    /// The host bridge's configuration dword at `offset`.
-    fn bridge_dword(&self, offset: u8) -> u32 {
+    /// The host bridge's configuration dword at `offset` (0 beyond the header: no capabilities,
+    /// no extended capabilities).
+    fn bridge_dword(&self, offset: u16) -> u32 {
         match offset {
             0x00 => (u32::from(DEVICE_ID) << 16) | u32::from(VENDOR_ID),
             0x04 => u32::from(self.command),
@@ -50,20 +53,44 @@ impl PciConfigIo {
         }
     }
 
-    /// A guest `in` of `data.len()` bytes from `port`.
-    pub fn read(&mut self, port: u16, data: &mut [u8]) {
-        let value = if port == ADDRESS_PORT && data.len() == 4 {
-            self.address
-        } else if (DATA_PORT..DATA_PORT + 4).contains(&port) {
-            match self.target() {
-                Some((true, offset)) => self.bridge_dword(offset) >> ((port - DATA_PORT) * 8),
-                _ => u32::MAX,
-            }
+    /// Reads `data.len()` bytes of function `bdf`'s configuration space at `offset`.
+    pub fn config_read(&self, bdf: u32, offset: u16, data: &mut [u8]) {
+        let value = if bdf == 0 {
+            self.bridge_dword(offset & !3) >> ((offset & 3) * 8)
         } else {
             u32::MAX
         };
         for (i, b) in data.iter_mut().enumerate() {
             *b = value.checked_shr(8 * i as u32).unwrap_or(0xff) as u8;
+        }
+    }
+
+    /// Writes `data` to function `bdf`'s configuration space at `offset`.
+    pub fn config_write(&mut self, bdf: u32, offset: u16, data: &[u8]) {
+        if bdf != 0 || offset & !3 != 0x04 {
+            return;
+        }
+        let shift = (offset & 3) * 8;
+        if shift < 16 {
+            let mut bytes = [0u8; 4];
+            let n = data.len().min(4);
+            bytes[..n].copy_from_slice(&data[..n]);
+            let value = (u32::from_le_bytes(bytes) << shift) as u16;
+            self.command = value & COMMAND_WRITABLE;
+        }
+    }
+
+    /// A guest `in` of `data.len()` bytes from `port`.
+    pub fn read(&mut self, port: u16, data: &mut [u8]) {
+        if port == ADDRESS_PORT && data.len() == 4 {
+            data.copy_from_slice(&self.address.to_le_bytes());
+            return;
+        }
+        match self.target() {
+            Some((bdf, reg)) if (DATA_PORT..DATA_PORT + 4).contains(&port) => {
+                self.config_read(bdf, reg + (port - DATA_PORT), data)
+            }
+            _ => data.fill(0xff),
         }
     }
 
@@ -73,18 +100,35 @@ impl PciConfigIo {
             self.address = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
             return;
         }
-        if !(DATA_PORT..DATA_PORT + 4).contains(&port) {
-            return; // byte writes to 0xCF8–0xCFB (mechanism #2 probing) change nothing
+        // Byte writes to 0xCF8–0xCFB (mechanism #2 probing) change nothing.
+        if let Some((bdf, reg)) = self.target()
+            && (DATA_PORT..DATA_PORT + 4).contains(&port)
+        {
+            self.config_write(bdf, reg + (port - DATA_PORT), data);
         }
-        if let Some((true, 0x04)) = self.target() {
-            let shift = (port - DATA_PORT) * 8;
-            if shift < 16 {
-                let mut bytes = [0u8; 4];
-                bytes[..data.len()].copy_from_slice(data);
-                let value = (u32::from_le_bytes(bytes) << shift) as u16;
-                self.command = value & COMMAND_WRITABLE;
-            }
-        }
+    }
+
+    /// Whether guest-physical `addr` lies in the ECAM window.
+    pub fn owns_ecam(addr: u64) -> bool {
+        (PCI_ECAM_BASE..PCI_ECAM_BASE + PCI_ECAM_SIZE).contains(&addr)
+    }
+
+    /// Splits an ECAM address into (bus/device/function, register).
+    fn ecam_target(addr: u64) -> (u32, u16) {
+        let offset = addr - PCI_ECAM_BASE;
+        ((offset >> 12) as u32, (offset & 0xfff) as u16)
+    }
+
+    /// A guest read from the ECAM window.
+    pub fn ecam_read(&self, addr: u64, data: &mut [u8]) {
+        let (bdf, reg) = Self::ecam_target(addr);
+        self.config_read(bdf, reg, data);
+    }
+
+    /// A guest write to the ECAM window.
+    pub fn ecam_write(&mut self, addr: u64, data: &[u8]) {
+        let (bdf, reg) = Self::ecam_target(addr);
+        self.config_write(bdf, reg, data);
     }
 }
 
@@ -124,6 +168,27 @@ mod tests {
         let mut d = [0u8; 4];
         io.read(ADDRESS_PORT, &mut d);
         assert_eq!(u32::from_le_bytes(d), 0x8000_0000);
+    }
+
+    #[test]
+    fn ecam_reaches_the_same_configuration_space() {
+        let mut io = PciConfigIo::default();
+        let mut d = [0u8; 4];
+        io.ecam_read(PCI_ECAM_BASE, &mut d);
+        assert_eq!(u32::from_le_bytes(d), 0x0008_1b36);
+        io.ecam_read(PCI_ECAM_BASE + (1 << 15), &mut d);
+        assert_eq!(u32::from_le_bytes(d), u32::MAX, "device 1 is absent");
+        io.ecam_write(PCI_ECAM_BASE + 4, &[0x06, 0]);
+        assert_eq!(
+            read32(&mut io, 0x04),
+            0x0006,
+            "a command write lands for both mechanisms"
+        );
+        let mut ext = [0u8; 4];
+        io.ecam_read(PCI_ECAM_BASE + 0x100, &mut ext);
+        assert_eq!(ext, [0; 4], "no extended capabilities");
+        assert!(PciConfigIo::owns_ecam(PCI_ECAM_BASE + PCI_ECAM_SIZE - 1));
+        assert!(!PciConfigIo::owns_ecam(PCI_ECAM_BASE + PCI_ECAM_SIZE));
     }
 
     #[test]
