@@ -208,10 +208,15 @@ pub fn resolve(
     if check == CheckMode::Full && !host.cpuid_enforced {
         return Err(ResolveError::NotEnforced);
     }
-    let host_features: BTreeSet<String> = catalog
+    // "hypervisor" (CPUID.1:ECX[31]) is the VMM's to set, so KVM_GET_SUPPORTED_CPUID never
+    // reports it; every KVM guest may have it. Without it a guest believes it runs on bare
+    // metal: Linux then looks for no KVM signature (no kvm-clock), calibrates its TSC against
+    // the PIT and probes PMU MSRs as on hardware.
+    let mut host_features: BTreeSet<String> = catalog
         .features_in(&host.kvm_supported)
         .into_iter()
         .collect();
+    host_features.insert("hypervisor".into());
     let mut warnings = Vec::new();
 
     let (mut requested, model, mut table) = match spec.mode {
