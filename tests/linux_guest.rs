@@ -228,7 +228,9 @@ fn a_kernel_panic_ends_the_vm_as_crashed() {
 #[ignore = "needs hardware virtualization: run by tools/testbed test"]
 fn the_boot_log_warns_of_nothing_a_qemu_q35_boot_does_not() {
     let vireo = boot(
-        &Guest::new("bootlog").cpu("<cpu mode='host-passthrough'/>"),
+        &Guest::new("bootlog")
+            .cpu("<cpu mode='host-passthrough'/>")
+            .paravirt(true),
         BOOT,
     );
     let qemu = linux_support::boot_qemu_q35("bootlog");
