@@ -37,21 +37,29 @@ fn every_cpu_mode_boots_and_the_guest_sees_the_resolved_cpuid() {
             ),
         ));
     }
+    // Modes a previous attempt in a stalled L1 already proved (tools/testbed passes them on).
+    let done = std::env::var("VIREO_MODES_DONE").unwrap_or_default();
+    let done: Vec<&str> = done.split(',').filter(|m| !m.is_empty()).collect();
     let mut failures = Vec::new();
     for (what, cpu) in &cpus {
+        let key = what.replace(' ', "-");
+        if done.contains(&key.as_str()) {
+            eprintln!("{what:<24} proved by an earlier attempt");
+            continue;
+        }
         let guest = boot(&Guest::new("report").cpu(cpu), BOOT);
         let outcome = if guest.state != VmState::Shutoff(StopReason::GuestPoweroff) {
             Err(format!("ended {}", guest.state))
         } else {
             guest.compare_cpuid(0)
         };
-        eprintln!(
-            "{what:<24} {}",
-            match &outcome {
-                Ok(()) => "boots; guest CPUID = resolved table".to_string(),
-                Err(e) => format!("FAILED: {e}"),
+        match &outcome {
+            Ok(()) => {
+                eprintln!("{what:<24} boots; guest CPUID = resolved table");
+                println!("VIREO-PROGRESS mode={key}");
             }
-        );
+            Err(e) => eprintln!("{what:<24} FAILED: {e}"),
+        }
         if let Err(e) = outcome {
             failures.push(format!("{what}: {e}\n--- console ---\n{}", guest.tail(40)));
         }
