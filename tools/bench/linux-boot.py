@@ -56,8 +56,10 @@ def one(argv):
         out += chunk
         if marker_at is None and b"VIREO-L2 UP" in out:
             marker_at = time.monotonic() - start
-            line = out[out.index(b"VIREO-L2 UP"):].split(b"\n")[0]
-            uptime = float(line.split(b"uptime=")[1].split(b"\r")[0])
+        if uptime is None and marker_at is not None:
+            rest = out[out.index(b"VIREO-L2 UP"):]
+            if b"\n" in rest:  # the line may arrive in pieces
+                uptime = float(rest.split(b"\n")[0].split(b"uptime=")[1].strip())
         if marker_at is not None and b"reboot: Power down" in out:
             break
     if p.poll() is None:
