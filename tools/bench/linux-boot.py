@@ -62,11 +62,15 @@ def one(argv):
                 uptime = float(rest.split(b"\n")[0].split(b"uptime=")[1].strip())
         if marker_at is not None and b"reboot: Power down" in out:
             break
-    if p.poll() is None:
+    # Reap with wait4 (not Popen.poll, which would take the child's rusage with it).
+    pid, _, ru = os.wait4(p.pid, os.WNOHANG)
+    if pid == 0:
         time.sleep(2)  # let it power off on its own
-    if p.poll() is None:
+        pid, _, ru = os.wait4(p.pid, os.WNOHANG)
+    if pid == 0:
         p.send_signal(signal.SIGKILL)
-    _, _, ru = os.wait4(p.pid, 0)
+        _, _, ru = os.wait4(p.pid, 0)
+    p.returncode = 0  # reaped above
     if marker_at is None:
         tail = out.decode(errors="replace")[-2000:]
         raise SystemExit(f"{argv[0]}: no VIREO-L2 UP within {TIMEOUT} s; output tail:\n{tail}")
