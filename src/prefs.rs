@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::atomic::write_atomic;
+use crate::util::atomic::write_atomic;
 
 /// How the `<cpu>` of a newly created VM is chosen (DESIGN.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

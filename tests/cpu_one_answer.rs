@@ -11,7 +11,7 @@ use std::process::Command;
 
 use vireo::cpu::guest::HostCpuFacts;
 use vireo::cpu::{CpuMap, CpuidData, missing_features};
-use vireo::engine::config::{
+use vireo::launch::{
     HostFacts, cpu_host_problem, cpu_verdict, cpu_verdict_with, host_cpu_facts, prepare_domain,
     prepare_domain_with, refusal,
 };

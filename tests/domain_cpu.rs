@@ -109,9 +109,9 @@ fn bad_cpu_attribute_is_refused_at_define() {
 
 /// `validate --host`'s CPU problem: start's own resolution on this KVM, as a `<cpu>` problem.
 fn cpu_host_problems(domain: &Domain, map: &CpuMap, kvm: &CpuidData) -> Vec<String> {
-    let host = vireo::engine::config::host_cpu_facts(kvm, true);
-    let verdict = vireo::engine::config::cpu_verdict_with(&domain.to_xml(), &host, map);
-    vireo::engine::config::cpu_host_problem(&verdict)
+    let host = vireo::launch::host_cpu_facts(kvm, true);
+    let verdict = vireo::launch::cpu_verdict_with(&domain.to_xml(), &host, map);
+    vireo::launch::cpu_host_problem(&verdict)
         .iter()
         .map(|p| p.to_string())
         .collect()

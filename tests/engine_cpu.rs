@@ -10,7 +10,6 @@ use vireo::cpu::guest::{
     MatchMode, Policy, ResolveError, resolve,
 };
 use vireo::engine::{Vm, cpuid_for_vcpu};
-use vireo::host::kvm_caps;
 
 use engine_support::{kvm_supported, parse_probe, probe_config, run_to_end};
 use vireo::cpu::map::CpuMap;
@@ -24,7 +23,8 @@ fn catalog() -> &'static CpuMap {
 fn host_facts() -> HostCpuFacts {
     HostCpuFacts {
         kvm_supported: kvm_supported(),
-        cpuid_enforced: kvm_caps::cpuid_is_enforced().expect("CPUID enforcement test"),
+        cpuid_enforced: vireo::engine::cpuid_probe::cpuid_is_enforced()
+            .expect("CPUID enforcement test"),
     }
 }
 

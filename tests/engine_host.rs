@@ -12,7 +12,7 @@ use engine_support::{kvm_supported, parse_probe, probe_config, run_to_end};
 
 #[test]
 fn host_validate_reports_every_check_with_a_fix_for_each_problem() {
-    let checks = validate::run_checks();
+    let checks = validate::run_checks(vireo::engine::cpuid_probe::cpuid_is_enforced);
     for check in &checks {
         eprintln!("{check}");
         if check.status != Status::Pass {
@@ -26,7 +26,8 @@ fn host_validate_reports_every_check_with_a_fix_for_each_problem() {
 #[test]
 fn enforcement_detection_agrees_with_what_the_probe_guest_sees() {
     require_kvm!();
-    let enforced = kvm_caps::cpuid_is_enforced().expect("run the CPUID test guest");
+    let enforced =
+        vireo::engine::cpuid_probe::cpuid_is_enforced().expect("run the CPUID test guest");
     // Program a vendor word no CPU reports and a leaf 1 with only the hypervisor bit, and see
     // whether the probe guest gets exactly that.
     let mut table = kvm_supported();

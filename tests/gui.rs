@@ -358,7 +358,7 @@ fn wizard_creates_starts_and_shows_the_console() {
     });
     wait_for("the list to show it running", || {
         app.model().vms().iter().any(|vm| {
-            vm.name == "wizard-probe" && vm.state == vireo::ui::machines::RunState::Running
+            vm.name == "wizard-probe" && vm.state == vireo::launch::machines::RunState::Running
         })
     });
     let console_window = app
@@ -369,7 +369,8 @@ fn wizard_creates_starts_and_shows_the_console() {
         .clone();
     snap(&console_window, "console");
     snap(&window, "main-window");
-    vireo::ui::machines::control("wizard-probe", vireo::ui::machines::VmAction::ForceOff).unwrap();
+    vireo::launch::machines::control("wizard-probe", vireo::launch::machines::VmAction::ForceOff)
+        .unwrap();
     wait_for("the console banner", || {
         app.model()
             .console("wizard-probe")
@@ -430,7 +431,7 @@ fn details_cpu_page_edits_the_xml() {
     // A model this host's KVM cannot run is flagged while editing, naming what is missing.
     let kvm = vireo::host::kvm::supported_cpuid().ok();
     let map = vireo::cpu::CpuMap::load().unwrap();
-    let unusable = vireo::ui::cpu_edit::model_usability(&map, kvm.as_ref())
+    let unusable = vireo::launch::cpu_edit::model_usability(&map, kvm.as_ref())
         .into_iter()
         .find(|(_, missing)| !missing.is_empty());
     if let Some((model, missing)) = unusable {
@@ -517,7 +518,7 @@ fn details_cpu_page_edits_the_xml() {
 /// missing and its "Use Host CPU Model" answer switches the VM to host-model and starts it.
 fn start_failure_offers_host_model() {
     use vireo::domain::store::DomainStore;
-    use vireo::ui::machines::{self, RunState, VmAction};
+    use vireo::launch::machines::{self, RunState, VmAction};
     let Some(probe) = probe_guest() else {
         return skip_or_fail(
             "the start-failure test: no probe guest (tools/build-test-guests makes it)",
@@ -527,7 +528,7 @@ fn start_failure_offers_host_model() {
         return skip_or_fail("the start-failure test: /dev/kvm is not usable here");
     };
     let map = vireo::cpu::CpuMap::load().unwrap();
-    let unusable = vireo::ui::cpu_edit::model_usability(&map, Some(&kvm))
+    let unusable = vireo::launch::cpu_edit::model_usability(&map, Some(&kvm))
         .into_iter()
         .find(|(_, missing)| !missing.is_empty());
     let Some((model, missing)) = unusable else {
@@ -615,7 +616,7 @@ fn list_follows_the_store_and_shows_crashes() {
         Some("Shut off")
     );
     // What a runner records when its guest crashed (on_crash='destroy').
-    let exit = vireo::engine::runner::exit_state_path("late-arrival").unwrap();
+    let exit = vireo::launch::runner::exit_state_path("late-arrival").unwrap();
     std::fs::create_dir_all(exit.parent().unwrap()).unwrap();
     std::fs::write(&exit, "crashed: triple fault at rip 0x1000").unwrap();
     wait_for("the crash to show", || {
@@ -801,13 +802,13 @@ fn main() {
     }
     // Force off every VM a test left running (a failed test may stop before its own clean-up),
     // so no runner outlives the sandbox it was started in.
-    let runtime = vireo::engine::runner::runtime_dir().unwrap_or_default();
+    let runtime = vireo::launch::runner::runtime_dir().unwrap_or_default();
     for entry in std::fs::read_dir(&runtime).into_iter().flatten().flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "sock")
             && let Some(name) = path.file_stem().and_then(|n| n.to_str())
         {
-            let _ = vireo::engine::runner::request(name, "destroy");
+            let _ = vireo::launch::runner::request(name, "destroy");
         }
     }
     let _ = std::fs::remove_dir_all(&sandbox);

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use vireo::cpu::guest::GuestCpuid;
 use vireo::cpu::map::CpuMap;
-use vireo::engine::config::{HostFacts, prepare_domain_with};
+use vireo::launch::{HostFacts, prepare_domain_with};
 
 struct Sandbox {
     root: PathBuf,

@@ -5,11 +5,10 @@
 //! - [`cpu`]: `<cpu>` through the CPU model API (map checks, KVM usability, nearest model).
 //! - [`name`]: the one rule for domain names (they become file names).
 //! - [`units`]: libvirt memory units.
-//! - [`store`]: the per-user store ([`DomainStore`]), atomic and locked ([`atomic`]).
+//! - [`store`]: the per-user store ([`DomainStore`]), atomic and locked (`crate::util::atomic`).
 //! - [`validate`]: document and host checks.
 //! - [`canon`]: canonical form for comparing documents (attribute order, whitespace aside).
 
-pub mod atomic;
 pub mod canon;
 pub mod cpu;
 pub mod devices;

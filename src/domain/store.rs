@@ -12,9 +12,9 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::domain::atomic::{FileLock, remove_stale_temp_files, sync_dir, write_atomic};
 use crate::domain::validate::{check_name, document_problems};
 use crate::domain::{Domain, DomainError};
+use crate::util::atomic::{FileLock, remove_stale_temp_files, sync_dir, write_atomic};
 
 /// Errors of the store. Each names the domain or file and says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -221,7 +221,7 @@ fn check_disk_targets(domain: &Domain, problems: &mut Vec<DomainError>) {
 
 /// Problems running this domain on a host with these facts: memory it cannot give, files it
 /// cannot read. (The guest CPU is judged by start's own resolution:
-/// `vireo::engine::config::cpu_verdict`.)
+/// `vireo::launch::cpu_verdict`.)
 pub fn host_problems(domain: &Domain, host: &HostFacts) -> Vec<DomainError> {
     let mut problems = Vec::new();
     if let (Ok(Some(mem)), Some(total)) = (domain.memory(), host.mem_total_kib) {
@@ -252,7 +252,7 @@ pub fn host_problems(domain: &Domain, host: &HostFacts) -> Vec<DomainError> {
         }
     }
     // Whether this host can run the `<cpu>` is start's own answer,
-    // `vireo::engine::config::cpu_verdict`, which `vireoctl validate --host` adds.
+    // `vireo::launch::cpu_verdict`, which `vireoctl validate --host` adds.
     problems
 }
 

@@ -6,14 +6,9 @@ use std::path::PathBuf;
 /// Why the engine could not build, start or control a VM.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// /dev/kvm could not be opened.
-    #[error("cannot open /dev/kvm: {cause}; {hint}")]
-    KvmUnavailable {
-        /// The OS error.
-        cause: std::io::Error,
-        /// What to do about it.
-        hint: &'static str,
-    },
+    /// /dev/kvm could not be opened, or a question to the host's KVM failed.
+    #[error(transparent)]
+    Host(#[from] crate::host::kvm::HostError),
     /// A KVM ioctl failed.
     #[error("KVM {op} failed: {cause}")]
     Kvm {
@@ -80,21 +75,4 @@ impl EngineError {
     pub(crate) fn kvm(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Self {
         move |cause| Self::Kvm { op, cause }
     }
-}
-
-/// Opens /dev/kvm, turning the usual failures into an error that says how to fix them.
-pub fn open_kvm() -> Result<kvm_ioctls::Kvm, EngineError> {
-    kvm_ioctls::Kvm::new().map_err(|e| {
-        let cause = std::io::Error::from_raw_os_error(e.errno());
-        let hint = match e.errno() {
-            libc::ENOENT => {
-                "load the KVM module (modprobe kvm_intel or kvm_amd) and enable virtualization in the firmware"
-            }
-            libc::EACCES | libc::EPERM => {
-                "add your user to the 'kvm' group (sudo usermod -aG kvm $USER) and log in again"
-            }
-            _ => "check that KVM works on this host (vireoctl host-validate)",
-        };
-        EngineError::KvmUnavailable { cause, hint }
-    })
 }

@@ -7,20 +7,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use kvm_bindings::{CpuId, KVM_PIT_SPEAKER_DUMMY, kvm_cpuid_entry2, kvm_pit_config};
+use kvm_bindings::{KVM_PIT_SPEAKER_DUMMY, kvm_pit_config};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 
+use crate::cpu::guest::GuestCpuid;
 use crate::cpu::guest::topology::{self, GuestTopology};
-use crate::cpu::guest::{GuestCpuid, GuestCpuidEntry};
 use crate::engine::boot::{acpi, cpu_state, kernel};
 use crate::engine::config::VmConfig;
 use crate::engine::console::Console;
 use crate::engine::devices::Devices;
-use crate::engine::error::{EngineError, open_kvm};
+use crate::engine::error::EngineError;
 use crate::engine::layout::ram_regions;
 use crate::engine::run_control::{Desired, RunControl};
 use crate::engine::vcpu::{self, VcpuContext, VcpuReport};
+use crate::host::kvm::{from_kvm_cpuid, open_kvm, to_kvm_cpuid};
 
 /// The TSS KVM needs on Intel hosts, just below the BIOS area at the top of 4 GiB.
 const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
@@ -88,7 +89,7 @@ impl Machine {
                 .create_vcpu(u64::from(*apic_id))
                 .map_err(EngineError::kvm("KVM_CREATE_VCPU"))?;
             let table = cpuid_for_vcpu(config, index);
-            vcpu.set_cpuid2(&to_kvm_cpuid(&table)?)
+            vcpu.set_cpuid2(&to_kvm_cpuid(&table).map_err(|e| EngineError::Config(e.to_string()))?)
                 .map_err(EngineError::kvm("KVM_SET_CPUID2"))?;
             let read_back = vcpu
                 .get_cpuid2(MAX_CPUID_ENTRIES)
@@ -212,41 +213,4 @@ pub(crate) fn register_memory(vm: &VmFd, memory: &GuestMemoryMmap) -> Result<(),
             .map_err(EngineError::kvm("KVM_SET_USER_MEMORY_REGION"))?;
     }
     Ok(())
-}
-
-/// Converts a guest table into KVM's representation.
-pub fn to_kvm_cpuid(table: &GuestCpuid) -> Result<CpuId, EngineError> {
-    let entries: Vec<kvm_cpuid_entry2> = table
-        .entries()
-        .iter()
-        .map(|e| kvm_cpuid_entry2 {
-            function: e.leaf,
-            index: e.subleaf,
-            flags: if e.index_significant {
-                kvm_bindings::KVM_CPUID_FLAG_SIGNIFCANT_INDEX
-            } else {
-                0
-            },
-            eax: e.eax,
-            ebx: e.ebx,
-            ecx: e.ecx,
-            edx: e.edx,
-            padding: [0; 3],
-        })
-        .collect();
-    CpuId::from_entries(&entries)
-        .map_err(|e| EngineError::Config(format!("CPUID table too large for KVM: {e:?}")))
-}
-
-/// Converts KVM's CPUID representation into a guest table.
-pub fn from_kvm_cpuid(cpuid: &CpuId) -> GuestCpuid {
-    GuestCpuid::from_entries(cpuid.as_slice().iter().map(|e| GuestCpuidEntry {
-        leaf: e.function,
-        subleaf: e.index,
-        index_significant: e.flags & kvm_bindings::KVM_CPUID_FLAG_SIGNIFCANT_INDEX != 0,
-        eax: e.eax,
-        ebx: e.ebx,
-        ecx: e.ecx,
-        edx: e.edx,
-    }))
 }

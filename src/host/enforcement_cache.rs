@@ -1,4 +1,4 @@
-//! A cache of the CPUID-enforcement probe's answer ([`super::kvm_caps::cpuid_is_enforced`] boots
+//! A cache of the CPUID-enforcement probe's answer (`crate::engine::cpuid_probe::cpuid_is_enforced` boots
 //! a tiny VM, a few milliseconds on every start), the way libvirt caches QEMU capabilities: one
 //! small file in `$XDG_CACHE_HOME/vireo/` (or `~/.cache/vireo/`), valid while the host boot,
 //! the kernel, the KVM flavour and API version and the host CPU are the ones it was measured on.

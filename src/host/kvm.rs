@@ -3,35 +3,58 @@
 //! This is the truth the guest CPU must be checked against — a host CPU feature KVM cannot
 //! virtualise (or, under a paravirtual KVM such as PVM, most of them) is not a guest feature.
 
-use kvm_bindings::{KVM_MAX_CPUID_ENTRIES, Msrs, kvm_msr_entry};
+use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, Msrs, kvm_cpuid_entry2, kvm_msr_entry};
 use kvm_ioctls::Kvm;
 
 use super::cpuid::MSR_ARCH_CAPABILITIES;
+use crate::cpu::guest::{GuestCpuid, GuestCpuidEntry};
 use crate::cpu::{CpuidData, CpuidLeaf, MsrValue};
 
 /// A problem reaching KVM, saying how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error(
-        "/dev/kvm does not exist: enable virtualisation in the firmware and load the kvm module (modprobe kvm_intel or kvm_amd)"
-    )]
-    KvmMissing,
-    #[error(
-        "/dev/kvm is not accessible: add your user to the 'kvm' group (then log in again) or adjust its permissions"
-    )]
-    KvmPermission,
-    #[error("cannot open /dev/kvm: {0}")]
-    KvmOpen(std::io::Error),
-    #[error("KVM_GET_SUPPORTED_CPUID failed: {0}")]
-    SupportedCpuid(std::io::Error),
+    /// /dev/kvm could not be opened.
+    #[error("cannot open /dev/kvm: {cause}; {hint}")]
+    KvmUnavailable {
+        /// The OS error.
+        cause: std::io::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// A KVM ioctl on the system fd failed.
+    #[error("KVM {op} failed: {cause}")]
+    Kvm {
+        /// The operation, e.g. "KVM_GET_SUPPORTED_CPUID".
+        op: &'static str,
+        /// The OS error.
+        cause: std::io::Error,
+    },
 }
 
-/// Opens `/dev/kvm`, turning the common failures into actionable errors.
+impl HostError {
+    fn kvm(op: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> Self {
+        move |e| Self::Kvm {
+            op,
+            cause: std::io::Error::from_raw_os_error(e.errno()),
+        }
+    }
+}
+
+/// Opens /dev/kvm, turning the usual failures into an error that says how to fix them. The one
+/// place Vireo opens KVM: the engine, the probes and host validation all come through here.
 pub fn open_kvm() -> Result<Kvm, HostError> {
-    Kvm::new().map_err(|e| match e.errno() {
-        libc::ENOENT => HostError::KvmMissing,
-        libc::EACCES | libc::EPERM => HostError::KvmPermission,
-        _ => HostError::KvmOpen(std::io::Error::from_raw_os_error(e.errno())),
+    Kvm::new().map_err(|e| {
+        let cause = std::io::Error::from_raw_os_error(e.errno());
+        let hint = match e.errno() {
+            libc::ENOENT => {
+                "load the KVM module (modprobe kvm_intel or kvm_amd) and enable virtualization in the firmware"
+            }
+            libc::EACCES | libc::EPERM => {
+                "add your user to the 'kvm' group (sudo usermod -aG kvm $USER) and log in again"
+            }
+            _ => "check that KVM works on this host (vireoctl host-validate)",
+        };
+        HostError::KvmUnavailable { cause, hint }
     })
 }
 
@@ -41,7 +64,7 @@ pub fn supported_cpuid() -> Result<CpuidData, HostError> {
     let kvm = open_kvm()?;
     let cpuid = kvm
         .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map_err(|e| HostError::SupportedCpuid(std::io::Error::from_raw_os_error(e.errno())))?;
+        .map_err(HostError::kvm("KVM_GET_SUPPORTED_CPUID"))?;
     let mut leaves: Vec<CpuidLeaf> = cpuid
         .as_slice()
         .iter()
@@ -83,4 +106,57 @@ fn feature_msr(kvm: &Kvm, index: u32) -> Option<MsrValue> {
         }
         _ => None,
     }
+}
+
+/// KVM_GET_SUPPORTED_CPUID as a guest table.
+pub fn supported_guest_cpuid(kvm: &Kvm) -> Result<GuestCpuid, HostError> {
+    kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map(|c| from_kvm_cpuid(&c))
+        .map_err(HostError::kvm("KVM_GET_SUPPORTED_CPUID"))
+}
+
+/// A CPUID table too large for KVM's fixed-size array.
+#[derive(Debug, thiserror::Error)]
+#[error("CPUID table of {entries} entries is too large for KVM")]
+pub struct CpuidTooLarge {
+    /// The table's entry count.
+    pub entries: usize,
+}
+
+/// Converts a guest table into KVM's representation.
+pub fn to_kvm_cpuid(table: &GuestCpuid) -> Result<CpuId, CpuidTooLarge> {
+    let entries: Vec<kvm_cpuid_entry2> = table
+        .entries()
+        .iter()
+        .map(|e| kvm_cpuid_entry2 {
+            function: e.leaf,
+            index: e.subleaf,
+            flags: if e.index_significant {
+                kvm_bindings::KVM_CPUID_FLAG_SIGNIFCANT_INDEX
+            } else {
+                0
+            },
+            eax: e.eax,
+            ebx: e.ebx,
+            ecx: e.ecx,
+            edx: e.edx,
+            padding: [0; 3],
+        })
+        .collect();
+    CpuId::from_entries(&entries).map_err(|_| CpuidTooLarge {
+        entries: entries.len(),
+    })
+}
+
+/// Converts KVM's CPUID representation into a guest table.
+pub fn from_kvm_cpuid(cpuid: &CpuId) -> GuestCpuid {
+    GuestCpuid::from_entries(cpuid.as_slice().iter().map(|e| GuestCpuidEntry {
+        leaf: e.function,
+        subleaf: e.index,
+        index_significant: e.flags & kvm_bindings::KVM_CPUID_FLAG_SIGNIFCANT_INDEX != 0,
+        eax: e.eax,
+        ebx: e.ebx,
+        ecx: e.ecx,
+        edx: e.edx,
+    }))
 }

@@ -104,13 +104,16 @@ pub fn virtualization() -> Virtualization {
 }
 
 /// Runs every check. Checks that need /dev/kvm are skipped (with a FAIL saying why) when it is
-/// not usable.
-pub fn run_checks() -> Vec<Check> {
+/// not usable. `cpuid_probe` answers whether KVM enforces guest CPUID; it needs a guest to run,
+/// which is the engine's business (`crate::engine::cpuid_probe`), so the caller passes it in.
+pub fn run_checks<E: std::fmt::Display>(
+    cpuid_probe: impl FnOnce() -> Result<bool, E>,
+) -> Vec<Check> {
     let mut checks = vec![check_virtualization()];
     let kvm_ok = check_dev_kvm(&mut checks);
     if kvm_ok {
         checks.extend(check_kvm_api());
-        checks.push(check_cpuid_enforcement());
+        checks.push(check_cpuid_enforcement(cpuid_probe));
     }
     checks.push(check_iommu());
     checks.push(check_cgroups());
@@ -199,9 +202,11 @@ fn check_kvm_api() -> Vec<Check> {
     }
 }
 
-fn check_cpuid_enforcement() -> Check {
+fn check_cpuid_enforcement<E: std::fmt::Display>(
+    cpuid_probe: impl FnOnce() -> Result<bool, E>,
+) -> Check {
     const NAME: &str = "guest CPUID enforced by KVM";
-    match kvm_caps::cpuid_is_enforced() {
+    match cpuid_probe() {
         Ok(true) => Check::pass(
             NAME,
             "a test guest saw exactly the CPUID table it was given",

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 
 use super::console::Console;
 use super::details::Details;
-use super::machines::{self, RunState, VmAction, VmSummary};
 use super::preferences::Preferences;
 use super::vm_list::{RowRequest, VmList};
 use super::wizard::{Wizard, WizardOutput};
 use crate::domain::store::DomainStore;
+use crate::launch::machines::{self, RunState, VmAction, VmSummary};
 use crate::prefs::Prefs;
 
 /// What the main window shows and owns.

@@ -12,7 +12,7 @@ use relm4::gtk::{gdk, glib, pango};
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 use vte4::prelude::*;
 
-use crate::engine::runner;
+use crate::launch::runner;
 use crate::prefs::Prefs;
 
 /// Keeps at most this much of the guest's output for [`Console::transcript`].

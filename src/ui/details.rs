@@ -7,7 +7,6 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
-use super::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
 use super::rows;
 use crate::cpu::{CpuMap, Policy};
 use crate::domain::Domain;
@@ -15,6 +14,7 @@ use crate::domain::model::OsText;
 use crate::domain::store::{DomainStore, StoredDomain};
 use crate::domain::units::Memory;
 use crate::domain::validate::document_problems;
+use crate::launch::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
 
 const POLICIES: [Policy; 5] = [
     Policy::Force,
@@ -219,7 +219,7 @@ impl Component for Details {
             &domain.description().unwrap_or_default(),
             edited.clone(),
         );
-        let (run_state, _) = super::machines::run_state(&stored.name);
+        let (run_state, _) = crate::launch::machines::run_state(&stored.name);
         let state = labelled(
             &about,
             &gettext("State"),
@@ -241,8 +241,8 @@ impl Component for Details {
         let kvm = crate::host::kvm::supported_cpuid().ok();
         // Cached per host boot after the first measurement, so this costs a file read.
         let host_cpu = kvm.as_ref().map(|kvm| {
-            let enforced = crate::host::kvm_caps::cpuid_enforcement().unwrap_or(true);
-            crate::engine::config::host_cpu_facts(kvm, enforced)
+            let enforced = crate::launch::cpuid_enforcement().unwrap_or(true);
+            crate::launch::host_cpu_facts(kvm, enforced)
         });
         let cpu_page = adw::PreferencesPage::new();
         let mode_group = adw::PreferencesGroup::builder()
@@ -813,10 +813,11 @@ impl Details {
                 self.syncing.set(true);
                 w.xml.buffer().set_text(&self.stored.domain.to_xml());
                 self.syncing.set(false);
-                let (state, _) = super::machines::run_state(&self.stored.name);
+                let (state, _) = crate::launch::machines::run_state(&self.stored.name);
                 let text = if matches!(
                     state,
-                    super::machines::RunState::Running | super::machines::RunState::Paused
+                    crate::launch::machines::RunState::Running
+                        | crate::launch::machines::RunState::Paused
                 ) {
                     gettext("Changes saved; they take effect when the VM next starts")
                 } else {
@@ -833,7 +834,7 @@ impl Details {
     /// Start's own resolution decides (`check=` and feature policies included), so this
     /// warns exactly when starting would fail.
     fn show_host_warning(&self, w: &DetailsWidgets) {
-        use crate::engine::config::{missing_features, refusal};
+        use crate::launch::{missing_features, refusal};
         let verdict = match (&self.map, &self.host_cpu) {
             (Some(map), Some(host)) => host_verdict(&self.cpu, &self.stored.domain, map, host),
             _ => None,

@@ -3,10 +3,8 @@
 pub mod about;
 pub mod app;
 pub mod console;
-pub mod cpu_edit;
 pub mod details;
 pub mod i18n;
-pub mod machines;
 pub mod new_vm_form;
 pub mod preferences;
 pub mod renderer;

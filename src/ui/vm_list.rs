@@ -11,7 +11,7 @@ use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{adw, gtk};
 
-use super::machines::{CpuHistory, RunState, VmAction, VmSummary};
+use crate::launch::machines::{CpuHistory, RunState, VmAction, VmSummary};
 
 /// What a row asks the window to do.
 #[derive(Debug, Clone)]
@@ -130,7 +130,11 @@ impl VmList {
         let now = std::time::Instant::now();
         for row in self.rows.values() {
             let mut history = row.history.borrow_mut();
-            match row.summary.runner_pid.and_then(super::machines::cpu_ticks) {
+            match row
+                .summary
+                .runner_pid
+                .and_then(crate::launch::machines::cpu_ticks)
+            {
                 Some(ticks) => history.record(now, ticks, row.summary.vcpus),
                 None => history.record_idle(),
             }

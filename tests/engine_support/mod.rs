@@ -116,9 +116,9 @@ pub fn parse_probe(output: &str) -> BTreeMap<(u32, u32), [u32; 4]> {
 
 /// The host's KVM-supported CPUID, as a guest table.
 pub fn kvm_supported() -> GuestCpuid {
-    let kvm = vireo::engine::open_kvm().expect("open /dev/kvm");
+    let kvm = vireo::host::kvm::open_kvm().expect("open /dev/kvm");
     let cpuid = kvm
         .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
         .expect("KVM_GET_SUPPORTED_CPUID");
-    vireo::engine::from_kvm_cpuid(&cpuid)
+    vireo::host::kvm::from_kvm_cpuid(&cpuid)
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use vireo::cpu::guest::GuestCpuid;
 use vireo::cpu::map::CpuMap;
-use vireo::engine::config::{HostFacts, PreparedDomain, prepare_domain};
 use vireo::engine::{Vm, VmConfig, VmState, cpuid_for_vcpu};
+use vireo::launch::{HostFacts, PreparedDomain, prepare_domain};
 
 /// The kernel and initramfs `tools/testbed build` makes.
 pub fn guest_images() -> (PathBuf, PathBuf) {

@@ -11,7 +11,7 @@ use vireo::domain::canon::canonicalize;
 use vireo::domain::new_vm::{Boot, NewVm, resolve_cpu_mode};
 use vireo::domain::validate::{document_problems, host_problems};
 use vireo::domain::{Domain, DomainError, DomainStore, HostFacts, StoreError};
-use vireo::engine::runner;
+use vireo::launch::runner;
 use vireo::prefs::{CpuModePref, Prefs};
 
 #[derive(Subcommand)]
@@ -191,7 +191,7 @@ fn list(all: bool) -> anyhow::Result<()> {
 
 /// The state as the VM's runner reports it (`running`, `paused`); no runner means shut off.
 fn live_state(name: &str) -> String {
-    match vireo::engine::runner::request(name, "info") {
+    match vireo::launch::runner::request(name, "info") {
         Ok(info) => info
             .lines()
             .find_map(|l| l.strip_prefix("State:"))
@@ -216,19 +216,19 @@ fn validate(file: &PathBuf, host: bool) -> anyhow::Result<ExitCode> {
             if host {
                 problems.extend(host_problems(&domain, &HostFacts::detect()));
                 // The guest CPU: start's own resolution, where KVM is usable.
-                match vireo::engine::config::HostFacts::probe() {
+                match vireo::launch::HostFacts::probe() {
                     Ok(facts) => {
                         let cpu = vireo::cpu::guest::HostCpuFacts {
                             kvm_supported: facts.kvm_supported,
                             cpuid_enforced: facts.cpuid_enforced,
                         };
-                        let verdict = vireo::engine::config::cpu_verdict(&xml, &cpu);
+                        let verdict = vireo::launch::cpu_verdict(&xml, &cpu);
                         if let Ok(resolved) = &verdict {
                             for warning in &resolved.warnings {
                                 eprintln!("warning: {warning}");
                             }
                         }
-                        problems.extend(vireo::engine::config::cpu_host_problem(&verdict));
+                        problems.extend(vireo::launch::cpu_host_problem(&verdict));
                     }
                     Err(e) => eprintln!("warning: the guest CPU is not checked: {e}"),
                 }

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Subcommand;
-use vireo::engine::config::{HostFacts, prepare_domain};
 use vireo::engine::{StopReason, Vm, VmState};
 use vireo::host::validate::{self, Status};
+use vireo::launch::{HostFacts, prepare_domain};
 
 #[derive(Subcommand)]
 pub enum RunCommand {
@@ -44,7 +44,7 @@ pub fn run(cmd: RunCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn host_validate() -> anyhow::Result<ExitCode> {
-    let checks = validate::run_checks();
+    let checks = validate::run_checks(vireo::engine::cpuid_probe::cpuid_is_enforced);
     for check in &checks {
         println!("{check}");
     }

@@ -1,4 +1,4 @@
-//! The plain description of a VM the engine runs. No XML here: `from_domain_xml` (the only
+//! The plain description of a VM the engine runs. No XML here: `crate::launch::prepare` (the only
 //! bridge from a domain document) builds one of these, and tests build them directly.
 
 use std::path::PathBuf;
@@ -82,18 +82,4 @@ pub struct VcpuPin {
     pub host_cpus: Vec<usize>,
 }
 
-mod cpu_verdict;
-mod cpuset;
-mod domain_xml;
-mod from_domain;
 pub mod paravirt;
-
-pub use cpu_verdict::{
-    cpu_host_problem, cpu_verdict, cpu_verdict_with, host_cpu_facts, missing_features, refusal,
-};
-
-pub use cpuset::parse_cpuset;
-pub use from_domain::{
-    ConfigError, HostFacts, PreparedDomain, from_domain_xml, map_for, prepare_domain,
-    prepare_domain_with,
-};

@@ -9,9 +9,9 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use vireo::domain::store::DomainStore;
-use vireo::engine::config::{HostFacts, prepare_domain};
-use vireo::engine::runner::{self, RunningSummary};
 use vireo::engine::{Vm, VmState};
+use vireo::launch::runner::{self, RunningSummary};
+use vireo::launch::{HostFacts, prepare_domain};
 
 use super::terminal::{ESCAPE, RawTerminal};
 

@@ -5,15 +5,15 @@
 use std::path::{Path, PathBuf};
 
 use super::cpuset::parse_cpuset;
-use super::domain_xml::{self, DomainFacts};
-use super::paravirt;
-use super::{BootSource, LifecycleAction, VcpuPin, VmConfig};
+use super::domain_facts::{self, DomainFacts};
 use crate::cpu::guest::{
     CheckMode, CpuCatalog, CpuMode, GuestCpuSpec, GuestCpuid, GuestTopology, HostCpuFacts,
     MatchMode, Policy, ResolveError, ResolvedCpu, resolve,
 };
 use crate::cpu::map::CpuMap;
 use crate::domain::units::{MemUnit, Memory};
+use crate::engine::config::paravirt;
+use crate::engine::{BootSource, LifecycleAction, VcpuPin, VmConfig};
 
 /// Why a domain cannot be run here. Each message names the element or file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,7 @@ impl HostFacts {
     /// answer is cached for this boot, kernel, KVM and CPU.
     pub fn probe() -> Result<Self, ConfigError> {
         let caps = crate::host::kvm_caps::read().map_err(|e| ConfigError::Host(e.to_string()))?;
-        let enforced = crate::host::kvm_caps::cpuid_is_enforced_cached(caps.api_version)
+        let enforced = super::cpuid_is_enforced_cached(caps.api_version)
             .map_err(|e| ConfigError::Host(e.to_string()))?;
         Ok(Self {
             kvm_supported: caps.supported_cpuid,
@@ -91,7 +91,7 @@ pub fn from_domain_xml(xml: &str, host: &HostFacts) -> Result<VmConfig, ConfigEr
 /// Vireo's CPU map (built in, plus the user's overlay).
 /// Only the part of the map the domain's `<cpu>` needs is read (see [`map_for`]).
 pub fn prepare_domain(xml: &str, host: &HostFacts) -> Result<PreparedDomain, ConfigError> {
-    let facts = domain_xml::read(xml).map_err(ConfigError::Xml)?;
+    let facts = domain_facts::read(xml).map_err(ConfigError::Xml)?;
     let map = map_for(&cpu_spec(&facts)?).map_err(|e| {
         ConfigError::Host(format!(
             "cannot load the CPU map: {e}; fix or remove the overlay in $XDG_CONFIG_HOME/vireo/cpu_map"
@@ -124,7 +124,7 @@ pub fn prepare_domain_with(
     host: &HostFacts,
     catalog: &dyn CpuCatalog,
 ) -> Result<PreparedDomain, ConfigError> {
-    let facts = domain_xml::read(xml).map_err(ConfigError::Xml)?;
+    let facts = domain_facts::read(xml).map_err(ConfigError::Xml)?;
     let name = facts
         .text("domain/name")
         .ok_or_else(|| ConfigError::Invalid("missing <name>".into()))?

@@ -9,7 +9,7 @@ use crate::cpu::{
 };
 use crate::domain::Domain;
 use crate::domain::model::Vcpu;
-use crate::engine::config::ConfigError;
+use crate::launch::ConfigError;
 
 /// The CPU modes the details window offers, in its drop-down's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +194,7 @@ pub fn model_usability(map: &CpuMap, available: Option<&CpuidData>) -> Vec<(Stri
 }
 
 /// What start would make of the CPU `settings` describe, written into `domain`, on `host`:
-/// start's own resolution ([`crate::engine::config::cpu_verdict_with`]), so `check=` and every
+/// start's own resolution ([`crate::launch::cpu_verdict_with`]), so `check=` and every
 /// feature policy count as they do at start. `None` when the settings cannot be written
 /// (Apply's validation reports that instead).
 pub fn host_verdict(
@@ -205,11 +205,7 @@ pub fn host_verdict(
 ) -> Option<Result<ResolvedCpu, ConfigError>> {
     let mut edited = domain.clone();
     settings.write(&mut edited).ok()?;
-    Some(crate::engine::config::cpu_verdict_with(
-        &edited.to_xml(),
-        host,
-        map,
-    ))
+    Some(crate::launch::cpu_verdict_with(&edited.to_xml(), host, map))
 }
 
 #[cfg(test)]
@@ -292,7 +288,7 @@ mod tests {
 
     #[test]
     fn the_verdict_names_what_kvm_lacks_for_the_chosen_cpu() {
-        use crate::engine::config::{host_cpu_facts, missing_features, refusal};
+        use crate::launch::{host_cpu_facts, missing_features, refusal};
         let map = CpuMap::builtin().unwrap();
         let empty = host_cpu_facts(&CpuidData::default(), true);
         let d = domain("");

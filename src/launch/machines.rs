@@ -1,6 +1,6 @@
 //! What the main window knows of each VM, and how it drives them.
 //!
-//! VMs run in their own runner processes (`vireoctl runner NAME`, see `engine::runner`), the
+//! VMs run in their own runner processes (`vireoctl runner NAME`, see `launch::runner`), the
 //! same way `vireoctl start` runs them. So a guest that misbehaves, or an engine fault, can
 //! never take the window down; VMs keep running when the window closes; and a VM started
 //! from the command line shows up here as running, with the same controls. This module has no
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::domain::store::DomainStore;
-use crate::engine::runner;
+use crate::launch::runner;
 
 /// A VM's run state as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn cpu_errors_are_told_apart_as_vireoctl_prints_them() {
         use crate::cpu::guest::ResolveError;
-        use crate::engine::config::ConfigError;
+        use crate::launch::ConfigError;
         // `vireoctl start` prints errors as anyhow's "{:#}" chain; `start` strips "error: ".
         let printed = |err: ConfigError| format!("{:#}", anyhow::Error::from(err));
         assert!(is_cpu_error(&printed(ConfigError::Cpu(

@@ -4,8 +4,8 @@
 //! every feature policy (`force`, `require`, `optional`, `disable`, `forbid`) count exactly as
 //! they do when the VM starts.
 
-use super::domain_xml;
-use super::from_domain::{ConfigError, cpu_spec, map_for, resolve_cpu};
+use super::domain_facts;
+use super::prepare::{ConfigError, cpu_spec, map_for, resolve_cpu};
 use crate::cpu::CpuidData;
 use crate::cpu::guest::map_catalog::from_cpuid_data;
 use crate::cpu::guest::{CpuCatalog, HostCpuFacts, ResolveError, ResolvedCpu};
@@ -23,7 +23,7 @@ pub fn host_cpu_facts(kvm: &CpuidData, cpuid_enforced: bool) -> HostCpuFacts {
 /// works but deserves a word, e.g. features `check='none'` drops) or the error start gives.
 /// Reads only the part of the CPU map the `<cpu>` needs, as start does.
 pub fn cpu_verdict(xml: &str, host: &HostCpuFacts) -> Result<ResolvedCpu, ConfigError> {
-    let facts = domain_xml::read(xml).map_err(ConfigError::Xml)?;
+    let facts = domain_facts::read(xml).map_err(ConfigError::Xml)?;
     let map = map_for(&cpu_spec(&facts)?).map_err(|e| {
         ConfigError::Host(format!(
             "cannot load the CPU map: {e}; fix or remove the overlay in $XDG_CONFIG_HOME/vireo/cpu_map"
@@ -38,7 +38,7 @@ pub fn cpu_verdict_with(
     host: &HostCpuFacts,
     catalog: &dyn CpuCatalog,
 ) -> Result<ResolvedCpu, ConfigError> {
-    let facts = domain_xml::read(xml).map_err(ConfigError::Xml)?;
+    let facts = domain_facts::read(xml).map_err(ConfigError::Xml)?;
     resolve_cpu(&facts, host, catalog)
 }
 
