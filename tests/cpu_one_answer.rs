@@ -63,6 +63,7 @@ fn verdicts(xml: &str, host: &HostCpuFacts, map: &CpuMap) -> Option<String> {
         cpuid_enforced: host.cpuid_enforced,
         max_vcpus: 64,
         memory_bytes: 0,
+        online_cpus: 0,
     };
     let start_whole = prepare_domain_with(xml, &engine_host, map).map(|p| p.cpu);
     let start_partial = prepare_domain(xml, &engine_host).map(|p| p.cpu);

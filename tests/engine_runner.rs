@@ -184,3 +184,85 @@ fn dumpxml_shows_the_live_cpu_while_running_and_the_definition_with_inactive() {
         "a stopped VM shows its stored definition"
     );
 }
+
+/// virsh's semantics: a running domain that has no definition (undefined while it ran, or
+/// created from a file) is listed as transient until it stops; nothing runs unseen.
+#[test]
+fn running_vms_without_a_definition_are_listed_as_transient() {
+    require_kvm!();
+    let env = Env::new("transient");
+    env.define("kept", &engine_support::probe_guest(), 'h');
+    env.stdout(&["start", "kept"]);
+    env.stdout(&["undefine", "kept"]);
+    let file = env.root.join("made.xml");
+    std::fs::write(
+        &file,
+        format!(
+            "<domain type='kvm'><name>made</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64'>hvm</type><kernel>{}</kernel>\
+             <cmdline>console=ttyS0 vireo.probe=h</cmdline></os></domain>",
+            engine_support::probe_guest().display()
+        ),
+    )
+    .unwrap();
+    env.stdout(&["create", file.to_str().unwrap()]);
+    let list = env.stdout(&["list"]);
+    for name in ["kept", "made"] {
+        assert!(
+            list.lines()
+                .any(|l| l.contains(name) && l.contains("running (transient)")),
+            "{name} in:\n{list}"
+        );
+    }
+    // The list the GUI shows says the same.
+    let running: Vec<String> = env
+        .stdout(&["list", "--all"])
+        .lines()
+        .filter(|l| l.contains("(transient)"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(running.len(), 2, "{running:?}");
+    env.stdout(&["destroy", "kept"]);
+    env.stdout(&["destroy", "made"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.stdout(&["list"]).contains("transient") {
+        assert!(
+            Instant::now() < deadline,
+            "transient domains gone once stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// More vCPUs than host CPUs: the VM starts (as under libvirt), with a warning naming both
+/// numbers; `dominfo` keeps reporting it.
+#[test]
+fn start_warns_of_more_vcpus_than_host_cpus() {
+    require_kvm!();
+    let env = Env::new("oversub");
+    let host_cpus = std::thread::available_parallelism().unwrap().get();
+    let vcpus = host_cpus + 2;
+    env.define("wide", &engine_support::probe_guest(), 'h');
+    let file = env.root.join("wide.xml");
+    let xml = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("<vcpu>1</vcpu>", &format!("<vcpu>{vcpus}</vcpu>"));
+    std::fs::write(&file, xml).unwrap();
+    env.stdout(&["define", file.to_str().unwrap()]);
+    let out = env.vireoctl(&["start", "wide"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "<vcpu> is {vcpus} but this host has {host_cpus} CPU"
+        )),
+        "{stderr}"
+    );
+    let validate = env.vireoctl(&["validate", "--host", file.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&validate.stderr).contains(&format!("<vcpu> is {vcpus}")),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+    env.stdout(&["destroy", "wide"]);
+}

@@ -808,7 +808,7 @@ fn main() {
         if path.extension().is_some_and(|e| e == "sock")
             && let Some(name) = path.file_stem().and_then(|n| n.to_str())
         {
-            let _ = vireo::launch::runner::request(name, "destroy");
+            let _ = vireo::launch::runner::control(name, vireo::launch::runner::Request::Destroy);
         }
     }
     let _ = std::fs::remove_dir_all(&sandbox);

@@ -139,6 +139,7 @@ fn host() -> HostFacts {
         cpuid_enforced: false,
         max_vcpus: 4096,
         memory_bytes: 0,
+        online_cpus: 0,
     }
 }
 

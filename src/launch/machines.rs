@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::domain::store::DomainStore;
-use crate::launch::runner;
+use crate::launch::runner::{self, Request};
 
 /// A VM's run state as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,9 @@ pub struct VmSummary {
     pub state: RunState,
     /// The runner process while the VM runs (for CPU use).
     pub runner_pid: Option<u32>,
+    /// Running without a definition in the store (`vireoctl create`, or undefined while it
+    /// ran): virsh lists such domains as transient; they are gone once they stop.
+    pub transient: bool,
 }
 
 /// Something a user asks of a VM.
@@ -47,14 +50,14 @@ pub enum VmAction {
 }
 
 impl VmAction {
-    /// The runner's request word for this action.
-    fn request(self) -> &'static str {
+    /// The runner request for this action.
+    fn request(self) -> Request {
         match self {
-            VmAction::Pause => "suspend",
-            VmAction::Resume => "resume",
-            VmAction::Shutdown => "shutdown",
-            VmAction::Reboot => "reboot",
-            VmAction::ForceOff => "destroy",
+            VmAction::Pause => Request::Suspend,
+            VmAction::Resume => Request::Resume,
+            VmAction::Shutdown => Request::Shutdown,
+            VmAction::Reboot => Request::Reboot,
+            VmAction::ForceOff => Request::Destroy,
         }
     }
 }
@@ -80,6 +83,7 @@ pub fn list(store: &DomainStore) -> Vec<VmSummary> {
                     name: stored.name,
                     state,
                     runner_pid,
+                    transient: false,
                 }
             }
             Err(broken) => VmSummary {
@@ -89,32 +93,53 @@ pub fn list(store: &DomainStore) -> Vec<VmSummary> {
                 memory_mib: 0,
                 state: RunState::Broken(broken.error),
                 runner_pid: None,
+                transient: false,
             },
         })
         .collect();
+    rows.extend(transient_vms(&rows));
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     rows
+}
+
+/// VMs whose runners answer but which `defined` does not list: those started from a file and
+/// those undefined while running. Their size comes from the runner itself.
+fn transient_vms(defined: &[VmSummary]) -> Vec<VmSummary> {
+    runner::running_names()
+        .into_iter()
+        .filter(|name| defined.iter().all(|row| &row.name != name))
+        .filter_map(|name| {
+            let info = runner::info(&name).ok()?;
+            let state = match info.state.as_str() {
+                "paused" => RunState::Paused,
+                _ => RunState::Running,
+            };
+            Some(VmSummary {
+                name,
+                title: None,
+                vcpus: info.vcpus,
+                memory_mib: info.memory_bytes >> 20,
+                state,
+                runner_pid: Some(info.runner_pid),
+                transient: true,
+            })
+        })
+        .collect()
 }
 
 /// Asks the VM's runner how it is; no runner means shut off, or crashed when the last
 /// runner recorded a crash.
 pub fn run_state(name: &str) -> (RunState, Option<u32>) {
-    let Ok(info) = runner::request(name, "info") else {
+    let Ok(info) = runner::info(name) else {
         let crash = runner::exit_state(name)
             .and_then(|state| state.strip_prefix("crashed: ").map(str::to_string));
         return (crash.map_or(RunState::ShutOff, RunState::Crashed), None);
     };
-    let field = |key: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(|v| v.trim().to_string())
-    };
-    let state = match field("State:").as_deref() {
-        Some("paused") => RunState::Paused,
+    let state = match info.state.as_str() {
+        "paused" => RunState::Paused,
         _ => RunState::Running,
     };
-    let pid = field("Runner PID:").and_then(|p| p.parse().ok());
-    (state, pid)
+    (state, Some(info.runner_pid))
 }
 
 /// The `vireoctl` binary that runs VMs: `$VIREO_VIREOCTL`, else the one beside this program.
@@ -182,9 +207,7 @@ pub fn use_host_model(store: &DomainStore, name: &str) -> Result<(), String> {
 
 /// Sends `action` to the running VM `name`.
 pub fn control(name: &str, action: VmAction) -> Result<(), String> {
-    runner::request(name, action.request())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    runner::control(name, action.request()).map_err(|e| e.to_string())
 }
 
 /// CPU time used so far by process `pid`, in clock ticks (utime + stime of /proc/PID/stat).

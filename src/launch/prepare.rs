@@ -43,6 +43,8 @@ pub struct HostFacts {
     pub max_vcpus: usize,
     /// Physical memory of the host.
     pub memory_bytes: u64,
+    /// Host CPUs online now (0 when unknown, which disables the oversubscription warning).
+    pub online_cpus: usize,
 }
 
 impl HostFacts {
@@ -57,6 +59,7 @@ impl HostFacts {
             cpuid_enforced: enforced,
             max_vcpus: caps.max_vcpus,
             memory_bytes: host_memory_bytes(),
+            online_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         })
     }
 }
@@ -80,6 +83,32 @@ pub struct PreparedDomain {
     pub config: VmConfig,
     /// The resolved CPU (model, features — host-model's recorded expansion — and warnings).
     pub cpu: ResolvedCpu,
+    /// What the VM will run with but the user should know (beside the CPU's own warnings).
+    pub warnings: Vec<String>,
+}
+
+impl PreparedDomain {
+    /// Every warning of this start: the CPU resolution's, then the rest.
+    pub fn all_warnings(&self) -> Vec<String> {
+        self.cpu
+            .warnings
+            .iter()
+            .chain(&self.warnings)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The warning for more vCPUs than the host has CPUs online: the VM runs (KVM allows it, and
+/// libvirt and QEMU start such guests too) but its vCPUs take turns on the host's CPUs, so
+/// spinning guest code slows the whole guest down.
+pub fn oversubscription(vcpus: u32, online_cpus: usize) -> Option<String> {
+    (online_cpus > 0 && vcpus as usize > online_cpus).then(|| {
+        format!(
+            "<vcpu> is {vcpus} but this host has {online_cpus} CPU{} online: the vCPUs share them, so the guest runs slower, not faster; lower <vcpu> to {online_cpus} or fewer",
+            if online_cpus == 1 { "" } else { "s" }
+        )
+    })
 }
 
 /// Turns a domain document into a [`VmConfig`] for this host.
@@ -190,7 +219,14 @@ pub fn prepare_domain_with(
             None => None,
         },
     };
-    Ok(PreparedDomain { config, cpu })
+    let warnings = oversubscription(vcpus, host.online_cpus)
+        .into_iter()
+        .collect();
+    Ok(PreparedDomain {
+        config,
+        cpu,
+        warnings,
+    })
 }
 
 /// The guest CPU of a read document on a host: `<cpu>` as a spec, then [`resolve`]. Start and
@@ -461,7 +497,36 @@ mod tests {
             cpuid_enforced: false,
             max_vcpus: 64,
             memory_bytes: 0,
+            online_cpus: 2,
         }
+    }
+
+    #[test]
+    fn more_vcpus_than_host_cpus_start_with_a_warning() {
+        let kernel = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(kernel.path(), b"not read before start").unwrap();
+        let xml = |vcpus: u32| {
+            domain(kernel.path(), "").replace("<vcpu>1</vcpu>", &format!("<vcpu>{vcpus}</vcpu>"))
+        };
+        let map = CpuMap::load().unwrap();
+        let two = prepare_domain_with(&xml(2), &host(), &map).unwrap();
+        assert!(two.warnings.is_empty(), "{:?}", two.warnings);
+        let many = prepare_domain_with(&xml(64), &host(), &map).unwrap();
+        assert_eq!(many.config.vcpus(), 64);
+        assert!(
+            many.all_warnings()
+                .iter()
+                .any(|w| w.contains("<vcpu> is 64 but this host has 2 CPUs online")),
+            "{:?}",
+            many.all_warnings()
+        );
+        let too_many = prepare_domain_with(&xml(65), &host(), &map).unwrap_err();
+        assert!(too_many.to_string().contains("at most 64"), "{too_many}");
+        assert_eq!(
+            oversubscription(3, 0),
+            None,
+            "unknown host CPU count: no warning"
+        );
     }
 
     fn domain(kernel: &Path, cpu: &str) -> String {

@@ -5,9 +5,10 @@
 //! of this; both drive the same `Vm` API. Paths come from [`paths`]: the name is checked and
 //! the runtime directory must be private to this user before any file is touched there.
 //!
-//! Protocol: the client sends one request line (`shutdown`, `destroy`, `reboot`, `suspend`,
-//! `resume`, `info`, `console`); the runner answers `ok …` or `error …` lines and closes, except
-//! for `console`, after which the connection is the raw serial stream in both directions.
+//! Protocol ([`protocol`]): the client sends one typed JSON request line, the runner answers one
+//! JSON reply line and closes, except for a console, after which the connection is the raw
+//! serial stream in both directions. Every client call has a timeout, so a runner that hangs
+//! cannot hang the GUI or a script.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -50,8 +51,10 @@ pub enum RunnerError {
 }
 
 mod paths;
+pub mod protocol;
 
 pub use paths::{exit_state_path, live_xml_path, runtime_dir, socket_path};
+pub use protocol::{Reply, Request, RunnerInfo};
 
 /// Records the running domain's live XML (removed again when the VM ends).
 pub fn write_live_xml(name: &str, xml: &str) -> Result<(), RunnerError> {
@@ -100,6 +103,8 @@ pub struct RunningSummary {
     pub cpu_model: Option<String>,
     /// The concrete `<cpu>` the guest runs with (host-model's recorded expansion).
     pub cpu_xml: String,
+    /// Warnings from the start, repeated to whoever asks for `info`.
+    pub warnings: Vec<String>,
 }
 
 /// Binds the control socket of `name` (mode 0600: only this user may talk to the runner),
@@ -162,6 +167,10 @@ pub fn serve(vm: Vm, summary: RunningSummary, listener: UnixListener) -> VmState
 /// How long `suspend`/`resume` wait for the vCPUs to obey before answering.
 const STATE_CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the runner waits for a client's request line: a client that connects and says
+/// nothing must not hold a thread (and the process's exit) forever.
+const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn handle_client(
     stream: UnixStream,
     vm: &Vm,
@@ -169,73 +178,83 @@ fn handle_client(
     started: Instant,
     answering: &AtomicUsize,
 ) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(REQUEST_READ_TIMEOUT))?;
+    stream.set_write_timeout(Some(REQUEST_READ_TIMEOUT))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut out = stream;
-    let answer = |out: &mut UnixStream, done: bool, what: &str| {
+    let send =
+        |out: &mut UnixStream, reply: &Reply| out.write_all(protocol::encode(reply).as_bytes());
+    let waited = |done: bool, what: &str| {
         if done {
-            writeln!(out, "ok")
+            Reply::Ok
         } else {
-            writeln!(
-                out,
-                "error the VM did not {what} within {STATE_CHANGE_TIMEOUT:?}"
-            )
+            Reply::Error {
+                message: format!("the VM did not {what} within {STATE_CHANGE_TIMEOUT:?}"),
+            }
         }
     };
-    match line.trim() {
-        "shutdown" => {
+    let request = match serde_json::from_str::<Request>(line.trim()) {
+        Ok(request) => request,
+        Err(e) => {
+            let message = format!(
+                "the runner of '{}' does not understand the request ({e}); is this vireoctl from another version?",
+                summary.name
+            );
+            return send(&mut out, &Reply::Error { message });
+        }
+    };
+    let reply = match request {
+        Request::Shutdown => {
             vm.shutdown();
-            writeln!(out, "ok")
+            Reply::Ok
         }
-        "destroy" => {
+        Request::Destroy => {
             vm.force_off();
-            let done = vm.wait_timeout(STATE_CHANGE_TIMEOUT).is_some();
-            answer(&mut out, done, "stop")
+            waited(vm.wait_timeout(STATE_CHANGE_TIMEOUT).is_some(), "stop")
         }
-        "reboot" => {
+        Request::Reboot => {
             vm.reboot();
-            writeln!(out, "ok")
+            Reply::Ok
         }
-        "suspend" => {
+        Request::Suspend => {
             vm.pause();
-            let done = vm.wait_for_state(&VmState::Paused, STATE_CHANGE_TIMEOUT);
-            answer(&mut out, done, "pause")
+            waited(
+                vm.wait_for_state(&VmState::Paused, STATE_CHANGE_TIMEOUT),
+                "pause",
+            )
         }
-        "resume" => {
+        Request::Resume => {
             vm.resume();
-            let done = vm.wait_for_state(&VmState::Running, STATE_CHANGE_TIMEOUT);
-            answer(&mut out, done, "resume")
+            waited(
+                vm.wait_for_state(&VmState::Running, STATE_CHANGE_TIMEOUT),
+                "resume",
+            )
         }
-        "info" => {
-            let state = match vm.state() {
+        Request::Info => Reply::Info(RunnerInfo {
+            name: summary.name.clone(),
+            state: match vm.state() {
                 VmState::Running => "running".to_string(),
                 VmState::Paused => "paused".to_string(),
                 other => other.to_string(),
-            };
-            writeln!(out, "ok")?;
-            writeln!(out, "Name:           {}", summary.name)?;
-            writeln!(out, "State:          {state}")?;
-            writeln!(out, "CPU(s):         {}", summary.vcpus)?;
-            writeln!(out, "Max memory:     {} KiB", summary.memory_bytes >> 10)?;
-            writeln!(out, "Used memory:    {} KiB", summary.memory_bytes >> 10)?;
-            writeln!(
-                out,
-                "CPU model:      {}",
-                summary.cpu_model.as_deref().unwrap_or("(host CPU)")
-            )?;
-            writeln!(out, "Runner PID:     {}", std::process::id())?;
-            writeln!(out, "Uptime:         {} s", started.elapsed().as_secs())
-        }
-        "cpu-xml" => {
-            writeln!(out, "ok")?;
-            write!(out, "{}", summary.cpu_xml)
-        }
-        "console" => {
+            },
+            vcpus: summary.vcpus,
+            memory_bytes: summary.memory_bytes,
+            cpu_model: summary.cpu_model.clone(),
+            runner_pid: std::process::id(),
+            uptime_s: started.elapsed().as_secs(),
+            warnings: summary.warnings.clone(),
+        }),
+        Request::CpuXml => Reply::CpuXml {
+            xml: summary.cpu_xml.clone(),
+        },
+        Request::Console => {
             // A console stays attached until the VM ends; it does not hold the exit back.
             answering.fetch_sub(1, Ordering::SeqCst);
             let _guard = Rebalance(answering);
-            writeln!(out, "ok")?;
+            send(&mut out, &Reply::Console)?;
+            out.set_write_timeout(None)?;
             let attached = vm.console().attach();
             let mut sink = out.try_clone()?;
             std::thread::spawn(move || {
@@ -251,6 +270,7 @@ fn handle_client(
             });
             let control = vm.controller();
             let mut input = reader.into_inner();
+            input.set_read_timeout(None)?;
             let mut buf = [0u8; 256];
             loop {
                 match input.read(&mut buf) {
@@ -259,8 +279,8 @@ fn handle_client(
                 }
             }
         }
-        other => writeln!(out, "error unknown request '{other}'"),
-    }
+    };
+    send(&mut out, &reply)
 }
 
 /// Restores the "answering" count on the way out of a console session, so the caller's
@@ -282,15 +302,56 @@ pub fn is_running(name: &str) -> bool {
     connect(name).is_ok()
 }
 
-/// How long a request waits for the runner's answer. Runners answer at once (a shutdown is
-/// only requested, not awaited), so this only bounds a runner that hangs.
-const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The names of the domains whose runners answer now, defined or not, sorted.
+pub fn running_names() -> Vec<String> {
+    let Ok(dir) = runtime_dir() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".sock")
+                .map(str::to_owned)
+        })
+        .filter(|name| crate::domain::name::check(name).is_ok() && is_running(name))
+        .collect();
+    names.sort();
+    names
+}
 
-/// Sends `request` to the runner of `name`; returns the lines after `ok`.
-pub fn request(name: &str, request: &str) -> Result<String, RunnerError> {
-    let io = |cause| RunnerError::Io {
-        name: name.to_string(),
-        cause,
+/// How long a request waits for the runner's answer. Runners answer at once (a shutdown is
+/// only requested, not awaited; suspend, resume and destroy wait at most
+/// `STATE_CHANGE_TIMEOUT`), so this only bounds a runner that hangs.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends `request` to the runner of `name` and reads its reply line, within
+/// [`REQUEST_TIMEOUT`]. The stream is returned for a console, which carries on after the reply.
+fn exchange(name: &str, request: Request) -> Result<(Reply, UnixStream), RunnerError> {
+    let io = |cause: std::io::Error| {
+        let cause = if matches!(
+            cause.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer to '{}' within {} s: the runner hangs; `vireoctl destroy {name}` or kill its process",
+                    request.verb(),
+                    REQUEST_TIMEOUT.as_secs()
+                ),
+            )
+        } else {
+            cause
+        };
+        RunnerError::Io {
+            name: name.to_string(),
+            cause,
+        }
     };
     let mut stream = connect(name)?;
     // A runner that stopped answering must not hold its caller (the GUI's poll) forever.
@@ -298,40 +359,84 @@ pub fn request(name: &str, request: &str) -> Result<String, RunnerError> {
         .set_read_timeout(Some(REQUEST_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(REQUEST_TIMEOUT)))
         .map_err(io)?;
-    writeln!(stream, "{request}").map_err(io)?;
-    let mut reply = String::new();
-    // A runner whose VM just ended closes without answering: the domain is no longer running.
-    let gone = || RunnerError::NotRunning(name.to_string());
-    match stream.read_to_string(&mut reply) {
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Err(gone()),
-        Err(e) => return Err(io(e)),
-        Ok(_) if reply.is_empty() => return Err(gone()),
-        Ok(_) => {}
+    stream
+        .write_all(protocol::encode(&request).as_bytes())
+        .map_err(io)?;
+    // Byte by byte up to the newline, so nothing of a console's stream is read ahead.
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A runner whose VM just ended closes without answering: no longer running.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(RunnerError::NotRunning(name.to_string()));
+            }
+            Err(e) => return Err(io(e)),
+        }
     }
-    match reply.split_once('\n') {
-        Some(("ok", rest)) => Ok(rest.to_string()),
-        _ if reply.trim() == "ok" => Ok(String::new()),
-        _ => Err(RunnerError::Refused(
-            reply.trim().trim_start_matches("error ").to_string(),
-        )),
+    if line.is_empty() {
+        return Err(RunnerError::NotRunning(name.to_string()));
+    }
+    let reply = serde_json::from_slice::<Reply>(&line).map_err(|e| {
+        RunnerError::Refused(format!(
+            "the runner of '{name}' answered something this vireoctl cannot read ({e}); is it from another version? Stop it with `vireoctl destroy {name}` and start the VM again"
+        ))
+    })?;
+    if let Reply::Error { message } = reply {
+        return Err(RunnerError::Refused(message));
+    }
+    Ok((reply, stream))
+}
+
+/// Sends a control request (`shutdown`, `destroy`, `reboot`, `suspend`, `resume`) to the runner
+/// of `name` and waits for it to be done.
+pub fn control(name: &str, request: Request) -> Result<(), RunnerError> {
+    match exchange(name, request)?.0 {
+        Reply::Ok => Ok(()),
+        other => Err(unexpected(name, request, &other)),
     }
 }
 
+/// The running VM's state and size.
+pub fn info(name: &str) -> Result<RunnerInfo, RunnerError> {
+    match exchange(name, Request::Info)?.0 {
+        Reply::Info(info) => Ok(info),
+        other => Err(unexpected(name, Request::Info, &other)),
+    }
+}
+
+/// The concrete `<cpu>` the running guest has.
+pub fn cpu_xml(name: &str) -> Result<String, RunnerError> {
+    match exchange(name, Request::CpuXml)?.0 {
+        Reply::CpuXml { xml } => Ok(xml),
+        other => Err(unexpected(name, Request::CpuXml, &other)),
+    }
+}
+
+fn unexpected(name: &str, request: Request, reply: &Reply) -> RunnerError {
+    RunnerError::Refused(format!(
+        "the runner of '{name}' answered '{}' with {reply:?}",
+        request.verb()
+    ))
+}
+
 /// Attaches to the serial console of `name`: the returned stream carries guest output (after
-/// the scrollback) one way and keyboard input the other.
+/// the scrollback) one way and keyboard input the other. The handshake has the request timeout;
+/// the stream returned has none (a console may be quiet for hours).
 pub fn attach_console(name: &str) -> Result<UnixStream, RunnerError> {
+    let (reply, stream) = exchange(name, Request::Console)?;
+    if reply != Reply::Console {
+        return Err(unexpected(name, Request::Console, &reply));
+    }
     let io = |cause| RunnerError::Io {
         name: name.to_string(),
         cause,
     };
-    let mut stream = connect(name)?;
-    writeln!(stream, "console").map_err(io)?;
-    let mut ok = [0u8; 3];
-    stream.read_exact(&mut ok).map_err(io)?;
-    if &ok != b"ok\n" {
-        return Err(RunnerError::Refused(
-            "the runner refused the console".into(),
-        ));
-    }
+    stream.set_read_timeout(None).map_err(io)?;
+    stream.set_write_timeout(None).map_err(io)?;
     Ok(stream)
 }

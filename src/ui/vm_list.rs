@@ -73,6 +73,9 @@ fn subtitle(summary: &VmSummary) -> String {
             .replace("{n}", &summary.vcpus.to_string())
             .replace("{mib}", &summary.memory_mib.to_string()),
     );
+    if summary.transient {
+        parts.push(gettext("Transient: not defined, gone when it stops"));
+    }
     parts.join(" — ")
 }
 

@@ -161,12 +161,23 @@ fn dumpxml(name: &str, inactive: bool) -> anyhow::Result<String> {
 fn list(all: bool) -> anyhow::Result<()> {
     let store = DomainStore::open_default()?;
     let entries = store.list();
-    let width = entries
+    let defined: Vec<&str> = entries
         .iter()
         .map(|e| match e {
-            Ok(d) => d.name.len(),
-            Err(b) => b.name.len(),
+            Ok(d) => d.name.as_str(),
+            Err(b) => b.name.as_str(),
         })
+        .collect();
+    // Running but not defined (created from a file, or undefined while running): virsh lists
+    // these as transient domains, and so do we; `--all` adds nothing, they only exist running.
+    let transient: Vec<String> = vireo::launch::runner::running_names()
+        .into_iter()
+        .filter(|name| !defined.contains(&name.as_str()))
+        .collect();
+    let width = defined
+        .iter()
+        .map(|n| n.len())
+        .chain(transient.iter().map(String::len))
         .chain([4])
         .max()
         .unwrap_or(4);
@@ -186,16 +197,20 @@ fn list(all: bool) -> anyhow::Result<()> {
             ),
         }
     }
+    for name in &transient {
+        println!(
+            " {:<4} {name:<width$}   {} (transient)",
+            "-",
+            live_state(name)
+        );
+    }
     Ok(())
 }
 
 /// The state as the VM's runner reports it (`running`, `paused`); no runner means shut off.
 fn live_state(name: &str) -> String {
-    match vireo::launch::runner::request(name, "info") {
-        Ok(info) => info
-            .lines()
-            .find_map(|l| l.strip_prefix("State:"))
-            .map_or_else(|| "running".to_owned(), |s| s.trim().to_owned()),
+    match vireo::launch::runner::info(name) {
+        Ok(info) => info.state,
         Err(_) => "shut off".to_owned(),
     }
 }
@@ -222,6 +237,11 @@ fn validate(file: &PathBuf, host: bool) -> anyhow::Result<ExitCode> {
                             kvm_supported: facts.kvm_supported,
                             cpuid_enforced: facts.cpuid_enforced,
                         };
+                        if let Some(warning) = domain.vcpu().ok().flatten().and_then(|v| {
+                            vireo::launch::prepare::oversubscription(v.count, facts.online_cpus)
+                        }) {
+                            eprintln!("warning: {warning}");
+                        }
                         let verdict = vireo::launch::cpu_verdict(&xml, &cpu);
                         if let Ok(resolved) = &verdict {
                             for warning in &resolved.warnings {

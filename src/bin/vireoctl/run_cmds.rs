@@ -65,7 +65,7 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
     let host = HostFacts::probe()?;
     let probed = t0.elapsed();
     let prepared = prepare_domain(&xml, &host)?;
-    for warning in &prepared.cpu.warnings {
+    for warning in &prepared.all_warnings() {
         eprintln!("warning: {warning}");
     }
     if xml.contains("host-model") {

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use vireo::domain::store::DomainStore;
 use vireo::engine::{Vm, VmState};
-use vireo::launch::runner::{self, RunningSummary};
+use vireo::launch::runner::{self, Request, RunningSummary};
 use vireo::launch::{HostFacts, prepare_domain};
 
 use super::terminal::{ESCAPE, RawTerminal};
@@ -53,19 +53,21 @@ pub enum PersistentCommand {
 pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PersistentCommand::Start { name, console } => start(&name, console),
-        PersistentCommand::Shutdown { name } => simple(&name, "shutdown", "is being shutdown"),
-        PersistentCommand::Destroy { name } => simple(&name, "destroy", "destroyed"),
-        PersistentCommand::Suspend { name } => simple(&name, "suspend", "suspended"),
-        PersistentCommand::Resume { name } => simple(&name, "resume", "resumed"),
-        PersistentCommand::Reset { name } => simple(&name, "reboot", "was reset"),
+        PersistentCommand::Shutdown { name } => {
+            simple(&name, Request::Shutdown, "is being shutdown")
+        }
+        PersistentCommand::Destroy { name } => simple(&name, Request::Destroy, "destroyed"),
+        PersistentCommand::Suspend { name } => simple(&name, Request::Suspend, "suspended"),
+        PersistentCommand::Resume { name } => simple(&name, Request::Resume, "resumed"),
+        PersistentCommand::Reset { name } => simple(&name, Request::Reboot, "was reset"),
         PersistentCommand::Console { name } => console(&name),
         PersistentCommand::Dominfo { name } => dominfo(&name),
         PersistentCommand::Runner { name, file } => runner_main(&name, file.as_deref()),
     }
 }
 
-fn simple(name: &str, request: &str, done: &str) -> anyhow::Result<ExitCode> {
-    runner::request(name, request)?;
+fn simple(name: &str, request: Request, done: &str) -> anyhow::Result<ExitCode> {
+    runner::control(name, request)?;
     println!("Domain '{name}' {done}");
     Ok(ExitCode::SUCCESS)
 }
@@ -130,8 +132,17 @@ fn spawn_runner(name: &str, file: Option<&Path>) -> anyhow::Result<Result<(), Ex
     }
     let mut child = child.spawn().context("cannot start the VM runner")?;
     let stdout = child.stdout.take().context("runner has no stdout")?;
+    // Warnings (one `warning: …` line each) come before `ready` or `error: …`.
+    let mut lines = BufReader::new(stdout);
     let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first)?;
+    loop {
+        first.clear();
+        lines.read_line(&mut first)?;
+        match first.trim_end().strip_prefix("warning: ") {
+            Some(warning) => eprintln!("warning: {warning}"),
+            None => break,
+        }
+    }
     match first.trim().strip_prefix("error: ") {
         Some(message) => {
             let _ = child.wait();
@@ -168,6 +179,7 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             memory_bytes: prepared.config.memory_bytes,
             cpu_model: prepared.cpu.model.clone(),
             cpu_xml: prepared.cpu.expansion_xml(Some(&prepared.config.topology)),
+            warnings: prepared.all_warnings(),
         };
         // The live XML: what runs, with host-model replaced by its expansion.
         let mut live = domain.clone();
@@ -189,6 +201,9 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    for warning in &summary.warnings {
+        writeln!(out, "warning: {warning}")?;
+    }
     writeln!(out, "ready")?;
     out.flush()?;
     // Nobody reads our stdout any more; keep later writes from failing the process.
@@ -246,8 +261,8 @@ fn console(name: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn dominfo(name: &str) -> anyhow::Result<ExitCode> {
-    match runner::request(name, "info") {
-        Ok(info) => print!("{info}"),
+    match runner::info(name) {
+        Ok(info) => print!("{}", info.to_dominfo()),
         Err(runner::RunnerError::NotRunning(_)) => {
             let stored = DomainStore::open_default()?.get(name)?;
             let d = &stored.domain;
