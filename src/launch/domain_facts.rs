@@ -1,12 +1,11 @@
-//! A narrow reader for the few domain-XML elements the engine needs (name, memory, vcpu, cpu,
-//! os kernel/initrd/cmdline, on_*, cputune). It reads, never writes: the domain module owns the
-//! lossless document; this only extracts facts from it.
+//! The few elements of a typed [`Domain`] the engine needs (name, memory, vcpu, cpu, os
+//! kernel/initrd/cmdline, on_*, cputune, kvm hidden), by path. It reads, never writes, and never
+//! parses: the domain module owns the lossless document and its one parser; this only extracts
+//! facts from it.
 
 use std::collections::BTreeMap;
 
-use quick_xml::XmlVersion;
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::reader::Reader;
+use crate::domain::Domain;
 
 /// One element of interest: its attributes and its text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,94 +69,46 @@ const WANTED: &[&str] = &[
     "domain/features/kvm/hidden",
 ];
 
-/// Reads the wanted elements of a domain document.
+/// Reads the wanted elements of a domain document, parsed by the one domain parser
+/// ([`Domain::parse`], as `define` parses it), so a run path accepts exactly the documents
+/// `define` accepts.
 pub fn read(xml: &str) -> Result<DomainFacts, String> {
-    let mut reader = Reader::from_str(xml);
-    let mut path: Vec<String> = Vec::new();
+    Domain::parse(xml)
+        .map(|domain| from_domain(&domain))
+        .map_err(|e| e.to_string())
+}
+
+/// The wanted elements of a typed domain.
+pub fn from_domain(domain: &Domain) -> DomainFacts {
     let mut facts = DomainFacts::default();
-    // Index of the element whose text is being collected, if it is wanted.
-    let mut open: Vec<Option<(String, usize)>> = Vec::new();
-    loop {
-        let event = reader.read_event().map_err(|e| {
-            format!(
-                "not well-formed XML at byte {}: {e}",
-                reader.buffer_position()
-            )
-        })?;
-        match event {
-            Event::Start(start) => {
-                let entry = enter(&mut path, &start, &mut facts)?;
-                open.push(entry);
-            }
-            Event::Empty(start) => {
-                enter(&mut path, &start, &mut facts)?;
-                path.pop();
-            }
-            Event::End(_) => {
-                if let Some(Some((key, index))) = open.pop()
-                    && let Some(e) = facts.elements.get_mut(&key).and_then(|v| v.get_mut(index))
-                {
-                    e.text = e.text.trim().to_string();
-                }
-                path.pop();
-            }
-            Event::Text(text) => append_text(&open, &mut facts, &text.xml10_content()),
-            Event::CData(text) => append_text(&open, &mut facts, &text.xml10_content()),
-            Event::GeneralRef(reference) => {
-                let resolved = match reference.resolve_char_ref() {
-                    Ok(Some(c)) => c.to_string(),
-                    _ => match &*reference.xml10_content() {
-                        "amp" => "&".into(),
-                        "lt" => "<".into(),
-                        "gt" => ">".into(),
-                        "quot" => "\"".into(),
-                        "apos" => "'".into(),
-                        other => return Err(format!("unknown entity &{other};")),
-                    },
-                };
-                append_text(&open, &mut facts, &resolved);
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    if facts.elements.is_empty() && !xml.contains("<domain") {
-        return Err("the document has no <domain> element".into());
-    }
-    Ok(facts)
+    let mut path = vec!["domain".to_string()];
+    collect(domain.document().root(), &mut path, &mut facts);
+    facts
 }
 
-fn enter(
-    path: &mut Vec<String>,
-    start: &BytesStart<'_>,
-    facts: &mut DomainFacts,
-) -> Result<Option<(String, usize)>, String> {
-    path.push(AsRef::<str>::as_ref(&start.local_name()).to_string());
+fn collect(element: &crate::domain::xml::Element, path: &mut Vec<String>, facts: &mut DomainFacts) {
     let key = path.join("/");
-    if !WANTED.contains(&key.as_str()) {
-        return Ok(None);
+    if WANTED.contains(&key.as_str()) {
+        facts.elements.entry(key.clone()).or_default().push(Element {
+            attrs: element
+                .attrs()
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+            text: element.text().trim().to_string(),
+        });
     }
-    let mut element = Element::default();
-    for attr in start.attributes() {
-        let attr = attr.map_err(|e| format!("bad attribute in <{key}>: {e}"))?;
-        let value = attr
-            .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|e| format!("bad attribute value in <{key}>: {e}"))?;
-        element.attrs.insert(
-            AsRef::<str>::as_ref(&attr.key.local_name()).to_string(),
-            value.into_owned(),
-        );
-    }
-    let list = facts.elements.entry(key.clone()).or_default();
-    list.push(element);
-    Ok(Some((key, list.len() - 1)))
-}
-
-fn append_text(open: &[Option<(String, usize)>], facts: &mut DomainFacts, text: &str) {
-    if let Some(Some((key, index))) = open.last()
-        && let Some(e) = facts.elements.get_mut(key).and_then(|v| v.get_mut(*index))
-    {
-        e.text.push_str(text);
+    // Only descend where a wanted path continues.
+    for child in element.elements() {
+        path.push(child.name().to_string());
+        let prefix = format!("{}/", path.join("/"));
+        if WANTED
+            .iter()
+            .any(|w| *w == path.join("/") || w.starts_with(&prefix))
+        {
+            collect(child, path, facts);
+        }
+        path.pop();
     }
 }
 
@@ -186,5 +137,6 @@ mod tests {
     #[test]
     fn malformed_xml_is_an_error() {
         assert!(read("<domain><name>x</domain>").is_err());
+        assert!(read("<capabilities/>").is_err(), "not a domain");
     }
 }

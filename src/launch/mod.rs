@@ -21,6 +21,6 @@ pub use cpu_verdict::{
 pub use cpuid_enforcement::{cpuid_enforcement, cpuid_is_enforced_cached};
 pub use cpuset::parse_cpuset;
 pub use prepare::{
-    ConfigError, HostFacts, PreparedDomain, from_domain_xml, map_for, prepare_domain,
+    ConfigError, HostFacts, PreparedDomain, from_domain_xml, map_for, prepare, prepare_domain,
     prepare_domain_with,
 };

@@ -11,6 +11,7 @@ use crate::cpu::guest::{
     MatchMode, Policy, ResolveError, ResolvedCpu, resolve,
 };
 use crate::cpu::map::CpuMap;
+use crate::domain::Domain;
 use crate::domain::units::{MemUnit, Memory};
 use crate::engine::config::paravirt;
 use crate::engine::{BootSource, LifecycleAction, VcpuPin, VmConfig};
@@ -120,13 +121,20 @@ pub fn from_domain_xml(xml: &str, host: &HostFacts) -> Result<VmConfig, ConfigEr
 /// Vireo's CPU map (built in, plus the user's overlay).
 /// Only the part of the map the domain's `<cpu>` needs is read (see [`map_for`]).
 pub fn prepare_domain(xml: &str, host: &HostFacts) -> Result<PreparedDomain, ConfigError> {
-    let facts = domain_facts::read(xml).map_err(ConfigError::Xml)?;
+    let domain = Domain::parse(xml).map_err(|e| ConfigError::Xml(e.to_string()))?;
+    prepare(&domain, host)
+}
+
+/// The bridge itself: a typed domain (as the store and `define` hold it) and this host's facts
+/// become the engine's [`VmConfig`].
+pub fn prepare(domain: &Domain, host: &HostFacts) -> Result<PreparedDomain, ConfigError> {
+    let facts = domain_facts::from_domain(domain);
     let map = map_for(&cpu_spec(&facts)?).map_err(|e| {
         ConfigError::Host(format!(
             "cannot load the CPU map: {e}; fix or remove the overlay in $XDG_CONFIG_HOME/vireo/cpu_map"
         ))
     })?;
-    prepare_domain_with(xml, host, &map)
+    prepare_facts(&facts, host, &map)
 }
 
 /// The CPU map a guest CPU needs, read no further than that (loading every model costs more
@@ -154,13 +162,21 @@ pub fn prepare_domain_with(
     catalog: &dyn CpuCatalog,
 ) -> Result<PreparedDomain, ConfigError> {
     let facts = domain_facts::read(xml).map_err(ConfigError::Xml)?;
+    prepare_facts(&facts, host, catalog)
+}
+
+fn prepare_facts(
+    facts: &DomainFacts,
+    host: &HostFacts,
+    catalog: &dyn CpuCatalog,
+) -> Result<PreparedDomain, ConfigError> {
     let name = facts
         .text("domain/name")
         .ok_or_else(|| ConfigError::Invalid("missing <name>".into()))?
         .to_string();
     // The name becomes the runner's file names: the one name rule, before anything else.
     crate::domain::name::check(&name).map_err(|e| ConfigError::Invalid(format!("<name>: {e}")))?;
-    let memory_bytes = memory(&facts)?;
+    let memory_bytes = memory(facts)?;
     if host.memory_bytes > 0 && memory_bytes > host.memory_bytes {
         return Err(ConfigError::Host(format!(
             "<memory> is {} MiB but the host has only {} MiB; lower <memory>",
@@ -174,23 +190,23 @@ pub fn prepare_domain_with(
             memory_bytes >> 10
         )));
     }
-    let vcpus = vcpu_count(&facts)?;
+    let vcpus = vcpu_count(facts)?;
     if vcpus as usize > host.max_vcpus {
         return Err(ConfigError::Host(format!(
             "<vcpu> is {vcpus} but this host's KVM allows at most {} per VM; lower <vcpu>",
             host.max_vcpus
         )));
     }
-    let topology = topology(&facts, vcpus)?;
+    let topology = topology(facts, vcpus)?;
     let cpu = resolve_cpu(
-        &facts,
+        facts,
         &HostCpuFacts {
             kvm_supported: host.kvm_supported.clone(),
             cpuid_enforced: host.cpuid_enforced,
         },
         catalog,
     )?;
-    let boot = boot_source(&facts, memory_bytes)?;
+    let boot = boot_source(facts, memory_bytes)?;
     let mut cpuid = cpu.table.clone();
     if facts
         .first("domain/features/kvm/hidden")
@@ -207,10 +223,10 @@ pub fn prepare_domain_with(
         topology,
         cpuid,
         boot,
-        on_poweroff: action(&facts, "domain/on_poweroff", LifecycleAction::Destroy)?,
-        on_reboot: action(&facts, "domain/on_reboot", LifecycleAction::Restart)?,
-        on_crash: action(&facts, "domain/on_crash", LifecycleAction::Destroy)?,
-        vcpu_pins: vcpu_pins(&facts, vcpus)?,
+        on_poweroff: action(facts, "domain/on_poweroff", LifecycleAction::Destroy)?,
+        on_reboot: action(facts, "domain/on_reboot", LifecycleAction::Restart)?,
+        on_crash: action(facts, "domain/on_crash", LifecycleAction::Destroy)?,
+        vcpu_pins: vcpu_pins(facts, vcpus)?,
         emulator_pin: match facts.first("domain/cputune/emulatorpin") {
             Some(e) => Some(
                 parse_cpuset(e.attr("cpuset").unwrap_or(""))

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use vireo::domain::store::DomainStore;
 use vireo::engine::{Vm, VmState};
 use vireo::launch::runner::{self, Request, RunningSummary};
-use vireo::launch::{HostFacts, prepare_domain};
+use vireo::launch::{HostFacts, prepare};
 
 use super::terminal::{ESCAPE, RawTerminal};
 
@@ -170,7 +170,7 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             None => DomainStore::open_default()?.get(name)?.domain,
         };
         let host = HostFacts::probe()?;
-        let prepared = prepare_domain(&domain.to_xml(), &host)?;
+        let prepared = prepare(&domain, &host)?;
         let listener = runner::bind(name)?;
         bound = true;
         let summary = RunningSummary {
