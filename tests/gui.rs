@@ -411,7 +411,20 @@ fn details_cpu_page_edits_the_xml() {
     wait_for("the details window", || {
         app.model().details("details-vm").is_some()
     });
-    let (sender, cpu_mode, vcpus, cores, sockets, models, entry, apply, xml, error, warning) = {
+    let (
+        sender,
+        cpu_mode,
+        vcpus,
+        cores,
+        sockets,
+        models,
+        entry,
+        apply,
+        xml,
+        error,
+        warning,
+        vcpu_warning,
+    ) = {
         let model = app.model();
         let details = model.details("details-vm").unwrap();
         let w = details.widgets();
@@ -427,6 +440,7 @@ fn details_cpu_page_edits_the_xml() {
             w.xml.clone(),
             w.error.clone(),
             w.host_warning.clone(),
+            w.vcpu_warning.clone(),
         )
     };
     let settle = || {
@@ -447,8 +461,8 @@ fn details_cpu_page_edits_the_xml() {
     if let Some((model, missing)) = unusable {
         let button = &models.iter().find(|(n, _)| *n == model).unwrap().1;
         button.emit_by_name::<()>("activate", &[]);
-        settle();
-        assert!(warning.is_visible(), "no warning for {model}");
+        // The host's CPU facts come from a worker (KVM may need a probe guest to answer).
+        wait_for("the host warning", || warning.is_visible());
         assert!(
             warning.text().contains(missing[0].as_str()),
             "{}",
@@ -510,6 +524,30 @@ fn details_cpu_page_edits_the_xml() {
         "untouched parts survive: {saved}"
     );
     assert!(!apply.is_sensitive());
+
+    // More vCPUs than this host has CPUs: a warning, and saving stays possible.
+    let host_cpus = vireo::ui::details::host_cpus();
+    assert!(host_cpus >= 1);
+    assert_eq!(vcpu_warning.is_visible(), host_cpus < 8);
+    vcpus.set_value(1024.0);
+    settle();
+    assert!(vcpu_warning.is_visible(), "no warning for 1024 vCPUs");
+    assert_eq!(
+        vcpu_warning.text(),
+        format!(
+            "More vCPUs (1024) than this host has CPUs ({host_cpus}): the guest will run slower, not faster"
+        )
+    );
+    assert!(apply.is_sensitive(), "saving is still allowed");
+    if let Some(details_window) = app
+        .model()
+        .details("details-vm")
+        .map(|d| d.widget().clone())
+    {
+        snap(&details_window, "details-vcpu-warning");
+    }
+    vcpus.set_value(8.0);
+    settle();
 
     // Broken XML on the XML page: refused in place, the file stays as it was.
     xml.buffer().set_text("<domain><name>details-vm</name>");

@@ -626,7 +626,7 @@ impl App {
         let Some(store) = &self.store else { return };
         match store.get(name) {
             Ok(stored) => {
-                let details = Details::builder().launch(stored).detach();
+                let details = Details::builder().launch((store.clone(), stored)).detach();
                 details.widget().set_transient_for(Some(root));
                 details.widget().present();
                 self.details.insert(name.to_string(), details);
