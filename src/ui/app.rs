@@ -212,6 +212,7 @@ impl Component for App {
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
         super::startup_mark("main window: init");
+        super::worker::detect_host_facts_early();
         let store = match DomainStore::open_default() {
             Ok(store) => Some(store),
             Err(err) => {

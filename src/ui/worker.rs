@@ -84,3 +84,29 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string())
 }
+
+/// This host's facts (KVM capabilities, /proc), detected once per process.
+static HOST_FACTS: std::sync::OnceLock<crate::domain::validate::HostFacts> =
+    std::sync::OnceLock::new();
+
+/// Starts detecting this host's facts on a worker thread (the main window calls it at start),
+/// so the wizard and Preferences find them ready instead of doing KVM ioctls and reading /proc
+/// on the UI thread.
+pub fn detect_host_facts_early() {
+    let spawned = std::thread::Builder::new()
+        .name("vireo-worker: host facts".to_string())
+        .spawn(|| {
+            let _ = host_facts();
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(%err, "cannot start the host-facts worker");
+    }
+}
+
+/// This host's facts as detected by [`detect_host_facts_early`]'s worker; waits for it only
+/// when a window asks before it has finished (a few milliseconds after start).
+pub fn host_facts() -> crate::domain::validate::HostFacts {
+    HOST_FACTS
+        .get_or_init(crate::domain::validate::HostFacts::detect)
+        .clone()
+}
