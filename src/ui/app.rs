@@ -558,7 +558,7 @@ impl App {
         if quitting.timed_out {
             body.push_str("\n\n");
             body.push_str(
-                &gettext("Still running after {seconds} seconds: the guest may ignore the shutdown request. Force Off cuts their power; unsaved data in them is lost.")
+                &gettext("Still running after {seconds} seconds: a guest may ignore the shutdown request. Force Off cuts the power; unsaved data in the guest is lost.")
                     .replace("{seconds}", &shutdown_timeout().as_secs().to_string()),
             );
         }
