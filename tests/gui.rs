@@ -111,6 +111,16 @@ fn primary_menu_lists_preferences_shortcuts_about() {
         actions,
         ["win.preferences", "win.show-help-overlay", "win.about"]
     );
+    let quit_section = menu
+        .item_link(1, gio::MENU_LINK_SECTION.as_str())
+        .expect("a second section: Quit");
+    assert_eq!(
+        quit_section
+            .item_attribute_value(0, "action", None)
+            .and_then(|v| v.get::<String>())
+            .as_deref(),
+        Some("app.quit")
+    );
     for action in ["new-vm", "preferences", "about"] {
         assert!(
             window.lookup_action(action).is_some(),
@@ -401,7 +411,20 @@ fn details_cpu_page_edits_the_xml() {
     wait_for("the details window", || {
         app.model().details("details-vm").is_some()
     });
-    let (sender, cpu_mode, vcpus, cores, sockets, models, entry, apply, xml, error, warning) = {
+    let (
+        sender,
+        cpu_mode,
+        vcpus,
+        cores,
+        sockets,
+        models,
+        entry,
+        apply,
+        xml,
+        error,
+        warning,
+        vcpu_warning,
+    ) = {
         let model = app.model();
         let details = model.details("details-vm").unwrap();
         let w = details.widgets();
@@ -417,6 +440,7 @@ fn details_cpu_page_edits_the_xml() {
             w.xml.clone(),
             w.error.clone(),
             w.host_warning.clone(),
+            w.vcpu_warning.clone(),
         )
     };
     let settle = || {
@@ -437,8 +461,8 @@ fn details_cpu_page_edits_the_xml() {
     if let Some((model, missing)) = unusable {
         let button = &models.iter().find(|(n, _)| *n == model).unwrap().1;
         button.emit_by_name::<()>("activate", &[]);
-        settle();
-        assert!(warning.is_visible(), "no warning for {model}");
+        // The host's CPU facts come from a worker (KVM may need a probe guest to answer).
+        wait_for("the host warning", || warning.is_visible());
         assert!(
             warning.text().contains(missing[0].as_str()),
             "{}",
@@ -500,6 +524,30 @@ fn details_cpu_page_edits_the_xml() {
         "untouched parts survive: {saved}"
     );
     assert!(!apply.is_sensitive());
+
+    // More vCPUs than this host has CPUs: a warning, and saving stays possible.
+    let host_cpus = vireo::ui::details::host_cpus();
+    assert!(host_cpus >= 1);
+    assert_eq!(vcpu_warning.is_visible(), host_cpus < 8);
+    vcpus.set_value(1024.0);
+    settle();
+    assert!(vcpu_warning.is_visible(), "no warning for 1024 vCPUs");
+    assert_eq!(
+        vcpu_warning.text(),
+        format!(
+            "More vCPUs (1024) than this host has CPUs ({host_cpus}): the guest will run slower, not faster"
+        )
+    );
+    assert!(apply.is_sensitive(), "saving is still allowed");
+    if let Some(details_window) = app
+        .model()
+        .details("details-vm")
+        .map(|d| d.widget().clone())
+    {
+        snap(&details_window, "details-vcpu-warning");
+    }
+    vcpus.set_value(8.0);
+    settle();
 
     // Broken XML on the XML page: refused in place, the file stays as it was.
     xml.buffer().set_text("<domain><name>details-vm</name>");
@@ -673,6 +721,117 @@ fn delete_asks_and_keeps_disk_images() {
     window.set_visible(false);
 }
 
+/// The visible message dialog whose heading contains `heading`, if any.
+fn message_dialog(heading: &str) -> Option<adw::MessageDialog> {
+    toplevels::<adw::MessageDialog>()
+        .into_iter()
+        .find(|d| d.is_visible() && d.heading().unwrap_or_default().contains(heading))
+}
+
+/// Quitting with a VM running asks first, also on Ctrl+Q (app.quit); "Shut Down All" keeps the
+/// window open while the guest (the probe guest ignores ACPI shutdown) keeps running, offers
+/// Force Off after the timeout (VIREO_SHUTDOWN_TIMEOUT_S, 2 s here), and closes the window once
+/// the VM is off.
+fn quitting_waits_for_vms_to_stop() {
+    use vireo::domain::store::DomainStore;
+    use vireo::launch::machines::{self, RunState};
+    let Some(probe) = probe_guest() else {
+        return skip_or_fail("the quit test: no probe guest (tools/build-test-guests makes it)");
+    };
+    let store = DomainStore::open_default().unwrap();
+    store
+        .define(&format!(
+            "<domain type='kvm'>\n  <name>quit-probe</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu placement='static'>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>{}</kernel>\n  </os>\n  <cpu mode='host-model'/>\n</domain>\n",
+            probe.display(),
+        ))
+        .unwrap();
+    machines::start("quit-probe").unwrap();
+    wait_for("the VM to run", || {
+        machines::run_state("quit-probe").0 == RunState::Running
+    });
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    // A real application, so that app.quit and its accelerator exist as in the app itself.
+    let application = adw::Application::new(None, gio::ApplicationFlags::NON_UNIQUE);
+    vireo::ui::install_app_actions(&application);
+    application.register(gio::Cancellable::NONE).unwrap();
+    application.add_window(&window);
+    window.present();
+    wait_for("the row", || {
+        app.widgets().vm_list.row("quit-probe").is_some()
+    });
+    assert_eq!(
+        application.accels_for_action("app.quit"),
+        ["<Control>q"],
+        "Ctrl+Q quits"
+    );
+
+    // Ctrl+Q: the same question as closing the window, and Cancel keeps everything.
+    WidgetExt::activate_action(&window, "app.quit", None).expect("app.quit exists");
+    wait_for("the question on Ctrl+Q", || {
+        message_dialog("Virtual Machines Are Running").is_some()
+    });
+    let question = message_dialog("Virtual Machines Are Running").unwrap();
+    assert!(
+        question.body().contains("quit-probe"),
+        "{}",
+        question.body()
+    );
+    for response in ["cancel", "shutdown", "keep"] {
+        assert!(question.has_response(response), "{response} offered");
+    }
+    question.response("cancel");
+    question.destroy();
+    wait_for("a moment", || true);
+    assert!(window.is_visible(), "Cancel keeps the window");
+    assert_eq!(machines::run_state("quit-probe").0, RunState::Running);
+
+    // Closing the window: Shut Down All waits for the guest, which ignores the request.
+    window.close();
+    wait_for("the question on close", || {
+        message_dialog("Virtual Machines Are Running").is_some()
+    });
+    let question = message_dialog("Virtual Machines Are Running").unwrap();
+    question.response("shutdown");
+    question.destroy();
+    wait_for("the progress dialog", || {
+        message_dialog("Shutting Down").is_some()
+    });
+    let progress = message_dialog("Shutting Down").unwrap();
+    assert!(
+        progress
+            .body()
+            .contains("Waiting for 1 virtual machine to shut down"),
+        "{}",
+        progress.body()
+    );
+    assert!(
+        !progress.has_response("force-off"),
+        "not before the timeout"
+    );
+    snap(&progress, "shutting-down");
+    wait_for("Force Off after the timeout", || {
+        progress.has_response("force-off")
+    });
+    assert!(progress.has_response("keep"), "Keep Running is offered too");
+    assert!(window.is_visible(), "the window waits for the VM");
+    assert_eq!(
+        machines::run_state("quit-probe").0,
+        RunState::Running,
+        "the probe guest ignores ACPI shutdown"
+    );
+    progress.response("force-off");
+    wait_for("the window to close once the VM is off", || {
+        !window.is_visible()
+    });
+    assert_ne!(machines::run_state("quit-probe").0, RunState::Running);
+    assert!(
+        message_dialog("Shutting Down").is_none(),
+        "no dialog outlives the window"
+    );
+    store.undefine("quit-probe", false).unwrap();
+}
+
 /// Starts this test binary again with a German locale and checks the window speaks German.
 /// A child process, because the locale is process-wide state that GTK reads at start-up.
 fn german_translation_is_used() {
@@ -720,7 +879,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 10] = [
+const TESTS: [(&str, fn()); 11] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -754,6 +913,10 @@ const TESTS: [(&str, fn()); 10] = [
         "delete_asks_and_keeps_disk_images",
         delete_asks_and_keeps_disk_images,
     ),
+    (
+        "quitting_waits_for_vms_to_stop",
+        quitting_waits_for_vms_to_stop,
+    ),
     ("german_translation_is_used", german_translation_is_used),
 ];
 
@@ -775,6 +938,8 @@ fn main() {
         std::env::set_var("XDG_DATA_HOME", sandbox.join("data"));
         std::env::set_var("XDG_RUNTIME_DIR", sandbox.join("run"));
         std::env::set_var("VIREO_VIREOCTL", env!("CARGO_BIN_EXE_vireoctl"));
+        // Force Off is offered after 2 s instead of 30 s (quitting_waits_for_vms_to_stop).
+        std::env::set_var("VIREO_SHUTDOWN_TIMEOUT_S", "2");
         // GTK's software GL path (Mesa llvmpipe) under Xvfb can deadlock when a frame and a
         // screenshot render at once on a loaded machine; the cairo renderer draws the same.
         if std::env::var_os("GSK_RENDERER").is_none() {
@@ -790,10 +955,21 @@ fn main() {
         return;
     }
 
-    let mut failed = 0;
+    // `cargo test --test gui -- NAME…` runs only the tests whose names contain a NAME.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let (mut passed, mut failed) = (0, 0);
     for (name, test) in TESTS {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
         match std::panic::catch_unwind(test) {
-            Ok(()) => println!("test {name} ... ok"),
+            Ok(()) => {
+                println!("test {name} ... ok");
+                passed += 1;
+            }
             Err(_) => {
                 println!("test {name} ... FAILED");
                 failed += 1;
@@ -812,7 +988,7 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&sandbox);
-    println!("{} passed, {failed} failed", TESTS.len() - failed);
+    println!("{passed} passed, {failed} failed");
     if failed > 0 {
         std::process::exit(1);
     }

@@ -25,10 +25,17 @@ fn msgids(po: &str) -> Vec<(String, String)> {
             id = None;
             text = unquote(rest);
             in_str = false;
-        } else if let Some(rest) = line.strip_prefix("msgstr ") {
+        } else if line.starts_with("msgid_plural ") {
+            // A plural entry is known by its singular msgid.
+        } else if let Some(rest) = line
+            .strip_prefix("msgstr ")
+            .or_else(|| line.strip_prefix("msgstr[0] "))
+        {
             id = Some(std::mem::take(&mut text));
             text = unquote(rest);
             in_str = true;
+        } else if line.starts_with("msgstr[") {
+            // The other plural forms (msgfmt --check checks them); the first one stands for all.
         } else if line.starts_with('"') {
             text.push_str(&unquote(line));
         } else if in_str {

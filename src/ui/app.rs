@@ -1,8 +1,10 @@
 //! The main window: header bar with the primary menu, and the VM list or the empty state.
 
-use std::time::Duration;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use gettextrs::gettext;
+use gettextrs::{gettext, ngettext};
 use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{
@@ -16,6 +18,7 @@ use super::details::Details;
 use super::preferences::Preferences;
 use super::vm_list::{RowRequest, VmList};
 use super::wizard::{Wizard, WizardOutput};
+use super::worker::run_blocking;
 use crate::domain::store::DomainStore;
 use crate::launch::machines::{self, RunState, VmAction, VmSummary};
 use crate::prefs::Prefs;
@@ -38,6 +41,37 @@ pub struct App {
     toast: Option<String>,
     /// A background re-read of the store and the runners is under way.
     refreshing: bool,
+    /// Another re-read was asked for while one was under way: run it when that one ends.
+    refresh_again: bool,
+    /// Set once closing is settled (nothing runs, or the user chose): the next close proceeds.
+    close_confirmed: Rc<Cell<bool>>,
+    /// "Shut Down All" was chosen on closing: waiting for the VMs to stop.
+    quitting: Option<Quitting>,
+}
+
+/// How long "Shut Down All" waits for guests to power off before offering Force Off.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`SHUTDOWN_TIMEOUT`], or `VIREO_SHUTDOWN_TIMEOUT_S` seconds when that is set (the tests).
+pub fn shutdown_timeout() -> Duration {
+    std::env::var("VIREO_SHUTDOWN_TIMEOUT_S")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(SHUTDOWN_TIMEOUT, Duration::from_secs)
+}
+
+/// The wait for VMs to shut down before the window closes.
+struct Quitting {
+    /// VMs still running (as of the last listing).
+    waiting: Vec<String>,
+    /// When the shutdown (or the force-off) was sent.
+    since: Instant,
+    /// Force Off and Keep Running are offered (the wait passed [`shutdown_timeout`]).
+    timed_out: bool,
+    /// Force Off was sent: waiting for the runners to end.
+    forced: bool,
+    /// The progress dialog.
+    dialog: adw::MessageDialog,
 }
 
 /// Messages the main window reacts to (from its actions, buttons and timer).
@@ -67,6 +101,16 @@ pub enum AppMsg {
     UseHostModel(String),
     /// Open `name`'s details on the CPU page.
     EditCpu(String),
+    /// The window was asked to close (its close button, Ctrl+Q, the menu's Quit).
+    CloseRequested,
+    /// Close now, leaving any VMs running.
+    CloseNow,
+    /// Shut down these VMs, then close once they have stopped.
+    ShutDownAll(Vec<String>),
+    /// Force off the VMs that did not shut down, then close.
+    ForceOffRemaining,
+    /// Stop waiting for the VMs: the window stays open.
+    CancelQuit,
 }
 
 /// Results of work done off the UI thread.
@@ -75,7 +119,9 @@ pub enum AppCmd {
     Started(String, Result<(), String>),
     Acted(String, VmAction, Result<(), String>),
     /// The store's generation and the VMs, as re-read by the once-a-second poll.
-    Listed((u64, Vec<VmSummary>)),
+    Listed(Result<(u64, Vec<VmSummary>), String>),
+    /// The VMs running when the window was asked to close.
+    RunningOnClose(Result<Vec<String>, String>),
 }
 
 #[relm4::component(pub)]
@@ -166,6 +212,7 @@ impl Component for App {
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
         super::startup_mark("main window: init");
+        super::worker::detect_host_facts_early();
         let store = match DomainStore::open_default() {
             Ok(store) => Some(store),
             Err(err) => {
@@ -183,6 +230,9 @@ impl Component for App {
             details: HashMap::new(),
             toast: None,
             refreshing: false,
+            refresh_again: false,
+            close_confirmed: Rc::new(Cell::new(false)),
+            quitting: None,
         };
         let row_sender = sender.clone();
         let vm_list = VmList::new(move |request| row_sender.input(AppMsg::Row(request)));
@@ -190,8 +240,8 @@ impl Component for App {
         let mut widgets = view_output!();
         super::startup_mark("main window: widgets built");
         install_window_actions(&widgets.main_window, &sender);
-        model.refresh();
-        super::startup_mark("main window: VMs listed");
+        // The first listing too comes from a worker; the list fills in when it arrives.
+        model.request_refresh(&sender);
         show(&mut model, &mut widgets);
         if tracing::enabled!(target: "vireo::startup", tracing::Level::DEBUG) {
             mark_first_frame(&root);
@@ -209,8 +259,16 @@ impl Component for App {
             }
             glib::ControlFlow::Continue
         });
-        let confirmed = std::rc::Rc::new(std::cell::Cell::new(false));
-        root.connect_close_request(move |window| confirm_close(window, &confirmed));
+        let confirmed = model.close_confirmed.clone();
+        let close_sender = sender.input_sender().clone();
+        root.connect_close_request(move |_| {
+            if confirmed.get() {
+                return glib::Propagation::Proceed;
+            }
+            // Whether VMs run is asked off the UI thread; the answer decides (see CloseRequested).
+            let _ = close_sender.send(AppMsg::CloseRequested);
+            glib::Propagation::Stop
+        });
         ComponentParts { model, widgets }
     }
 
@@ -238,7 +296,7 @@ impl Component for App {
                 if let Some(wizard) = self.wizard.take() {
                     wizard.widget().close();
                 }
-                self.refresh();
+                self.request_refresh(&sender);
                 if customize {
                     self.open_details(&name, root);
                 } else {
@@ -254,16 +312,7 @@ impl Component for App {
             }
             AppMsg::ShowAbout => super::about::about_window(root).present(),
             AppMsg::Refresh => {
-                // Off the UI thread: it reads every definition and asks every runner.
-                if let Some(store) = self.store.clone().filter(|_| !self.refreshing) {
-                    self.refreshing = true;
-                    sender.oneshot_command(async move {
-                        let listed =
-                            run_blocking(move || (store.generation(), machines::list(&store)))
-                                .await;
-                        AppCmd::Listed(listed)
-                    });
-                }
+                self.request_refresh(&sender);
                 return;
             }
             AppMsg::Tick => {
@@ -272,7 +321,7 @@ impl Component for App {
             }
             AppMsg::Row(request) => self.on_row(request, &sender, root),
             AppMsg::ForceOffConfirmed(name) => act(&sender, name, VmAction::ForceOff),
-            AppMsg::DeleteConfirmed(name, with_disks) => self.delete(&name, with_disks),
+            AppMsg::DeleteConfirmed(name, with_disks) => self.delete(&name, with_disks, &sender),
             AppMsg::Notify(text) => self.toast = Some(text),
             AppMsg::UseHostModel(name) => {
                 let switched = self
@@ -291,6 +340,33 @@ impl Component for App {
                     details.widgets().stack.set_visible_child_name("cpu");
                 }
             }
+            AppMsg::CloseRequested => self.close_requested(&sender, root),
+            AppMsg::CloseNow => self.close_now(root),
+            AppMsg::ShutDownAll(names) => {
+                for name in &names {
+                    act(&sender, name.clone(), VmAction::Shutdown);
+                }
+                self.wait_for_stop(names, false, &sender, root);
+            }
+            AppMsg::ForceOffRemaining => {
+                let names = self
+                    .quitting
+                    .take()
+                    .map(|q| {
+                        q.dialog.destroy();
+                        q.waiting
+                    })
+                    .unwrap_or_default();
+                for name in &names {
+                    act(&sender, name.clone(), VmAction::ForceOff);
+                }
+                self.wait_for_stop(names, true, &sender, root);
+            }
+            AppMsg::CancelQuit => {
+                if let Some(quitting) = self.quitting.take() {
+                    quitting.dialog.destroy();
+                }
+            }
         }
         show(self, widgets);
     }
@@ -306,17 +382,31 @@ impl Component for App {
             AppCmd::Started(name, Err(error)) => start_failed(root, name, &error, &sender),
             AppCmd::Listed(listed) => {
                 self.refreshing = false;
-                if self.take_listing(listed) {
-                    show(self, widgets);
+                if std::mem::take(&mut self.refresh_again) {
+                    self.request_refresh(&sender);
                 }
+                match listed {
+                    Ok(listed) => {
+                        let changed = self.take_listing(listed);
+                        self.follow_quit(root);
+                        if !changed {
+                            return;
+                        }
+                    }
+                    Err(error) => self.toast = Some(error),
+                }
+                show(self, widgets);
                 return;
             }
+            AppCmd::RunningOnClose(Ok(running)) if running.is_empty() => self.close_now(root),
+            AppCmd::RunningOnClose(Ok(running)) => confirm_close(root, running, &sender),
+            AppCmd::RunningOnClose(Err(error)) => self.toast = Some(error),
             AppCmd::Acted(name, _, Err(error)) => {
                 self.toast = Some(format!("{name}: {error}"));
             }
             AppCmd::Started(..) | AppCmd::Acted(..) => {}
         }
-        self.refresh();
+        self.request_refresh(&sender);
         show(self, widgets);
     }
 }
@@ -337,13 +427,142 @@ impl App {
         self.preferences.as_ref()
     }
 
-    /// Re-reads the store and run states; returns whether anything changed.
-    fn refresh(&mut self) -> bool {
-        let Some(store) = &self.store else {
-            return false;
+    /// Re-reads the store and the VMs' states off the UI thread (it reads every definition
+    /// and asks every runner); the result arrives as [`AppCmd::Listed`].
+    fn request_refresh(&mut self, sender: &ComponentSender<Self>) {
+        let Some(store) = self.store.clone() else {
+            return;
         };
-        let listed = (store.generation(), machines::list(store));
-        self.take_listing(listed)
+        if self.refreshing {
+            self.refresh_again = true;
+            return;
+        }
+        self.refreshing = true;
+        let what = gettext("the VM list");
+        sender.oneshot_command(async move {
+            let listed =
+                run_blocking(&what, move || (store.generation(), machines::list(&store))).await;
+            AppCmd::Listed(listed)
+        });
+    }
+
+    /// The window was asked to close: closes at once when no VM runs, else asks first.
+    fn close_requested(&mut self, sender: &ComponentSender<Self>, root: &adw::ApplicationWindow) {
+        if let Some(quitting) = &self.quitting {
+            quitting.dialog.present();
+            return;
+        }
+        let Some(store) = self.store.clone() else {
+            self.close_now(root);
+            return;
+        };
+        let what = gettext("the list of running VMs");
+        sender.oneshot_command(async move {
+            let running = run_blocking(&what, move || {
+                machines::list(&store)
+                    .into_iter()
+                    .filter(|vm| is_running(&vm.state))
+                    .map(|vm| vm.name)
+                    .collect()
+            })
+            .await;
+            AppCmd::RunningOnClose(running)
+        });
+    }
+
+    /// Closes the window without asking again.
+    fn close_now(&mut self, root: &adw::ApplicationWindow) {
+        if let Some(quitting) = self.quitting.take() {
+            quitting.dialog.destroy();
+        }
+        self.close_confirmed.set(true);
+        root.close();
+    }
+
+    /// Shows the progress of the shutdown (or force-off) of `names`; [`Self::follow_quit`]
+    /// updates it at each listing and closes the window once all have stopped.
+    fn wait_for_stop(
+        &mut self,
+        names: Vec<String>,
+        forced: bool,
+        sender: &ComponentSender<Self>,
+        root: &adw::ApplicationWindow,
+    ) {
+        if let Some(old) = self.quitting.take() {
+            old.dialog.destroy();
+        }
+        let dialog = shutdown_progress_dialog(root, sender);
+        self.quitting = Some(Quitting {
+            waiting: names,
+            since: Instant::now(),
+            timed_out: false,
+            forced,
+            dialog,
+        });
+        self.show_quit_progress();
+        self.request_refresh(sender);
+    }
+
+    /// Takes a fresh listing into the wait for shutdown: fewer to wait for, Force Off after
+    /// the timeout, the window closed when none is left.
+    fn follow_quit(&mut self, root: &adw::ApplicationWindow) {
+        let vms = &self.vms;
+        let Some(quitting) = &mut self.quitting else {
+            return;
+        };
+        quitting.waiting.retain(|name| {
+            vms.iter()
+                .any(|vm| vm.name == *name && is_running(&vm.state))
+        });
+        if quitting.waiting.is_empty() {
+            tracing::info!("every VM stopped; closing");
+            self.close_now(root);
+            return;
+        }
+        if !quitting.timed_out && quitting.since.elapsed() >= shutdown_timeout() {
+            quitting.timed_out = true;
+            tracing::info!(waiting = ?quitting.waiting, "VMs did not shut down in time");
+            quitting.dialog.add_responses(&[
+                ("keep", &gettext("_Keep Running")),
+                ("force-off", &gettext("_Force Off")),
+            ]);
+            quitting
+                .dialog
+                .set_response_appearance("force-off", adw::ResponseAppearance::Destructive);
+        }
+        self.show_quit_progress();
+    }
+
+    /// Writes how many VMs are still awaited (and, after the timeout, what can be done).
+    fn show_quit_progress(&self) {
+        let Some(quitting) = &self.quitting else {
+            return;
+        };
+        let count = quitting.waiting.len();
+        let mut body = if quitting.forced {
+            ngettext(
+                "Waiting for {count} virtual machine to power off…",
+                "Waiting for {count} virtual machines to power off…",
+                count as u32,
+            )
+        } else {
+            ngettext(
+                "Waiting for {count} virtual machine to shut down…",
+                "Waiting for {count} virtual machines to shut down…",
+                count as u32,
+            )
+        }
+        .replace("{count}", &count.to_string());
+        body.push('\n');
+        body.push_str(&quitting.waiting.join(", "));
+        if quitting.timed_out {
+            body.push_str("\n\n");
+            body.push_str(
+                &gettext("Still running after {seconds} seconds: a guest may ignore the shutdown request. Force Off cuts the power; unsaved data in the guest is lost.")
+                    .replace("{seconds}", &shutdown_timeout().as_secs().to_string()),
+            );
+        }
+        quitting.dialog.set_body(&body);
     }
 
     /// Keeps a fresh reading of the store and the runners; returns whether anything changed.
@@ -408,7 +627,7 @@ impl App {
         let Some(store) = &self.store else { return };
         match store.get(name) {
             Ok(stored) => {
-                let details = Details::builder().launch(stored).detach();
+                let details = Details::builder().launch((store.clone(), stored)).detach();
                 details.widget().set_transient_for(Some(root));
                 details.widget().present();
                 self.details.insert(name.to_string(), details);
@@ -417,7 +636,7 @@ impl App {
         }
     }
 
-    fn delete(&mut self, name: &str, with_disks: bool) {
+    fn delete(&mut self, name: &str, with_disks: bool, sender: &ComponentSender<Self>) {
         let Some(store) = &self.store else { return };
         match store.undefine(name, with_disks) {
             Ok(removed) => {
@@ -432,33 +651,31 @@ impl App {
             }
             Err(err) => self.toast = Some(err.to_string()),
         }
-        self.refresh();
+        self.request_refresh(sender);
     }
 }
 
-/// Runs blocking work on a plain thread and awaits its result without blocking the UI.
-async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = relm4::tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(work());
-    });
-    rx.await.expect("the worker thread sends its result")
+/// Whether closing the window should ask about this VM (its runner is alive).
+fn is_running(state: &RunState) -> bool {
+    matches!(state, RunState::Running | RunState::Paused)
 }
 
 /// Starts `name` in its runner off the UI thread; the result comes back as [`AppCmd::Started`].
 fn start(sender: &ComponentSender<App>, name: String) {
     sender.oneshot_command(async move {
         let target = name.clone();
-        let result = run_blocking(move || machines::start(&target)).await;
-        AppCmd::Started(name, result)
+        let what = gettext("starting {name}").replace("{name}", &name);
+        let result = run_blocking(&what, move || machines::start(&target)).await;
+        AppCmd::Started(name, result.and_then(|r| r))
     });
 }
 
 fn act(sender: &ComponentSender<App>, name: String, action: VmAction) {
     sender.oneshot_command(async move {
         let target = name.clone();
-        let result = run_blocking(move || machines::control(&target, action)).await;
-        AppCmd::Acted(name, action, result)
+        let what = gettext("controlling {name}").replace("{name}", &name);
+        let result = run_blocking(&what, move || machines::control(&target, action)).await;
+        AppCmd::Acted(name, action, result.and_then(|r| r))
     });
 }
 
@@ -575,23 +792,15 @@ fn confirm_delete(root: &adw::ApplicationWindow, name: String, sender: &Componen
 }
 
 /// Closing the window while VMs run asks what should become of them. They live in their own
-/// runner processes, so keeping them running is safe: reopening Vireo finds them again.
+/// runner processes, so keeping them running is safe: reopening Vireo finds them again. "Shut
+/// Down All" closes the window only once they have stopped (see [`App::follow_quit`]).
 fn confirm_close(
-    window: &adw::ApplicationWindow,
-    confirmed: &std::rc::Rc<std::cell::Cell<bool>>,
-) -> glib::Propagation {
-    let running: Vec<String> = DomainStore::open_default()
-        .map(|store| machines::list(&store))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|vm| matches!(vm.state, RunState::Running | RunState::Paused))
-        .map(|vm| vm.name)
-        .collect();
-    if running.is_empty() || confirmed.get() {
-        return glib::Propagation::Proceed;
-    }
+    root: &adw::ApplicationWindow,
+    running: Vec<String>,
+    sender: &ComponentSender<App>,
+) {
     let dialog = adw::MessageDialog::builder()
-        .transient_for(window)
+        .transient_for(root)
         .modal(true)
         .heading(gettext("Virtual Machines Are Running"))
         .body(
@@ -607,24 +816,43 @@ fn confirm_close(
     dialog.set_default_response(Some("keep"));
     dialog.set_close_response("cancel");
     dialog.set_response_appearance("keep", adw::ResponseAppearance::Suggested);
-    let window = window.clone();
-    let confirmed = confirmed.clone();
-    dialog.connect_response(None, move |_, response| {
-        if response == "cancel" {
-            return;
-        }
-        if response == "shutdown" {
-            for name in &running {
-                if let Err(err) = machines::control(name, VmAction::Shutdown) {
-                    tracing::warn!(%name, %err, "shutdown on close failed");
-                }
-            }
-        }
-        confirmed.set(true);
-        window.close();
+    let sender = sender.clone();
+    dialog.connect_response(None, move |_, response| match response {
+        "shutdown" => sender.input(AppMsg::ShutDownAll(running.clone())),
+        "keep" => sender.input(AppMsg::CloseNow),
+        _ => {}
     });
     dialog.present();
-    glib::Propagation::Stop
+}
+
+/// The dialog shown while "Shut Down All" waits; its body is written by
+/// [`App::show_quit_progress`], Force Off and Keep Running are added after the timeout.
+fn shutdown_progress_dialog(
+    root: &adw::ApplicationWindow,
+    sender: &ComponentSender<App>,
+) -> adw::MessageDialog {
+    let spinner = gtk::Spinner::builder()
+        .spinning(true)
+        .width_request(32)
+        .height_request(32)
+        .halign(gtk::Align::Center)
+        .build();
+    let dialog = adw::MessageDialog::builder()
+        .transient_for(root)
+        .modal(true)
+        .heading(gettext("Shutting Down Virtual Machines"))
+        .extra_child(&spinner)
+        .build();
+    dialog.add_response("cancel", &gettext("_Cancel"));
+    dialog.set_close_response("cancel");
+    let sender = sender.clone();
+    dialog.connect_response(None, move |_, response| match response {
+        "force-off" => sender.input(AppMsg::ForceOffRemaining),
+        "keep" => sender.input(AppMsg::CloseNow),
+        _ => sender.input(AppMsg::CancelQuit),
+    });
+    dialog.present();
+    dialog
 }
 
 /// The primary menu, from `ui/menus.ui` in the GResource bundle.

@@ -15,6 +15,9 @@ use vte4::prelude::*;
 use crate::launch::runner;
 use crate::prefs::Prefs;
 
+/// How long attaching may take before the console gives up on a runner that does not answer.
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Keeps at most this much of the guest's output for [`Console::transcript`].
 const TRANSCRIPT_LIMIT: usize = 1 << 20;
 
@@ -26,7 +29,14 @@ pub struct Console {
     banner: Option<String>,
     /// Everything received, as fed to the terminal (bounded), for tests and diagnostics.
     transcript: Vec<u8>,
+    /// A worker is connecting to the runner.
+    attaching: bool,
 }
+
+/// The outcome of connecting to the runner, from a worker: the connection, or how the VM
+/// last ended (the runner's exit state) when it is not running; the outer error is a worker
+/// that timed out or panicked.
+pub type AttachResult = Result<Result<UnixStream, Option<String>>, String>;
 
 #[derive(Debug)]
 pub enum ConsoleMsg {
@@ -54,7 +64,7 @@ impl Component for Console {
     type Init = String;
     type Input = ConsoleMsg;
     type Output = ();
-    type CommandOutput = ();
+    type CommandOutput = AttachResult;
     type Root = adw::Window;
     type Widgets = ConsoleWidgets;
 
@@ -152,6 +162,7 @@ impl Component for Console {
             stream: None,
             banner: None,
             transcript: Vec::new(),
+            attaching: false,
         };
         model.attach(&sender);
         // While detached, look for the VM to run again about once a second.
@@ -209,6 +220,23 @@ impl Component for Console {
             }
             ConsoleMsg::Copy => widgets.terminal.copy_clipboard_format(vte4::Format::Text),
             ConsoleMsg::Paste => paste_into(&widgets.terminal),
+        }
+        self.update_view(widgets, sender);
+    }
+
+    fn update_cmd_with_view(
+        &mut self,
+        widgets: &mut ConsoleWidgets,
+        attached: AttachResult,
+        sender: ComponentSender<Self>,
+        _root: &adw::Window,
+    ) {
+        self.attaching = false;
+        match attached {
+            Ok(Ok(stream)) => self.attached(stream, &sender),
+            // Read each time: the runner records how the VM ended just after it hangs up.
+            Ok(Err(exit_state)) => self.banner = Some(stopped_banner(exit_state.as_deref())),
+            Err(error) => self.banner = Some(error),
         }
         self.update_view(widgets, sender);
     }
@@ -271,33 +299,48 @@ impl Console {
         self.banner.as_deref()
     }
 
+    /// Connects to the runner in a worker, with a timeout, so a hung runner cannot freeze the
+    /// window; the result arrives as the command output.
     fn attach(&mut self, sender: &ComponentSender<Self>) {
-        match runner::attach_console(&self.name) {
-            Ok(stream) => {
-                let Ok(mut reader) = stream.try_clone() else {
-                    return;
-                };
-                self.stream = Some(stream);
-                self.banner = None;
-                let input = sender.input_sender().clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    loop {
-                        match reader.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                if input.send(ConsoleMsg::Output(buf[..n].to_vec())).is_err() {
-                                    return;
-                                }
-                            }
+        if self.attaching {
+            return;
+        }
+        self.attaching = true;
+        let name = self.name.clone();
+        let what = gettext("attaching the console of {name}").replace("{name}", &name);
+        sender.oneshot_command(async move {
+            super::worker::run_blocking_timeout(&what, ATTACH_TIMEOUT, move || {
+                runner::attach_console(&name).map_err(|err| {
+                    tracing::debug!(%name, %err, "console not attached");
+                    runner::exit_state(&name)
+                })
+            })
+            .await
+        });
+    }
+
+    /// Starts reading the guest's output from a fresh connection.
+    fn attached(&mut self, stream: UnixStream, sender: &ComponentSender<Self>) {
+        let Ok(mut reader) = stream.try_clone() else {
+            return;
+        };
+        self.stream = Some(stream);
+        self.banner = None;
+        let input = sender.input_sender().clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if input.send(ConsoleMsg::Output(buf[..n].to_vec())).is_err() {
+                            return;
                         }
                     }
-                    let _ = input.send(ConsoleMsg::Detached);
-                });
+                }
             }
-            // Re-read each time: the runner records how the VM ended just after it hangs up.
-            Err(_) => self.set_stopped_banner(),
-        }
+            let _ = input.send(ConsoleMsg::Detached);
+        });
     }
 
     fn detach(&mut self) {
@@ -307,14 +350,19 @@ impl Console {
     }
 
     fn set_stopped_banner(&mut self) {
-        self.banner = Some(match runner::exit_state(&self.name) {
-            Some(state) if state.starts_with("crashed") => {
-                gettext("The virtual machine crashed: {reason}").replace("{reason}", state.trim_start_matches("crashed: "))
-            }
-            Some(state) => gettext("The virtual machine is not running ({state}). The console reconnects when it starts again.")
-                .replace("{state}", state.trim()),
-            None => gettext("The virtual machine is not running. The console reconnects when it starts."),
-        });
+        self.banner = Some(stopped_banner(runner::exit_state(&self.name).as_deref()));
+    }
+}
+
+/// Why the console is not attached, from the runner's exit state.
+fn stopped_banner(exit_state: Option<&str>) -> String {
+    match exit_state {
+        Some(state) if state.starts_with("crashed") => {
+            gettext("The virtual machine crashed: {reason}").replace("{reason}", state.trim_start_matches("crashed: "))
+        }
+        Some(state) => gettext("The virtual machine is not running ({state}). The console reconnects when it starts again.")
+            .replace("{state}", state.trim()),
+        None => gettext("The virtual machine is not running. The console reconnects when it starts."),
     }
 }
 

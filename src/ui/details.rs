@@ -81,6 +81,8 @@ pub struct DetailsWidgets {
     pub sockets: gtk::SpinButton,
     pub cores: gtk::SpinButton,
     pub threads: gtk::SpinButton,
+    /// Says when the vCPU count exceeds this host's online CPUs (saving is still allowed).
+    pub vcpu_warning: gtk::Label,
     pub memory: gtk::SpinButton,
     pub kernel: gtk::Entry,
     pub initrd: gtk::Entry,
@@ -152,10 +154,12 @@ fn add_page(
 }
 
 impl Component for Details {
-    type Init = StoredDomain;
+    /// The store the VM is saved to, and the VM as read from it.
+    type Init = (DomainStore, StoredDomain);
     type Input = DetailsMsg;
     type Output = ();
-    type CommandOutput = ();
+    /// This host's CPU facts, measured off the UI thread (KVM ioctls, maybe a probe guest).
+    type CommandOutput = Result<Option<crate::cpu::guest::HostCpuFacts>, String>;
     type Root = adw::Window;
     type Widgets = DetailsWidgets;
 
@@ -167,7 +171,7 @@ impl Component for Details {
     }
 
     fn init(
-        stored: StoredDomain,
+        (store, stored): (DomainStore, StoredDomain),
         window: adw::Window,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
@@ -239,10 +243,17 @@ impl Component for Details {
         let cpu = CpuSettings::read(domain);
         let map = CpuMap::load().ok();
         let kvm = crate::host::kvm::supported_cpuid().ok();
-        // Cached per host boot after the first measurement, so this costs a file read.
-        let host_cpu = kvm.as_ref().map(|kvm| {
-            let enforced = crate::launch::cpuid_enforcement().unwrap_or(true);
-            crate::launch::host_cpu_facts(kvm, enforced)
+        // Whether KVM enforces CPUID may take a probe guest to find out (then it is cached per
+        // host boot): measured off the UI thread; the host warning appears when it arrives.
+        let what = gettext("the host CPU check");
+        sender.oneshot_command(async move {
+            super::worker::run_blocking(&what, || {
+                crate::host::kvm::supported_cpuid().ok().map(|kvm| {
+                    let enforced = crate::launch::cpuid_enforcement().unwrap_or(true);
+                    crate::launch::host_cpu_facts(&kvm, enforced)
+                })
+            })
+            .await
         });
         let cpu_page = adw::PreferencesPage::new();
         let mode_group = adw::PreferencesGroup::builder()
@@ -417,6 +428,14 @@ impl Component for Details {
                 }
             });
         }
+        let vcpu_warning = gtk::Label::builder()
+            .css_classes(["warning"])
+            .wrap(true)
+            .xalign(0.0)
+            .visible(false)
+            .margin_top(6)
+            .build();
+        topology_group.add(&vcpu_warning);
         cpu_page.add(&topology_group);
         add_page(
             &stack,
@@ -619,14 +638,14 @@ impl Component for Details {
         }
 
         let model = Details {
-            store: DomainStore::open_default().expect("the store opened before"),
+            store,
             stored,
             cpu,
             dirty: false,
             xml_edited: false,
             error: None,
             map,
-            host_cpu,
+            host_cpu: None,
             syncing: syncing.clone(),
         };
         let mut widgets = DetailsWidgets {
@@ -649,6 +668,7 @@ impl Component for Details {
             sockets,
             cores,
             threads,
+            vcpu_warning,
             memory,
             kernel,
             initrd,
@@ -657,6 +677,7 @@ impl Component for Details {
         };
         model.show_cpu(&mut widgets, &sender);
         model.show_host_warning(&widgets);
+        model.show_vcpu_warning(&widgets);
         syncing.set(false);
         ComponentParts { model, widgets }
     }
@@ -728,13 +749,67 @@ impl Component for Details {
         }
         self.show_cpu(widgets, &sender);
         self.show_host_warning(widgets);
+        self.show_vcpu_warning(widgets);
         widgets.apply.set_sensitive(self.dirty);
         widgets.error.set_visible(self.error.is_some());
         widgets.error.set_text(self.error.as_deref().unwrap_or(""));
     }
+
+    fn update_cmd_with_view(
+        &mut self,
+        widgets: &mut DetailsWidgets,
+        facts: Self::CommandOutput,
+        _sender: ComponentSender<Self>,
+        _root: &adw::Window,
+    ) {
+        self.host_cpu_arrived(widgets, facts);
+    }
+}
+
+/// This host's online CPUs (0 when unknown), read once.
+pub fn host_cpus() -> u32 {
+    static CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        // SAFETY: sysconf only reads a system value; it has no memory-safety preconditions.
+        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        u32::try_from(online)
+            .unwrap_or_else(|_| std::thread::available_parallelism().map_or(0, |n| n.get() as u32))
+    })
 }
 
 impl Details {
+    /// Takes this host's CPU facts from the worker and re-judges the CPU as edited.
+    fn host_cpu_arrived(
+        &mut self,
+        widgets: &mut DetailsWidgets,
+        facts: Result<Option<crate::cpu::guest::HostCpuFacts>, String>,
+    ) {
+        match facts {
+            Ok(facts) => {
+                self.host_cpu = facts;
+                self.show_host_warning(widgets);
+            }
+            Err(error) => {
+                let toast = adw::Toast::new(&glib::markup_escape_text(&error));
+                toast.set_timeout(6);
+                widgets.toasts.add_toast(toast);
+            }
+        }
+    }
+
+    /// Shows or hides the note that more vCPUs than this host has CPUs make the guest slower.
+    fn show_vcpu_warning(&self, w: &DetailsWidgets) {
+        let host = host_cpus();
+        let vcpus = self.cpu.vcpus;
+        let text = (host > 0 && vcpus > host).then(|| {
+            gettext("More vCPUs ({vcpus}) than this host has CPUs ({host}): the guest will run slower, not faster")
+                .replace("{vcpus}", &vcpus.to_string())
+                .replace("{host}", &host.to_string())
+        });
+        w.vcpu_warning.set_visible(text.is_some());
+        w.vcpu_warning.set_text(&text.unwrap_or_default());
+    }
+
     /// The CPU settings as edited so far.
     pub fn cpu(&self) -> &CpuSettings {
         &self.cpu

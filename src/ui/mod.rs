@@ -11,6 +11,7 @@ pub mod renderer;
 pub mod rows;
 pub mod vm_list;
 pub mod wizard;
+pub mod worker;
 
 use relm4::gtk::prelude::*;
 use relm4::gtk::{gio, glib};
@@ -61,22 +62,38 @@ pub fn run() -> std::process::ExitCode {
         load_css();
         startup_mark("CSS loaded");
     });
+    install_app_actions(&app);
+    startup_mark("app built");
+    let relm = RelmApp::from_app(app);
+    startup_mark("relm app");
+    relm.run::<app::App>(());
+    std::process::ExitCode::SUCCESS
+}
+
+/// The application's own actions and every keyboard shortcut. Quit (Ctrl+Q, the primary
+/// menu's Quit) closes the main window, so it asks the same question about running VMs as
+/// closing the window does; the app ends once its window is gone.
+pub fn install_app_actions(app: &adw::Application) {
     let quit = gio::SimpleAction::new("quit", None);
     quit.connect_activate(glib::clone!(
         #[weak]
         app,
-        move |_, _| app.quit()
+        move |_, _| {
+            let main_window = app
+                .windows()
+                .into_iter()
+                .find(|w| w.is::<adw::ApplicationWindow>());
+            match main_window {
+                Some(window) => window.close(),
+                None => app.quit(),
+            }
+        }
     ));
     app.add_action(&quit);
     app.set_accels_for_action("app.quit", &["<Control>q"]);
     app.set_accels_for_action("win.new-vm", &["<Control>n"]);
     app.set_accels_for_action("win.preferences", &["<Control>comma"]);
     app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
-    startup_mark("app built");
-    let relm = RelmApp::from_app(app);
-    startup_mark("relm app");
-    relm.run::<app::App>(());
-    std::process::ExitCode::SUCCESS
 }
 
 /// Logs (at debug level, target `vireo::startup`) how long after [`run`] began a step of the

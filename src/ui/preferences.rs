@@ -123,7 +123,7 @@ impl SimpleComponent for Preferences {
             ))
             .build();
         let mut cpu_mode_buttons: Vec<gtk::CheckButton> = Vec::new();
-        let host = crate::domain::validate::HostFacts::detect();
+        let host = super::worker::host_facts();
         for mode in CpuModePref::ALL {
             let (title, mut subtitle) = cpu_mode_texts(mode);
             if let Some(here) = on_this_host(mode, &host) {

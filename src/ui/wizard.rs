@@ -167,7 +167,7 @@ impl Component for Wizard {
     }
 
     fn init(_: (), window: adw::Window, sender: ComponentSender<Self>) -> ComponentParts<Self> {
-        let facts = HostFacts::detect();
+        let facts = super::worker::host_facts();
         let host = HostLimits::of(&facts);
         let form = NewVmForm::with_defaults(host);
         let title = adw::WindowTitle::new(&gettext("New Virtual Machine"), "");
