@@ -89,14 +89,18 @@ pub fn from_domain(domain: &Domain) -> DomainFacts {
 fn collect(element: &crate::domain::xml::Element, path: &mut Vec<String>, facts: &mut DomainFacts) {
     let key = path.join("/");
     if WANTED.contains(&key.as_str()) {
-        facts.elements.entry(key.clone()).or_default().push(Element {
-            attrs: element
-                .attrs()
-                .iter()
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect(),
-            text: element.text().trim().to_string(),
-        });
+        facts
+            .elements
+            .entry(key.clone())
+            .or_default()
+            .push(Element {
+                attrs: element
+                    .attrs()
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect(),
+                text: element.text().trim().to_string(),
+            });
     }
     // Only descend where a wanted path continues.
     for child in element.elements() {
