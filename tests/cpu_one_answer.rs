@@ -62,8 +62,7 @@ fn verdicts(xml: &str, host: &HostCpuFacts, map: &CpuMap) -> Option<String> {
         kvm_supported: host.kvm_supported.clone(),
         cpuid_enforced: host.cpuid_enforced,
         max_vcpus: 64,
-        memory_bytes: 0,
-        online_cpus: 0,
+        ..HostFacts::default()
     };
     let start_whole = prepare_domain_with(xml, &engine_host, map).map(|p| p.cpu);
     let start_partial = prepare_domain(xml, &engine_host).map(|p| p.cpu);

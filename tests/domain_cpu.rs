@@ -190,6 +190,7 @@ fn new_vm_with_nearest_model_writes_a_usable_model_on_the_given_kvm() {
         hardware_kvm: true,
         nearest_usable_model: nearest_usable_model(&map, &cpuid),
         kvm_cpuid: Some(cpuid.clone()),
+        ..HostFacts::default()
     };
     let vm = NewVm {
         name: "n".into(),

@@ -32,6 +32,7 @@ fn host(hardware_kvm: bool, model: Option<&str>) -> HostFacts {
         hardware_kvm,
         nearest_usable_model: model.map(str::to_owned),
         kvm_cpuid: None,
+        ..HostFacts::default()
     }
 }
 

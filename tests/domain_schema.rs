@@ -59,6 +59,7 @@ fn generated() -> Vec<(String, Domain)> {
         hardware_kvm: true,
         nearest_usable_model: Some("Skylake-Client-noTSX-IBRS".into()),
         kvm_cpuid: None,
+        ..HostFacts::default()
     };
     let boots = [
         Boot::Kernel {

@@ -138,8 +138,7 @@ fn host() -> HostFacts {
         kvm_supported: GuestCpuid::default(),
         cpuid_enforced: false,
         max_vcpus: 4096,
-        memory_bytes: 0,
-        online_cpus: 0,
+        ..HostFacts::default()
     }
 }
 

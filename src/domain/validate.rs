@@ -5,31 +5,18 @@
 //! engine cannot run every device in it; the engine reports unsupported parts at start. Each
 //! problem names the element and says how to fix it.
 
-use crate::cpu::CpuidData;
 use crate::domain::cpu::{cpu_map, cpu_problems, nearest_usable_model};
 use crate::domain::model::parse_num;
 use crate::domain::{Domain, DomainError};
+use crate::host::facts;
 use std::collections::HashSet;
 use std::fs::File;
 
-/// Facts about the host the checks and the new-VM builder depend on. Passed in (rather than read
-/// inside) so tests and tools can describe any host.
-#[derive(Debug, Clone, Default)]
-pub struct HostFacts {
-    /// `MemTotal` from /proc/meminfo, in KiB.
-    pub mem_total_kib: Option<u64>,
-    /// Whether KVM runs guests on hardware virtualization (VMX/SVM) and so can pass the host
-    /// CPU through; false on paravirtualized KVM (PVM) or when /dev/kvm is missing.
-    pub hardware_kvm: bool,
-    /// The nearest named CPU model whose every feature this host's KVM can give (for the
-    /// "Nearest CPU model" preference); `None` when no model is usable or it is unknown.
-    pub nearest_usable_model: Option<String>,
-    /// KVM_GET_SUPPORTED_CPUID, for checking that a guest CPU is usable; `None` without KVM.
-    pub kvm_cpuid: Option<CpuidData>,
-}
+pub use crate::host::facts::HostFacts;
 
 impl HostFacts {
-    /// Reads the facts of the machine we run on.
+    /// The facts describing and checking a new VM needs, without running a guest: memory,
+    /// CPUs, whether KVM is hardware-backed, the KVM CPUID and the nearest usable model.
     pub fn detect() -> HostFacts {
         let kvm_cpuid = match crate::host::kvm::supported_cpuid() {
             Ok(cpuid) => Some(cpuid),
@@ -43,35 +30,16 @@ impl HostFacts {
             .zip(cpu_map())
             .and_then(|(cpuid, map)| nearest_usable_model(map, cpuid));
         HostFacts {
-            mem_total_kib: read_mem_total_kib(),
+            mem_total_kib: facts::mem_total_kib(),
+            online_cpus: facts::online_cpus(),
             hardware_kvm: kvm_cpuid.is_some()
                 && !crate::host::kvm_caps::is_pvm()
-                && cpu_has_vmx_or_svm(),
+                && facts::cpu_has_vmx_or_svm(),
             nearest_usable_model,
             kvm_cpuid,
+            ..HostFacts::default()
         }
     }
-}
-
-fn read_mem_total_kib() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    meminfo.lines().find_map(|l| {
-        l.strip_prefix("MemTotal:")?
-            .trim()
-            .strip_suffix("kB")?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
-/// Hardware KVM needs a CPU with VMX or SVM; PVM offers /dev/kvm without them.
-fn cpu_has_vmx_or_svm() -> bool {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("flags"))
-        .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
 }
 
 fn problem(element: &str, message: impl Into<String>) -> DomainError {

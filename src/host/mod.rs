@@ -2,6 +2,7 @@
 
 pub mod cpuid;
 pub mod enforcement_cache;
+pub mod facts;
 pub mod kvm;
 pub mod kvm_caps;
 pub mod validate;

@@ -12,6 +12,7 @@ pub mod cpuid_enforcement;
 pub mod cpuset;
 mod domain_facts;
 pub mod machines;
+pub mod new_vm_form;
 pub mod prepare;
 pub mod runner;
 

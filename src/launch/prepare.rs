@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use super::cpuset::parse_cpuset;
 use super::domain_facts::{self, DomainFacts};
 use crate::cpu::guest::{
-    CheckMode, CpuCatalog, CpuMode, GuestCpuSpec, GuestCpuid, GuestTopology, HostCpuFacts,
-    MatchMode, Policy, ResolveError, ResolvedCpu, resolve,
+    CheckMode, CpuCatalog, CpuMode, GuestCpuSpec, GuestTopology, HostCpuFacts, MatchMode, Policy,
+    ResolveError, ResolvedCpu, resolve,
 };
 use crate::cpu::map::CpuMap;
 use crate::domain::Domain;
 use crate::domain::units::{MemUnit, Memory};
 use crate::engine::config::paravirt;
 use crate::engine::{BootSource, LifecycleAction, VcpuPin, VmConfig};
+use crate::host::facts;
 
 /// Why a domain cannot be run here. Each message names the element or file and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -33,48 +34,27 @@ pub enum ConfigError {
     Cpu(#[from] ResolveError),
 }
 
-/// The host facts a domain is checked against.
-#[derive(Debug, Clone)]
-pub struct HostFacts {
-    /// KVM_GET_SUPPORTED_CPUID.
-    pub kvm_supported: GuestCpuid,
-    /// Whether KVM makes guests see their table.
-    pub cpuid_enforced: bool,
-    /// The most vCPUs KVM allows per VM.
-    pub max_vcpus: usize,
-    /// Physical memory of the host.
-    pub memory_bytes: u64,
-    /// Host CPUs online now (0 when unknown, which disables the oversubscription warning).
-    pub online_cpus: usize,
-}
+pub use crate::host::facts::HostFacts;
 
 impl HostFacts {
-    /// Measures this host: opens /dev/kvm, and runs the tiny CPUID-enforcement guest unless its
-    /// answer is cached for this boot, kernel, KVM and CPU.
+    /// The facts starting a VM needs: opens /dev/kvm for its limits and CPUID, and runs the
+    /// tiny CPUID-enforcement guest unless its answer is cached for this boot, kernel, KVM and
+    /// CPU. (The nearest usable model, which needs the whole CPU map, is left out: no start
+    /// needs it.)
     pub fn probe() -> Result<Self, ConfigError> {
         let caps = crate::host::kvm_caps::read().map_err(|e| ConfigError::Host(e.to_string()))?;
         let enforced = super::cpuid_is_enforced_cached(caps.api_version)
             .map_err(|e| ConfigError::Host(e.to_string()))?;
         Ok(Self {
+            mem_total_kib: facts::mem_total_kib(),
+            online_cpus: facts::online_cpus(),
+            hardware_kvm: !caps.paravirtual && facts::cpu_has_vmx_or_svm(),
             kvm_supported: caps.supported_cpuid,
             cpuid_enforced: enforced,
             max_vcpus: caps.max_vcpus,
-            memory_bytes: host_memory_bytes(),
-            online_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            ..Self::default()
         })
     }
-}
-
-/// MemTotal from /proc/meminfo (0 if unreadable, which disables the check).
-fn host_memory_bytes() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib * 1024)
 }
 
 /// A domain ready to start: its config plus what CPU resolution decided.
@@ -177,11 +157,13 @@ fn prepare_facts(
     // The name becomes the runner's file names: the one name rule, before anything else.
     crate::domain::name::check(&name).map_err(|e| ConfigError::Invalid(format!("<name>: {e}")))?;
     let memory_bytes = memory(facts)?;
-    if host.memory_bytes > 0 && memory_bytes > host.memory_bytes {
+    if let Some(host_bytes) = host.mem_total_bytes()
+        && memory_bytes > host_bytes
+    {
         return Err(ConfigError::Host(format!(
             "<memory> is {} MiB but the host has only {} MiB; lower <memory>",
             memory_bytes >> 20,
-            host.memory_bytes >> 20
+            host_bytes >> 20
         )));
     }
     if memory_bytes < 16 << 20 {
@@ -191,7 +173,7 @@ fn prepare_facts(
         )));
     }
     let vcpus = vcpu_count(facts)?;
-    if vcpus as usize > host.max_vcpus {
+    if host.max_vcpus > 0 && vcpus as usize > host.max_vcpus {
         return Err(ConfigError::Host(format!(
             "<vcpu> is {vcpus} but this host's KVM allows at most {} per VM; lower <vcpu>",
             host.max_vcpus
@@ -512,8 +494,8 @@ mod tests {
             kvm_supported: crate::cpu::guest::map_catalog::from_cpuid_data(&data),
             cpuid_enforced: false,
             max_vcpus: 64,
-            memory_bytes: 0,
             online_cpus: 2,
+            ..HostFacts::default()
         }
     }
 

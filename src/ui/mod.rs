@@ -5,7 +5,7 @@ pub mod app;
 pub mod console;
 pub mod details;
 pub mod i18n;
-pub mod new_vm_form;
+pub mod new_vm_text;
 pub mod preferences;
 pub mod renderer;
 pub mod rows;

@@ -245,6 +245,7 @@ mod tests {
             hardware_kvm,
             nearest_usable_model: nearest.map(str::to_string),
             kvm_cpuid: None,
+            ..HostFacts::default()
         }
     }
 

@@ -10,12 +10,13 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
-use super::new_vm_form::{
-    BootKind, HostLimits, NewVmForm, STEPS, StorageKind, cpu_summary, create_raw_image,
-};
+use super::new_vm_text::{cpu_summary_text, problem_text};
 use super::rows::{self, radio_row};
 use crate::domain::store::DomainStore;
 use crate::domain::validate::HostFacts;
+use crate::launch::new_vm_form::{
+    BootKind, HostLimits, NewVmForm, STEPS, StorageKind, create_raw_image,
+};
 use crate::prefs::Prefs;
 
 pub struct Wizard {
@@ -486,10 +487,10 @@ impl Component for Wizard {
         widgets
             .existing_image
             .set_sensitive(form.storage == StorageKind::ExistingImage);
-        let problem = self
-            .error
-            .clone()
-            .or_else(|| form.problem(self.step, self.host, self.store.as_ref()));
+        let problem = self.error.clone().or_else(|| {
+            form.problem(self.step, self.host, self.store.as_ref())
+                .map(|p| problem_text(&p))
+        });
         widgets.problem.set_text(problem.as_deref().unwrap_or(""));
         widgets.problem.set_visible(problem.is_some());
         widgets
@@ -548,7 +549,7 @@ fn summary_values(form: &NewVmForm, host: &HostFacts) -> [String; 4] {
         StorageKind::ExistingImage => form.existing_image.clone(),
     };
     [
-        cpu_summary(&prefs, host),
+        cpu_summary_text(&prefs, host),
         gettext("{mib} MiB, {n} vCPUs")
             .replace("{mib}", &form.memory_mib.to_string())
             .replace("{n}", &form.vcpus.to_string()),
@@ -605,7 +606,9 @@ impl Wizard {
     }
 
     fn current_problem(&self) -> Option<String> {
-        self.form.problem(self.step, self.host, self.store.as_ref())
+        self.form
+            .problem(self.step, self.host, self.store.as_ref())
+            .map(|p| problem_text(&p))
     }
 
     /// Makes the disk image (if asked) off the UI thread; [`Self::finish`] defines the VM.

@@ -1,9 +1,8 @@
-//! The create-VM wizard's answers and their checks, without GTK: what each step accepts, the
-//! message shown in place when it does not, and the VM the answers make.
+//! The create-VM wizard's answers and their checks, without GTK: what each step accepts, why it
+//! does not ([`FormProblem`], which the GUI words in the user's language), and the VM the
+//! answers make.
 
 use std::path::{Path, PathBuf};
-
-use gettextrs::gettext;
 
 use crate::domain::new_vm::{Boot, NewVm};
 use crate::domain::store::DomainStore;
@@ -52,10 +51,10 @@ pub struct HostLimits {
 }
 
 impl HostLimits {
-    /// The limits of the host `facts` describe (CPU count from this process's view).
+    /// The limits of the host `facts` describe.
     pub fn of(facts: &HostFacts) -> HostLimits {
         let memory_mib = facts.mem_total_kib.map_or(1024, |kib| kib / 1024);
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let cpus = u32::try_from(facts.online_cpus).unwrap_or(u32::MAX).max(1);
         HostLimits { memory_mib, cpus }
     }
 }
@@ -63,16 +62,51 @@ impl HostLimits {
 /// The number of steps.
 pub const STEPS: usize = 4;
 
-fn readable_file(path: &str, what: &str) -> Result<(), String> {
+/// A file the wizard asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRole {
+    Kernel,
+    Initrd,
+    DiskImage,
+}
+
+/// Why a wizard step cannot be left yet. `Display` gives the English text; the GUI has its own
+/// translated wording for each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormProblem {
+    #[error("choose the {0:?} file")]
+    MissingFile(FileRole),
+    #[error("{0} is not a file")]
+    NotAFile(String),
+    #[error("cannot read {path}: {error}")]
+    Unreadable { path: String, error: String },
+    #[error("a virtual machine needs at least 16 MiB of memory")]
+    MemoryBelowMinimum,
+    #[error("this host has only {host_mib} MiB of memory")]
+    MemoryOverHost { host_mib: u64 },
+    #[error("choose between 1 and {max} vCPUs")]
+    VcpusOutOfRange { max: u32 },
+    #[error("a new disk image needs at least 1 GiB")]
+    DiskImageTooSmall,
+    #[error("give the virtual machine a name")]
+    NameEmpty,
+    #[error("a name cannot contain '/', start with '.' or begin or end with spaces")]
+    NameInvalid,
+    #[error("a virtual machine named '{0}' already exists")]
+    NameTaken(String),
+}
+
+fn readable_file(path: &str, role: FileRole) -> Result<(), FormProblem> {
     if path.trim().is_empty() {
-        return Err(gettext("Choose the {what}").replace("{what}", what));
+        return Err(FormProblem::MissingFile(role));
     }
     match std::fs::File::open(path) {
         Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Ok(()),
-        Ok(_) => Err(gettext("{path} is not a file").replace("{path}", path)),
-        Err(err) => Err(gettext("Cannot read {path}: {error}")
-            .replace("{path}", path)
-            .replace("{error}", &err.to_string())),
+        Ok(_) => Err(FormProblem::NotAFile(path.to_string())),
+        Err(err) => Err(FormProblem::Unreadable {
+            path: path.to_string(),
+            error: err.to_string(),
+        }),
     }
 }
 
@@ -93,7 +127,7 @@ impl NewVmForm {
         step: usize,
         host: HostLimits,
         store: Option<&DomainStore>,
-    ) -> Option<String> {
+    ) -> Option<FormProblem> {
         let result = match step {
             0 => self.boot_problem(),
             1 => self.size_problem(host),
@@ -103,60 +137,52 @@ impl NewVmForm {
         result.err()
     }
 
-    fn boot_problem(&self) -> Result<(), String> {
+    fn boot_problem(&self) -> Result<(), FormProblem> {
         match self.boot {
             BootKind::Kernel => {
-                readable_file(&self.kernel, &gettext("kernel"))?;
+                readable_file(&self.kernel, FileRole::Kernel)?;
                 if !self.initrd.trim().is_empty() {
-                    readable_file(&self.initrd, &gettext("initrd"))?;
+                    readable_file(&self.initrd, FileRole::Initrd)?;
                 }
                 Ok(())
             }
-            BootKind::DiskImage => readable_file(&self.boot_image, &gettext("disk image")),
+            BootKind::DiskImage => readable_file(&self.boot_image, FileRole::DiskImage),
         }
     }
 
-    fn size_problem(&self, host: HostLimits) -> Result<(), String> {
+    fn size_problem(&self, host: HostLimits) -> Result<(), FormProblem> {
         if self.memory_mib < 16 {
-            return Err(gettext("A virtual machine needs at least 16 MiB of memory"));
+            return Err(FormProblem::MemoryBelowMinimum);
         }
         if self.memory_mib > host.memory_mib {
-            return Err(gettext("This host has only {mib} MiB of memory")
-                .replace("{mib}", &host.memory_mib.to_string()));
+            return Err(FormProblem::MemoryOverHost {
+                host_mib: host.memory_mib,
+            });
         }
         if self.vcpus == 0 || self.vcpus > host.cpus {
-            return Err(
-                gettext("Choose between 1 and {n} vCPUs").replace("{n}", &host.cpus.to_string())
-            );
+            return Err(FormProblem::VcpusOutOfRange { max: host.cpus });
         }
         Ok(())
     }
 
-    fn storage_problem(&self) -> Result<(), String> {
+    fn storage_problem(&self) -> Result<(), FormProblem> {
         match self.storage {
             StorageKind::None => Ok(()),
-            StorageKind::NewImage if self.new_image_gib == 0 => {
-                Err(gettext("A new disk image needs at least 1 GiB"))
-            }
+            StorageKind::NewImage if self.new_image_gib == 0 => Err(FormProblem::DiskImageTooSmall),
             StorageKind::NewImage => Ok(()),
-            StorageKind::ExistingImage => {
-                readable_file(&self.existing_image, &gettext("disk image"))
-            }
+            StorageKind::ExistingImage => readable_file(&self.existing_image, FileRole::DiskImage),
         }
     }
 
-    fn name_problem(&self, store: Option<&DomainStore>) -> Result<(), String> {
+    fn name_problem(&self, store: Option<&DomainStore>) -> Result<(), FormProblem> {
         if self.name.is_empty() {
-            return Err(gettext("Give the virtual machine a name"));
+            return Err(FormProblem::NameEmpty);
         }
         if check_name(&self.name).is_err() || self.name.chars().any(char::is_control) {
-            return Err(gettext(
-                "A name cannot contain “/”, start with “.” or begin or end with spaces",
-            ));
+            return Err(FormProblem::NameInvalid);
         }
         if store.is_some_and(|s| s.path_of(&self.name).exists()) {
-            return Err(gettext("A virtual machine named “{name}” already exists")
-                .replace("{name}", &self.name));
+            return Err(FormProblem::NameTaken(self.name.clone()));
         }
         Ok(())
     }
@@ -258,28 +284,31 @@ impl NewVmForm {
     }
 }
 
-/// One line saying which CPU a new VM gets under `prefs` on this host, e.g.
-/// "Nearest model — pentium3 (what this host's KVM can run)".
-pub fn cpu_summary(prefs: &Prefs, host: &HostFacts) -> String {
+/// Which CPU a new VM gets under the preferences on this host, for the one line the wizard's
+/// summary and Preferences show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CpuSummary {
+    /// The hypervisor's default model (a basic 64-bit CPU).
+    HypervisorDefault,
+    /// The nearest named model this host's KVM can run, or `None` when none is usable.
+    NearestModel(Option<String>),
+    /// host-model: the nearest model plus every feature KVM offers.
+    HostModel,
+    /// host-passthrough.
+    HostPassthrough,
+}
+
+/// The CPU a new VM gets under `prefs` on `host`, and whether that came from the application
+/// default (rather than the user's explicit choice).
+pub fn cpu_summary(prefs: &Prefs, host: &HostFacts) -> (CpuSummary, bool) {
     let resolved = crate::domain::new_vm::resolve_cpu_mode(prefs.new_vm_cpu_mode, host);
-    let mut text = match resolved {
-        CpuModePref::HvDefault => gettext("Hypervisor default — a basic 64-bit CPU"),
-        CpuModePref::HostModelOnly => match &host.nearest_usable_model {
-            Some(model) => gettext("Nearest model — {model} (what this host's KVM can run)")
-                .replace("{model}", model),
-            None => gettext("Nearest model — none is usable on this host's KVM"),
-        },
-        CpuModePref::HostModel => gettext(
-            "Copy of the host CPU — the nearest model plus every feature this host's KVM offers",
-        ),
-        CpuModePref::HostPassthrough | CpuModePref::AppDefault => {
-            gettext("Host passthrough — exactly this host's CPU")
-        }
+    let summary = match resolved {
+        CpuModePref::HvDefault => CpuSummary::HypervisorDefault,
+        CpuModePref::HostModelOnly => CpuSummary::NearestModel(host.nearest_usable_model.clone()),
+        CpuModePref::HostModel => CpuSummary::HostModel,
+        CpuModePref::HostPassthrough | CpuModePref::AppDefault => CpuSummary::HostPassthrough,
     };
-    if prefs.new_vm_cpu_mode == CpuModePref::AppDefault {
-        text = gettext("{choice} (application default)").replace("{choice}", &text);
-    }
-    text
+    (summary, prefs.new_vm_cpu_mode == CpuModePref::AppDefault)
 }
 
 /// Creates a sparse raw disk image of `gib` GiB at `path`, calling `progress` with the share
@@ -359,20 +388,30 @@ mod tests {
     #[test]
     fn each_step_names_what_is_missing() {
         let mut form = NewVmForm::with_defaults(HOST);
-        assert!(form.problem(0, HOST, None).unwrap().contains("kernel"));
+        assert_eq!(
+            form.problem(0, HOST, None),
+            Some(FormProblem::MissingFile(FileRole::Kernel))
+        );
         form.kernel = "/definitely/not/here".into();
         assert!(
             form.problem(0, HOST, None)
                 .unwrap()
+                .to_string()
                 .contains("/definitely/not/here")
         );
         form.kernel = "/proc/self/stat".into();
         assert_eq!(form.problem(0, HOST, None), None);
         form.memory_mib = 9000;
-        assert!(form.problem(1, HOST, None).unwrap().contains("8192"));
+        assert_eq!(
+            form.problem(1, HOST, None),
+            Some(FormProblem::MemoryOverHost { host_mib: 8192 })
+        );
         form.memory_mib = 512;
         form.vcpus = 5;
-        assert!(form.problem(1, HOST, None).unwrap().contains('4'));
+        assert_eq!(
+            form.problem(1, HOST, None),
+            Some(FormProblem::VcpusOutOfRange { max: 4 })
+        );
         form.storage = StorageKind::ExistingImage;
         assert!(form.problem(2, HOST, None).is_some());
         form.storage = StorageKind::NewImage;

@@ -1,0 +1,69 @@
+//! The wizard's words for what `launch::new_vm_form` decides: its problems and the CPU line of
+//! the summary, in the user's language.
+
+use gettextrs::gettext;
+
+use crate::domain::validate::HostFacts;
+use crate::launch::new_vm_form::{CpuSummary, FileRole, FormProblem, cpu_summary};
+use crate::prefs::Prefs;
+
+/// The message shown in place for a step that cannot be left yet.
+pub fn problem_text(problem: &FormProblem) -> String {
+    match problem {
+        FormProblem::MissingFile(role) => {
+            let what = match role {
+                FileRole::Kernel => gettext("kernel"),
+                FileRole::Initrd => gettext("initrd"),
+                FileRole::DiskImage => gettext("disk image"),
+            };
+            gettext("Choose the {what}").replace("{what}", &what)
+        }
+        FormProblem::NotAFile(path) => gettext("{path} is not a file").replace("{path}", path),
+        FormProblem::Unreadable { path, error } => gettext("Cannot read {path}: {error}")
+            .replace("{path}", path)
+            .replace("{error}", error),
+        FormProblem::MemoryBelowMinimum => {
+            gettext("A virtual machine needs at least 16 MiB of memory")
+        }
+        FormProblem::MemoryOverHost { host_mib } => {
+            gettext("This host has only {mib} MiB of memory")
+                .replace("{mib}", &host_mib.to_string())
+        }
+        FormProblem::VcpusOutOfRange { max } => {
+            gettext("Choose between 1 and {n} vCPUs").replace("{n}", &max.to_string())
+        }
+        FormProblem::DiskImageTooSmall => gettext("A new disk image needs at least 1 GiB"),
+        FormProblem::NameEmpty => gettext("Give the virtual machine a name"),
+        FormProblem::NameInvalid => {
+            gettext("A name cannot contain “/”, start with “.” or begin or end with spaces")
+        }
+        FormProblem::NameTaken(name) => {
+            gettext("A virtual machine named “{name}” already exists").replace("{name}", name)
+        }
+    }
+}
+
+/// One line saying which CPU a new VM gets under `prefs` on this host, e.g.
+/// "Nearest model — pentium3 (what this host's KVM can run)".
+pub fn cpu_summary_text(prefs: &Prefs, host: &HostFacts) -> String {
+    let (summary, app_default) = cpu_summary(prefs, host);
+    let text = match summary {
+        CpuSummary::HypervisorDefault => gettext("Hypervisor default — a basic 64-bit CPU"),
+        CpuSummary::NearestModel(Some(model)) => {
+            gettext("Nearest model — {model} (what this host's KVM can run)")
+                .replace("{model}", &model)
+        }
+        CpuSummary::NearestModel(None) => {
+            gettext("Nearest model — none is usable on this host's KVM")
+        }
+        CpuSummary::HostModel => gettext(
+            "Copy of the host CPU — the nearest model plus every feature this host's KVM offers",
+        ),
+        CpuSummary::HostPassthrough => gettext("Host passthrough — exactly this host's CPU"),
+    };
+    if app_default {
+        gettext("{choice} (application default)").replace("{choice}", &text)
+    } else {
+        text
+    }
+}
