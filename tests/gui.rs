@@ -379,6 +379,22 @@ fn wizard_creates_starts_and_shows_the_console() {
         .clone();
     snap(&console_window, "console");
     snap(&window, "main-window");
+    // The details window shows the state the main window's listing saw, and follows it
+    // (it never asks the runner itself, on the UI thread).
+    app.emit(vireo::ui::app::AppMsg::Row(
+        vireo::ui::vm_list::RowRequest::Open("wizard-probe".into()),
+    ));
+    wait_for("the details window", || {
+        app.model().details("wizard-probe").is_some()
+    });
+    let state = app
+        .model()
+        .details("wizard-probe")
+        .unwrap()
+        .widgets()
+        .state
+        .clone();
+    assert_eq!(state.text(), "Running");
     vireo::launch::machines::control("wizard-probe", vireo::launch::machines::VmAction::ForceOff)
         .unwrap();
     wait_for("the console banner", || {
@@ -386,6 +402,14 @@ fn wizard_creates_starts_and_shows_the_console() {
             .console("wizard-probe")
             .is_some_and(|c| c.model().banner().is_some_and(|b| b.contains("destroyed")))
     });
+    wait_for("the details window to show it shut off", || {
+        state.text() == "Shut off"
+    });
+    app.model()
+        .details("wizard-probe")
+        .unwrap()
+        .widget()
+        .close();
     window.set_visible(false);
 }
 

@@ -570,6 +570,16 @@ impl App {
         let changed = generation != self.generation || vms != self.vms;
         self.generation = generation;
         self.vms = vms;
+        if changed {
+            for (name, details) in &self.details {
+                let state = self
+                    .vms
+                    .iter()
+                    .find(|vm| &vm.name == name)
+                    .map_or(RunState::ShutOff, |vm| vm.state.clone());
+                details.emit(super::details::DetailsMsg::RunState(state));
+            }
+        }
         changed
     }
 
@@ -627,7 +637,14 @@ impl App {
         let Some(store) = &self.store else { return };
         match store.get(name) {
             Ok(stored) => {
-                let details = Details::builder().launch((store.clone(), stored)).detach();
+                let state = self
+                    .vms
+                    .iter()
+                    .find(|vm| vm.name == name)
+                    .map_or(RunState::ShutOff, |vm| vm.state.clone());
+                let details = Details::builder()
+                    .launch((store.clone(), stored, state))
+                    .detach();
                 details.widget().set_transient_for(Some(root));
                 details.widget().present();
                 self.details.insert(name.to_string(), details);

@@ -15,6 +15,7 @@ use crate::domain::store::{DomainStore, StoredDomain};
 use crate::domain::units::Memory;
 use crate::domain::validate::document_problems;
 use crate::launch::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
+use crate::launch::machines::RunState;
 
 const POLICIES: [Policy; 5] = [
     Policy::Force,
@@ -27,6 +28,9 @@ const POLICIES: [Policy; 5] = [
 pub struct Details {
     store: DomainStore,
     stored: StoredDomain,
+    /// The VM's run state as the main window's last listing saw it (kept current by
+    /// [`DetailsMsg::RunState`]), so this window never asks a runner on the UI thread.
+    run_state: RunState,
     /// The CPU settings as the widgets hold them.
     cpu: CpuSettings,
     dirty: bool,
@@ -57,6 +61,8 @@ pub enum DetailsMsg {
     Apply,
     /// Close, discarding unapplied changes.
     Discard,
+    /// The main window's listing saw the VM in this state.
+    RunState(RunState),
 }
 
 pub struct DetailsWidgets {
@@ -154,8 +160,9 @@ fn add_page(
 }
 
 impl Component for Details {
-    /// The store the VM is saved to, and the VM as read from it.
-    type Init = (DomainStore, StoredDomain);
+    /// The store the VM is saved to, the VM as read from it, and its run state as the main
+    /// window last listed it.
+    type Init = (DomainStore, StoredDomain, RunState);
     type Input = DetailsMsg;
     type Output = ();
     /// This host's CPU facts, measured off the UI thread (KVM ioctls, maybe a probe guest).
@@ -171,7 +178,7 @@ impl Component for Details {
     }
 
     fn init(
-        (store, stored): (DomainStore, StoredDomain),
+        (store, stored, run_state): (DomainStore, StoredDomain, RunState),
         window: adw::Window,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
@@ -223,7 +230,6 @@ impl Component for Details {
             &domain.description().unwrap_or_default(),
             edited.clone(),
         );
-        let (run_state, _) = crate::launch::machines::run_state(&stored.name);
         let state = labelled(
             &about,
             &gettext("State"),
@@ -242,7 +248,8 @@ impl Component for Details {
         // CPU.
         let cpu = CpuSettings::read(domain);
         let map = CpuMap::load().ok();
-        let kvm = crate::host::kvm::supported_cpuid().ok();
+        // Detected once, off the UI thread, when the main window opened.
+        let kvm = super::worker::host_facts().kvm_cpuid;
         // Whether KVM enforces CPUID may take a probe guest to find out (then it is cached per
         // host boot): measured off the UI thread; the host warning appears when it arrives.
         let what = gettext("the host CPU check");
@@ -640,6 +647,7 @@ impl Component for Details {
         let model = Details {
             store,
             stored,
+            run_state,
             cpu,
             dirty: false,
             xml_edited: false,
@@ -689,8 +697,15 @@ impl Component for Details {
         sender: ComponentSender<Self>,
         root: &adw::Window,
     ) {
+        // Not an edit: it must leave the page, its error and the user's edits as they are.
+        if let DetailsMsg::RunState(state) = msg {
+            widgets.state.set_text(&super::vm_list::state_text(&state));
+            self.run_state = state;
+            return;
+        }
         self.error = None;
         match msg {
+            DetailsMsg::RunState(_) => unreachable!("handled above"),
             DetailsMsg::Edited => self.dirty = true,
             DetailsMsg::XmlEdited => {
                 self.dirty = true;
@@ -769,12 +784,7 @@ impl Component for Details {
 /// This host's online CPUs (0 when unknown), read once.
 pub fn host_cpus() -> u32 {
     static CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| {
-        // SAFETY: sysconf only reads a system value; it has no memory-safety preconditions.
-        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-        u32::try_from(online)
-            .unwrap_or_else(|_| std::thread::available_parallelism().map_or(0, |n| n.get() as u32))
-    })
+    *CPUS.get_or_init(|| u32::try_from(crate::host::facts::online_cpus()).unwrap_or(u32::MAX))
 }
 
 impl Details {
@@ -888,12 +898,7 @@ impl Details {
                 self.syncing.set(true);
                 w.xml.buffer().set_text(&self.stored.domain.to_xml());
                 self.syncing.set(false);
-                let (state, _) = crate::launch::machines::run_state(&self.stored.name);
-                let text = if matches!(
-                    state,
-                    crate::launch::machines::RunState::Running
-                        | crate::launch::machines::RunState::Paused
-                ) {
+                let text = if matches!(self.run_state, RunState::Running | RunState::Paused) {
                     gettext("Changes saved; they take effect when the VM next starts")
                 } else {
                     gettext("Changes saved")
