@@ -19,7 +19,7 @@ use super::preferences::Preferences;
 use super::vm_list::{RowRequest, VmList};
 use super::wizard::{Wizard, WizardOutput};
 use super::worker::run_blocking;
-use crate::domain::store::DomainStore;
+use crate::domain::store::{DomainStore, StoredDomain};
 use crate::launch::machines::{self, RunState, VmAction, VmSummary};
 use crate::prefs::Prefs;
 
@@ -122,6 +122,8 @@ pub enum AppCmd {
     Listed(Result<(u64, Vec<VmSummary>), String>),
     /// The VMs running when the window was asked to close.
     RunningOnClose(Result<Vec<String>, String>),
+    /// A definition read for its details window, and the page to show first.
+    DetailsLoaded(String, Option<&'static str>, Result<StoredDomain, String>),
 }
 
 #[relm4::component(pub)]
@@ -298,7 +300,7 @@ impl Component for App {
                 }
                 self.request_refresh(&sender);
                 if customize {
-                    self.open_details(&name, root);
+                    self.open_details(&name, None, &sender);
                 } else {
                     start(&sender, name.clone());
                     self.open_console(&name, root);
@@ -334,12 +336,7 @@ impl Component for App {
                     Err(error) => self.toast = Some(error),
                 }
             }
-            AppMsg::EditCpu(name) => {
-                self.open_details(&name, root);
-                if let Some(details) = self.details.get(&name) {
-                    details.widgets().stack.set_visible_child_name("cpu");
-                }
-            }
+            AppMsg::EditCpu(name) => self.open_details(&name, Some("cpu"), &sender),
             AppMsg::CloseRequested => self.close_requested(&sender, root),
             AppMsg::CloseNow => self.close_now(root),
             AppMsg::ShutDownAll(names) => {
@@ -380,6 +377,10 @@ impl Component for App {
     ) {
         match message {
             AppCmd::Started(name, Err(error)) => start_failed(root, name, &error, &sender),
+            AppCmd::DetailsLoaded(name, page, loaded) => match loaded {
+                Ok(stored) => self.show_details(&name, stored, page, root),
+                Err(error) => self.toast = Some(error),
+            },
             AppCmd::Listed(listed) => {
                 self.refreshing = false;
                 if std::mem::take(&mut self.refresh_again) {
@@ -595,7 +596,7 @@ impl App {
                 confirm_force_off(root, name, sender);
             }
             RowRequest::Act(name, action) => act(sender, name, action),
-            RowRequest::Open(name) => self.open_details(&name, root),
+            RowRequest::Open(name) => self.open_details(&name, None, sender),
             RowRequest::Console(name) => self.open_console(&name, root),
             RowRequest::Delete(name) => confirm_delete(root, name, sender),
         }
@@ -627,29 +628,67 @@ impl App {
         self.details.get(name)
     }
 
-    /// Shows the details window of `name`, opening it if needed.
-    fn open_details(&mut self, name: &str, root: &adw::ApplicationWindow) {
+    /// Shows the details window of `name` (on `page` when given), opening it if needed: the
+    /// definition is read off the UI thread, and the window opens when it arrives.
+    fn open_details(
+        &mut self,
+        name: &str,
+        page: Option<&'static str>,
+        sender: &ComponentSender<Self>,
+    ) {
         self.details.retain(|_, d| d.widget().is_visible());
         if let Some(details) = self.details.get(name) {
+            if let Some(page) = page {
+                details.widgets().stack.set_visible_child_name(page);
+            }
             details.widget().present();
             return;
         }
-        let Some(store) = &self.store else { return };
-        match store.get(name) {
-            Ok(stored) => {
-                let state = self
-                    .vms
-                    .iter()
-                    .find(|vm| vm.name == name)
-                    .map_or(RunState::ShutOff, |vm| vm.state.clone());
-                let details = Details::builder()
-                    .launch((store.clone(), stored, state))
-                    .detach();
-                details.widget().set_transient_for(Some(root));
-                details.widget().present();
-                self.details.insert(name.to_string(), details);
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let name = name.to_string();
+        let what = gettext("reading the definition of {name}").replace("{name}", &name);
+        sender.oneshot_command(async move {
+            let read = {
+                let name = name.clone();
+                move || store.get(&name).map_err(|e| e.to_string())
+            };
+            let loaded = super::worker::run_blocking(&what, read)
+                .await
+                .and_then(|r| r);
+            AppCmd::DetailsLoaded(name, page, loaded)
+        });
+    }
+
+    /// Opens the details window of a definition just read (unless one opened meanwhile).
+    fn show_details(
+        &mut self,
+        name: &str,
+        stored: StoredDomain,
+        page: Option<&'static str>,
+        root: &adw::ApplicationWindow,
+    ) {
+        self.details.retain(|_, d| d.widget().is_visible());
+        if !self.details.contains_key(name)
+            && let Some(store) = &self.store
+        {
+            let state = self
+                .vms
+                .iter()
+                .find(|vm| vm.name == name)
+                .map_or(RunState::ShutOff, |vm| vm.state.clone());
+            let details = Details::builder()
+                .launch((store.clone(), stored, state))
+                .detach();
+            details.widget().set_transient_for(Some(root));
+            self.details.insert(name.to_string(), details);
+        }
+        if let Some(details) = self.details.get(name) {
+            if let Some(page) = page {
+                details.widgets().stack.set_visible_child_name(page);
             }
-            Err(err) => self.toast = Some(err.to_string()),
+            details.widget().present();
         }
     }
 

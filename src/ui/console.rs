@@ -207,10 +207,10 @@ impl Component for Console {
                 if let Some(stream) = &mut self.stream
                     && stream.write_all(&bytes).is_err()
                 {
-                    self.detach();
+                    self.detach(&sender);
                 }
             }
-            ConsoleMsg::Detached => self.detach(),
+            ConsoleMsg::Detached => self.detach(&sender),
             ConsoleMsg::Reconnect => {
                 if self.stream.is_none() {
                     self.attach(&sender);
@@ -343,14 +343,17 @@ impl Console {
         });
     }
 
-    fn detach(&mut self) {
+    /// The stream ended: says so at once, then (from a worker, as the command output) how the
+    /// VM ended, which the runner records in a file just after it hangs up.
+    fn detach(&mut self, sender: &ComponentSender<Self>) {
         if self.stream.take().is_some() {
-            self.set_stopped_banner();
+            self.banner = Some(stopped_banner(None));
+            let name = self.name.clone();
+            let what = gettext("reading how {name} ended").replace("{name}", &name);
+            sender.oneshot_command(async move {
+                super::worker::run_blocking(&what, move || Err(runner::exit_state(&name))).await
+            });
         }
-    }
-
-    fn set_stopped_banner(&mut self) {
-        self.banner = Some(stopped_banner(runner::exit_state(&self.name).as_deref()));
     }
 }
 

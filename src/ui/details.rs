@@ -39,7 +39,7 @@ pub struct Details {
     error: Option<String>,
     /// The CPU map and this host's CPU facts, to say while editing whether the CPU can start
     /// here (`None` when unreadable: then nothing is claimed either way).
-    map: Option<CpuMap>,
+    map: Option<&'static CpuMap>,
     /// The same facts as start resolves against (KVM's CPUID and whether KVM enforces it).
     host_cpu: Option<crate::cpu::guest::HostCpuFacts>,
     /// Set while the view rewrites widgets, so their change signals are not taken as edits.
@@ -247,7 +247,8 @@ impl Component for Details {
 
         // CPU.
         let cpu = CpuSettings::read(domain);
-        let map = CpuMap::load().ok();
+        // Loaded once per process, by the host-facts worker started with the main window.
+        let map = crate::domain::cpu::cpu_map();
         // Detected once, off the UI thread, when the main window opened.
         let kvm = super::worker::host_facts().kvm_cpuid;
         // Whether KVM enforces CPUID may take a probe guest to find out (then it is cached per
@@ -306,7 +307,6 @@ impl Component for Details {
         let model_row = adw::ExpanderRow::builder().title(gettext("Model")).build();
         let mut model_buttons = Vec::new();
         let usability = map
-            .as_ref()
             .map(|m| model_usability(m, kvm.as_ref()))
             .unwrap_or_default();
         for (name, missing) in usability {
@@ -838,7 +838,6 @@ impl Details {
     fn add_feature(&mut self, name: String) {
         let known = self
             .map
-            .as_ref()
             .and_then(|m| m.feature(&name).map(|f| f.name().to_string()));
         match known {
             Some(canonical) if self.cpu.features.iter().any(|(n, _)| *n == canonical) => {
@@ -915,7 +914,7 @@ impl Details {
     /// warns exactly when starting would fail.
     fn show_host_warning(&self, w: &DetailsWidgets) {
         use crate::launch::{missing_features, refusal};
-        let verdict = match (&self.map, &self.host_cpu) {
+        let verdict = match (self.map, &self.host_cpu) {
             (Some(map), Some(host)) => host_verdict(&self.cpu, &self.stored.domain, map, host),
             _ => None,
         };
