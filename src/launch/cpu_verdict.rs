@@ -5,7 +5,7 @@
 //! they do when the VM starts.
 
 use super::domain_facts;
-use super::prepare::{ConfigError, cpu_spec, map_for, resolve_cpu};
+use super::prepare::{ConfigError, map_for_facts, resolve_cpu};
 use crate::cpu::CpuidData;
 use crate::cpu::guest::map_catalog::from_cpuid_data;
 use crate::cpu::guest::{CpuCatalog, HostCpuFacts, ResolveError, ResolvedCpu};
@@ -24,11 +24,7 @@ pub fn host_cpu_facts(kvm: &CpuidData, cpuid_enforced: bool) -> HostCpuFacts {
 /// Reads only the part of the CPU map the `<cpu>` needs, as start does.
 pub fn cpu_verdict(xml: &str, host: &HostCpuFacts) -> Result<ResolvedCpu, ConfigError> {
     let facts = domain_facts::read(xml).map_err(ConfigError::Xml)?;
-    let map = map_for(&cpu_spec(&facts)?).map_err(|e| {
-        ConfigError::Host(format!(
-            "cannot load the CPU map: {e}; fix or remove the overlay in $XDG_CONFIG_HOME/vireo/cpu_map"
-        ))
-    })?;
+    let map = map_for_facts(&facts)?;
     resolve_cpu(&facts, host, &map)
 }
 

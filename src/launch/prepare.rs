@@ -109,12 +109,17 @@ pub fn prepare_domain(xml: &str, host: &HostFacts) -> Result<PreparedDomain, Con
 /// become the engine's [`VmConfig`].
 pub fn prepare(domain: &Domain, host: &HostFacts) -> Result<PreparedDomain, ConfigError> {
     let facts = domain_facts::from_domain(domain);
-    let map = map_for(&cpu_spec(&facts)?).map_err(|e| {
+    let map = map_for_facts(&facts)?;
+    prepare_facts(&facts, host, &map)
+}
+
+/// [`map_for`] the document's `<cpu>`, with the error start and every verdict give.
+pub(super) fn map_for_facts(facts: &DomainFacts) -> Result<CpuMap, ConfigError> {
+    map_for(&cpu_spec(facts)?).map_err(|e| {
         ConfigError::Host(format!(
             "cannot load the CPU map: {e}; fix or remove the overlay in $XDG_CONFIG_HOME/vireo/cpu_map"
         ))
-    })?;
-    prepare_facts(&facts, host, &map)
+    })
 }
 
 /// The CPU map a guest CPU needs, read no further than that (loading every model costs more
