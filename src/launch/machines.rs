@@ -110,16 +110,12 @@ fn transient_vms(defined: &[VmSummary]) -> Vec<VmSummary> {
         .filter(|name| defined.iter().all(|row| &row.name != name))
         .filter_map(|name| {
             let info = runner::info(&name).ok()?;
-            let state = match info.state.as_str() {
-                "paused" => RunState::Paused,
-                _ => RunState::Running,
-            };
             Some(VmSummary {
                 name,
                 title: None,
                 vcpus: info.vcpus,
                 memory_mib: info.memory_bytes >> 20,
-                state,
+                state: live_state(&info),
                 runner_pid: Some(info.runner_pid),
                 transient: true,
             })
@@ -135,11 +131,16 @@ pub fn run_state(name: &str) -> (RunState, Option<u32>) {
             .and_then(|state| state.strip_prefix("crashed: ").map(str::to_string));
         return (crash.map_or(RunState::ShutOff, RunState::Crashed), None);
     };
-    let state = match info.state.as_str() {
+    (live_state(&info), Some(info.runner_pid))
+}
+
+/// The list's state for a VM whose runner answered: paused, else running (a runner winding
+/// down after its VM ended still holds the VM as far as the list is concerned).
+fn live_state(info: &runner::RunnerInfo) -> RunState {
+    match info.state.as_str() {
         "paused" => RunState::Paused,
         _ => RunState::Running,
-    };
-    (state, Some(info.runner_pid))
+    }
 }
 
 /// The `vireoctl` binary that runs VMs: `$VIREO_VIREOCTL`, else the one beside this program.

@@ -566,6 +566,14 @@ impl App {
         quitting.dialog.set_body(&body);
     }
 
+    /// The state of `name` in the last listing (shut off when it was not listed).
+    fn listed_state(&self, name: &str) -> RunState {
+        self.vms
+            .iter()
+            .find(|vm| vm.name == name)
+            .map_or(RunState::ShutOff, |vm| vm.state.clone())
+    }
+
     /// Keeps a fresh reading of the store and the runners; returns whether anything changed.
     fn take_listing(&mut self, (generation, vms): (u64, Vec<VmSummary>)) -> bool {
         let changed = generation != self.generation || vms != self.vms;
@@ -573,12 +581,9 @@ impl App {
         self.vms = vms;
         if changed {
             for (name, details) in &self.details {
-                let state = self
-                    .vms
-                    .iter()
-                    .find(|vm| &vm.name == name)
-                    .map_or(RunState::ShutOff, |vm| vm.state.clone());
-                details.emit(super::details::DetailsMsg::RunState(state));
+                details.emit(super::details::DetailsMsg::RunState(
+                    self.listed_state(name),
+                ));
             }
         }
         changed
@@ -673,13 +678,8 @@ impl App {
         if !self.details.contains_key(name)
             && let Some(store) = &self.store
         {
-            let state = self
-                .vms
-                .iter()
-                .find(|vm| vm.name == name)
-                .map_or(RunState::ShutOff, |vm| vm.state.clone());
             let details = Details::builder()
-                .launch((store.clone(), stored, state))
+                .launch((store.clone(), stored, self.listed_state(name)))
                 .detach();
             details.widget().set_transient_for(Some(root));
             self.details.insert(name.to_string(), details);
