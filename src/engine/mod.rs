@@ -5,6 +5,7 @@
 //! are raised.
 //! A running VM is driven through its [`Vm`] handle; every call returns at once.
 
+pub mod block;
 pub(crate) mod boot;
 pub mod config;
 pub mod console;

@@ -221,6 +221,7 @@ fn prepare_facts(
             ),
             None => None,
         },
+        disks: Vec::new(),
     };
     let warnings = oversubscription(vcpus, host.online_cpus)
         .into_iter()

@@ -79,6 +79,7 @@ pub fn probe_config(
         on_crash: LifecycleAction::Destroy,
         vcpu_pins: Vec::new(),
         emulator_pin: None,
+        disks: Vec::new(),
     }
 }
 

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use crate::cpu::guest::{GuestCpuid, GuestTopology};
 
+pub use disk::{CacheMode, DiskConfig, DiskFormat, IoMode};
+
 /// Everything the engine needs to build and run one VM.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VmConfig {
@@ -28,6 +30,8 @@ pub struct VmConfig {
     pub vcpu_pins: Vec<VcpuPin>,
     /// Host CPUs the engine's own threads may run on (`<emulatorpin>`).
     pub emulator_pin: Option<Vec<usize>>,
+    /// virtio-blk disks, in the order the guest enumerates them (`vda` first).
+    pub disks: Vec<DiskConfig>,
 }
 
 impl VmConfig {
@@ -82,4 +86,5 @@ pub struct VcpuPin {
     pub host_cpus: Vec<usize>,
 }
 
+pub mod disk;
 pub mod paravirt;
