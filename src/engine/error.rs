@@ -43,6 +43,9 @@ pub enum EngineError {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// A disk image cannot be used (missing, wrong format, locked by another VM, …).
+    #[error(transparent)]
+    Block(#[from] crate::engine::block::BlockError),
     /// The kernel command line is unusable.
     #[error("kernel command line: {0}")]
     Cmdline(String),

@@ -3,7 +3,7 @@
 //! configuration, which is the simplest way to give the guest a truly clean reset.
 
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use crate::cpu::guest::topology::{self, GuestTopology};
 use crate::engine::boot::{acpi, cpu_state, kernel};
 use crate::engine::config::VmConfig;
 use crate::engine::console::Console;
-use crate::engine::devices::Devices;
+use crate::engine::devices::DeviceManager;
 use crate::engine::error::EngineError;
 use crate::engine::layout::ram_regions;
 use crate::engine::run_control::{Desired, RunControl};
@@ -33,7 +33,7 @@ pub struct Machine {
     vcpus: Vec<(u32, VcpuFd)>,
     threads: Vec<JoinHandle<()>>,
     control: Arc<RunControl>,
-    devices: Arc<Mutex<Devices>>,
+    devices: Arc<DeviceManager>,
     /// What KVM holds for each vCPU after KVM_SET_CPUID2 (read back with KVM_GET_CPUID2).
     programmed_cpuid: Vec<GuestCpuid>,
     _vm: Arc<VmFd>,
@@ -57,7 +57,6 @@ impl Machine {
             .map_err(EngineError::kvm("KVM_SET_TSS_ADDR"))?;
         vm.create_irq_chip()
             .map_err(EngineError::kvm("KVM_CREATE_IRQCHIP"))?;
-        crate::engine::devices::irq_routing::set_legacy_routing(&vm)?;
         vm.create_pit2(kvm_pit_config {
             flags: KVM_PIT_SPEAKER_DUMMY,
             ..Default::default()
@@ -80,7 +79,14 @@ impl Machine {
             .collect();
         acpi::write(&memory, &apic_ids)?;
 
-        let devices = Arc::new(Mutex::new(Devices::new(vm.clone(), console)?));
+        // Every image is opened (and locked) before anything runs, so a bad disk fails the
+        // start with its own error.
+        let disks = config
+            .disks
+            .iter()
+            .map(|disk| Ok((disk.clone(), crate::engine::block::open(disk)?)))
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let devices = Arc::new(DeviceManager::new(vm.clone(), console, &memory, disks)?);
         let mut vcpus = Vec::new();
         let mut programmed_cpuid = Vec::new();
         for (index, apic_id) in apic_ids.iter().enumerate() {
@@ -159,7 +165,7 @@ impl Machine {
     }
 
     /// The shared devices (for console input and the power button).
-    pub fn devices(&self) -> &Arc<Mutex<Devices>> {
+    pub fn devices(&self) -> &Arc<DeviceManager> {
         &self.devices
     }
 

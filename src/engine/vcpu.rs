@@ -3,13 +3,13 @@
 //! and the thread parks until the supervisor stops it.
 
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use kvm_bindings::{KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
-use crate::engine::devices::{Devices, GuestRequest};
+use crate::engine::devices::{DeviceManager, GuestRequest};
 use crate::engine::run_control::{Desired, RunControl};
 
 /// What a vCPU thread reports to the supervisor.
@@ -26,7 +26,7 @@ pub struct VcpuContext {
     /// The vCPU's index (0 is the boot CPU).
     pub index: u32,
     /// Shared devices.
-    pub devices: Arc<Mutex<Devices>>,
+    pub devices: Arc<DeviceManager>,
     /// Run/pause/stop requests.
     pub control: Arc<RunControl>,
     /// Where reports go.
@@ -141,30 +141,29 @@ fn run_once(vcpu: &mut VcpuFd, ctx: &VcpuContext, last: &mut LastExit) -> Option
         // A fatal exit: the report names the exit before it.
         _ => previous,
     };
-    let lock_devices = || ctx.devices.lock().unwrap_or_else(|p| p.into_inner());
     let report = |r: VcpuReport| {
         let _ = ctx.reports.send(r);
     };
     match exit {
         Ok(VcpuExit::IoOut(port, data)) => {
-            if let Some(request) = lock_devices().write(port, data) {
+            if let Some(request) = ctx.devices.pio_write(port, data) {
                 report(VcpuReport::Guest(request));
             }
             None
         }
         Ok(VcpuExit::IoIn(port, data)) => {
-            lock_devices().read(port, data);
+            ctx.devices.pio_read(port, data);
             None
         }
         Ok(VcpuExit::MmioRead(addr, data)) => {
-            if !lock_devices().mmio_read(addr, data) {
+            if !ctx.devices.mmio_read(addr, data) {
                 tracing::debug!(addr, "MMIO read of an unmapped address");
                 data.fill(0xff);
             }
             None
         }
         Ok(VcpuExit::MmioWrite(addr, data)) => {
-            if !lock_devices().mmio_write(addr, data) {
+            if !ctx.devices.mmio_write(addr, data) {
                 tracing::debug!(addr, "MMIO write to an unmapped address");
             }
             None

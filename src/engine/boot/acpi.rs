@@ -9,8 +9,9 @@
 use acpi_tables::{Aml, aml};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use crate::engine::devices::pm::{PM1_CNT_PORT, PM1_EVT_PORT, S5_SLEEP_TYPE, SCI_IRQ};
-use crate::engine::devices::{cmos, pci_config, pvpanic};
+use crate::engine::devices::legacy::pm::{PM1_CNT_PORT, PM1_EVT_PORT, S5_SLEEP_TYPE, SCI_IRQ};
+use crate::engine::devices::legacy::{cmos, pvpanic};
+use crate::engine::devices::pci::root as pci_config;
 use crate::engine::error::EngineError;
 use crate::engine::layout::{
     ACPI_ADDR, PCI_ECAM_BASE, PCI_ECAM_SIZE, PCI_MMIO32_END, PCI_MMIO32_START,

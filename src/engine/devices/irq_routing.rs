@@ -6,11 +6,8 @@
 
 use kvm_bindings::{
     KVM_IRQ_ROUTING_IRQCHIP, KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
-    KvmIrqRouting, kvm_irq_routing_entry,
+    kvm_irq_routing_entry,
 };
-use kvm_ioctls::VmFd;
-
-use crate::engine::error::EngineError;
 
 /// IO-APIC pins (and so legacy GSIs) of the in-kernel IO-APIC.
 pub const IOAPIC_PINS: u32 = 24;
@@ -42,16 +39,13 @@ pub fn legacy_routes() -> Vec<(u32, u32, u32)> {
     routes
 }
 
-/// Programs [`legacy_routes`] into `vm` (after KVM_CREATE_IRQCHIP).
-pub fn set_legacy_routing(vm: &VmFd) -> Result<(), EngineError> {
-    let entries: Vec<kvm_irq_routing_entry> = legacy_routes()
+/// [`legacy_routes`] as KVM routing entries; [`super::interrupts::InterruptRouter`] programs
+/// them (after KVM_CREATE_IRQCHIP) together with the MSI routes.
+pub fn legacy_entries() -> Vec<kvm_irq_routing_entry> {
+    legacy_routes()
         .into_iter()
         .map(|(gsi, chip, pin)| route(gsi, chip, pin))
-        .collect();
-    let routing = KvmIrqRouting::from_entries(&entries)
-        .map_err(|e| EngineError::Config(format!("GSI routing table: {e:?}")))?;
-    vm.set_gsi_routing(&routing)
-        .map_err(EngineError::kvm("KVM_SET_GSI_ROUTING"))
+        .collect()
 }
 
 #[cfg(test)]

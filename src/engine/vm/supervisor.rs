@@ -71,19 +71,13 @@ impl Supervisor {
             }
             Message::Command(Command::Shutdown) => {
                 if let Some(m) = &self.machine {
-                    m.devices()
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .press_power_button();
+                    m.devices().press_power_button();
                 }
                 None
             }
             Message::Command(Command::Input(bytes)) => {
                 if let Some(m) = &self.machine {
-                    m.devices()
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .send_serial_input(&bytes);
+                    m.devices().send_serial_input(&bytes);
                 }
                 None
             }

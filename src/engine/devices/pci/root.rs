@@ -1,15 +1,24 @@
-//! PCI configuration space of bus 0, reached through configuration mechanism #1 (ports 0xCF8
-//! address, 0xCFC–0xCFF data) and through ECAM (the MMIO window the ACPI MCFG announces), with a
-//! host bridge at 00:00.0. A Linux guest probes it at boot ("PCI: Fatal: No config space access
-//! function found" without it) and the virtio-pci devices that come next live behind it. Every
-//! other device/function reads as absent (all ones), as on an empty bus.
+//! The PCI root bus (bus 0) behind the host bridge at 00:00.0, reached through configuration
+//! mechanism #1 (ports 0xCF8 address, 0xCFC–0xCFF data) and through ECAM (the MMIO window the
+//! ACPI MCFG announces). A Linux guest probes it at boot ("PCI: Fatal: No config space access
+//! function found" without it). Functions plugged into slots 1–31 answer there; every other
+//! device/function reads as absent (all ones), as on an empty bus. When the guest moves a BAR,
+//! the root moves the BAR's range on the MMIO bus.
 
-use crate::engine::layout::{PCI_ECAM_BASE, PCI_ECAM_SIZE};
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::engine::devices::GuestRequest;
+use crate::engine::devices::bus::{Bus, BusDevice, BusError};
+use crate::engine::devices::pci::config_space::ConfigChange;
+use crate::engine::devices::pci::{BarRegion, SharedPciDevice};
+use crate::engine::layout::PCI_ECAM_BASE;
 
 /// The address port.
 pub const ADDRESS_PORT: u16 = 0xcf8;
 /// The first data port (0xCFC–0xCFF select the byte within the addressed dword).
 pub const DATA_PORT: u16 = 0xcfc;
+/// Slots on bus 0 (slot 0 is the host bridge).
+pub const SLOTS: usize = 32;
 
 /// Red Hat's PCI vendor ID and the ID of QEMU's generic PCIe host bridge, which Linux knows.
 const VENDOR_ID: u16 = 0x1b36;
@@ -19,18 +28,59 @@ const CLASS_HOST_BRIDGE: u32 = 0x0600_0000;
 /// The command register's bits a guest may set on a host bridge (I/O, memory, bus master).
 const COMMAND_WRITABLE: u16 = 0x0007;
 
-/// The configuration ports and the host bridge's configuration space.
-#[derive(Default)]
-pub struct PciConfigIo {
+/// The configuration mechanisms, the host bridge, and the functions on bus 0.
+pub struct PciRoot {
     address: u32,
     command: u16,
+    slots: Vec<Option<SharedPciDevice>>,
+    /// Weak: the MMIO bus holds the root (for ECAM), so a strong reference would be a cycle.
+    mmio: Option<Weak<Bus>>,
 }
 
-impl PciConfigIo {
-    /// Whether `port` belongs to the configuration mechanism.
-    pub fn owns(port: u16) -> bool {
-        (ADDRESS_PORT..ADDRESS_PORT + 4).contains(&port)
-            || (DATA_PORT..DATA_PORT + 4).contains(&port)
+impl Default for PciRoot {
+    fn default() -> Self {
+        Self {
+            address: 0,
+            command: 0,
+            slots: vec![None; SLOTS],
+            mmio: None,
+        }
+    }
+}
+
+impl PciRoot {
+    /// A root whose functions' BARs live on `mmio`.
+    pub fn new(mmio: &Arc<Bus>) -> Self {
+        Self {
+            mmio: Some(Arc::downgrade(mmio)),
+            ..Self::default()
+        }
+    }
+
+    /// Plugs `device` into the first free slot and maps its BARs; returns the slot.
+    pub fn plug(&mut self, device: SharedPciDevice) -> Result<u8, BusError> {
+        let slot = (1..SLOTS)
+            .find(|s| self.slots[*s].is_none())
+            .ok_or(BusError::BadRange {
+                base: SLOTS as u64,
+                len: 0,
+            })?;
+        if let Some(mmio) = self.mmio.as_ref().and_then(Weak::upgrade) {
+            let bars = device.lock().unwrap_or_else(|p| p.into_inner()).bars();
+            for (bar, placement) in bars {
+                let region = BarRegion {
+                    device: device.clone(),
+                    bar,
+                };
+                mmio.insert(
+                    Arc::new(Mutex::new(region)),
+                    placement.address,
+                    placement.size,
+                )?;
+            }
+        }
+        self.slots[slot] = Some(device);
+        Ok(slot as u8)
     }
 
     /// The addressed (bus/device/function, dword-aligned register) when enabled.
@@ -53,8 +103,24 @@ impl PciConfigIo {
         }
     }
 
+    /// The function at `bdf` on bus 0, function 0 (no multi-function devices).
+    fn function(&self, bdf: u32) -> Option<&SharedPciDevice> {
+        let (bus, slot, function) = (bdf >> 8, (bdf >> 3) & 0x1f, bdf & 7);
+        if bus != 0 || function != 0 {
+            return None;
+        }
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
     /// Reads `data.len()` bytes of function `bdf`'s configuration space at `offset`.
     pub fn config_read(&self, bdf: u32, offset: u16, data: &mut [u8]) {
+        if let Some(device) = self.function(bdf) {
+            device
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .config_read(offset, data);
+            return;
+        }
         let value = if bdf == 0 {
             self.bridge_dword(offset & !3) >> ((offset & 3) * 8)
         } else {
@@ -67,6 +133,22 @@ impl PciConfigIo {
 
     /// Writes `data` to function `bdf`'s configuration space at `offset`.
     pub fn config_write(&mut self, bdf: u32, offset: u16, data: &[u8]) {
+        if let Some(device) = self.function(bdf).cloned() {
+            let mut function = device.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(ConfigChange::BarMoved { index, from, to }) =
+                function.config_write(offset, data)
+            {
+                let moved = match self.mmio.as_ref().and_then(Weak::upgrade) {
+                    Some(mmio) => mmio.relocate(from, to),
+                    None => Ok(()),
+                };
+                match moved {
+                    Ok(()) => function.bar_moved(index, to),
+                    Err(e) => tracing::warn!("the guest moved BAR {index} of {bdf:#x}: {e}"),
+                }
+            }
+            return;
+        }
         if bdf != 0 || offset & !3 != 0x04 {
             return;
         }
@@ -108,11 +190,6 @@ impl PciConfigIo {
         }
     }
 
-    /// Whether guest-physical `addr` lies in the ECAM window.
-    pub fn owns_ecam(addr: u64) -> bool {
-        (PCI_ECAM_BASE..PCI_ECAM_BASE + PCI_ECAM_SIZE).contains(&addr)
-    }
-
     /// Splits an ECAM address into (bus/device/function, register).
     fn ecam_target(addr: u64) -> (u32, u16) {
         let offset = addr - PCI_ECAM_BASE;
@@ -132,11 +209,31 @@ impl PciConfigIo {
     }
 }
 
+/// The root on both buses: ports 0xCF8–0xCFF on the PIO bus, the ECAM window on the MMIO bus.
+impl BusDevice for PciRoot {
+    fn read(&mut self, base: u64, offset: u64, data: &mut [u8]) {
+        if base == PCI_ECAM_BASE {
+            self.ecam_read(base + offset, data);
+        } else {
+            PciRoot::read(self, (base + offset) as u16, data);
+        }
+    }
+
+    fn write(&mut self, base: u64, offset: u64, data: &[u8]) -> Option<GuestRequest> {
+        if base == PCI_ECAM_BASE {
+            self.ecam_write(base + offset, data);
+        } else {
+            PciRoot::write(self, (base + offset) as u16, data);
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read32(io: &mut PciConfigIo, bdf_reg: u32) -> u32 {
+    fn read32(io: &mut PciRoot, bdf_reg: u32) -> u32 {
         io.write(ADDRESS_PORT, &(0x8000_0000 | bdf_reg).to_le_bytes());
         let mut d = [0u8; 4];
         io.read(DATA_PORT, &mut d);
@@ -145,7 +242,7 @@ mod tests {
 
     #[test]
     fn the_host_bridge_answers_at_00_00_0() {
-        let mut io = PciConfigIo::default();
+        let mut io = PciRoot::default();
         assert_eq!(read32(&mut io, 0), 0x0008_1b36);
         assert_eq!(read32(&mut io, 0x08) >> 16, 0x0600, "class: host bridge");
         let mut d = [0u8; 2];
@@ -155,14 +252,14 @@ mod tests {
 
     #[test]
     fn other_devices_are_absent() {
-        let mut io = PciConfigIo::default();
+        let mut io = PciRoot::default();
         assert_eq!(read32(&mut io, 1 << 11), u32::MAX);
         assert_eq!(read32(&mut io, 1 << 16), u32::MAX, "bus 1");
     }
 
     #[test]
     fn the_address_register_reads_back_and_type_1_is_detected() {
-        let mut io = PciConfigIo::default();
+        let mut io = PciRoot::default();
         io.write(ADDRESS_PORT + 3, &[1]);
         io.write(ADDRESS_PORT, &0x8000_0000u32.to_le_bytes());
         let mut d = [0u8; 4];
@@ -172,7 +269,7 @@ mod tests {
 
     #[test]
     fn ecam_reaches_the_same_configuration_space() {
-        let mut io = PciConfigIo::default();
+        let mut io = PciRoot::default();
         let mut d = [0u8; 4];
         io.ecam_read(PCI_ECAM_BASE, &mut d);
         assert_eq!(u32::from_le_bytes(d), 0x0008_1b36);
@@ -187,13 +284,11 @@ mod tests {
         let mut ext = [0u8; 4];
         io.ecam_read(PCI_ECAM_BASE + 0x100, &mut ext);
         assert_eq!(ext, [0; 4], "no extended capabilities");
-        assert!(PciConfigIo::owns_ecam(PCI_ECAM_BASE + PCI_ECAM_SIZE - 1));
-        assert!(!PciConfigIo::owns_ecam(PCI_ECAM_BASE + PCI_ECAM_SIZE));
     }
 
     #[test]
     fn only_the_command_bits_are_writable() {
-        let mut io = PciConfigIo::default();
+        let mut io = PciRoot::default();
         io.write(ADDRESS_PORT, &0x8000_0004u32.to_le_bytes());
         io.write(DATA_PORT, &0xffffu16.to_le_bytes());
         assert_eq!(read32(&mut io, 0x04), 0x0007);

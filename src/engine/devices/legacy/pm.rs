@@ -35,12 +35,6 @@ pub enum PmAction {
 }
 
 impl PowerManagement {
-    /// Whether `port` belongs to this device.
-    pub fn owns(port: u16) -> bool {
-        (PM1_EVT_PORT..PM1_EVT_PORT + 4).contains(&port)
-            || (PM1_CNT_PORT..PM1_CNT_PORT + 2).contains(&port)
-    }
-
     /// Whether the SCI line should be high.
     pub fn sci_level(&self) -> bool {
         self.status & self.enable != 0

@@ -237,11 +237,6 @@ impl Cmos {
         }
     }
 
-    /// Whether `port` belongs to the RTC.
-    pub fn owns(port: u16) -> bool {
-        port == INDEX_PORT || port == DATA_PORT
-    }
-
     /// A guest `in`.
     pub fn read(&mut self, port: u16) -> u8 {
         if port == DATA_PORT {

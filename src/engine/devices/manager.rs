@@ -1,0 +1,170 @@
+//! Builds a VM's devices and routes guest accesses to them. Ports nobody owns read as all ones,
+//! like an empty ISA bus; unowned MMIO reads as all ones too.
+//!
+//! Nothing holds a device but the buses (the PCI root reaches the MMIO bus weakly), so dropping
+//! the manager drops every function: each disk's I/O thread stops and its image is flushed and
+//! unlocked before the next incarnation of the VM opens it again.
+
+use std::sync::{Arc, Mutex};
+
+use kvm_ioctls::VmFd;
+use vm_allocator::{AddressAllocator, AllocPolicy};
+use vm_memory::GuestMemoryMmap;
+use vmm_sys_util::eventfd::EventFd;
+
+use super::GuestRequest;
+use super::bus::{Bus, SharedDevice};
+use super::interrupts::{InterruptRouter, IrqFdTrigger};
+use super::legacy::serial::{self, SerialPort};
+use super::legacy::{
+    I8042, I8042_COMMAND_PORT, I8042_DATA_PORT, PmDevice, PvPanic, cmos, pm, pvpanic,
+};
+use super::pci::SharedPciDevice;
+use super::pci::root::{ADDRESS_PORT, DATA_PORT, PciRoot};
+use super::virtio::block::Block;
+use super::virtio::pci_transport::{BAR_SIZE, VirtioPciDevice};
+use crate::engine::block::DiskImage;
+use crate::engine::config::DiskConfig;
+use crate::engine::console::Console;
+use crate::engine::error::EngineError;
+use crate::engine::layout::{PCI_ECAM_BASE, PCI_ECAM_SIZE, PCI_MMIO32_END, PCI_MMIO32_START};
+
+/// Every device of one VM.
+pub struct DeviceManager {
+    pio: Arc<Bus>,
+    mmio: Arc<Bus>,
+    serial: Arc<Mutex<SerialPort>>,
+    pm: Arc<Mutex<PmDevice>>,
+}
+
+fn bus_error(what: &str) -> impl Fn(super::bus::BusError) -> EngineError + '_ {
+    move |e| EngineError::Config(format!("placing {what}: {e}"))
+}
+
+impl DeviceManager {
+    /// Builds the platform devices and one virtio-blk function per disk (in order, so the
+    /// guest enumerates them as vda, vdb, …).
+    pub fn new(
+        vm: Arc<VmFd>,
+        console: &Console,
+        memory: &GuestMemoryMmap,
+        disks: Vec<(DiskConfig, Box<dyn DiskImage>)>,
+    ) -> Result<Self, EngineError> {
+        let router = Arc::new(InterruptRouter::new(vm.clone())?);
+        let pio = Arc::new(Bus::default());
+        let mmio = Arc::new(Bus::default());
+
+        let irq = EventFd::new(libc::EFD_NONBLOCK)
+            .map_err(|e| EngineError::Config(format!("creating the serial irqfd: {e}")))?;
+        vm.register_irqfd(&irq, serial::COM1_IRQ)
+            .map_err(EngineError::kvm("KVM_IRQFD"))?;
+        let serial = Arc::new(Mutex::new(SerialPort::new(
+            IrqFdTrigger(irq),
+            console.sink(),
+        )));
+        pio.insert(serial.clone(), serial::COM1_PORT.into(), serial::PORT_COUNT)
+            .map_err(bus_error("COM1"))?;
+        let i8042: SharedDevice = Arc::new(Mutex::new(I8042::default()));
+        for port in [I8042_DATA_PORT, I8042_COMMAND_PORT] {
+            pio.insert(i8042.clone(), port.into(), 1)
+                .map_err(bus_error("the i8042"))?;
+        }
+        let pm = Arc::new(Mutex::new(PmDevice::new(vm.clone())));
+        pio.insert(pm.clone(), pm::PM1_EVT_PORT.into(), 4)
+            .map_err(bus_error("the PM1 event block"))?;
+        pio.insert(pm.clone(), pm::PM1_CNT_PORT.into(), 2)
+            .map_err(bus_error("the PM1 control register"))?;
+        pio.insert(
+            Arc::new(Mutex::new(cmos::Cmos::default())),
+            cmos::INDEX_PORT.into(),
+            2,
+        )
+        .map_err(bus_error("the RTC"))?;
+        pio.insert(Arc::new(Mutex::new(PvPanic)), pvpanic::PORT.into(), 1)
+            .map_err(bus_error("pvpanic"))?;
+
+        let root = Arc::new(Mutex::new(PciRoot::new(&mmio)));
+        pio.insert(root.clone(), ADDRESS_PORT.into(), 4)
+            .map_err(bus_error("the PCI address port"))?;
+        pio.insert(root.clone(), DATA_PORT.into(), 4)
+            .map_err(bus_error("the PCI data ports"))?;
+        mmio.insert(root.clone(), PCI_ECAM_BASE, PCI_ECAM_SIZE)
+            .map_err(bus_error("the ECAM window"))?;
+
+        let mut window = AddressAllocator::new(PCI_MMIO32_START, PCI_MMIO32_END - PCI_MMIO32_START)
+            .map_err(|e| EngineError::Config(format!("the PCI MMIO window: {e}")))?;
+        for (disk, image) in disks {
+            let bar = window
+                .allocate(BAR_SIZE, BAR_SIZE, AllocPolicy::FirstMatch)
+                .map_err(|e| {
+                    EngineError::Config(format!(
+                        "no room for disk {} in the PCI window: {e}",
+                        disk.target
+                    ))
+                })?;
+            let block = Block::new(
+                disk.target.clone(),
+                image,
+                disk.readonly,
+                disk.discard,
+                disk.serial.clone(),
+            );
+            let function = VirtioPciDevice::new(
+                Box::new(block),
+                memory.clone(),
+                vm.clone(),
+                router.clone(),
+                bar.start(),
+            )?;
+            let function: SharedPciDevice = Arc::new(Mutex::new(function));
+            root.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .plug(function)
+                .map_err(|e| EngineError::Config(format!("plugging disk {}: {e}", disk.target)))?;
+        }
+        Ok(Self {
+            pio,
+            mmio,
+            serial,
+            pm,
+        })
+    }
+
+    /// A guest `in` from `port`.
+    pub fn pio_read(&self, port: u16, data: &mut [u8]) {
+        if !self.pio.read(port.into(), data) {
+            data.fill(0xff);
+        }
+    }
+
+    /// A guest `out` to `port`; returns what it asks of the VM, if anything.
+    pub fn pio_write(&self, port: u16, data: &[u8]) -> Option<GuestRequest> {
+        self.pio.write(port.into(), data).flatten()
+    }
+
+    /// A guest read of MMIO `addr`; false when no device owns it (the caller fills all ones).
+    pub fn mmio_read(&self, addr: u64, data: &mut [u8]) -> bool {
+        self.mmio.read(addr, data)
+    }
+
+    /// A guest write to MMIO `addr`; false when no device owns it.
+    pub fn mmio_write(&self, addr: u64, data: &[u8]) -> bool {
+        self.mmio.write(addr, data).is_some()
+    }
+
+    /// Queues console input for the guest.
+    pub fn send_serial_input(&self, bytes: &[u8]) {
+        self.serial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send_input(bytes);
+    }
+
+    /// Presses the ACPI power button.
+    pub fn press_power_button(&self) {
+        self.pm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .press_power_button();
+    }
+}
