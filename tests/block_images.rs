@@ -48,8 +48,16 @@ fn bad_images_are_refused_with_the_fix_and_left_untouched() {
     assert_refused(&d.join("missing.img"), DiskFormat::Raw, "does not exist");
     fs::create_dir(d.join("folder")).unwrap();
     assert_refused(&d.join("folder"), DiskFormat::Raw, "is a directory");
-    assert_refused(&raw_image(d, "empty.img", 0), DiskFormat::Raw, "empty (0 bytes)");
-    assert_refused(&raw_image(d, "odd.img", 1000), DiskFormat::Raw, "not a multiple of 512");
+    assert_refused(
+        &raw_image(d, "empty.img", 0),
+        DiskFormat::Raw,
+        "empty (0 bytes)",
+    );
+    assert_refused(
+        &raw_image(d, "odd.img", 1000),
+        DiskFormat::Raw,
+        "not a multiple of 512",
+    );
 
     let q = qcow2_image(d, "real.qcow2", 1 << 20);
     assert_refused(&q, DiskFormat::Raw, "set <driver type='qcow2'/>");
@@ -77,7 +85,14 @@ fn bad_images_are_refused_with_the_fix_and_left_untouched() {
         let base = raw_image(d, "base.raw", 1 << 20);
         let top = d.join("top.qcow2");
         let (ok, text) = qemu_img(&[
-            "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw",
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.raw",
+            "-F",
+            "raw",
             top.to_str().unwrap(),
         ]);
         assert!(ok, "{text}");
@@ -94,7 +109,11 @@ fn a_read_only_file_is_refused_for_a_writable_disk() {
     let root = unsafe { libc::geteuid() } == 0;
     let made_read_only = if root {
         // Root ignores mode bits; the immutable attribute refuses even root.
-        Command::new("chattr").arg("+i").arg(&p).status().is_ok_and(|s| s.success())
+        Command::new("chattr")
+            .arg("+i")
+            .arg(&p)
+            .status()
+            .is_ok_and(|s| s.success())
     } else {
         let mut perms = fs::metadata(&p).unwrap().permissions();
         perms.set_readonly(true);
@@ -109,19 +128,31 @@ fn a_read_only_file_is_refused_for_a_writable_disk() {
     if root {
         Command::new("chattr").arg("-i").arg(&p).status().unwrap();
     }
-    let text = result.err().expect("a read-only file opened writable").to_string();
-    assert!(text.contains("not writable") && text.contains("<readonly/>"), "{text}");
+    let text = result
+        .err()
+        .expect("a read-only file opened writable")
+        .to_string();
+    assert!(
+        text.contains("not writable") && text.contains("<readonly/>"),
+        "{text}"
+    );
     assert!(readonly_ok, "the read-only file did not open read-only");
     assert_eq!(fs::read(&p).unwrap(), before);
 }
 
-fn open(path: &Path, format: DiskFormat, readonly: bool) -> Result<Box<dyn block::DiskImage>, BlockError> {
+fn open(
+    path: &Path,
+    format: DiskFormat,
+    readonly: bool,
+) -> Result<Box<dyn block::DiskImage>, BlockError> {
     block::open(&disk(path, format, readonly, CacheMode::Writeback))
 }
 
 fn assert_in_use(result: Result<Box<dyn block::DiskImage>, BlockError>, path: &Path) {
     match result {
-        Err(BlockError::InUse { target, path: p, .. }) => {
+        Err(BlockError::InUse {
+            target, path: p, ..
+        }) => {
             assert_eq!(target.as_deref(), Some("vda"));
             assert_eq!(p, path);
         }
@@ -138,7 +169,10 @@ fn image_locks_keep_two_writers_apart_and_let_readers_share() {
     assert_in_use(open(&p, DiskFormat::Raw, false), &p);
     assert_in_use(open(&p, DiskFormat::Raw, true), &p);
     let text = open(&p, DiskFormat::Raw, false).err().unwrap().to_string();
-    assert!(text.contains("disk vda (") && text.contains("in use by another VM"), "{text}");
+    assert!(
+        text.contains("disk vda (") && text.contains("in use by another VM"),
+        "{text}"
+    );
     drop(w);
 
     let r1 = open(&p, DiskFormat::Raw, true).unwrap();
@@ -157,7 +191,14 @@ fn a_qcow2_disk_read_locks_its_backing_file() {
     }
     let top = dir.path().join("top.qcow2");
     let (ok, text) = qemu_img(&[
-        "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2",
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-b",
+        "base.qcow2",
+        "-F",
+        "qcow2",
         top.to_str().unwrap(),
     ]);
     assert!(ok, "{text}");
@@ -180,11 +221,22 @@ fn vireo_and_qemu_respect_each_others_locks() {
     let copy = dir.path().join("copy.img");
     let convert = || {
         let _ = fs::remove_file(&copy);
-        qemu_img(&["convert", "-f", "raw", "-O", "raw", p.to_str().unwrap(), copy.to_str().unwrap()])
+        qemu_img(&[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "raw",
+            p.to_str().unwrap(),
+            copy.to_str().unwrap(),
+        ])
     };
     let w = open(&p, DiskFormat::Raw, false).unwrap();
     let (ok, text) = convert();
-    assert!(!ok && text.contains("lock"), "qemu-img convert ignored Vireo's lock: {text}");
+    assert!(
+        !ok && text.contains("lock"),
+        "qemu-img convert ignored Vireo's lock: {text}"
+    );
     drop(w);
     let r = open(&p, DiskFormat::Raw, true).unwrap();
     let (ok, text) = convert();
@@ -207,10 +259,16 @@ fn vireo_and_qemu_respect_each_others_locks() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let writer_refused = matches!(open(&p, DiskFormat::Raw, false), Err(BlockError::InUse { .. }));
+    let writer_refused = matches!(
+        open(&p, DiskFormat::Raw, false),
+        Err(BlockError::InUse { .. })
+    );
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(refused && writer_refused, "Vireo opened an image qemu-io writes");
+    assert!(
+        refused && writer_refused,
+        "Vireo opened an image qemu-io writes"
+    );
 }
 
 #[test]
@@ -237,7 +295,11 @@ fn every_cache_mode_reads_back_what_it_wrote_from_unaligned_buffers() {
                 assert_eq!(read(img.as_mut(), 512 * 5, data.len()), data, "{name}");
             }
             let mut img = block::open(&disk(&p, format, true, cache)).unwrap();
-            assert_eq!(read(img.as_mut(), 512 * 5, data.len()), data, "{name} reopened");
+            assert_eq!(
+                read(img.as_mut(), 512 * 5, data.len()),
+                data,
+                "{name} reopened"
+            );
             assert_eq!(read(img.as_mut(), 0, 512), vec![0; 512]);
         }
     }
@@ -278,7 +340,10 @@ fn reads_and_writes_past_the_end_fail() {
     drop(img);
     assert_eq!(fs::metadata(&p).unwrap().len(), 1 << 20);
     let mut ro = open(&p, DiskFormat::Raw, true).unwrap();
-    assert!(ro.write_vectored(0, &slice[..]).is_err(), "a read-only disk took a write");
+    assert!(
+        ro.write_vectored(0, &slice[..]).is_err(),
+        "a read-only disk took a write"
+    );
 }
 
 #[test]
@@ -293,13 +358,19 @@ fn discard_frees_raw_blocks_and_zeroes_read_back_as_zeroes() {
     img.discard(0, 2 << 20).unwrap();
     img.flush().unwrap();
     let after = fs::metadata(&p).unwrap().blocks();
-    assert!(after * 512 <= before * 512 - (2 << 20), "blocks {before} -> {after}");
+    assert!(
+        after * 512 <= before * 512 - (2 << 20),
+        "blocks {before} -> {after}"
+    );
     assert_eq!(read(img.as_mut(), 0, 4096), vec![0; 4096]);
     for may_unmap in [false, true] {
         img.write_zeroes(3 << 20, 8192, may_unmap).unwrap();
         assert_eq!(read(img.as_mut(), 3 << 20, 8192), vec![0; 8192]);
     }
-    assert_eq!(read(img.as_mut(), (3 << 20) + 8192, 512), pattern(1, 4 << 20)[(3 << 20) + 8192..][..512]);
+    assert_eq!(
+        read(img.as_mut(), (3 << 20) + 8192, 512),
+        pattern(1, 4 << 20)[(3 << 20) + 8192..][..512]
+    );
 
     let q = qcow2_image(dir.path(), "zero.qcow2", 8 << 20);
     let mut img = open(&q, DiskFormat::Qcow2, false).unwrap();
@@ -330,10 +401,16 @@ fn created_images_pass_qemu_img_and_inspect_reports_them() {
     let r = d.join("new.raw");
     block::create(&r, DiskFormat::Raw, 1 << 30, &mut |_| {}).unwrap();
     assert_eq!(fs::metadata(&r).unwrap().len(), 1 << 30);
-    assert!(fs::metadata(&r).unwrap().blocks() < 64, "the raw image is not sparse");
+    assert!(
+        fs::metadata(&r).unwrap().blocks() < 64,
+        "the raw image is not sparse"
+    );
 
     let info = block::inspect(&q).unwrap();
-    assert_eq!((info.format, info.virtual_size, info.backing), (DiskFormat::Qcow2, 10 << 30, None));
+    assert_eq!(
+        (info.format, info.virtual_size, info.backing),
+        (DiskFormat::Qcow2, 10 << 30, None)
+    );
     assert!(info.allocated > 0 && info.allocated < 1 << 20);
     let info = block::inspect(&r).unwrap();
     assert_eq!((info.format, info.virtual_size), (DiskFormat::Raw, 1 << 30));
@@ -347,9 +424,18 @@ fn created_images_pass_qemu_img_and_inspect_reports_them() {
         let e = block::create(&d.join("bad.img"), DiskFormat::Raw, size, &mut |_| {}).unwrap_err();
         assert!(matches!(e, BlockError::Image { .. }), "{e}");
     }
-    let e = block::create(&d.join("no/such/dir.img"), DiskFormat::Raw, 1 << 20, &mut |_| {}).unwrap_err();
+    let e = block::create(
+        &d.join("no/such/dir.img"),
+        DiskFormat::Raw,
+        1 << 20,
+        &mut |_| {},
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("folder does not exist"), "{e}");
-    let mut names: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names: Vec<_> = fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names.sort();
     assert_eq!(names, ["new.qcow2", "new.raw"]);
     assert!(block::inspect(&d.join("nothing")).is_err());
@@ -360,8 +446,14 @@ fn created_images_pass_qemu_img_and_inspect_reports_them() {
     let (ok, text) = qemu_img(&["check", "-f", "qcow2", q.to_str().unwrap()]);
     assert!(ok && text.contains("No errors"), "{text}");
     let (ok, text) = qemu_img(&["info", "--output=json", q.to_str().unwrap()]);
-    assert!(ok && text.contains("\"virtual-size\": 10737418240"), "{text}");
-    assert!(text.contains("\"cluster-size\": 65536") && text.contains("\"compat\": \"1.1\""), "{text}");
+    assert!(
+        ok && text.contains("\"virtual-size\": 10737418240"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"cluster-size\": 65536") && text.contains("\"compat\": \"1.1\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -376,7 +468,15 @@ fn a_qemu_img_backing_chain_reads_through_vireo_and_vireo_writes_read_through_qe
     fs::write(&base, &base_bytes).unwrap();
     let top = d.join("top.qcow2");
     let (ok, text) = qemu_img(&[
-        "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top.to_str().unwrap(),
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-b",
+        "base.raw",
+        "-F",
+        "raw",
+        top.to_str().unwrap(),
     ]);
     assert!(ok, "{text}");
     let info = block::inspect(&top).unwrap();
@@ -393,7 +493,11 @@ fn a_qemu_img_backing_chain_reads_through_vireo_and_vireo_writes_read_through_qe
     base_bytes[at..at + new.len()].copy_from_slice(&new);
     assert_eq!(qemu_img_raw_bytes(&top, "qcow2", d), base_bytes);
     assert_qcow2_consistent(&top);
-    assert_eq!(fs::read(&base).unwrap(), pattern(9, 2 << 20), "the backing file changed");
+    assert_eq!(
+        fs::read(&base).unwrap(),
+        pattern(9, 2 << 20),
+        "the backing file changed"
+    );
 }
 
 #[test]
@@ -427,6 +531,9 @@ fn resize_grows_both_formats_and_shrinks_only_when_allowed() {
     if have_qemu_img() {
         assert_qcow2_consistent(&q);
         let (ok, text) = qemu_img(&["info", "--output=json", q.to_str().unwrap()]);
-        assert!(ok && text.contains("\"virtual-size\": 3221225472"), "{text}");
+        assert!(
+            ok && text.contains("\"virtual-size\": 3221225472"),
+            "{text}"
+        );
     }
 }

@@ -29,7 +29,9 @@ const IMAGE_SIZE: u64 = SLOTS * RECORD as u64;
 /// The slot of record `seq` in trial `trial`: a bijection of the slots (odd multiplier modulo a
 /// power of two), so no record overwrites another and each can be checked on its own.
 fn slot(trial: u64, seq: u64) -> u64 {
-    (seq.wrapping_mul(40503).wrapping_add(trial.wrapping_mul(7919))) % SLOTS
+    (seq.wrapping_mul(40503)
+        .wrapping_add(trial.wrapping_mul(7919)))
+        % SLOTS
 }
 
 /// FNV-1a over `bytes`.
@@ -66,8 +68,11 @@ fn power_cut_child() {
     println!("OPEN");
     for seq in 1..SLOTS {
         let mut data = record(trial, seq);
-        img.write_vectored(slot(trial, seq) * RECORD as u64, &[VolatileSlice::from(&mut data[..])])
-            .unwrap();
+        img.write_vectored(
+            slot(trial, seq) * RECORD as u64,
+            &[VolatileSlice::from(&mut data[..])],
+        )
+        .unwrap();
         img.flush().unwrap();
         println!("SEQ {seq}");
     }
@@ -78,8 +83,16 @@ fn trial(dir: &Path, trial: u64, format: DiskFormat, kill_after: Duration) -> u6
     let path = dir.join(format!("t{trial}.{}", format.as_str()));
     block::create(&path, format, IMAGE_SIZE, &mut |_| {}).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "power_cut_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, format!("{trial}:{}:{}", format.as_str(), path.display()))
+        .args([
+            "--exact",
+            "power_cut_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(
+            CHILD_ENV,
+            format!("{trial}:{}:{}", format.as_str(), path.display()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -163,5 +176,8 @@ fn flushed_writes_survive_a_kill_and_qcow2_stays_consistent() {
          checked, {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert!(records > TRIALS, "too few records written to test anything: {records}");
+    assert!(
+        records > TRIALS,
+        "too few records written to test anything: {records}"
+    );
 }

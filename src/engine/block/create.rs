@@ -119,15 +119,14 @@ fn write_new(temp: &Path, format: DiskFormat, size: u64) -> Result<(), String> {
         })?;
     match format {
         DiskFormat::Raw => {
-            file.set_len(size).map_err(|e| format!("the raw image cannot be sized ({e})"))?;
+            file.set_len(size)
+                .map_err(|e| format!("the raw image cannot be sized ({e})"))?;
         }
         DiskFormat::Qcow2 => {
             let opts = StorageOpenOptions::new().filename(temp).write(true);
-            let storage = ImagoFile::from_open_file(
-                file.try_clone().map_err(|e| e.to_string())?,
-                opts,
-            )
-            .map_err(|e| format!("the qcow2 image cannot be created ({e})"))?;
+            let storage =
+                ImagoFile::from_open_file(file.try_clone().map_err(|e| e.to_string())?, opts)
+                    .map_err(|e| format!("the qcow2 image cannot be created ({e})"))?;
             Qcow2::<ImagoFile>::create_builder(storage)
                 .size(size)
                 .cluster_size(64 << 10)
@@ -216,10 +215,12 @@ pub(crate) fn resize(path: &Path, new_size: u64, allow_shrink: bool) -> Result<(
             if new_size < found.len && !allow_shrink {
                 return Err(refuse_shrink(found.len));
             }
-            let file = fs::OpenOptions::new().write(true).open(path).map_err(fail)?;
-            let storage =
-                ImagoFile::from_open_file(file, StorageOpenOptions::new().write(true))
-                    .map_err(fail)?;
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(fail)?;
+            let storage = ImagoFile::from_open_file(file, StorageOpenOptions::new().write(true))
+                .map_err(fail)?;
             let mut raw = FormatAccess::new(
                 Raw::builder(storage)
                     .write(true)

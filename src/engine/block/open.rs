@@ -13,9 +13,7 @@ use imago::file::File as ImagoFile;
 use imago::format::gate::ImplicitOpenGate;
 use imago::qcow2::Qcow2;
 use imago::raw::Raw;
-use imago::{
-    DenyImplicitOpenGate, FormatAccess, FormatDriverBuilder, StorageOpenOptions,
-};
+use imago::{DenyImplicitOpenGate, FormatAccess, FormatDriverBuilder, StorageOpenOptions};
 
 use super::image::Image;
 use super::lock::{ImageLock, LockError, LockMode};
@@ -97,28 +95,34 @@ fn lock(path: &Path, target: &str, write: bool) -> Result<ImageLock, BlockError>
 }
 
 /// Opens the image for I/O with the cache mode's flags. The error is the problem in words.
-pub(crate) fn open_file(path: &Path, writable: bool, direct: bool) -> Result<std::fs::File, String> {
+pub(crate) fn open_file(
+    path: &Path,
+    writable: bool,
+    direct: bool,
+) -> Result<std::fs::File, String> {
     let mut options = OpenOptions::new();
     options.read(true).write(writable);
     if direct {
         options.custom_flags(libc::O_DIRECT);
     }
-    options.open(path).map_err(|e| match (e.raw_os_error(), writable) {
-        (Some(libc::EINVAL), _) if direct => format!(
-            "the filesystem of {} does not support O_DIRECT, which cache='none' needs; use \
+    options
+        .open(path)
+        .map_err(|e| match (e.raw_os_error(), writable) {
+            (Some(libc::EINVAL), _) if direct => format!(
+                "the filesystem of {} does not support O_DIRECT, which cache='none' needs; use \
              cache='writeback'",
-            path.display()
-        ),
-        (Some(libc::EACCES) | Some(libc::EPERM), true) => {
-            "the image is not writable by this user: make it writable (chmod/chown), or attach \
+                path.display()
+            ),
+            (Some(libc::EACCES) | Some(libc::EPERM), true) => {
+                "the image is not writable by this user: make it writable (chmod/chown), or attach \
              it read-only (<readonly/>)"
-                .to_string()
-        }
-        (Some(libc::EROFS), true) => "the image is on a read-only filesystem: attach it \
+                    .to_string()
+            }
+            (Some(libc::EROFS), true) => "the image is on a read-only filesystem: attach it \
                                       read-only (<readonly/>) or move it"
-            .to_string(),
-        _ => format!("the image cannot be opened ({e})"),
-    })
+                .to_string(),
+            _ => format!("the image cannot be opened ({e})"),
+        })
 }
 
 /// What the gate learnt while imago opened a backing chain.
@@ -186,12 +190,14 @@ impl ImplicitOpenGate<ImagoFile> for LockingGate {
         let writable = opts.get_writable();
         if writable {
             // Only an external data file is opened writable; Vireo does not create them.
-            return Err(self.refuse(self.backing_problem(
-                &path,
-                "the qcow2 image uses an external data file, which Vireo does not support: \
+            return Err(self.refuse(
+                self.backing_problem(
+                    &path,
+                    "the qcow2 image uses an external data file, which Vireo does not support: \
                  convert it (qemu-img convert -O qcow2)"
-                    .into(),
-            )));
+                        .into(),
+                ),
+            ));
         }
         if let Err(problem) = probe::probe(&path) {
             let problem = if path.exists() {

@@ -40,12 +40,16 @@ pub(crate) fn probe(path: &Path) -> Result<Probe, String> {
     })?;
     let kind = meta.file_type();
     if kind.is_dir() {
-        return Err("this is a directory, not an image file: point the disk at an image file".into());
+        return Err(
+            "this is a directory, not an image file: point the disk at an image file".into(),
+        );
     }
     if !kind.is_file() && !kind.is_block_device() {
-        return Err("this is neither a regular file nor a block device: point the disk at an \
+        return Err(
+            "this is neither a regular file nor a block device: point the disk at an \
                     image file"
-            .into());
+                .into(),
+        );
     }
     let mut file = File::open(path).map_err(|e| match e.kind() {
         io::ErrorKind::PermissionDenied => {
@@ -103,9 +107,11 @@ pub(crate) fn check_declared(probe: &Probe, declared: DiskFormat) -> Result<(), 
 /// A raw image must hold at least one sector and whole sectors only.
 fn check_raw_size(len: u64) -> Result<(), String> {
     if len == 0 {
-        return Err("the raw image is empty (0 bytes): give it a size (qemu-img resize -f raw) \
+        return Err(
+            "the raw image is empty (0 bytes): give it a size (qemu-img resize -f raw) \
                     or create a new image"
-            .into());
+                .into(),
+        );
     }
     if len % 512 != 0 {
         return Err(format!(
@@ -120,9 +126,11 @@ fn check_raw_size(len: u64) -> Result<(), String> {
 /// the rest when it opens the image.
 fn check_qcow2_header(header: &[u8]) -> Result<(), String> {
     if header.len() < QCOW2_V2_HEADER {
-        return Err("the qcow2 header is truncated (the image is corrupt): check it with \
+        return Err(
+            "the qcow2 header is truncated (the image is corrupt): check it with \
                     `qemu-img check` or restore it from a backup"
-            .into());
+                .into(),
+        );
     }
     let version = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
     if version != 2 && version != 3 {
