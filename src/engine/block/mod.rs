@@ -12,6 +12,12 @@ use vm_memory::VolatileSlice;
 
 use crate::engine::config::{DiskConfig, DiskFormat};
 
+mod create;
+mod image;
+mod lock;
+mod open;
+mod probe;
+
 /// Why a disk cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
@@ -25,6 +31,17 @@ pub enum BlockError {
         /// What is wrong and what to do.
         problem: String,
     },
+    /// Another VM or program holds the image in a way that conflicts with this use (its image
+    /// lock, QEMU-compatible). A variant of its own so the launch layer can name the VM.
+    #[error("{}", in_use_message(target.as_deref(), path, *write))]
+    InUse {
+        /// The disk's target name; `None` when no VM asked (resizing an image).
+        target: Option<String>,
+        /// The image path (for a qcow2 disk, possibly one of its backing files).
+        path: PathBuf,
+        /// Whether this use would write (or resize) the image.
+        write: bool,
+    },
     /// A problem with an image file outside a VM (creating or inspecting it).
     #[error("{path}: {problem}")]
     Image {
@@ -33,6 +50,24 @@ pub enum BlockError {
         /// What is wrong and what to do.
         problem: String,
     },
+}
+
+/// The wording of [`BlockError::InUse`]: the fix differs for a writer and a reader.
+fn in_use_message(target: Option<&str>, path: &Path, write: bool) -> String {
+    let path = path.display();
+    match (target, write) {
+        (Some(t), true) => format!(
+            "disk {t} ({path}) is in use by another VM or program; stop it, or attach the image \
+             read-only if the other user only reads it"
+        ),
+        (Some(t), false) => format!(
+            "disk {t} ({path}) is being written by another VM or program; stop it before \
+             attaching the image"
+        ),
+        (None, _) => format!(
+            "{path} is in use by a VM or another program; shut it down before changing the image"
+        ),
+    }
 }
 
 /// An open disk image the virtio-blk device reads and writes. Offsets and lengths are bytes;
@@ -60,9 +95,10 @@ pub trait DiskImage: Send {
 /// unless read-only), that its content matches the declared format, takes the image lock
 /// (shared for read-only, exclusive otherwise, so two VMs can never write one image), and
 /// applies the cache mode (O_DIRECT for `none`, refusing filesystems without it).
+///
+/// `io='native'` currently uses the same synchronous path as `threads`.
 pub fn open(disk: &DiskConfig) -> Result<Box<dyn DiskImage>, BlockError> {
-    let _ = disk;
-    todo!("block::open")
+    open::open(disk)
 }
 
 /// What an image file is, for listings and checks.
@@ -80,8 +116,7 @@ pub struct ImageInfo {
 
 /// Detects the format and sizes of the image at `path` without opening it for a VM (no lock).
 pub fn inspect(path: &Path) -> Result<ImageInfo, BlockError> {
-    let _ = path;
-    todo!("block::inspect")
+    create::inspect(path)
 }
 
 /// Creates a new image of `virtual_size` bytes (a sparse raw file, or a qcow2 image with
@@ -93,13 +128,11 @@ pub fn create(
     virtual_size: u64,
     progress: &mut dyn FnMut(f64),
 ) -> Result<(), BlockError> {
-    let _ = (path, format, virtual_size, progress);
-    todo!("block::create")
+    create::create(path, format, virtual_size, progress)
 }
 
 /// Grows (or, with `allow_shrink`, shrinks) the image at `path` to `new_size` bytes. Only for
 /// an image no running VM holds: takes the image lock for the duration.
 pub fn resize(path: &Path, new_size: u64, allow_shrink: bool) -> Result<(), BlockError> {
-    let _ = (path, new_size, allow_shrink);
-    todo!("block::resize")
+    create::resize(path, new_size, allow_shrink)
 }
