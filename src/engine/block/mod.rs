@@ -1,6 +1,8 @@
 //! Disk images as the virtio-blk device sees them: open an image for a [`DiskConfig`] (format
 //! check, image lock, cache mode), then read, write, flush, discard and write zeroes at byte
-//! offsets with guest-memory I/O vectors. Raw images are files; qcow2 goes through `imago`.
+//! offsets with guest-memory I/O vectors. Both formats go through `imago` (its raw driver is a
+//! thin layer over preadv/pwritev/fallocate; it realigns requests for O_DIRECT). Image locks are
+//! QEMU's (see `lock`), so Vireo, QEMU and `qemu-img` never write one image at once.
 //! Also creates and inspects images for `vireoctl vol-create`, the wizard and details.
 //!
 //! Every error names the disk (target and path) and what to do about it, and an image that
