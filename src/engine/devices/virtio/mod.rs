@@ -79,3 +79,6 @@ pub trait VirtioDevice: Send {
     /// Stops the device's I/O (the driver reset it); it may be activated again.
     fn reset(&mut self);
 }
+
+#[cfg(test)]
+mod tests;
