@@ -24,6 +24,32 @@ pub struct Disk {
     pub target_dev: Option<String>,
     pub target_bus: Option<String>,
     pub readonly: bool,
+    /// `<driver discard='unmap|ignore'>`.
+    pub discard: Option<String>,
+    /// `<serial>`: the serial number the guest reads.
+    pub serial: Option<String>,
+}
+
+/// What a new `<disk>` holds ([`Disk::new_element`]): `vireoctl attach-disk` and the GUI's
+/// add-disk build the same element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDisk {
+    /// The image path (absolute).
+    pub path: String,
+    /// `<driver type>`: `raw` or `qcow2`.
+    pub driver_type: String,
+    /// `<target dev>` (`vdb`).
+    pub target_dev: String,
+    /// `<target bus>` (`virtio`).
+    pub bus: String,
+    /// `device='disk|cdrom'`.
+    pub device: String,
+    /// `<readonly/>` (always written for a CD-ROM).
+    pub readonly: bool,
+    /// `<driver cache>`.
+    pub cache: Option<String>,
+    /// `<serial>`.
+    pub serial: Option<String>,
 }
 
 /// An `<interface>`.
@@ -85,7 +111,43 @@ impl Disk {
             target_dev: owned(target.and_then(|t| t.attr("dev"))),
             target_bus: owned(target.and_then(|t| t.attr("bus"))),
             readonly: el.child("readonly").is_some(),
+            discard: owned(driver.and_then(|d| d.attr("discard"))),
+            serial: el
+                .child("serial")
+                .map(|s| s.text().trim().to_owned())
+                .filter(|s| !s.is_empty()),
         }
+    }
+
+    /// A new `<disk type='file'>` element, children in libvirt's order (driver, source,
+    /// target, readonly, serial) so `virt-xml-validate` accepts it.
+    pub fn new_element(spec: &NewDisk) -> Element {
+        let mut disk = Element::new("disk")
+            .with_attr("type", "file")
+            .with_attr("device", &spec.device);
+        let mut driver = Element::new("driver")
+            .with_attr("name", "qemu")
+            .with_attr("type", &spec.driver_type);
+        if let Some(cache) = &spec.cache {
+            driver = driver.with_attr("cache", cache);
+        }
+        let mut children = vec![
+            driver,
+            Element::new("source").with_attr("file", &spec.path),
+            Element::new("target")
+                .with_attr("dev", &spec.target_dev)
+                .with_attr("bus", &spec.bus),
+        ];
+        if spec.readonly || spec.device == "cdrom" {
+            children.push(Element::new("readonly"));
+        }
+        if let Some(serial) = &spec.serial {
+            children.push(Element::new("serial").with_text(serial));
+        }
+        for child in children {
+            disk.append_child(child, 2);
+        }
+        disk
     }
 
     /// A new `<disk type='file' device='disk'>` element for a disk image.
@@ -184,6 +246,16 @@ impl Domain {
                 e.name() == "disk"
                     && e.child("target").and_then(|t| t.attr("dev")) == Some(target_dev)
             })
+    }
+
+    /// Removes the disk whose target is `target_dev`; false when there is none.
+    pub fn remove_disk(&mut self, target_dev: &str) -> bool {
+        let Some(devices) = self.document_mut().at_mut(&["devices"]) else {
+            return false;
+        };
+        devices.remove_children_where(|e| {
+            e.name() == "disk" && e.child("target").and_then(|t| t.attr("dev")) == Some(target_dev)
+        }) > 0
     }
 
     /// Appends a device element (e.g. from [`Disk::file_element`]) to `<devices>`.

@@ -176,10 +176,18 @@ impl Element {
 
     /// Removes every child element with this name, with the whitespace that indented it.
     pub fn remove_children(&mut self, name: &str) {
+        self.remove_children_where(|e| e.name == name);
+    }
+
+    /// Removes every child element `doomed` picks, with the whitespace that indented it;
+    /// returns how many went.
+    pub fn remove_children_where(&mut self, doomed: impl Fn(&Element) -> bool) -> usize {
+        let mut removed = 0;
         let mut i = 0;
         while i < self.children.len() {
-            if matches!(&self.children[i], Node::Element(e) if e.name == name) {
+            if matches!(&self.children[i], Node::Element(e) if doomed(e)) {
                 self.children.remove(i);
+                removed += 1;
                 if i > 0 && is_whitespace_text(&self.children[i - 1]) {
                     self.children.remove(i - 1);
                     i -= 1;
@@ -188,6 +196,7 @@ impl Element {
                 i += 1;
             }
         }
+        removed
     }
 
     /// Appends a child element, indenting it like its siblings (or, for a first child,

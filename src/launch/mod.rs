@@ -2,14 +2,16 @@
 //!
 //! The engine runs a plain [`crate::engine::VmConfig`] and reads no XML; `domain` knows documents
 //! and nothing of KVM. This layer is the one bridge between them ([`prepare`]), the one answer to
-//! "can this CPU run here" ([`cpu_verdict`]), the per-VM runner process and its client
-//! ([`runner`]), and the GTK-free logic the GUI and `vireoctl` share: the list of machines with
-//! their states ([`machines`]) and CPU editing ([`cpu_edit`]).
+//! "can this CPU run here" ([`cpu_verdict`]) and "which disks does it get" ([`disks`]), the
+//! per-VM runner process and its client ([`runner`]), and the GTK-free logic the GUI and
+//! `vireoctl` share: the list of machines with their states ([`machines`]) and CPU editing
+//! ([`cpu_edit`]).
 
 pub mod cpu_edit;
 pub mod cpu_verdict;
 pub mod cpuid_enforcement;
 pub mod cpuset;
+pub mod disks;
 mod domain_facts;
 pub mod machines;
 pub mod new_vm_form;

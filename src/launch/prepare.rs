@@ -29,9 +29,21 @@ pub enum ConfigError {
     /// The host lacks something the domain needs.
     #[error("this host cannot run the domain: {0}")]
     Host(String),
+    /// Disks Vireo cannot attach, each named with its fix.
+    #[error("{}", join_disk_problems(.0))]
+    Disks(Vec<super::disks::DiskProblem>),
     /// The guest CPU cannot be provided.
     #[error("guest CPU")]
     Cpu(#[from] ResolveError),
+}
+
+/// One line (a runner reports its error on one line): the problems joined by "; ".
+fn join_disk_problems(problems: &[super::disks::DiskProblem]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub use crate::host::facts::HostFacts;
@@ -110,7 +122,7 @@ pub fn prepare_domain(xml: &str, host: &HostFacts) -> Result<PreparedDomain, Con
 pub fn prepare(domain: &Domain, host: &HostFacts) -> Result<PreparedDomain, ConfigError> {
     let facts = domain_facts::from_domain(domain);
     let map = map_for_facts(&facts)?;
-    prepare_facts(&facts, host, &map)
+    prepare_facts(domain, &facts, host, &map)
 }
 
 /// [`map_for`] the document's `<cpu>`, with the error start and every verdict give.
@@ -146,11 +158,13 @@ pub fn prepare_domain_with(
     host: &HostFacts,
     catalog: &dyn CpuCatalog,
 ) -> Result<PreparedDomain, ConfigError> {
-    let facts = domain_facts::read(xml).map_err(ConfigError::Xml)?;
-    prepare_facts(&facts, host, catalog)
+    let domain = Domain::parse(xml).map_err(|e| ConfigError::Xml(e.to_string()))?;
+    let facts = domain_facts::from_domain(&domain);
+    prepare_facts(&domain, &facts, host, catalog)
 }
 
 fn prepare_facts(
+    domain: &Domain,
     facts: &DomainFacts,
     host: &HostFacts,
     catalog: &dyn CpuCatalog,
@@ -194,6 +208,7 @@ fn prepare_facts(
         catalog,
     )?;
     let boot = boot_source(facts, memory_bytes)?;
+    let disks = super::disks::domain_disks(domain).map_err(ConfigError::Disks)?;
     let mut cpuid = cpu.table.clone();
     if facts
         .first("domain/features/kvm/hidden")
@@ -221,10 +236,11 @@ fn prepare_facts(
             ),
             None => None,
         },
-        disks: Vec::new(),
+        disks: disks.disks,
     };
     let warnings = oversubscription(vcpus, host.online_cpus)
         .into_iter()
+        .chain(disks.warnings)
         .collect();
     Ok(PreparedDomain {
         config,
@@ -530,6 +546,60 @@ mod tests {
             oversubscription(3, 0),
             None,
             "unknown host CPU count: no warning"
+        );
+    }
+
+    /// Start gets the disks in target order, the CD-ROM's warning among the start's warnings,
+    /// and a disk it cannot attach is start's error.
+    #[test]
+    fn disks_reach_the_config_and_refusals_stop_the_start() {
+        let kernel = tempfile::NamedTempFile::new().unwrap();
+        let map = CpuMap::load().unwrap();
+        let with_devices = |devices: &str| {
+            domain(kernel.path(), "").replace(
+                "</domain>",
+                &format!("<devices>{devices}</devices></domain>"),
+            )
+        };
+        let ok = with_devices(
+            "<disk type='file' device='cdrom'><source file='/iso/a.iso'/>\
+             <target dev='sda' bus='sata'/></disk>\
+             <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+             <source file='/img/b.qcow2'/><target dev='vdb' bus='virtio'/></disk>\
+             <disk type='file' device='disk'><source file='/img/a.raw'/>\
+             <target dev='vda' bus='virtio'/></disk>",
+        );
+        let prepared = prepare_domain_with(&ok, &host(), &map).unwrap();
+        let targets: Vec<&str> = prepared
+            .config
+            .disks
+            .iter()
+            .map(|d| d.target.as_str())
+            .collect();
+        assert_eq!(targets, ["vda", "vdb", "sda"]);
+        assert!(
+            prepared
+                .all_warnings()
+                .iter()
+                .any(|w| w.contains("disk sda (/iso/a.iso)") && w.contains("/dev/vdc")),
+            "{:?}",
+            prepared.all_warnings()
+        );
+        let bad = with_devices(
+            "<disk type='file' device='disk'><source file='/img/a.raw'/>\
+             <target dev='sda' bus='sata'/></disk>",
+        );
+        let err = prepare_domain_with(&bad, &host(), &map).unwrap_err();
+        assert!(matches!(err, ConfigError::Disks(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("disk sda (/img/a.raw): bus 'sata'"),
+            "{err}"
+        );
+        let typed = Domain::parse(&bad).unwrap();
+        assert!(
+            matches!(prepare(&typed, &host()), Err(ConfigError::Disks(_))),
+            "prepare() maps disks too"
         );
     }
 

@@ -230,6 +230,13 @@ fn validate(file: &PathBuf, host: bool) -> anyhow::Result<ExitCode> {
             let mut problems = document_problems(&domain);
             if host {
                 problems.extend(host_problems(&domain, &HostFacts::detect()));
+                // The disks: start's own mapping, so validate refuses what start refuses.
+                let (disk_problems, disk_warnings) =
+                    vireo::launch::disks::disk_host_problems(&domain);
+                for warning in &disk_warnings {
+                    eprintln!("warning: {warning}");
+                }
+                problems.extend(disk_problems);
                 // The guest CPU: start's own resolution, where KVM is usable.
                 match vireo::launch::HostFacts::probe() {
                     Ok(facts) => {

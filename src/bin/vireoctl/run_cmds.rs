@@ -74,7 +74,8 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
             prepared.cpu.expansion_xml(Some(&prepared.config.topology))
         );
     }
-    let vm = Vm::start(prepared.config)?;
+    let name = prepared.config.name.clone();
+    let vm = Vm::start(prepared.config).map_err(|e| persistent::start_error(e, &name))?;
     if !console {
         eprintln!(
             "Domain '{}' started (runs until the guest stops)",

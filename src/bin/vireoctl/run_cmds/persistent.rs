@@ -187,7 +187,7 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             live.set_cpu_xml(Some(&summary.cpu_xml))?;
         }
         runner::write_live_xml(name, &live.to_xml())?;
-        let vm = Vm::start(prepared.config)?;
+        let vm = Vm::start(prepared.config).map_err(|e| start_error(e, name))?;
         Ok((vm, summary, listener))
     })();
     let mut out = std::io::stdout();
@@ -222,6 +222,14 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
         VmState::Crashed(_) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// A start error as the user reads it: an image another VM holds names that VM.
+pub fn start_error(error: vireo::engine::EngineError, name: &str) -> anyhow::Error {
+    match vireo::launch::disks::explain_in_use(&error, name) {
+        Some(message) => anyhow::anyhow!(message),
+        None => error.into(),
+    }
 }
 
 fn console(name: &str) -> anyhow::Result<ExitCode> {
