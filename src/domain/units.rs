@@ -96,9 +96,55 @@ impl Memory {
     }
 }
 
+/// Parses a size as virsh's volume verbs take it (`10G`, `512M`, `1T`, `4096`, `10GiB`,
+/// `1GB`): a whole number and, optionally, one of libvirt's units (single letters are binary;
+/// no unit means bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let amount: u64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a size; write a whole number with an optional unit: 10G, 512M, 1T, 4096")
+    })?;
+    let unit = if unit.is_empty() {
+        MemUnit::parse("b").expect("bytes are a unit")
+    } else {
+        MemUnit::parse(unit).ok_or_else(|| {
+            format!(
+                "'{text}': '{unit}' is not a unit libvirt knows (known: {})",
+                MemUnit::all_names()
+            )
+        })?
+    };
+    Memory { amount, unit }
+        .bytes()
+        .ok_or_else(|| format!("'{text}' is more than 2^64 bytes; give a smaller size"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_like_virsh() {
+        for (text, bytes) in [
+            ("10G", 10u64 << 30),
+            ("512M", 512 << 20),
+            ("512m", 512 << 20),
+            ("1T", 1 << 40),
+            ("4096", 4096),
+            ("1GB", 1_000_000_000),
+            ("2GiB", 2 << 30),
+            ("7b", 7),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for bad in ["", "G", "1.5G", "-1G", "10Q", "10 GiBs"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert!(parse_size("20E").unwrap_err().contains("2^64"));
+        assert!(parse_size("10Q").unwrap_err().contains("'Q' is not a unit"));
+    }
 
     #[test]
     fn every_libvirt_unit_is_known() {

@@ -11,6 +11,7 @@ pub mod cpu_edit;
 pub mod cpu_verdict;
 pub mod cpuid_enforcement;
 pub mod cpuset;
+pub mod disk_edit;
 pub mod disks;
 mod domain_facts;
 pub mod machines;

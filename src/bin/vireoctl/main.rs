@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cpu_cmds;
+mod disk_cmds;
 mod domain_cmds;
 mod run_cmds;
 
@@ -35,6 +36,8 @@ enum Command {
     #[command(flatten)]
     Domain(domain_cmds::DomainCommand),
     #[command(flatten)]
+    Disk(disk_cmds::DiskCommand),
+    #[command(flatten)]
     Cpu(cpu_cmds::CpuCommand),
 }
 
@@ -45,6 +48,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Domain(cmd) => domain_cmds::run(cmd),
+        Command::Disk(cmd) => disk_cmds::run(cmd),
 
         Command::Cpu(cmd) => cpu_cmds::run(cmd),
         Command::Run(cmd) => run_cmds::run(cmd),
