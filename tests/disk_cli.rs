@@ -246,13 +246,13 @@ fn attach_and_detach_edit_the_stored_definition() {
     );
     assert!(second.exists(), "detaching keeps the image");
     assert_schema_valid("after detach-disk", &xml);
-    // The starting definition's layout comes back once every disk is gone.
     env.ok(&["detach-disk", "vm1", "vdb"]);
     env.ok(&["detach-disk", "vm1", "vdd"]);
     assert_eq!(
         env.ok(&["domblklist", "vm1"]),
-        " Target   Source\n-----------------\n"
+        format!(" Target   Source\n{}\n", "-".repeat(6 + 3 + 6 + 3))
     );
+    assert_schema_valid("every disk detached", &env.ok(&["dumpxml", "vm1"]));
 }
 
 #[test]
@@ -287,6 +287,11 @@ fn attach_disk_refusals_name_the_disk_and_change_nothing() {
         &"S".repeat(21),
     ]);
     assert!(err.contains("at most 20"), "{err}");
+    let err = env.refused(&["attach-disk", "vm1", data, "vdb"]);
+    assert!(
+        err.contains("disk vdb (") && err.contains("the image is also disk vda's"),
+        "{err}"
+    );
     let missing = env.path("missing.qcow2");
     let err = env.refused(&["attach-disk", "vm1", missing.to_str().unwrap(), "vdb"]);
     assert!(err.contains("missing.qcow2"), "{err}");

@@ -34,7 +34,10 @@ pub enum DiskEditError {
         source_path: String,
     },
     /// No disk has this target.
-    #[error("domain '{domain}' has no disk on target {target}; its disks are on: {}", list_or_none(.targets))]
+    #[error(
+        "domain '{domain}' has no disk on target {target}; its disks are on: {}",
+        list_or_none(.targets)
+    )]
     NoSuchTarget {
         /// The domain.
         domain: String,
@@ -44,7 +47,7 @@ pub enum DiskEditError {
         targets: Vec<String>,
     },
     /// The image cannot be used (missing, unreadable, not an image).
-    #[error("{0}")]
+    #[error(transparent)]
     Image(#[from] BlockError),
     /// The image's content is not the format asked for.
     #[error(
@@ -126,19 +129,19 @@ pub fn attach_disk(
         cache: disk.cache.clone(),
         serial: disk.serial.clone(),
     };
-    // Start's own verdict on the disk as written (bus, target name, cache, serial), before
-    // the image is looked at.
+    // Start's own verdict on the disk as written (bus, target name, cache, serial, an image
+    // another disk of this VM writes), before the image is looked at. Problems of the disks
+    // already there are not this command's to refuse.
     let added = |new: &NewDisk| {
         let mut edited = stored.domain.clone();
         edited.add_device(Disk::new_element(new));
         edited
     };
-    let view = added(&new)
-        .disks()
-        .into_iter()
-        .find(|d| d.target_dev.as_deref() == Some(disk.target.as_str()))
-        .expect("the disk was just added");
-    map_disks(&[view]).map_err(|mut problems| DiskEditError::Unsupported(problems.remove(0)))?;
+    if let Err(problems) = map_disks(&added(&new).disks()) {
+        if let Some(problem) = problems.into_iter().find(|p| p.target == disk.target) {
+            return Err(DiskEditError::Unsupported(problem));
+        }
+    }
     new.driver_type = checked_format(&source, disk.format)?.as_str().to_owned();
     stored.domain = added(&new);
     store.save(&mut stored)?;

@@ -5,7 +5,7 @@
 //!
 //! The engine attaches disks in the order given, and Linux names virtio disks in probe order
 //! (`vda`, `vdb`, …, `vdz`, `vdaa`, …), so the list is sorted by target in that order: the guest
-//! sees `/dev/vdX` as the definition names it.
+//! sees its disks in target order, `/dev/vdX` as named when the targets leave no gaps.
 //!
 //! [`in_use`] turns the engine's "image locked" error into the name of the VM holding it.
 
@@ -72,12 +72,15 @@ pub fn disk_host_problems(domain: &Domain) -> (Vec<DomainError>, Vec<String>) {
     }
 }
 
+/// A disk's place in the guest's order (CD-ROMs on other buses after the virtio disks, then the
+/// target's index) and its config.
+type Placed = ((bool, u64), DiskConfig);
+
 /// Maps `<disk>`s to [`DiskConfig`]s sorted by target in Linux order. Every disk Vireo cannot
 /// attach is a problem (all of them, not just the first); an empty CD-ROM drive is left out.
 pub fn map_disks(disks: &[Disk]) -> Result<MappedDisks, Vec<DiskProblem>> {
     let mut problems = Vec::new();
-    // (sort key, config)
-    let mut mapped: Vec<((bool, u64), DiskConfig)> = Vec::new();
+    let mut mapped: Vec<Placed> = Vec::new();
     let mut by_target: HashMap<String, String> = HashMap::new();
     for disk in disks {
         let target = disk.target_dev.clone().unwrap_or_else(|| "?".into());
@@ -106,6 +109,7 @@ pub fn map_disks(disks: &[Disk]) -> Result<MappedDisks, Vec<DiskProblem>> {
             }),
         }
     }
+    shared_images(&mapped, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -125,6 +129,30 @@ pub fn map_disks(disks: &[Disk]) -> Result<MappedDisks, Vec<DiskProblem>> {
         }
     }
     Ok(MappedDisks { disks, warnings })
+}
+
+/// Two disks of one VM on the same image (after resolving links) where either writes: the
+/// image lock would refuse the second one at start, and the guest would corrupt it otherwise.
+fn shared_images(mapped: &[Placed], problems: &mut Vec<DiskProblem>) {
+    let canonical: Vec<PathBuf> = mapped
+        .iter()
+        .map(|(_, d)| std::fs::canonicalize(&d.path).unwrap_or_else(|_| d.path.clone()))
+        .collect();
+    for (i, (_, disk)) in mapped.iter().enumerate() {
+        let first = (0..i)
+            .find(|&j| canonical[j] == canonical[i] && !(mapped[j].1.readonly && disk.readonly));
+        if let Some(j) = first {
+            problems.push(DiskProblem {
+                target: disk.target.clone(),
+                source_path: disk.path.display().to_string(),
+                message: format!(
+                    "the image is also disk {}'s, and a disk the guest writes cannot share its \
+                     image; make both <readonly/> or give each its own image",
+                    mapped[j].1.target
+                ),
+            });
+        }
+    }
 }
 
 /// The guest's name for the `index`th virtio disk: `vda` … `vdz`, `vdaa`, … (Linux's
@@ -159,9 +187,9 @@ pub fn target_index(target: &str) -> Option<u64> {
         .checked_sub(1)
 }
 
-/// One `<disk>`: its sort key (CD-ROMs on other buses after the virtio disks, then by target
-/// index) and config; `Ok(None)` for an empty CD-ROM drive; `Err` with the message otherwise.
-fn map_one(disk: &Disk) -> Result<Option<((bool, u64), DiskConfig)>, String> {
+/// One `<disk>` in its place; `Ok(None)` for an empty CD-ROM drive; `Err` with the message
+/// otherwise.
+fn map_one(disk: &Disk) -> Result<Option<Placed>, String> {
     let cdrom = match disk.device.as_deref() {
         None | Some("disk") => false,
         Some("cdrom") => true,

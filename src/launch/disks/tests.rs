@@ -265,6 +265,25 @@ fn a_target_used_twice_names_both_disks() {
 }
 
 #[test]
+fn one_image_on_two_disks_only_when_both_are_read_only() {
+    let p = problem(&format!(
+        "{}{}",
+        file_disk("/img/same.raw", "vda"),
+        file_disk("/img/same.raw", "vdb")
+    ));
+    assert!(
+        p.starts_with("disk vdb (/img/same.raw): the image is also disk vda's"),
+        "{p}"
+    );
+    let cdrom = "<disk type='file' device='cdrom'><source file='/img/same.raw'/>\
+                 <target dev='vdc' bus='virtio'/></disk>";
+    let p = problem(&format!("{}{cdrom}", file_disk("/img/same.raw", "vda")));
+    assert!(p.contains("disk vdc") && p.contains("disk vda's"), "{p}");
+    let readonly = file_disk("/img/same.raw", "vda").replace("</disk>", "<readonly/></disk>");
+    assert_eq!(mapped(&format!("{readonly}{cdrom}")).disks.len(), 2);
+}
+
+#[test]
 fn virtio_targets_must_be_vd_names() {
     let p = problem(
         "<disk type='file' device='disk'><source file='/img/a'/>\
