@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domain::Domain;
 use crate::domain::store::DomainStore;
+use crate::engine::EngineError;
 use crate::engine::block::BlockError;
 use crate::launch::runner;
 
@@ -29,9 +30,27 @@ pub fn in_use_message(target: Option<&str>, path: &Path, write: bool, holder: &s
     }
 }
 
+/// When starting `name` failed because one of its images is locked by another running VM,
+/// the message naming that VM; `None` for every other error (its own words stand).
+pub fn explain_start_error(error: &EngineError, name: &str) -> Option<String> {
+    explain_start_error_with(error, |path| holder_of(path, name))
+}
+
+/// [`explain_start_error`] with the holder found by `holder`.
+pub(super) fn explain_start_error_with(
+    error: &EngineError,
+    holder: impl Fn(&Path) -> Option<String>,
+) -> Option<String> {
+    match error {
+        // Carried transparently: the block error is the engine error's own message, not a
+        // source of it, so the source walk alone would miss it.
+        EngineError::Block(block) => explain_in_use_with(block, holder),
+        other => explain_in_use_with(other, holder),
+    }
+}
+
 /// When `error` (or one of its sources) is an image lock held by a running VM other than
 /// `except`, the message naming that VM; `None` otherwise (the error's own words stand).
-/// The engine must carry the [`BlockError`] as a source (or be it), not transparently.
 pub fn explain_in_use(error: &(dyn std::error::Error + 'static), except: &str) -> Option<String> {
     explain_in_use_with(error, |path| holder_of(path, except))
 }

@@ -364,6 +364,15 @@ fn an_in_use_error_names_the_vm_holding_the_image() {
         None,
         "no holder found: the engine's own words stand"
     );
+    // As the engine's start carries it (transparently).
+    let engine = crate::engine::EngineError::Block(locked(Some("vda"), true));
+    let started = in_use::explain_start_error_with(&engine, web1).unwrap();
+    assert!(
+        started.starts_with("disk vda (/img/x.qcow2) is in use by the running VM 'web1'"),
+        "{started}"
+    );
+    let kernel = crate::engine::EngineError::Cmdline("too long".into());
+    assert_eq!(in_use::explain_start_error_with(&kernel, web1), None);
     let other = BlockError::Image {
         path: "/img/x.qcow2".into(),
         problem: "p".into(),

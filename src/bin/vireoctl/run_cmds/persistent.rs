@@ -226,7 +226,7 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 /// A start error as the user reads it: an image another VM holds names that VM.
 pub fn start_error(error: vireo::engine::EngineError, name: &str) -> anyhow::Error {
-    match vireo::launch::disks::explain_in_use(&error, name) {
+    match vireo::launch::disks::explain_start_error(&error, name) {
         Some(message) => anyhow::anyhow!(message),
         None => error.into(),
     }
