@@ -12,6 +12,7 @@
 pub mod canon;
 pub mod cpu;
 pub mod devices;
+pub mod disk_edit;
 pub mod model;
 pub mod name;
 pub mod new_vm;

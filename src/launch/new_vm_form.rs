@@ -2,11 +2,14 @@
 //! does not ([`FormProblem`], which the GUI words in the user's language), and the VM the
 //! answers make.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::domain::devices::Disk;
 use crate::domain::new_vm::{Boot, NewVm};
 use crate::domain::store::DomainStore;
 use crate::domain::validate::{HostFacts, check_name};
+use crate::engine::config::DiskFormat;
 use crate::prefs::{CpuModePref, Prefs};
 
 /// How the new VM boots (step 1).
@@ -26,6 +29,10 @@ pub enum StorageKind {
     ExistingImage,
 }
 
+/// What inspecting an image file found: its format, or why it cannot be used (worded by the
+/// block layer, naming the file and the fix).
+pub type ImageCheck = Result<DiskFormat, String>;
+
 /// Everything the wizard asks.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewVmForm {
@@ -38,9 +45,45 @@ pub struct NewVmForm {
     pub vcpus: u32,
     pub storage: StorageKind,
     pub new_image_gib: u64,
+    /// The format of a new image (qcow2 unless the user picks raw).
+    pub new_image_format: DiskFormat,
     pub existing_image: String,
     pub name: String,
     pub customize: bool,
+    /// Image files inspected so far (path as typed, trimmed → what was found). The wizard fills
+    /// it from a worker; a step whose image has no entry yet waits ([`FormProblem::Checking`]).
+    pub images: BTreeMap<String, ImageCheck>,
+}
+
+/// One disk the new VM gets, as the summary shows it and the definition records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDisk {
+    pub path: PathBuf,
+    pub format: DiskFormat,
+    /// An `.iso`: `device='cdrom'`, read-only (the guest sees a read-only virtio disk).
+    pub cdrom: bool,
+    /// `vda`, `vdb`, …
+    pub target: String,
+    /// A new image, made by Create.
+    pub new: bool,
+}
+
+/// Whether `path` names an ISO image (install media), which becomes a read-only CD-ROM.
+pub fn is_iso(path: &str) -> bool {
+    Path::new(path.trim())
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("iso"))
+}
+
+/// The format a file's name promises, where it promises one (`.qcow2`; `.raw` and `.iso` are
+/// raw); `.img` and others say nothing.
+pub fn named_format(path: &str) -> Option<DiskFormat> {
+    let extension = Path::new(path.trim()).extension()?.to_str()?.to_ascii_lowercase();
+    match extension.as_str() {
+        "qcow2" => Some(DiskFormat::Qcow2),
+        "raw" | "iso" => Some(DiskFormat::Raw),
+        _ => None,
+    }
 }
 
 /// What this host can give, for the hints and limits of step 2.
@@ -88,6 +131,16 @@ pub enum FormProblem {
     VcpusOutOfRange { max: u32 },
     #[error("a new disk image needs at least 1 GiB")]
     DiskImageTooSmall,
+    #[error("checking {0}…")]
+    Checking(String),
+    #[error("{0}")]
+    ImageUnusable(String),
+    #[error("{path} is a {found:?} image, but its name says {named:?}")]
+    FormatMismatch {
+        path: String,
+        named: DiskFormat,
+        found: DiskFormat,
+    },
     #[error("give the virtual machine a name")]
     NameEmpty,
     #[error("a name cannot contain '/', start with '.' or begin or end with spaces")]
@@ -117,6 +170,7 @@ impl NewVmForm {
             memory_mib: 1024.min(host.memory_mib / 2).max(64),
             vcpus: 2.min(host.cpus).max(1),
             new_image_gib: 10,
+            new_image_format: DiskFormat::Qcow2,
             ..NewVmForm::default()
         }
     }
@@ -146,8 +200,45 @@ impl NewVmForm {
                 }
                 Ok(())
             }
-            BootKind::DiskImage => readable_file(&self.boot_image, FileRole::DiskImage),
+            BootKind::DiskImage => self.image_problem(&self.boot_image),
         }
+    }
+
+    /// Why the image at `path` cannot be used: unreadable, not inspected yet, unusable, or its
+    /// content is not the format its name promises (a raw file named `.qcow2` is almost always
+    /// a mistake, and the guest would see the qcow2 structure as data).
+    fn image_problem(&self, path: &str) -> Result<(), FormProblem> {
+        readable_file(path, FileRole::DiskImage)?;
+        let key = path.trim();
+        match self.images.get(key) {
+            None => Err(FormProblem::Checking(key.to_string())),
+            Some(Err(error)) => Err(FormProblem::ImageUnusable(error.clone())),
+            Some(Ok(found)) => match named_format(key) {
+                Some(named) if named != *found => Err(FormProblem::FormatMismatch {
+                    path: key.to_string(),
+                    named,
+                    found: *found,
+                }),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// The image paths the wizard still has to inspect (readable, not yet in [`Self::images`]).
+    pub fn images_to_check(&self) -> Vec<String> {
+        let mut paths = Vec::new();
+        if self.boot == BootKind::DiskImage {
+            paths.push(self.boot_image.trim());
+        }
+        if self.storage == StorageKind::ExistingImage {
+            paths.push(self.existing_image.trim());
+        }
+        paths
+            .into_iter()
+            .filter(|p| !self.images.contains_key(*p))
+            .filter(|p| readable_file(p, FileRole::DiskImage).is_ok())
+            .map(str::to_string)
+            .collect()
     }
 
     fn size_problem(&self, host: HostLimits) -> Result<(), FormProblem> {
@@ -170,7 +261,7 @@ impl NewVmForm {
             StorageKind::None => Ok(()),
             StorageKind::NewImage if self.new_image_gib == 0 => Err(FormProblem::DiskImageTooSmall),
             StorageKind::NewImage => Ok(()),
-            StorageKind::ExistingImage => readable_file(&self.existing_image, FileRole::DiskImage),
+            StorageKind::ExistingImage => self.image_problem(&self.existing_image),
         }
     }
 
@@ -230,13 +321,57 @@ impl NewVmForm {
             .expect("an unbounded sequence of names has a free one")
     }
 
-    /// Where a new disk image for this VM goes: beside the store, in `images/`.
+    /// Where a new disk image for this VM goes: beside the store, in `images/`, named after
+    /// the VM (`NAME.qcow2`, or `NAME.img` for raw).
     pub fn new_image_path(&self, store: &DomainStore) -> PathBuf {
         let base = store.dir().parent().unwrap_or(store.dir());
-        base.join("images").join(format!("{}.img", self.name))
+        let extension = match self.new_image_format {
+            DiskFormat::Qcow2 => "qcow2",
+            DiskFormat::Raw => "img",
+        };
+        base.join("images")
+            .join(format!("{}.{extension}", self.name))
     }
 
-    /// The VM these answers describe (the storage disk is attached by [`Self::build`]).
+    /// The disks the VM gets, in target order: the boot image (when booting one), then the
+    /// storage step's disk; `new_image` is where a new image goes ([`Self::new_image_path`]).
+    /// Images not inspected yet are taken as their name says (the steps wait for inspection,
+    /// so Create never sees that).
+    pub fn planned_disks(&self, new_image: Option<&Path>) -> Vec<PlannedDisk> {
+        let existing = |path: &str| {
+            let key = path.trim();
+            let format = match self.images.get(key) {
+                Some(Ok(format)) => *format,
+                _ => named_format(key).unwrap_or_default(),
+            };
+            (PathBuf::from(key), format, is_iso(key))
+        };
+        let mut planned = Vec::new();
+        if self.boot == BootKind::DiskImage {
+            planned.push((existing(&self.boot_image), false));
+        }
+        match self.storage {
+            StorageKind::None => {}
+            StorageKind::NewImage => {
+                let path = new_image.map_or_else(|| PathBuf::from(&self.name), Path::to_path_buf);
+                planned.push(((path, self.new_image_format, false), true));
+            }
+            StorageKind::ExistingImage => planned.push((existing(&self.existing_image), false)),
+        }
+        planned
+            .into_iter()
+            .enumerate()
+            .map(|(index, ((path, format, cdrom), new))| PlannedDisk {
+                path,
+                format,
+                cdrom,
+                target: crate::domain::disk_edit::target_name("vd", index),
+                new,
+            })
+            .collect()
+    }
+
+    /// The VM these answers describe, without its disks (see [`Self::build`]).
     pub fn to_new_vm(&self) -> NewVm {
         let boot = match self.boot {
             BootKind::Kernel => Boot::Kernel {
@@ -256,29 +391,31 @@ impl NewVmForm {
         }
     }
 
-    /// The complete domain: the new-VM builder's document (CPU per `prefs` on `host`) plus the
-    /// storage disk `disk`, as the next free virtio disk.
+    /// The complete domain: the new-VM builder's document (CPU per `prefs` on `host`) with the
+    /// [planned disks](Self::planned_disks), each with its real format (`<driver type>`), an
+    /// `.iso` as a read-only CD-ROM (booted from when it is the boot image).
     pub fn build(
         &self,
         prefs: &Prefs,
         host: &HostFacts,
-        disk: Option<&Path>,
+        new_image: Option<&Path>,
     ) -> Result<crate::domain::Domain, crate::domain::new_vm::NewVmError> {
         let mut domain = self.to_new_vm().build(prefs, host)?;
-        if let Some(disk) = disk {
-            let taken = domain.disks().len();
-            let target = format!("vd{}", (b'a' + taken as u8) as char);
-            let format = if disk.extension().is_some_and(|e| e == "qcow2") {
-                "qcow2"
-            } else {
-                "raw"
-            };
-            domain.add_device(crate::domain::devices::Disk::file_element(
-                &disk.to_string_lossy(),
-                format,
-                &target,
-                "virtio",
+        // The builder guesses a boot image's format from its name; the planned disk knows it.
+        while let Some(target) = domain.disks().first().and_then(|d| d.target_dev.clone()) {
+            domain.remove_disk(&target);
+        }
+        let planned = self.planned_disks(new_image);
+        for disk in &planned {
+            domain.add_device(Disk::image_element(
+                &disk.path.to_string_lossy(),
+                disk.format.as_str(),
+                &disk.target,
+                disk.cdrom,
             ));
+        }
+        if self.boot == BootKind::DiskImage && planned.first().is_some_and(|d| d.cdrom) {
+            domain.set_boot_order(&["cdrom"]);
         }
         Ok(domain)
     }
@@ -309,28 +446,6 @@ pub fn cpu_summary(prefs: &Prefs, host: &HostFacts) -> (CpuSummary, bool) {
         CpuModePref::HostPassthrough | CpuModePref::AppDefault => CpuSummary::HostPassthrough,
     };
     (summary, prefs.new_vm_cpu_mode == CpuModePref::AppDefault)
-}
-
-/// Creates a sparse raw disk image of `gib` GiB at `path`, calling `progress` with the share
-/// done. Refuses to overwrite an existing file. Sparse files are what libvirt and QEMU create
-/// for raw images too: the space is taken as the guest writes.
-pub fn create_raw_image(path: &Path, gib: u64, progress: impl Fn(f64)) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    let total = gib << 30;
-    let steps = 20u64;
-    for step in 1..=steps {
-        file.set_len(total * step / steps)?;
-        progress(step as f64 / steps as f64);
-    }
-    file.flush()?;
-    file.sync_all()
 }
 
 #[cfg(test)]
@@ -424,14 +539,76 @@ mod tests {
     }
 
     #[test]
-    fn raw_images_are_sparse_and_never_overwritten() {
+    fn existing_images_wait_for_inspection_and_must_match_their_name() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("images/disk.img");
-        let seen = std::cell::RefCell::new(Vec::new());
-        create_raw_image(&path, 2, |p| seen.borrow_mut().push(p)).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 << 30);
-        assert_eq!(seen.borrow().last().copied(), Some(1.0));
-        assert!(create_raw_image(&path, 1, |_| {}).is_err());
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 << 30);
+        let image = dir.path().join("disk.qcow2");
+        std::fs::write(&image, b"not qcow2").unwrap();
+        let path = image.to_string_lossy().into_owned();
+        let mut form = NewVmForm::with_defaults(HOST);
+        form.storage = StorageKind::ExistingImage;
+        form.existing_image = path.clone();
+        assert_eq!(form.images_to_check(), [path.clone()]);
+        assert_eq!(
+            form.problem(2, HOST, None),
+            Some(FormProblem::Checking(path.clone()))
+        );
+        form.images.insert(path.clone(), Ok(DiskFormat::Raw));
+        assert!(form.images_to_check().is_empty());
+        assert_eq!(
+            form.problem(2, HOST, None),
+            Some(FormProblem::FormatMismatch {
+                path: path.clone(),
+                named: DiskFormat::Qcow2,
+                found: DiskFormat::Raw
+            })
+        );
+        form.images.insert(path.clone(), Err("broken".into()));
+        assert_eq!(
+            form.problem(2, HOST, None),
+            Some(FormProblem::ImageUnusable("broken".into()))
+        );
+        form.images.insert(path, Ok(DiskFormat::Qcow2));
+        assert_eq!(form.problem(2, HOST, None), None);
+    }
+
+    #[test]
+    fn the_definition_has_each_disk_with_its_real_format() {
+        use crate::domain::validate::HostFacts;
+        let prefs = Prefs {
+            new_vm_cpu_mode: CpuModePref::HvDefault,
+            ..Prefs::default()
+        };
+        let host = HostFacts::default();
+        let mut form = NewVmForm::with_defaults(HOST);
+        form.name = "vm".into();
+        form.boot = BootKind::DiskImage;
+        form.boot_image = "/media/debian.iso".into();
+        form.images
+            .insert("/media/debian.iso".into(), Ok(DiskFormat::Raw));
+        form.storage = StorageKind::NewImage;
+        let new = Path::new("/data/images/vm.qcow2");
+        let planned = form.planned_disks(Some(new));
+        assert_eq!(planned.len(), 2);
+        assert!(planned[0].cdrom && !planned[0].new);
+        assert_eq!(planned[1].target, "vdb");
+        assert_eq!(planned[1].format, DiskFormat::Qcow2);
+        let domain = form.build(&prefs, &host, Some(new)).unwrap();
+        let disks = domain.disks();
+        assert_eq!(disks.len(), 2, "{}", domain.to_xml());
+        assert_eq!(disks[0].device.as_deref(), Some("cdrom"));
+        assert!(disks[0].readonly);
+        assert_eq!(disks[0].target_dev.as_deref(), Some("vda"));
+        assert_eq!(disks[1].driver_type.as_deref(), Some("qcow2"));
+        assert_eq!(disks[1].source.as_deref(), Some("/data/images/vm.qcow2"));
+        assert!(domain.to_xml().contains("<boot dev='cdrom'/>"));
+        // A qcow2 image named .img is recorded as qcow2: the content decides, not the name.
+        form.boot_image = "/images/old.img".into();
+        form.images.insert("/images/old.img".into(), Ok(DiskFormat::Qcow2));
+        form.storage = StorageKind::None;
+        let domain = form.build(&prefs, &host, None).unwrap();
+        let disks = domain.disks();
+        assert_eq!(disks.len(), 1);
+        assert_eq!(disks[0].driver_type.as_deref(), Some("qcow2"));
+        assert_eq!(disks[0].device.as_deref(), Some("disk"));
     }
 }

@@ -33,6 +33,14 @@ pub fn problem_text(problem: &FormProblem) -> String {
             gettext("Choose between 1 and {n} vCPUs").replace("{n}", &max.to_string())
         }
         FormProblem::DiskImageTooSmall => gettext("A new disk image needs at least 1 GiB"),
+        FormProblem::Checking(path) => gettext("Checking {path}…").replace("{path}", path),
+        FormProblem::ImageUnusable(error) => error.clone(),
+        FormProblem::FormatMismatch { path, named, found } => gettext(
+            "{path} holds a {found} image, but its name says {named}: rename the file or choose another image",
+        )
+        .replace("{path}", path)
+        .replace("{found}", found.as_str())
+        .replace("{named}", named.as_str()),
         FormProblem::NameEmpty => gettext("Give the virtual machine a name"),
         FormProblem::NameInvalid => {
             gettext("A name cannot contain “/”, start with “.” or begin or end with spaces")
@@ -41,6 +49,18 @@ pub fn problem_text(problem: &FormProblem) -> String {
             gettext("A virtual machine named “{name}” already exists").replace("{name}", name)
         }
     }
+}
+
+/// A disk's size for people: "20 GB", "3.1 GB", "512 MB" (decimal units, as GNOME's Files
+/// and Disks show them).
+pub fn size_text(bytes: u64) -> String {
+    relm4::gtk::glib::format_size(bytes).to_string()
+}
+
+/// The one line under a CD-ROM: what the guest really sees today.
+pub fn cdrom_note(target: &str) -> String {
+    gettext("The guest sees this image as a read-only disk /dev/{target}, not as a bootable CD drive yet")
+        .replace("{target}", target)
 }
 
 /// One line saying which CPU a new VM gets under `prefs` on this host, e.g.

@@ -3,6 +3,7 @@
 //! the step is complete. Create defines the VM (after making its disk image, with progress)
 //! and hands it to the main window, which starts it and opens its console.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use gettextrs::gettext;
@@ -10,12 +11,14 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
-use super::new_vm_text::{cpu_summary_text, problem_text};
+use super::new_vm_text::{cdrom_note, cpu_summary_text, problem_text};
 use super::rows::{self, radio_row};
 use crate::domain::store::DomainStore;
 use crate::domain::validate::HostFacts;
+use crate::engine::block;
+use crate::engine::config::DiskFormat;
 use crate::launch::new_vm_form::{
-    BootKind, HostLimits, NewVmForm, STEPS, StorageKind, create_raw_image,
+    BootKind, HostLimits, ImageCheck, NewVmForm, STEPS, StorageKind, is_iso,
 };
 use crate::prefs::Prefs;
 
@@ -29,6 +32,8 @@ pub struct Wizard {
     store: Option<DomainStore>,
     /// Disk-image progress while creating (0.0 ..= 1.0), `None` when idle.
     progress: Option<f64>,
+    /// Image files being inspected by a worker now (paths as typed, trimmed).
+    checking: BTreeSet<String>,
     error: Option<String>,
     /// The name the wizard last proposed; replaced when the boot file changes, kept once the
     /// user types their own.
@@ -41,10 +46,18 @@ pub enum WizardMsg {
     Edited,
     SetBoot(BootKind),
     SetStorage(StorageKind),
+    SetFormat(DiskFormat),
     Back,
     Forward,
     Progress(f64),
-    /// The disk image (if any) is ready, or failed.
+}
+
+/// What the wizard's workers report.
+#[derive(Debug)]
+pub enum WizardCmd {
+    /// `block::inspect` of an image path (as typed) answered.
+    Inspected(String, ImageCheck),
+    /// The new disk image (if any) is ready, or failed.
     DiskReady(Result<Option<PathBuf>, String>),
 }
 
@@ -75,8 +88,15 @@ pub struct WizardWidgets {
     pub storage_none: gtk::CheckButton,
     pub storage_new: gtk::CheckButton,
     pub storage_existing: gtk::CheckButton,
+    /// Says, on step 1, that an `.iso` boot image is seen as a read-only disk.
+    pub boot_note: gtk::Label,
+    pub storage_group: adw::PreferencesGroup,
     pub new_size: gtk::SpinButton,
+    /// qcow2 (index 0) or raw (index 1).
+    pub new_format: adw::ComboRow,
     pub existing_image: gtk::Entry,
+    /// What the existing image is (format, CD-ROM note) once inspected.
+    pub existing_note: gtk::Label,
     pub progress: gtk::ProgressBar,
     pub name: gtk::Entry,
     /// The summary's rows (CPU, Memory, Boot, Storage), each value as its subtitle.
@@ -84,47 +104,34 @@ pub struct WizardWidgets {
     pub customize: gtk::Switch,
 }
 
-/// An entry in an action row, with a file-chooser button when `choose` names what to pick.
+/// An entry in an action row, with a browse button when `choose` names what to pick.
 fn entry_row(
     group: &adw::PreferencesGroup,
     title: &str,
     choose: Option<&str>,
     sender: &ComponentSender<Wizard>,
 ) -> gtk::Entry {
-    let (entry, row) = rows::entry_row(group, title, "");
+    let (entry, _) = match choose {
+        Some(what) => super::file_chooser::path_row(group, title, "", what),
+        None => rows::entry_row(group, title, ""),
+    };
     entry.set_width_chars(28);
-    if let Some(what) = choose {
-        let button = gtk::Button::builder()
-            .icon_name("document-open-symbolic")
-            .tooltip_text(gettext("Choose the {what}…").replace("{what}", what))
-            .valign(gtk::Align::Center)
-            .build();
-        let target = entry.clone();
-        let dialog_title = gettext("Choose the {what}").replace("{what}", what);
-        button.connect_clicked(move |button| {
-            let parent = button.root().and_downcast::<gtk::Window>();
-            let chooser = gtk::FileChooserNative::new(
-                Some(&dialog_title),
-                parent.as_ref(),
-                gtk::FileChooserAction::Open,
-                Some(&gettext("_Open")),
-                Some(&gettext("_Cancel")),
-            );
-            let target = target.clone();
-            chooser.connect_response(move |chooser, response| {
-                if response == gtk::ResponseType::Accept
-                    && let Some(path) = chooser.file().and_then(|f| f.path())
-                {
-                    target.set_text(&path.to_string_lossy());
-                }
-            });
-            chooser.show();
-        });
-        row.add_suffix(&button);
-    }
     let sender = sender.clone();
     entry.connect_changed(move |_| sender.input(WizardMsg::Edited));
     entry
+}
+
+/// A small wrapped note under a group's rows.
+fn note(group: &adw::PreferencesGroup, css: &str) -> gtk::Label {
+    let label = gtk::Label::builder()
+        .wrap(true)
+        .xalign(0.0)
+        .visible(false)
+        .margin_top(6)
+        .css_classes([css])
+        .build();
+    group.add(&label);
+    label
 }
 
 /// A spin-button row whose changes count as edits of the form.
@@ -154,7 +161,7 @@ impl Component for Wizard {
     type Init = ();
     type Input = WizardMsg;
     type Output = WizardOutput;
-    type CommandOutput = ();
+    type CommandOutput = WizardCmd;
     type Root = adw::Window;
     type Widgets = WizardWidgets;
 
@@ -255,6 +262,7 @@ impl Component for Wizard {
             Some(&gettext("disk image")),
             &sender,
         );
+        let boot_note = note(&disk_group, "dim-label");
         for (check, kind) in [
             (&boot_kernel, BootKind::Kernel),
             (&boot_disk, BootKind::DiskImage),
@@ -291,45 +299,64 @@ impl Component for Wizard {
         );
         page(&stack, "size", &[&size_group]);
 
-        // Step 3: storage.
+        // Step 3: storage (virt-manager's "Create a disk image for the virtual machine" /
+        // "Select or create custom storage").
         let storage_group = adw::PreferencesGroup::builder()
             .title(gettext("Storage"))
-            .description(gettext("The disk goes into the VM's definition as a virtio disk. Vireo's engine does not hand disks to guests yet; libvirt runs the VM with it."))
             .build();
+        let storage_new = radio_row(
+            &storage_group,
+            &gettext("Create a disk image for the virtual machine"),
+            &gettext("In Vireo's images folder; space is used as the guest writes"),
+            None,
+        );
+        let storage_existing = radio_row(
+            &storage_group,
+            &gettext("Select existing storage"),
+            &gettext("A raw or qcow2 image you already have, or an ISO image"),
+            Some(&storage_new),
+        );
         let storage_none = radio_row(
             &storage_group,
             &gettext("No disk"),
             &gettext("The guest runs from its kernel and initrd only"),
-            None,
-        );
-        let storage_new = radio_row(
-            &storage_group,
-            &gettext("Create a new disk image"),
-            &gettext("A raw image in Vireo's data folder; space is used as the guest writes"),
-            Some(&storage_none),
-        );
-        let storage_existing = radio_row(
-            &storage_group,
-            &gettext("Use an existing disk image"),
-            &gettext("Attach a raw or qcow2 image you already have"),
-            Some(&storage_none),
+            Some(&storage_new),
         );
         storage_none.set_active(true);
-        let storage_details = adw::PreferencesGroup::new();
+        let new_group = adw::PreferencesGroup::new();
         let new_size = spin_row(
-            &storage_details,
+            &new_group,
             &gettext("Size (GiB)"),
             &gettext("Of the new disk image"),
             (1.0, 4096.0, 1.0),
             form.new_image_gib as f64,
             &sender,
         );
+        let new_format = adw::ComboRow::builder()
+            .title(gettext("Format"))
+            .subtitle(gettext("qcow2 grows as the guest writes and supports snapshots; raw is a plain file"))
+            .model(&gtk::StringList::new(&["qcow2", "raw"]))
+            .build();
+        new_group.add(&new_format);
+        {
+            let sender = sender.clone();
+            new_format.connect_selected_notify(move |row| {
+                let format = if row.selected() == 1 {
+                    DiskFormat::Raw
+                } else {
+                    DiskFormat::Qcow2
+                };
+                sender.input(WizardMsg::SetFormat(format));
+            });
+        }
+        let existing_group = adw::PreferencesGroup::new();
         let existing_image = entry_row(
-            &storage_details,
+            &existing_group,
             &gettext("Existing image"),
             Some(&gettext("disk image")),
             &sender,
         );
+        let existing_note = note(&existing_group, "dim-label");
         for (check, kind) in [
             (&storage_none, StorageKind::None),
             (&storage_new, StorageKind::NewImage),
@@ -351,7 +378,7 @@ impl Component for Wizard {
         page(
             &stack,
             "storage",
-            &[&storage_group, &storage_details, &progress_group],
+            &[&storage_group, &new_group, &existing_group, &progress_group],
         );
 
         // Step 4: name and summary.
@@ -410,6 +437,7 @@ impl Component for Wizard {
             facts,
             store: DomainStore::open_default().ok(),
             progress: None,
+            checking: BTreeSet::new(),
             error: None,
             suggested_name: None,
         };
@@ -433,8 +461,12 @@ impl Component for Wizard {
             storage_none,
             storage_new,
             storage_existing,
+            boot_note,
+            storage_group,
             new_size,
+            new_format,
             existing_image,
+            existing_note,
             progress,
             name,
             summary,
@@ -456,6 +488,25 @@ impl Component for Wizard {
         self.handle(msg, &sender);
         if self.step != step && self.step + 1 == STEPS {
             self.propose_name(widgets);
+        }
+        self.inspect_new_images(&sender);
+        self.update_view(widgets, sender);
+    }
+
+    fn update_cmd_with_view(
+        &mut self,
+        widgets: &mut WizardWidgets,
+        msg: WizardCmd,
+        sender: ComponentSender<Self>,
+        _root: &adw::Window,
+    ) {
+        self.form = read_form(&self.form, widgets);
+        match msg {
+            WizardCmd::Inspected(path, check) => {
+                self.checking.remove(&path);
+                self.form.images.insert(path, check);
+            }
+            WizardCmd::DiskReady(result) => self.finish(result, &sender),
         }
         self.update_view(widgets, sender);
     }
@@ -481,12 +532,10 @@ impl Component for Wizard {
         widgets
             .disk_group
             .set_visible(form.boot == BootKind::DiskImage);
-        widgets
-            .new_size
-            .set_sensitive(form.storage == StorageKind::NewImage);
-        widgets
-            .existing_image
-            .set_sensitive(form.storage == StorageKind::ExistingImage);
+        let boot_iso = form.boot == BootKind::DiskImage && is_iso(&form.boot_image);
+        widgets.boot_note.set_visible(boot_iso);
+        widgets.boot_note.set_text(&cdrom_note("vda"));
+        self.show_storage(widgets);
         let problem = self.error.clone().or_else(|| {
             form.problem(self.step, self.host, self.store.as_ref())
                 .map(|p| problem_text(&p))
@@ -504,10 +553,11 @@ impl Component for Wizard {
                 .set_text(Some(&gettext("Creating the disk image…")));
         }
         if self.step + 1 == STEPS {
+            let new_image = self.store.as_ref().map(|s| form.new_image_path(s));
             for (row, value) in widgets
                 .summary
                 .iter()
-                .zip(summary_values(form, &self.facts))
+                .zip(summary_values(form, &self.facts, new_image.as_deref()))
             {
                 row.set_subtitle(&glib::markup_escape_text(&value));
             }
@@ -515,11 +565,14 @@ impl Component for Wizard {
     }
 }
 
-/// Copies the widgets' values into a form (radio choices come from `base`).
+/// Copies the widgets' values into a form (radio choices, the format and the inspected images
+/// come from `base`).
 fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
     NewVmForm {
         boot: base.boot,
         storage: base.storage,
+        new_image_format: base.new_image_format,
+        images: base.images.clone(),
         kernel: w.kernel.text().into(),
         initrd: w.initrd.text().into(),
         cmdline: w.cmdline.text().into(),
@@ -534,19 +587,43 @@ fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
 }
 
 /// The summary rows' values (CPU, Memory, Boot, Storage): the CPU the VM will get
-/// under the current preference, memory and vCPUs, how it boots, its storage.
-fn summary_values(form: &NewVmForm, host: &HostFacts) -> [String; 4] {
+/// under the current preference, memory and vCPUs, how it boots, its disks (the same list
+/// Create records, so Boot and Storage never disagree).
+fn summary_values(
+    form: &NewVmForm,
+    host: &HostFacts,
+    new_image: Option<&std::path::Path>,
+) -> [String; 4] {
     let prefs = Prefs::load().unwrap_or_default();
     let boot = match form.boot {
         BootKind::Kernel => gettext("Linux kernel {path}").replace("{path}", &form.kernel),
         BootKind::DiskImage => gettext("Disk image {path}").replace("{path}", &form.boot_image),
     };
-    let storage = match form.storage {
-        StorageKind::None => gettext("No disk"),
-        StorageKind::NewImage => {
-            gettext("New {gib} GiB disk image").replace("{gib}", &form.new_image_gib.to_string())
-        }
-        StorageKind::ExistingImage => form.existing_image.clone(),
+    let disks = form.planned_disks(new_image);
+    let storage = if disks.is_empty() {
+        gettext("No disk")
+    } else {
+        disks
+            .iter()
+            .map(|disk| {
+                let path = disk.path.display().to_string();
+                let text = if disk.new {
+                    gettext("new {gib} GiB {format} image {path}")
+                        .replace("{gib}", &form.new_image_gib.to_string())
+                } else if disk.cdrom {
+                    gettext("{path} (CD-ROM, read-only)")
+                } else {
+                    gettext("{path} ({format})")
+                };
+                format!(
+                    "{}: {}",
+                    disk.target,
+                    text.replace("{format}", disk.format.as_str())
+                        .replace("{path}", &path)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     [
         cpu_summary_text(&prefs, host),
@@ -574,6 +651,7 @@ impl Wizard {
             WizardMsg::Edited => {}
             WizardMsg::SetBoot(kind) => self.form.boot = kind,
             WizardMsg::SetStorage(kind) => self.form.storage = kind,
+            WizardMsg::SetFormat(format) => self.form.new_image_format = format,
             WizardMsg::Back => self.step = self.step.saturating_sub(1),
             WizardMsg::Forward => {
                 if self.current_problem().is_some() || self.progress.is_some() {
@@ -585,9 +663,89 @@ impl Wizard {
                     self.create(sender);
                 }
             }
-            WizardMsg::Progress(share) => self.progress = Some(share),
-            WizardMsg::DiskReady(result) => self.finish(result, sender),
+            WizardMsg::Progress(share) => {
+                if self.progress.is_some() {
+                    self.progress = Some(share);
+                }
+            }
         }
+    }
+
+    /// Starts a worker inspecting each image path the form has not seen yet (its format and
+    /// whether the block layer can use it); the step waits for the answer.
+    fn inspect_new_images(&mut self, sender: &ComponentSender<Self>) {
+        for path in self.form.images_to_check() {
+            if !self.checking.insert(path.clone()) {
+                continue;
+            }
+            let what = gettext("checking the disk image");
+            sender.oneshot_command(async move {
+                let file = PathBuf::from(&path);
+                let check = super::worker::run_blocking(&what, move || {
+                    block::inspect(&file)
+                        .map(|info| info.format)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .and_then(|r| r);
+                WizardCmd::Inspected(path, check)
+            });
+        }
+    }
+
+    /// The storage step as the form has it: which fields are live, what the boot image is,
+    /// what the existing image was found to be.
+    fn show_storage(&self, w: &WizardWidgets) {
+        let form = &self.form;
+        let none_row = w
+            .storage_none
+            .ancestor(adw::ActionRow::static_type())
+            .and_downcast::<adw::ActionRow>();
+        if form.boot == BootKind::DiskImage {
+            w.storage_group.set_description(Some(
+                &gettext("The boot image {path} is the first disk (vda); a disk chosen here is added as vdb.")
+                    .replace("{path}", form.boot_image.trim()),
+            ));
+            if let Some(row) = &none_row {
+                row.set_title(&gettext("No other disk"));
+                row.set_subtitle(&gettext("Only the boot image"));
+            }
+        } else {
+            w.storage_group.set_description(Some(&gettext(
+                "Disks are virtio disks: the guest sees them as /dev/vda, /dev/vdb, …",
+            )));
+            if let Some(row) = &none_row {
+                row.set_title(&gettext("No disk"));
+                row.set_subtitle(&gettext("The guest runs from its kernel and initrd only"));
+            }
+        }
+        let new = form.storage == StorageKind::NewImage;
+        w.new_size.set_sensitive(new);
+        w.new_format.set_sensitive(new);
+        w.new_format.set_selected(match form.new_image_format {
+            DiskFormat::Qcow2 => 0,
+            DiskFormat::Raw => 1,
+        });
+        let existing = form.storage == StorageKind::ExistingImage;
+        w.existing_image.set_sensitive(existing);
+        let path = form.existing_image.trim();
+        let note = match form.images.get(path) {
+            Some(Ok(format)) if existing => {
+                let target = form
+                    .planned_disks(None)
+                    .last()
+                    .map(|d| d.target.clone())
+                    .unwrap_or_else(|| "vda".into());
+                Some(if is_iso(path) {
+                    cdrom_note(&target)
+                } else {
+                    gettext("A {format} image").replace("{format}", format.as_str())
+                })
+            }
+            _ => None,
+        };
+        w.existing_note.set_visible(note.is_some());
+        w.existing_note.set_text(&note.unwrap_or_default());
     }
 
     /// On arriving at the last step, fills the name field with a suggestion (so the wizard can
@@ -611,46 +769,48 @@ impl Wizard {
             .map(|p| problem_text(&p))
     }
 
-    /// Makes the disk image (if asked) off the UI thread; [`Self::finish`] defines the VM.
+    /// Makes the new disk image (if asked) in a worker, with progress; [`Self::finish`] defines
+    /// the VM.
     fn create(&mut self, sender: &ComponentSender<Self>) {
         self.error = None;
         let Some(store) = &self.store else {
             self.error = Some(gettext("Vireo's data folder cannot be opened; see the log"));
             return;
         };
-        match self.form.storage {
-            StorageKind::NewImage => {
-                let path = self.form.new_image_path(store);
-                let gib = self.form.new_image_gib;
-                let input = sender.input_sender().clone();
-                self.progress = Some(0.0);
-                std::thread::spawn(move || {
-                    let progress = |share| {
-                        let _ = input.send(WizardMsg::Progress(share));
-                    };
-                    let result = create_raw_image(&path, gib, progress)
-                        .map(|()| Some(path.clone()))
-                        .map_err(|e| {
-                            gettext("Cannot create {path}: {error}")
-                                .replace("{path}", &path.display().to_string())
-                                .replace("{error}", &e.to_string())
-                        });
-                    let _ = input.send(WizardMsg::DiskReady(result));
-                });
-            }
-            StorageKind::ExistingImage => {
-                let path = PathBuf::from(self.form.existing_image.trim());
-                sender.input(WizardMsg::DiskReady(Ok(Some(path))));
-            }
-            StorageKind::None => sender.input(WizardMsg::DiskReady(Ok(None))),
+        if self.form.storage != StorageKind::NewImage {
+            sender.oneshot_command(async { WizardCmd::DiskReady(Ok(None)) });
+            return;
         }
+        let path = self.form.new_image_path(store);
+        let format = self.form.new_image_format;
+        let bytes = self.form.new_image_gib << 30;
+        let input = sender.input_sender().clone();
+        let what = gettext("creating the disk image");
+        self.progress = Some(0.0);
+        sender.oneshot_command(async move {
+            let target = path.clone();
+            let made = super::worker::run_blocking(&what, move || {
+                if let Some(dir) = target.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        gettext("Cannot create the folder {path}: {error}")
+                            .replace("{path}", &dir.display().to_string())
+                            .replace("{error}", &e.to_string())
+                    })?;
+                }
+                let mut progress = |share: f64| {
+                    let _ = input.send(WizardMsg::Progress(share));
+                };
+                block::create(&target, format, bytes, &mut progress).map_err(|e| e.to_string())
+            })
+            .await
+            .and_then(|r| r);
+            WizardCmd::DiskReady(made.map(|()| Some(path)))
+        });
     }
 
     fn finish(&mut self, disk: Result<Option<PathBuf>, String>, sender: &ComponentSender<Self>) {
         self.progress = None;
-        let created_image = (self.form.storage == StorageKind::NewImage)
-            .then(|| disk.clone().ok().flatten())
-            .flatten();
+        let created_image = disk.clone().ok().flatten();
         let result = disk.and_then(|disk| {
             let prefs = Prefs::load().map_err(|e| e.to_string())?;
             let domain = self
