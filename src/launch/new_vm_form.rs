@@ -68,6 +68,12 @@ pub struct PlannedDisk {
     pub new: bool,
 }
 
+/// Where Vireo makes disk images: `images/` beside the store's `domains/` (so
+/// `$XDG_DATA_HOME/vireo/images`).
+pub fn images_dir(store: &DomainStore) -> PathBuf {
+    store.dir().parent().unwrap_or(store.dir()).join("images")
+}
+
 /// Whether `path` names an ISO image (install media), which becomes a read-only CD-ROM.
 pub fn is_iso(path: &str) -> bool {
     Path::new(path.trim())
@@ -324,13 +330,11 @@ impl NewVmForm {
     /// Where a new disk image for this VM goes: beside the store, in `images/`, named after
     /// the VM (`NAME.qcow2`, or `NAME.img` for raw).
     pub fn new_image_path(&self, store: &DomainStore) -> PathBuf {
-        let base = store.dir().parent().unwrap_or(store.dir());
         let extension = match self.new_image_format {
             DiskFormat::Qcow2 => "qcow2",
             DiskFormat::Raw => "img",
         };
-        base.join("images")
-            .join(format!("{}.{extension}", self.name))
+        images_dir(store).join(format!("{}.{extension}", self.name))
     }
 
     /// The disks the VM gets, in target order: the boot image (when booting one), then the

@@ -2,10 +2,17 @@
 //! in the widgets and are written on Apply (validated first; a failed save changes nothing on
 //! disk); closing with unapplied changes asks first.
 
+use std::path::PathBuf;
+
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
+
+mod disk_edits;
+mod disks;
+
+pub use disks::{DiskInfos, DiskRequest, DiskSection};
 
 use super::rows;
 use crate::cpu::{CpuMap, Policy};
@@ -14,6 +21,7 @@ use crate::domain::model::OsText;
 use crate::domain::store::{DomainStore, StoredDomain};
 use crate::domain::units::Memory;
 use crate::domain::validate::document_problems;
+use crate::engine::config::DiskFormat;
 use crate::launch::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
 use crate::launch::machines::RunState;
 
@@ -44,6 +52,23 @@ pub struct Details {
     host_cpu: Option<crate::cpu::guest::HostCpuFacts>,
     /// Set while the view rewrites widgets, so their change signals are not taken as edits.
     syncing: std::rc::Rc<std::cell::Cell<bool>>,
+    /// What `block::inspect` found for each disk image (by path), filled by a worker.
+    disk_infos: DiskInfos,
+    /// Set while a disk is being added, resized or removed (one at a time).
+    disk_busy: bool,
+}
+
+/// What the details window's workers report.
+#[derive(Debug)]
+pub enum DetailsCmd {
+    /// This host's CPU facts (KVM ioctls, maybe a probe guest).
+    HostCpu(Result<Option<crate::cpu::guest::HostCpuFacts>, String>),
+    /// The disks' images as inspected.
+    DiskInfo(Vec<(String, Result<crate::engine::block::ImageInfo, String>)>),
+    /// A disk image for Add disk is ready: its path, format, and whether it was made new.
+    DiskReady(Result<(PathBuf, DiskFormat, bool), String>),
+    /// A resize or file deletion finished: what to say.
+    DiskDone(Result<String, String>),
 }
 
 #[derive(Debug)]
@@ -63,6 +88,24 @@ pub enum DetailsMsg {
     Discard,
     /// The main window's listing saw the VM in this state.
     RunState(RunState),
+    /// Open the Add disk dialog.
+    AskAddDisk,
+    /// Ask before removing the disk with this target.
+    AskRemoveDisk(String),
+    /// Ask for the new size of the disk with this target.
+    AskResizeDisk(String),
+    /// Add a disk (a new image is created in a worker, with progress).
+    AddDisk(DiskRequest),
+    /// Remove the disk with this target from the definition, and its file when asked.
+    RemoveDisk { target: String, delete_file: bool },
+    /// Resize the disk with this target (offline only).
+    ResizeDisk {
+        target: String,
+        bytes: u64,
+        allow_shrink: bool,
+    },
+    /// Progress of the disk image being created (0..=1).
+    DiskProgress(f64),
 }
 
 pub struct DetailsWidgets {
@@ -93,6 +136,8 @@ pub struct DetailsWidgets {
     pub kernel: gtk::Entry,
     pub initrd: gtk::Entry,
     pub cmdline: gtk::Entry,
+    /// Devices → Disks.
+    pub disks: DiskSection,
     pub xml: gtk::TextView,
 }
 
@@ -139,6 +184,19 @@ fn entry(
     entry
 }
 
+/// An entry with a browse button, for a file path.
+fn path_entry(
+    group: &adw::PreferencesGroup,
+    title: &str,
+    value: &str,
+    what: &str,
+    edited: impl Fn() + 'static,
+) -> gtk::Entry {
+    let (entry, _) = super::file_chooser::path_row(group, title, value, what);
+    entry.connect_changed(move |_| edited());
+    entry
+}
+
 fn spin(
     group: &adw::PreferencesGroup,
     title: &str,
@@ -166,7 +224,7 @@ impl Component for Details {
     type Input = DetailsMsg;
     type Output = ();
     /// This host's CPU facts, measured off the UI thread (KVM ioctls, maybe a probe guest).
-    type CommandOutput = Result<Option<crate::cpu::guest::HostCpuFacts>, String>;
+    type CommandOutput = DetailsCmd;
     type Root = adw::Window;
     type Widgets = DetailsWidgets;
 
@@ -255,13 +313,15 @@ impl Component for Details {
         // host boot): measured off the UI thread; the host warning appears when it arrives.
         let what = gettext("the host CPU check");
         sender.oneshot_command(async move {
-            super::worker::run_blocking(&what, || {
-                crate::host::kvm::supported_cpuid().ok().map(|kvm| {
-                    let enforced = crate::launch::cpuid_enforcement().unwrap_or(true);
-                    crate::launch::host_cpu_facts(&kvm, enforced)
+            DetailsCmd::HostCpu(
+                super::worker::run_blocking(&what, || {
+                    crate::host::kvm::supported_cpuid().ok().map(|kvm| {
+                        let enforced = crate::launch::cpuid_enforcement().unwrap_or(true);
+                        crate::launch::host_cpu_facts(&kvm, enforced)
+                    })
                 })
-            })
-            .await
+                .await,
+            )
         });
         let cpu_page = adw::PreferencesPage::new();
         let mode_group = adw::PreferencesGroup::builder()
@@ -482,16 +542,18 @@ impl Component for Details {
         let boot_group = adw::PreferencesGroup::builder()
             .title(gettext("Direct Kernel Boot"))
             .build();
-        let kernel = entry(
+        let kernel = path_entry(
             &boot_group,
             &gettext("Kernel"),
             os.kernel.as_deref().unwrap_or(""),
+            &gettext("kernel"),
             edited.clone(),
         );
-        let initrd = entry(
+        let initrd = path_entry(
             &boot_group,
             &gettext("Initrd"),
             os.initrd.as_deref().unwrap_or(""),
+            &gettext("initrd"),
             edited.clone(),
         );
         let cmdline = entry(
@@ -511,30 +573,14 @@ impl Component for Details {
 
         // Devices, as read from the XML.
         let devices_page = adw::PreferencesPage::new();
-        let disks_group = adw::PreferencesGroup::builder()
-            .title(gettext("Disks"))
-            .build();
         let devices_note = gettext(
-            "As the definition lists them. Vireo's engine gives guests a serial console but does not attach disks or network interfaces yet; libvirt runs the VM with all of them.",
+            "As the definition lists them. Vireo's engine does not attach network interfaces yet; libvirt runs the VM with them.",
         );
-        for disk in domain.disks() {
-            let row = adw::ActionRow::builder()
-                .title(glib::markup_escape_text(disk.source.as_deref().unwrap_or("—")).as_str())
-                .subtitle(format!(
-                    "{} · {} · {}",
-                    disk.target_dev.as_deref().unwrap_or("?"),
-                    disk.target_bus.as_deref().unwrap_or("?"),
-                    disk.driver_type.as_deref().unwrap_or("raw")
-                ))
-                .build();
-            disks_group.add(&row);
-        }
-        if domain.disks().is_empty() {
-            disks_group.set_description(Some(&gettext("No disks")));
-        } else {
-            disks_group.set_description(Some(&devices_note));
-        }
-        devices_page.add(&disks_group);
+        let mut disk_section = DiskSection::new(&sender);
+        let running = matches!(run_state, RunState::Running | RunState::Paused);
+        disk_section.show(&domain.disks(), &DiskInfos::new(), running, &sender);
+        devices_page.add(&disk_section.group);
+
         let nics_group = adw::PreferencesGroup::builder()
             .title(gettext("Network Interfaces"))
             .build();
@@ -552,7 +598,7 @@ impl Component for Details {
         }
         if domain.interfaces().is_empty() {
             nics_group.set_description(Some(&gettext("No network interfaces")));
-        } else if domain.disks().is_empty() {
+        } else {
             nics_group.set_description(Some(&devices_note));
         }
         devices_page.add(&nics_group);
@@ -655,6 +701,8 @@ impl Component for Details {
             map,
             host_cpu: None,
             syncing: syncing.clone(),
+            disk_infos: DiskInfos::new(),
+            disk_busy: false,
         };
         let mut widgets = DetailsWidgets {
             window,
@@ -681,8 +729,10 @@ impl Component for Details {
             kernel,
             initrd,
             cmdline,
+            disks: disk_section,
             xml,
         };
+        model.inspect_disks(&sender);
         model.show_cpu(&mut widgets, &sender);
         model.show_host_warning(&widgets);
         model.show_vcpu_warning(&widgets);
@@ -700,12 +750,31 @@ impl Component for Details {
         // Not an edit: it must leave the page, its error and the user's edits as they are.
         if let DetailsMsg::RunState(state) = msg {
             widgets.state.set_text(&super::vm_list::state_text(&state));
+            let changed = self.run_state != state;
             self.run_state = state;
+            if changed {
+                self.show_disks(widgets, &sender);
+            }
             return;
         }
+        let msg = match self.handle_disk_msg(msg, widgets, &sender, root) {
+            Some(msg) => msg,
+            None => {
+                widgets.error.set_visible(self.error.is_some());
+                widgets.error.set_text(self.error.as_deref().unwrap_or(""));
+                return;
+            }
+        };
         self.error = None;
         match msg {
-            DetailsMsg::RunState(_) => unreachable!("handled above"),
+            DetailsMsg::RunState(_)
+            | DetailsMsg::AskAddDisk
+            | DetailsMsg::AskRemoveDisk(_)
+            | DetailsMsg::AskResizeDisk(_)
+            | DetailsMsg::AddDisk(_)
+            | DetailsMsg::RemoveDisk { .. }
+            | DetailsMsg::ResizeDisk { .. }
+            | DetailsMsg::DiskProgress(_) => unreachable!("handled above"),
             DetailsMsg::Edited => self.dirty = true,
             DetailsMsg::XmlEdited => {
                 self.dirty = true;
@@ -773,11 +842,31 @@ impl Component for Details {
     fn update_cmd_with_view(
         &mut self,
         widgets: &mut DetailsWidgets,
-        facts: Self::CommandOutput,
-        _sender: ComponentSender<Self>,
+        msg: Self::CommandOutput,
+        sender: ComponentSender<Self>,
         _root: &adw::Window,
     ) {
-        self.host_cpu_arrived(widgets, facts);
+        match msg {
+            DetailsCmd::HostCpu(facts) => self.host_cpu_arrived(widgets, facts),
+            DetailsCmd::DiskInfo(infos) => {
+                self.disk_infos.extend(infos);
+                self.show_disks(widgets, &sender);
+            }
+            DetailsCmd::DiskReady(result) => self.disk_ready(result, widgets, &sender),
+            DetailsCmd::DiskDone(result) => {
+                self.disk_busy = false;
+                widgets.disks.progress.set_visible(false);
+                match result {
+                    Ok(text) => widgets.toasts.add_toast(adw::Toast::new(&text)),
+                    Err(error) => self.error = Some(error),
+                }
+                self.disk_infos.clear();
+                self.inspect_disks(&sender);
+                self.show_disks(widgets, &sender);
+            }
+        }
+        widgets.error.set_visible(self.error.is_some());
+        widgets.error.set_text(self.error.as_deref().unwrap_or(""));
     }
 }
 
