@@ -12,6 +12,7 @@ pub mod cpu_verdict;
 pub mod cpuid_enforcement;
 pub mod cpuset;
 pub mod disk_edit;
+pub mod disk_usage;
 pub mod disks;
 mod domain_facts;
 pub mod machines;

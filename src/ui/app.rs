@@ -17,6 +17,7 @@ use super::console::Console;
 use super::details::Details;
 use super::preferences::Preferences;
 use super::vm_list::{RowRequest, VmList};
+use crate::launch::disk_usage::{DiskUsage, disk_usage};
 use super::wizard::{Wizard, WizardOutput};
 use super::worker::run_blocking;
 use crate::domain::store::{DomainStore, StoredDomain};
@@ -47,6 +48,12 @@ pub struct App {
     close_confirmed: Rc<Cell<bool>>,
     /// "Shut Down All" was chosen on closing: waiting for the VMs to stop.
     quitting: Option<Quitting>,
+    /// Each VM's disk usage as last measured (in a worker, see [`App::measure_disks`]).
+    disk_usage: HashMap<String, DiskUsage>,
+    /// A disk-usage measurement is under way.
+    measuring_disks: bool,
+    /// Listings since the last disk-usage measurement (running guests fill their disks).
+    listings_since_measure: u32,
 }
 
 /// How long "Shut Down All" waits for guests to power off before offering Force Off.
@@ -124,6 +131,8 @@ pub enum AppCmd {
     RunningOnClose(Result<Vec<String>, String>),
     /// A definition read for its details window, and the page to show first.
     DetailsLoaded(String, Option<&'static str>, Result<StoredDomain, String>),
+    /// Each VM's disk usage, measured in a worker.
+    DiskUsage(Result<HashMap<String, DiskUsage>, String>),
 }
 
 #[relm4::component(pub)]
@@ -235,6 +244,9 @@ impl Component for App {
             refresh_again: false,
             close_confirmed: Rc::new(Cell::new(false)),
             quitting: None,
+            disk_usage: HashMap::new(),
+            measuring_disks: false,
+            listings_since_measure: 0,
         };
         let row_sender = sender.clone();
         let vm_list = VmList::new(move |request| row_sender.input(AppMsg::Row(request)));
@@ -389,12 +401,21 @@ impl Component for App {
                 match listed {
                     Ok(listed) => {
                         let changed = self.take_listing(listed);
+                        self.measure_disks(changed, &sender);
                         self.follow_quit(root);
                         if !changed {
                             return;
                         }
                     }
                     Err(error) => self.toast = Some(error),
+                }
+                show(self, widgets);
+                return;
+            }
+            AppCmd::DiskUsage(measured) => {
+                self.measuring_disks = false;
+                if let Ok(usage) = measured {
+                    self.disk_usage = usage;
                 }
                 show(self, widgets);
                 return;
@@ -444,6 +465,24 @@ impl App {
             let listed =
                 run_blocking(&what, move || (store.generation(), machines::list(&store))).await;
             AppCmd::Listed(listed)
+        });
+    }
+
+    /// Measures every VM's disk usage in a worker when the listing changed, and every ten
+    /// listings otherwise (a running guest fills its disks); one measurement at a time.
+    fn measure_disks(&mut self, changed: bool, sender: &ComponentSender<Self>) {
+        self.listings_since_measure += 1;
+        if self.measuring_disks || !(changed || self.listings_since_measure >= 10) {
+            return;
+        }
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        self.measuring_disks = true;
+        self.listings_since_measure = 0;
+        let what = gettext("the disk usage");
+        sender.oneshot_command(async move {
+            AppCmd::DiskUsage(run_blocking(&what, move || disk_usage(&store)).await)
         });
     }
 
@@ -752,6 +791,7 @@ fn show(model: &mut App, widgets: &mut AppWidgets) {
             "list"
         });
     widgets.vm_list.update(&model.vms);
+    widgets.vm_list.set_disk_usage(&model.disk_usage);
     if let Some(text) = model.toast.take() {
         let toast = adw::Toast::new(&glib::markup_escape_text(&text));
         toast.set_timeout(6);

@@ -11,6 +11,7 @@ use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{adw, gtk};
 
+use crate::launch::disk_usage::DiskUsage;
 use crate::launch::machines::{CpuHistory, RunState, VmAction, VmSummary};
 
 /// What a row asks the window to do.
@@ -31,6 +32,8 @@ struct Row {
     history: Rc<RefCell<CpuHistory>>,
     actions: gio::SimpleActionGroup,
     summary: VmSummary,
+    /// Its disks' space, once a worker has measured it.
+    usage: Option<DiskUsage>,
 }
 
 /// The list and its rows by VM name.
@@ -60,7 +63,20 @@ fn state_css(state: &RunState) -> &'static str {
     }
 }
 
-fn subtitle(summary: &VmSummary) -> String {
+/// "Disks: 3.1 GB of 20 GB" (allocated of virtual size).
+pub fn usage_text(usage: &DiskUsage) -> String {
+    let mut text = gettext("Disks: {used} of {size}")
+        .replace("{used}", &super::new_vm_text::size_text(usage.allocated))
+        .replace("{size}", &super::new_vm_text::size_text(usage.virtual_size));
+    if usage.unreadable > 0 {
+        text = gettext("{usage}, {n} unreadable")
+            .replace("{usage}", &text)
+            .replace("{n}", &usage.unreadable.to_string());
+    }
+    text
+}
+
+fn subtitle(summary: &VmSummary, usage: Option<&DiskUsage>) -> String {
     if let RunState::Broken(error) = &summary.state {
         return error.clone();
     }
@@ -73,6 +89,9 @@ fn subtitle(summary: &VmSummary) -> String {
             .replace("{n}", &summary.vcpus.to_string())
             .replace("{mib}", &summary.memory_mib.to_string()),
     );
+    if let Some(usage) = usage {
+        parts.push(usage_text(usage));
+    }
     if summary.transient {
         parts.push(gettext("Transient: not defined, gone when it stops"));
     }
@@ -126,6 +145,28 @@ impl VmList {
                 apply(row, vm);
             }
         }
+    }
+
+    /// Shows each VM's disk usage (VMs without disks show none).
+    pub fn set_disk_usage(&mut self, usage: &HashMap<String, DiskUsage>) {
+        for (name, row) in &mut self.rows {
+            let now = usage.get(name).copied();
+            if row.usage != now {
+                row.usage = now;
+                row.row.set_subtitle(&glib::markup_escape_text(&subtitle(
+                    &row.summary,
+                    row.usage.as_ref(),
+                )));
+            }
+        }
+    }
+
+    /// The subtitle of `name`'s row, for tests.
+    pub fn subtitle(&self, name: &str) -> Option<String> {
+        self.rows
+            .get(name)
+            .and_then(|r| r.row.subtitle())
+            .map(|s| s.to_string())
     }
 
     /// Records a CPU reading per running VM and redraws the sparklines.
@@ -292,6 +333,7 @@ impl VmList {
             history,
             actions,
             summary: vm.clone(),
+            usage: None,
         };
         apply(&mut built, vm);
         built
@@ -314,7 +356,7 @@ fn icon_button(icon: &str, tooltip: &str, action: &str) -> gtk::Button {
 /// Shows `vm` in `row`: texts, state colour and which actions apply.
 fn apply(row: &mut Row, vm: &VmSummary) {
     row.row
-        .set_subtitle(&glib::markup_escape_text(&subtitle(vm)));
+        .set_subtitle(&glib::markup_escape_text(&subtitle(vm, row.usage.as_ref())));
     row.state_label.set_text(&state_text(&vm.state));
     for class in [
         "vm-state-running",
