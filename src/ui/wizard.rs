@@ -32,6 +32,8 @@ pub struct Wizard {
     store: Option<DomainStore>,
     /// Disk-image progress while creating (0.0 ..= 1.0), `None` when idle.
     progress: Option<f64>,
+    /// Every progress report the last disk creation sent (for tests and the log).
+    progress_seen: Vec<f64>,
     /// Image files being inspected by a worker now (paths as typed, trimmed).
     checking: BTreeSet<String>,
     error: Option<String>,
@@ -437,6 +439,7 @@ impl Component for Wizard {
             facts,
             store: DomainStore::open_default().ok(),
             progress: None,
+            progress_seen: Vec::new(),
             checking: BTreeSet::new(),
             error: None,
             suggested_name: None,
@@ -641,6 +644,11 @@ impl Wizard {
         &self.form
     }
 
+    /// The progress reports of the last disk image creation, in order.
+    pub fn progress_seen(&self) -> &[f64] {
+        &self.progress_seen
+    }
+
     /// The step shown (0-based).
     pub fn step(&self) -> usize {
         self.step
@@ -666,6 +674,7 @@ impl Wizard {
             WizardMsg::Progress(share) => {
                 if self.progress.is_some() {
                     self.progress = Some(share);
+                    self.progress_seen.push(share);
                 }
             }
         }
@@ -787,6 +796,7 @@ impl Wizard {
         let input = sender.input_sender().clone();
         let what = gettext("creating the disk image");
         self.progress = Some(0.0);
+        self.progress_seen.clear();
         sender.oneshot_command(async move {
             let target = path.clone();
             let made = super::worker::run_blocking(&what, move || {

@@ -35,6 +35,8 @@ pub struct DiskSection {
     pub group: adw::PreferencesGroup,
     /// One row per disk, in document order, with the target as the row's name.
     pub rows: Vec<adw::ActionRow>,
+    /// Each row's Resize button (insensitive while the VM runs), in the same order.
+    pub resize_buttons: Vec<gtk::Button>,
     pub add: gtk::Button,
     /// Shown while a disk image is being created or resized.
     pub progress: gtk::ProgressBar,
@@ -65,6 +67,7 @@ impl DiskSection {
         DiskSection {
             group,
             rows: Vec::new(),
+            resize_buttons: Vec::new(),
             add,
             progress,
         }
@@ -81,15 +84,17 @@ impl DiskSection {
         for row in self.rows.drain(..) {
             self.group.remove(&row);
         }
+        self.resize_buttons.clear();
         self.group.set_description(Some(&if disks.is_empty() {
             gettext("No disks")
         } else {
             gettext("virtio disks: the guest sees them as /dev/vda, /dev/vdb, … in this order")
         }));
         for disk in disks {
-            let row = disk_row(disk, infos, running, sender);
+            let (row, resize) = disk_row(disk, infos, running, sender);
             self.group.add(&row);
             self.rows.push(row);
+            self.resize_buttons.push(resize);
         }
     }
 }
@@ -104,7 +109,7 @@ fn disk_row(
     infos: &DiskInfos,
     running: bool,
     sender: &ComponentSender<Details>,
-) -> adw::ActionRow {
+) -> (adw::ActionRow, gtk::Button) {
     let target = disk.target_dev.clone().unwrap_or_else(|| "?".into());
     let kind = if is_cdrom(disk) {
         gettext("CD-ROM")
@@ -180,7 +185,7 @@ fn disk_row(
     }
     row.add_suffix(&resize);
     row.add_suffix(&remove);
-    row
+    (row, resize)
 }
 
 /// Inspects each image (off the UI thread): path → what it is, or the block layer's error.
