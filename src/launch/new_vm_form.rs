@@ -84,7 +84,10 @@ pub fn is_iso(path: &str) -> bool {
 /// The format a file's name promises, where it promises one (`.qcow2`; `.raw` and `.iso` are
 /// raw); `.img` and others say nothing.
 pub fn named_format(path: &str) -> Option<DiskFormat> {
-    let extension = Path::new(path.trim()).extension()?.to_str()?.to_ascii_lowercase();
+    let extension = Path::new(path.trim())
+        .extension()?
+        .to_str()?
+        .to_ascii_lowercase();
     match extension.as_str() {
         "qcow2" => Some(DiskFormat::Qcow2),
         "raw" | "iso" => Some(DiskFormat::Raw),
@@ -607,7 +610,8 @@ mod tests {
         assert!(domain.to_xml().contains("<boot dev='cdrom'/>"));
         // A qcow2 image named .img is recorded as qcow2: the content decides, not the name.
         form.boot_image = "/images/old.img".into();
-        form.images.insert("/images/old.img".into(), Ok(DiskFormat::Qcow2));
+        form.images
+            .insert("/images/old.img".into(), Ok(DiskFormat::Qcow2));
         form.storage = StorageKind::None;
         let domain = form.build(&prefs, &host, None).unwrap();
         let disks = domain.disks();

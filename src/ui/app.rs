@@ -17,10 +17,10 @@ use super::console::Console;
 use super::details::Details;
 use super::preferences::Preferences;
 use super::vm_list::{RowRequest, VmList};
-use crate::launch::disk_usage::{DiskUsage, disk_usage};
 use super::wizard::{Wizard, WizardOutput};
 use super::worker::run_blocking;
 use crate::domain::store::{DomainStore, StoredDomain};
+use crate::launch::disk_usage::{DiskUsage, disk_usage};
 use crate::launch::machines::{self, RunState, VmAction, VmSummary};
 use crate::prefs::Prefs;
 

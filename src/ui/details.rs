@@ -97,7 +97,10 @@ pub enum DetailsMsg {
     /// Add a disk (a new image is created in a worker, with progress).
     AddDisk(DiskRequest),
     /// Remove the disk with this target from the definition, and its file when asked.
-    RemoveDisk { target: String, delete_file: bool },
+    RemoveDisk {
+        target: String,
+        delete_file: bool,
+    },
     /// Resize the disk with this target (offline only).
     ResizeDisk {
         target: String,

@@ -32,6 +32,9 @@ pub struct Wizard {
     store: Option<DomainStore>,
     /// Disk-image progress while creating (0.0 ..= 1.0), `None` when idle.
     progress: Option<f64>,
+    /// The VM was defined: the window is about to close, and the form is no longer judged
+    /// (its name is now taken by the VM it made).
+    created: bool,
     /// Every progress report the last disk creation sent (for tests and the log).
     progress_seen: Vec<f64>,
     /// Image files being inspected by a worker now (paths as typed, trimmed).
@@ -325,7 +328,11 @@ impl Component for Wizard {
             Some(&storage_new),
         );
         storage_none.set_active(true);
-        let new_group = adw::PreferencesGroup::new();
+        let new_group = adw::PreferencesGroup::builder()
+            .description(gettext(
+                "qcow2 grows as the guest writes and supports snapshots; raw is a plain file",
+            ))
+            .build();
         let new_size = spin_row(
             &new_group,
             &gettext("Size (GiB)"),
@@ -336,7 +343,6 @@ impl Component for Wizard {
         );
         let new_format = adw::ComboRow::builder()
             .title(gettext("Format"))
-            .subtitle(gettext("qcow2 grows as the guest writes and supports snapshots; raw is a plain file"))
             .model(&gtk::StringList::new(&["qcow2", "raw"]))
             .build();
         new_group.add(&new_format);
@@ -439,6 +445,7 @@ impl Component for Wizard {
             facts,
             store: DomainStore::open_default().ok(),
             progress: None,
+            created: false,
             progress_seen: Vec::new(),
             checking: BTreeSet::new(),
             error: None,
@@ -541,13 +548,14 @@ impl Component for Wizard {
         self.show_storage(widgets);
         let problem = self.error.clone().or_else(|| {
             form.problem(self.step, self.host, self.store.as_ref())
+                .filter(|_| !self.created)
                 .map(|p| problem_text(&p))
         });
         widgets.problem.set_text(problem.as_deref().unwrap_or(""));
         widgets.problem.set_visible(problem.is_some());
         widgets
             .forward
-            .set_sensitive(problem.is_none() && self.progress.is_none());
+            .set_sensitive(problem.is_none() && self.progress.is_none() && !self.created);
         widgets.progress.set_visible(self.progress.is_some());
         if let Some(share) = self.progress {
             widgets.progress.set_fraction(share);
@@ -557,10 +565,11 @@ impl Component for Wizard {
         }
         if self.step + 1 == STEPS {
             let new_image = self.store.as_ref().map(|s| form.new_image_path(s));
-            for (row, value) in widgets
-                .summary
-                .iter()
-                .zip(summary_values(form, &self.facts, new_image.as_deref()))
+            for (row, value) in
+                widgets
+                    .summary
+                    .iter()
+                    .zip(summary_values(form, &self.facts, new_image.as_deref()))
             {
                 row.set_subtitle(&glib::markup_escape_text(&value));
             }
@@ -672,9 +681,11 @@ impl Wizard {
                 }
             }
             WizardMsg::Progress(share) => {
+                // A report may arrive after the result (two channels): it is recorded, but
+                // shows no bar once creation has ended.
+                self.progress_seen.push(share);
                 if self.progress.is_some() {
                     self.progress = Some(share);
-                    self.progress_seen.push(share);
                 }
             }
         }
@@ -835,6 +846,7 @@ impl Wizard {
         });
         match result {
             Ok(stored) => {
+                self.created = true;
                 // A disk-booted VM cannot start in Vireo's engine (see the step-1 note):
                 // it opens in its details rather than failing to start.
                 let _ = sender.output(WizardOutput::Created {

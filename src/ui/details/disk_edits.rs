@@ -93,7 +93,9 @@ impl Details {
     /// otherwise be overwritten or overwrite them).
     fn disk_edit_refused(&mut self) -> bool {
         self.error = if self.disk_busy {
-            Some(gettext("Another disk change is still running; wait for it to finish"))
+            Some(gettext(
+                "Another disk change is still running; wait for it to finish",
+            ))
         } else if self.xml_edited {
             Some(gettext(
                 "Apply or discard the edits on the XML page before changing disks",
@@ -133,8 +135,12 @@ impl Details {
     /// Lists the disks as the stored definition has them.
     pub(super) fn show_disks(&self, w: &mut DetailsWidgets, sender: &ComponentSender<Self>) {
         let running = self.running();
-        w.disks
-            .show(&self.stored.domain.disks(), &self.disk_infos, running, sender);
+        w.disks.show(
+            &self.stored.domain.disks(),
+            &self.disk_infos,
+            running,
+            sender,
+        );
         w.disks.add.set_sensitive(!self.disk_busy);
     }
 
@@ -308,10 +314,12 @@ impl Details {
                 Ok(Ok(())) => Ok(gettext("Removed {target} and deleted {path}")
                     .replace("{target}", &target)
                     .replace("{path}", &path)),
-                Ok(Err(e)) => Err(gettext("Removed {target}, but {path} could not be deleted: {error}")
-                    .replace("{target}", &target)
-                    .replace("{path}", &path)
-                    .replace("{error}", &e.to_string())),
+                Ok(Err(e)) => Err(gettext(
+                    "Removed {target}, but {path} could not be deleted: {error}",
+                )
+                .replace("{target}", &target)
+                .replace("{path}", &path)
+                .replace("{error}", &e.to_string())),
                 Err(error) => Err(error),
             })
         });

@@ -158,7 +158,10 @@ fn disk_row(
     let (resizable, tip) = if is_cdrom(disk) || disk.readonly {
         (false, gettext("A read-only image cannot be resized"))
     } else if running {
-        (false, gettext("Shut the virtual machine down to resize its disks"))
+        (
+            false,
+            gettext("Shut the virtual machine down to resize its disks"),
+        )
     } else {
         (true, gettext("Resize"))
     };
@@ -193,8 +196,8 @@ pub fn inspect_all(paths: Vec<String>) -> Vec<(String, Result<ImageInfo, String>
     paths
         .into_iter()
         .map(|path| {
-            let info =
-                crate::engine::block::inspect(std::path::Path::new(&path)).map_err(|e| e.to_string());
+            let info = crate::engine::block::inspect(std::path::Path::new(&path))
+                .map_err(|e| e.to_string());
             (path, info)
         })
         .collect()
@@ -331,9 +334,8 @@ pub fn ask_resize(
         (1.0, 65536.0, 1.0),
         gib,
     );
-    let shrink = gtk::CheckButton::with_label(&gettext(
-        "Allow shrinking: data past the new end is lost",
-    ));
+    let shrink =
+        gtk::CheckButton::with_label(&gettext("Allow shrinking: data past the new end is lost"));
     group.add(&shrink);
     dialog.set_extra_child(Some(&group));
     let sender = sender.clone();
