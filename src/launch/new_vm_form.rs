@@ -554,7 +554,7 @@ mod tests {
         let mut form = NewVmForm::with_defaults(HOST);
         form.storage = StorageKind::ExistingImage;
         form.existing_image = path.clone();
-        assert_eq!(form.images_to_check(), [path.clone()]);
+        assert_eq!(form.images_to_check(), std::slice::from_ref(&path));
         assert_eq!(
             form.problem(2, HOST, None),
             Some(FormProblem::Checking(path.clone()))
