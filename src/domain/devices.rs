@@ -92,7 +92,7 @@ fn owned(value: Option<&str>) -> Option<String> {
 }
 
 impl Disk {
-    pub(crate) fn from_element(el: &Element) -> Disk {
+    fn from_element(el: &Element) -> Disk {
         let driver = el.child("driver");
         let source = el.child("source").and_then(|s| {
             ["file", "dev", "dir", "name", "volume"]

@@ -12,7 +12,6 @@
 pub mod canon;
 pub mod cpu;
 pub mod devices;
-pub mod disk_edit;
 pub mod model;
 pub mod name;
 pub mod new_vm;

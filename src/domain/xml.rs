@@ -199,22 +199,6 @@ impl Element {
         removed
     }
 
-    /// Removes the first child element for which `matches` holds, with the whitespace that
-    /// indented it, and returns it.
-    pub fn remove_child_where(&mut self, matches: impl Fn(&Element) -> bool) -> Option<Element> {
-        let i = self
-            .children
-            .iter()
-            .position(|n| matches!(n, Node::Element(e) if matches(e)))?;
-        let Node::Element(removed) = self.children.remove(i) else {
-            unreachable!("the position of an element")
-        };
-        if i > 0 && is_whitespace_text(&self.children[i - 1]) {
-            self.children.remove(i - 1);
-        }
-        Some(removed)
-    }
-
     /// Appends a child element, indenting it like its siblings (or, for a first child,
     /// `depth + 1` levels of two spaces, where `depth` is this element's own nesting depth).
     pub fn append_child(&mut self, child: Element, depth: usize) -> &mut Element {

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::domain::devices::Disk;
+use crate::domain::Domain;
+use crate::domain::devices::{Disk, NewDisk};
 use crate::domain::new_vm::{Boot, NewVm};
 use crate::domain::store::DomainStore;
 use crate::domain::validate::{HostFacts, check_name};
@@ -72,6 +73,36 @@ pub struct PlannedDisk {
 /// `$XDG_DATA_HOME/vireo/images`).
 pub fn images_dir(store: &DomainStore) -> PathBuf {
     store.dir().parent().unwrap_or(store.dir()).join("images")
+}
+
+impl PlannedDisk {
+    /// The `<disk>` it becomes: virtio, a CD-ROM read-only.
+    pub fn element(&self) -> NewDisk {
+        NewDisk {
+            path: self.path.to_string_lossy().into_owned(),
+            driver_type: self.format.as_str().to_owned(),
+            target_dev: self.target.clone(),
+            bus: "virtio".to_owned(),
+            device: if self.cdrom { "cdrom" } else { "disk" }.to_owned(),
+            readonly: self.cdrom,
+            cache: None,
+            serial: None,
+        }
+    }
+}
+
+/// The first `vdX` target no disk of `domain` uses (in Linux order, whatever the prefix).
+pub fn free_target(domain: &Domain) -> String {
+    let taken: Vec<u64> = domain
+        .disks()
+        .iter()
+        .filter_map(|d| d.target_dev.as_deref())
+        .filter_map(crate::launch::disks::target_index)
+        .collect();
+    (0..)
+        .find(|i| !taken.contains(i))
+        .map(crate::launch::disks::guest_name)
+        .expect("an unbounded sequence of targets has a free one")
 }
 
 /// Whether `path` names an ISO image (install media), which becomes a read-only CD-ROM.
@@ -372,7 +403,7 @@ impl NewVmForm {
                 path,
                 format,
                 cdrom,
-                target: crate::domain::disk_edit::target_name("vd", index),
+                target: crate::launch::disks::guest_name(index as u64),
                 new,
             })
             .collect()
@@ -414,12 +445,7 @@ impl NewVmForm {
         }
         let planned = self.planned_disks(new_image);
         for disk in &planned {
-            domain.add_device(Disk::image_element(
-                &disk.path.to_string_lossy(),
-                disk.format.as_str(),
-                &disk.target,
-                disk.cdrom,
-            ));
+            domain.add_device(Disk::new_element(&disk.element()));
         }
         if self.boot == BootKind::DiskImage && planned.first().is_some_and(|d| d.cdrom) {
             domain.set_boot_order(&["cdrom"]);
@@ -618,5 +644,16 @@ mod tests {
         assert_eq!(disks.len(), 1);
         assert_eq!(disks[0].driver_type.as_deref(), Some("qcow2"));
         assert_eq!(disks[0].device.as_deref(), Some("disk"));
+    }
+
+    #[test]
+    fn free_targets_fill_gaps_in_linux_order() {
+        let domain = Domain::parse(
+            "<domain type='kvm'><name>d</name><devices><disk type='file'><target dev='vda' bus='virtio'/></disk><disk type='file'><target dev='sdc' bus='sata'/></disk></devices></domain>",
+        )
+        .unwrap();
+        assert_eq!(free_target(&domain), "vdb");
+        let empty = Domain::parse("<domain type='kvm'><name>e</name></domain>").unwrap();
+        assert_eq!(free_target(&empty), "vda");
     }
 }

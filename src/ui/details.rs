@@ -2,8 +2,6 @@
 //! in the widgets and are written on Apply (validated first; a failed save changes nothing on
 //! disk); closing with unapplied changes asks first.
 
-use std::path::PathBuf;
-
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::gtk::glib;
@@ -21,7 +19,6 @@ use crate::domain::model::OsText;
 use crate::domain::store::{DomainStore, StoredDomain};
 use crate::domain::units::Memory;
 use crate::domain::validate::document_problems;
-use crate::engine::config::DiskFormat;
 use crate::launch::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
 use crate::launch::machines::RunState;
 
@@ -65,8 +62,8 @@ pub enum DetailsCmd {
     HostCpu(Result<Option<crate::cpu::guest::HostCpuFacts>, String>),
     /// The disks' images as inspected.
     DiskInfo(Vec<(String, Result<crate::engine::block::ImageInfo, String>)>),
-    /// A disk image for Add disk is ready: its path, format, and whether it was made new.
-    DiskReady(Result<(PathBuf, DiskFormat, bool), String>),
+    /// A disk was added or removed: the definition as stored now, and what to say.
+    DiskEdited(Result<(StoredDomain, String), String>),
     /// A resize or file deletion finished: what to say.
     DiskDone(Result<String, String>),
 }
@@ -855,7 +852,7 @@ impl Component for Details {
                 self.disk_infos.extend(infos);
                 self.show_disks(widgets, &sender);
             }
-            DetailsCmd::DiskReady(result) => self.disk_ready(result, widgets, &sender),
+            DetailsCmd::DiskEdited(result) => self.disk_edited(result, widgets, &sender),
             DetailsCmd::DiskDone(result) => {
                 self.disk_busy = false;
                 widgets.disks.progress.set_visible(false);

@@ -1,7 +1,8 @@
 //! What the Disks section's requests do: Add disk (a new image made by `block::create` with
 //! progress, or an existing file inspected first), Remove (the file is deleted only when asked)
-//! and Resize (`block::resize`, only while the VM is off). File work runs in workers; each
-//! change to the definition is saved through the store at once, like Apply does.
+//! and Resize (`block::resize`, only while the VM is off). The work runs in workers; adding and
+//! removing go through `launch::disk_edit` like `vireoctl attach-disk` / `detach-disk` (start's
+//! checks, the image's real format, an atomic save through the store), at once, not on Apply.
 
 use std::path::{Path, PathBuf};
 
@@ -11,12 +12,13 @@ use relm4::{ComponentSender, adw};
 
 use super::disks::{self, DiskRequest, inspect_all};
 use super::{Details, DetailsCmd, DetailsMsg, DetailsWidgets};
-use crate::domain::Domain;
 use crate::domain::devices::Disk;
+use crate::domain::store::{DomainStore, StoredDomain};
 use crate::engine::block;
 use crate::engine::config::DiskFormat;
+use crate::launch::disk_edit::{DiskToAttach, attach_disk, detach_disk};
 use crate::launch::machines::RunState;
-use crate::launch::new_vm_form::{images_dir, is_iso};
+use crate::launch::new_vm_form::{free_target, images_dir, is_iso};
 use crate::ui::new_vm_text::size_text;
 use crate::ui::worker::run_blocking;
 
@@ -169,18 +171,6 @@ impl Details {
         });
     }
 
-    /// Saves `domain` as this VM's definition (atomically, through the store) and shows it.
-    fn save_domain(&mut self, domain: Domain, w: &DetailsWidgets) -> Result<(), String> {
-        let mut next = self.stored.clone();
-        next.domain = domain;
-        self.store.save(&mut next).map_err(|e| e.to_string())?;
-        self.stored = next;
-        self.syncing.set(true);
-        w.xml.buffer().set_text(&self.stored.domain.to_xml());
-        self.syncing.set(false);
-        Ok(())
-    }
-
     fn add_disk(
         &mut self,
         request: DiskRequest,
@@ -188,14 +178,30 @@ impl Details {
         sender: &ComponentSender<Self>,
     ) {
         self.disk_busy = true;
+        let store = self.store.clone();
+        let name = self.stored.name.clone();
+        let target = free_target(&self.stored.domain);
+        let attach = |source: PathBuf, format: Option<DiskFormat>| {
+            let cdrom = is_iso(&source.to_string_lossy());
+            DiskToAttach {
+                source,
+                target: target.clone(),
+                format,
+                bus: "virtio".into(),
+                cdrom,
+                readonly: cdrom,
+                cache: None,
+                serial: None,
+            }
+        };
         match request {
             DiskRequest::New { gib, format } => {
-                let target = self.stored.domain.next_disk_target();
                 let path = free_image_path(
                     &images_dir(&self.store),
-                    &format!("{}-{target}", self.stored.name),
+                    &format!("{name}-{target}"),
                     format,
                 );
+                let disk = attach(path.clone(), Some(format));
                 let input = sender.input_sender().clone();
                 let what = gettext("creating the disk image");
                 w.disks.progress.set_fraction(0.0);
@@ -204,9 +210,8 @@ impl Details {
                     .set_text(Some(&gettext("Creating the disk image…")));
                 w.disks.progress.set_visible(true);
                 sender.oneshot_command(async move {
-                    let file = path.clone();
-                    let made = run_blocking(&what, move || {
-                        if let Some(dir) = file.parent() {
+                    let edited = run_blocking(&what, move || {
+                        if let Some(dir) = path.parent() {
                             std::fs::create_dir_all(dir).map_err(|e| {
                                 gettext("Cannot create the folder {path}: {error}")
                                     .replace("{path}", &dir.display().to_string())
@@ -216,66 +221,49 @@ impl Details {
                         let mut progress = |share: f64| {
                             let _ = input.send(DetailsMsg::DiskProgress(share));
                         };
-                        block::create(&file, format, gib << 30, &mut progress)
-                            .map_err(|e| e.to_string())
+                        block::create(&path, format, gib << 30, &mut progress)
+                            .map_err(|e| e.to_string())?;
+                        // A new image the definition cannot take is removed again.
+                        attached(&store, &name, &disk).inspect_err(|_| {
+                            let _ = std::fs::remove_file(&path);
+                        })
                     })
                     .await
                     .and_then(|r| r);
-                    DetailsCmd::DiskReady(made.map(|()| (path, format, true)))
+                    DetailsCmd::DiskEdited(edited)
                 });
             }
             DiskRequest::Existing(path) => {
+                let disk = attach(path, None);
                 let what = gettext("checking the disk image");
                 sender.oneshot_command(async move {
-                    let file = path.clone();
-                    let found = run_blocking(&what, move || {
-                        block::inspect(&file).map_err(|e| e.to_string())
-                    })
-                    .await
-                    .and_then(|r| r);
-                    DetailsCmd::DiskReady(found.map(|info| (path, info.format, false)))
+                    let edited = run_blocking(&what, move || attached(&store, &name, &disk))
+                        .await
+                        .and_then(|r| r);
+                    DetailsCmd::DiskEdited(edited)
                 });
             }
         }
     }
 
-    /// The image for Add disk is there: records it as the next free `vdX` (an `.iso` as a
-    /// read-only CD-ROM) and saves. A new image whose definition cannot be saved is removed.
-    pub(super) fn disk_ready(
+    /// A disk was added or removed: shows the definition as stored now.
+    pub(super) fn disk_edited(
         &mut self,
-        result: Result<(PathBuf, DiskFormat, bool), String>,
+        result: Result<(StoredDomain, String), String>,
         w: &mut DetailsWidgets,
         sender: &ComponentSender<Self>,
     ) {
         self.disk_busy = false;
         w.disks.progress.set_visible(false);
-        let (path, format, new) = match result {
-            Ok(ready) => ready,
-            Err(error) => {
-                self.error = Some(error);
-                self.show_disks(w, sender);
-                return;
+        match result {
+            Ok((stored, text)) => {
+                self.stored = stored;
+                self.syncing.set(true);
+                w.xml.buffer().set_text(&self.stored.domain.to_xml());
+                self.syncing.set(false);
+                w.toasts.add_toast(adw::Toast::new(&text));
             }
-        };
-        let text = path.to_string_lossy().into_owned();
-        let target = self.stored.domain.next_disk_target();
-        let mut domain = self.stored.domain.clone();
-        domain.add_device(Disk::image_element(
-            &text,
-            format.as_str(),
-            &target,
-            is_iso(&text),
-        ));
-        match self.save_domain(domain, w) {
-            Ok(()) => w.toasts.add_toast(adw::Toast::new(
-                &gettext("Added {target}").replace("{target}", &target),
-            )),
-            Err(error) => {
-                if new {
-                    let _ = std::fs::remove_file(&path);
-                }
-                self.error = Some(error);
-            }
+            Err(error) => self.error = Some(error),
         }
         self.inspect_disks(sender);
         self.show_disks(w, sender);
@@ -285,43 +273,38 @@ impl Details {
         &mut self,
         target: &str,
         delete_file: bool,
-        w: &DetailsWidgets,
+        _w: &DetailsWidgets,
         sender: &ComponentSender<Self>,
     ) {
-        let mut domain = self.stored.domain.clone();
-        let Some(removed) = domain.remove_disk(target) else {
-            self.error = Some(gettext("There is no disk {target}").replace("{target}", target));
-            return;
-        };
-        if let Err(error) = self.save_domain(domain, w) {
-            self.error = Some(error);
-            return;
-        }
-        let path = removed.source.filter(|_| delete_file);
-        let Some(path) = path else {
-            w.toasts.add_toast(adw::Toast::new(
-                &gettext("Removed {target}; its image file is kept").replace("{target}", target),
-            ));
-            return;
-        };
         self.disk_busy = true;
-        let what = gettext("deleting the disk image");
+        let store = self.store.clone();
+        let name = self.stored.name.clone();
         let target = target.to_string();
+        let what = gettext("removing the disk");
         sender.oneshot_command(async move {
-            let file = path.clone();
-            let deleted = run_blocking(&what, move || std::fs::remove_file(&file)).await;
-            DetailsCmd::DiskDone(match deleted {
-                Ok(Ok(())) => Ok(gettext("Removed {target} and deleted {path}")
-                    .replace("{target}", &target)
-                    .replace("{path}", &path)),
-                Ok(Err(e)) => Err(gettext(
-                    "Removed {target}, but {path} could not be deleted: {error}",
-                )
-                .replace("{target}", &target)
-                .replace("{path}", &path)
-                .replace("{error}", &e.to_string())),
-                Err(error) => Err(error),
+            let edited = run_blocking(&what, move || {
+                let source = detach_disk(&store, &name, &target).map_err(|e| e.to_string())?;
+                let text = match source.filter(|_| delete_file) {
+                    None => gettext("Removed {target}; its image file is kept")
+                        .replace("{target}", &target),
+                    Some(path) => match std::fs::remove_file(&path) {
+                        Ok(()) => gettext("Removed {target} and deleted {path}")
+                            .replace("{target}", &target)
+                            .replace("{path}", &path),
+                        Err(e) => {
+                            gettext("Removed {target}, but {path} could not be deleted: {error}")
+                                .replace("{target}", &target)
+                                .replace("{path}", &path)
+                                .replace("{error}", &e.to_string())
+                        }
+                    },
+                };
+                let stored = store.get(&name).map_err(|e| e.to_string())?;
+                Ok((stored, text))
             })
+            .await
+            .and_then(|r| r);
+            DetailsCmd::DiskEdited(edited)
         });
     }
 
@@ -370,6 +353,19 @@ impl Details {
             }))
         });
     }
+}
+
+/// Adds `disk` to `name`'s stored definition the way `vireoctl attach-disk` does (start's
+/// checks, the image's real format, an atomic save) and reads the definition back.
+fn attached(
+    store: &DomainStore,
+    name: &str,
+    disk: &DiskToAttach,
+) -> Result<(StoredDomain, String), String> {
+    let added = attach_disk(store, name, disk).map_err(|e| e.to_string())?;
+    let stored = store.get(name).map_err(|e| e.to_string())?;
+    let text = gettext("Added {target}").replace("{target}", &added.target_dev);
+    Ok((stored, text))
 }
 
 /// `dir/base.qcow2` (or `.img` for raw), or `base-2`, `base-3`, … when taken.
