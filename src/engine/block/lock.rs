@@ -75,7 +75,25 @@ pub(crate) struct ImageLock {
 impl ImageLock {
     /// Takes the locks of `mode` on `path` on a descriptor of its own (OFD locks belong to the
     /// open file description, so the image may be opened separately with any flags).
+    ///
+    /// A conflict is checked again a few times over ~100 ms before it is reported: while any
+    /// thread of this process spawns a child, the child briefly shares every open file
+    /// description (close-on-exec closes them only at its exec), so a lock just released by
+    /// closing its descriptor can linger for that moment. A real holder stays.
     pub(crate) fn acquire(path: &Path, mode: LockMode) -> Result<Self, LockError> {
+        let mut attempts = 0;
+        loop {
+            match Self::try_acquire(path, mode) {
+                Err(LockError::InUse) if attempts < 5 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_acquire(path: &Path, mode: LockMode) -> Result<Self, LockError> {
         let file = File::open(path).map_err(LockError::Io)?;
         let (perms, shared) = (mode.perms(), mode.shared());
         for bit in 0..4 {
