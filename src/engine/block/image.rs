@@ -24,6 +24,9 @@ pub(crate) struct Image {
     cache: CacheMode,
     writable: bool,
     discard: bool,
+    /// For `io='native'` on raw images: the image file itself (a second descriptor of the
+    /// open file imago uses), for io_uring.
+    native: Option<(std::fs::File, u64)>,
     _locks: Vec<ImageLock>,
 }
 
@@ -32,8 +35,10 @@ impl Image {
         access: FormatAccess<ImagoFile>,
         disk: &DiskConfig,
         locks: Vec<ImageLock>,
+        native: Option<(std::fs::File, u64)>,
     ) -> Self {
         Self {
+            native,
             size: access.size(),
             access,
             cache: disk.cache,
@@ -143,5 +148,15 @@ impl DiskImage for Image {
 
     fn supports_discard(&self) -> bool {
         self.discard
+    }
+
+    fn native_file(&self) -> Option<super::NativeFile> {
+        use std::os::fd::AsRawFd;
+        self.native
+            .as_ref()
+            .map(|(file, alignment)| super::NativeFile {
+                fd: file.as_raw_fd(),
+                alignment: *alignment,
+            })
     }
 }

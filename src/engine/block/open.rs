@@ -18,7 +18,7 @@ use imago::{DenyImplicitOpenGate, FormatAccess, FormatDriverBuilder, StorageOpen
 use super::image::Image;
 use super::lock::{ImageLock, LockError, LockMode};
 use super::{BlockError, DiskImage, probe};
-use crate::engine::config::{CacheMode, DiskConfig, DiskFormat};
+use crate::engine::config::{CacheMode, DiskConfig, DiskFormat, IoMode};
 
 /// See [`super::open`].
 pub(crate) fn open(disk: &DiskConfig) -> Result<Box<dyn DiskImage>, BlockError> {
@@ -34,6 +34,16 @@ pub(crate) fn open(disk: &DiskConfig) -> Result<Box<dyn DiskImage>, BlockError> 
     let direct = disk.cache == CacheMode::None;
     let lock = lock(&disk.path, &disk.target, writable)?;
     let file = open_file(&disk.path, writable, direct).map_err(fail)?;
+    // io='native' submits raw reads and writes through io_uring on the same open file.
+    // Writethrough keeps the synchronous path, which syncs after every write.
+    let native = match (disk.format, disk.io, disk.cache) {
+        (DiskFormat::Raw, IoMode::Native, cache) if cache != CacheMode::Writethrough => Some((
+            file.try_clone()
+                .map_err(|e| fail(format!("the image cannot be used ({e})")))?,
+            if direct { 512 } else { 1 },
+        )),
+        _ => None,
+    };
     let opts = StorageOpenOptions::new()
         .filename(&disk.path)
         .write(writable)
@@ -68,7 +78,7 @@ pub(crate) fn open(disk: &DiskConfig) -> Result<Box<dyn DiskImage>, BlockError> 
             FormatAccess::new(qcow2)
         }
     };
-    Ok(Box::new(Image::new(access, disk, locks)))
+    Ok(Box::new(Image::new(access, disk, locks, native)))
 }
 
 /// Takes the image lock for a disk (write or read).

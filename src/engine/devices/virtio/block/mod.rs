@@ -2,6 +2,9 @@
 //! waits on the queue's ioeventfd and a stop eventfd, runs each request against the
 //! [`DiskImage`], and interrupts the guest once per batch. A malformed request from the guest is
 //! answered with an error status (or dropped when it has no status byte), never a panic.
+//! With `io='native'` on a raw image, reads and writes go through io_uring ([`uring`]).
+
+pub(crate) mod uring;
 
 use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
@@ -20,6 +23,7 @@ use vmm_sys_util::eventfd::EventFd;
 
 use super::{Activation, Interrupt, VirtioDevice};
 use crate::engine::block::DiskImage;
+use uring::{Completion, Uring};
 
 /// The virtio device ID of a block device.
 const DEVICE_ID: u16 = 2;
@@ -209,6 +213,7 @@ struct Requests {
 
 const EVENT_QUEUE: u64 = 0;
 const EVENT_STOP: u64 = 1;
+const EVENT_URING: u64 = 2;
 
 /// The I/O thread: serves the queue until told to stop, then hands the image back.
 fn io_loop(
@@ -239,45 +244,152 @@ fn io_loop(
             return image;
         }
     }
+    let mut ring = image.native_file().and_then(|file| {
+        Uring::new(file, QUEUE_SIZE)
+            .inspect_err(|e| {
+                tracing::warn!(disk = %requests.target, "io_uring unavailable ({e}); using threads")
+            })
+            .ok()
+    });
+    if let Some(ring) = &ring
+        && let Err(e) = epoll.ctl(
+            ControlOperation::Add,
+            ring.eventfd(),
+            EpollEvent::new(EventSet::IN, EVENT_URING),
+        )
+    {
+        tracing::error!(disk = %requests.target, "epoll_ctl: {e}");
+        return image;
+    }
     // Kicks that came before the thread started are in the eventfd's count already.
-    let mut events = [EpollEvent::default(); 2];
-    serve(&mut queue, image.as_mut(), &requests, &interrupt);
+    let mut events = [EpollEvent::default(); 3];
+    serve(&mut queue, image.as_mut(), &mut ring, &requests, &interrupt);
     loop {
         let n = match epoll.wait(-1, &mut events) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 tracing::error!(disk = %requests.target, "epoll_wait: {e}");
-                return image;
+                break;
             }
         };
+        let mut stop = false;
         for event in &events[..n] {
             match event.data() {
-                EVENT_STOP => return image,
+                EVENT_STOP => stop = true,
+                EVENT_URING => {
+                    if let Some(ring) = ring.as_mut() {
+                        let done = ring.reap();
+                        complete(&mut queue, done, &requests, &interrupt);
+                    }
+                }
                 _ => {
                     let _ = notify.read();
-                    serve(&mut queue, image.as_mut(), &requests, &interrupt);
+                    serve(&mut queue, image.as_mut(), &mut ring, &requests, &interrupt);
                 }
             }
         }
+        if stop {
+            break;
+        }
     }
+    // The kernel may still be writing into guest memory: wait for it before handing back.
+    if let Some(ring) = ring.as_mut() {
+        let done = ring.drain();
+        complete(&mut queue, done, &requests, &interrupt);
+    }
+    image
+}
+
+/// Answers the guest for requests the ring finished.
+fn complete(queue: &mut Queue, done: Vec<Completion>, r: &Requests, interrupt: &Interrupt) {
+    if done.is_empty() {
+        return;
+    }
+    for c in done {
+        let code = if c.ok {
+            VIRTIO_BLK_S_OK
+        } else {
+            VIRTIO_BLK_S_IOERR
+        };
+        if let Err(e) = r.memory.write_obj(code as u8, c.status) {
+            tracing::debug!(disk = %r.target, "virtio-blk status write: {e}");
+        }
+        if let Err(e) = queue.add_used(&r.memory, c.head, c.used) {
+            tracing::warn!(disk = %r.target, "virtio-blk used ring: {e}");
+        }
+    }
+    interrupt.trigger();
 }
 
 /// Runs every available request, then interrupts the guest once if any completed.
-fn serve(queue: &mut Queue, image: &mut dyn DiskImage, requests: &Requests, interrupt: &Interrupt) {
+fn serve(
+    queue: &mut Queue,
+    image: &mut dyn DiskImage,
+    ring: &mut Option<Uring>,
+    requests: &Requests,
+    interrupt: &Interrupt,
+) {
     let mem = &requests.memory;
     let mut completed = false;
     while let Some(chain) = queue.pop_descriptor_chain(mem) {
         let head = chain.head_index();
         let descriptors: Vec<Descriptor> = chain.collect();
+        if let Some(ring) = ring.as_mut()
+            && queue_native(head, &descriptors, ring, requests)
+        {
+            continue;
+        }
         let used = execute(&descriptors, image, requests);
         if let Err(e) = queue.add_used(mem, head, used) {
             tracing::warn!(disk = %requests.target, "virtio-blk used ring: {e}");
         }
         completed = true;
     }
+    if let Some(ring) = ring.as_mut()
+        && ring.in_flight() > 0
+        && let Err(e) = ring.submit()
+    {
+        tracing::warn!(disk = %requests.target, "io_uring submit: {e}");
+    }
     if completed {
         interrupt.trigger();
+    }
+}
+
+/// Puts a read or write on the ring; false when it must be served synchronously (any other
+/// request, a malformed one, or one the ring cannot take).
+fn queue_native(head: u16, descriptors: &[Descriptor], ring: &mut Uring, r: &Requests) -> bool {
+    let (Some(header), Some(status)) = (descriptors.first(), descriptors.last()) else {
+        return false;
+    };
+    if descriptors.len() < 3 || header.is_write_only() || !status.is_write_only() {
+        return false;
+    }
+    let Ok(h) = r.memory.read_obj::<[u8; 16]>(header.addr()) else {
+        return false;
+    };
+    let kind = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let sector = u64::from_le_bytes(h[8..16].try_into().unwrap_or_default());
+    let write = match kind {
+        VIRTIO_BLK_T_IN => false,
+        VIRTIO_BLK_T_OUT if !r.readonly && !r.flush_each_write => true,
+        _ => return false,
+    };
+    let data = &descriptors[1..descriptors.len() - 1];
+    let total: u64 = data.iter().map(|d| u64::from(d.len())).sum();
+    let Some(offset) = sector.checked_mul(SECTOR).filter(|o| {
+        o.checked_add(total)
+            .is_some_and(|end| end <= r.capacity_bytes)
+    }) else {
+        return false;
+    };
+    if total % SECTOR != 0 {
+        return false;
+    }
+    match slices(&r.memory, data, !write) {
+        Some(bufs) => ring.queue(head, write, offset, &bufs, status.addr()),
+        None => false,
     }
 }
 
