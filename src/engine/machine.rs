@@ -86,7 +86,13 @@ impl Machine {
             .iter()
             .map(|disk| Ok((disk.clone(), crate::engine::block::open(disk)?)))
             .collect::<Result<Vec<_>, EngineError>>()?;
-        let devices = Arc::new(DeviceManager::new(vm.clone(), console, &memory, disks)?);
+        let devices = Arc::new(DeviceManager::new(
+            vm.clone(),
+            console,
+            &memory,
+            disks,
+            &config.nics,
+        )?);
         let mut vcpus = Vec::new();
         let mut programmed_cpuid = Vec::new();
         for (index, apic_id) in apic_ids.iter().enumerate() {

@@ -237,6 +237,7 @@ fn prepare_facts(
             None => None,
         },
         disks: disks.disks,
+        nics: Vec::new(),
     };
     let warnings = oversubscription(vcpus, host.online_cpus)
         .into_iter()

@@ -80,6 +80,7 @@ pub fn probe_config(
         vcpu_pins: Vec::new(),
         emulator_pin: None,
         disks: Vec::new(),
+        nics: Vec::new(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::cpu::guest::{GuestCpuid, GuestTopology};
 
 pub use disk::{CacheMode, DiskConfig, DiskFormat, IoMode};
+pub use net::{FrameStream, NetBackend, NetConfig, format_mac};
 
 /// Everything the engine needs to build and run one VM.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,8 @@ pub struct VmConfig {
     pub emulator_pin: Option<Vec<usize>>,
     /// virtio-blk disks, in the order the guest enumerates them (`vda` first).
     pub disks: Vec<DiskConfig>,
+    /// virtio-net cards, in the order the guest enumerates them (`eth0` first).
+    pub nics: Vec<NetConfig>,
 }
 
 impl VmConfig {
@@ -87,4 +90,5 @@ pub struct VcpuPin {
 }
 
 pub mod disk;
+pub mod net;
 pub mod paravirt;

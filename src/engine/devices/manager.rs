@@ -21,10 +21,12 @@ use super::legacy::{
 };
 use super::pci::SharedPciDevice;
 use super::pci::root::{ADDRESS_PORT, DATA_PORT, PciRoot};
+use super::virtio::VirtioDevice;
 use super::virtio::block::Block;
+use super::virtio::net::Net;
 use super::virtio::pci_transport::{BAR_SIZE, VirtioPciDevice};
 use crate::engine::block::DiskImage;
-use crate::engine::config::DiskConfig;
+use crate::engine::config::{DiskConfig, NetConfig};
 use crate::engine::console::Console;
 use crate::engine::error::EngineError;
 use crate::engine::layout::{PCI_ECAM_BASE, PCI_ECAM_SIZE, PCI_MMIO32_END, PCI_MMIO32_START};
@@ -42,13 +44,14 @@ fn bus_error(what: &str) -> impl Fn(super::bus::BusError) -> EngineError + '_ {
 }
 
 impl DeviceManager {
-    /// Builds the platform devices and one virtio-blk function per disk (in order, so the
-    /// guest enumerates them as vda, vdb, …).
+    /// Builds the platform devices, one virtio-blk function per disk (in order, so the guest
+    /// enumerates them as vda, vdb, …), then one virtio-net function per card (eth0, …).
     pub fn new(
         vm: Arc<VmFd>,
         console: &Console,
         memory: &GuestMemoryMmap,
         disks: Vec<(DiskConfig, Box<dyn DiskImage>)>,
+        nics: &[NetConfig],
     ) -> Result<Self, EngineError> {
         let router = Arc::new(InterruptRouter::new(vm.clone())?);
         let pio = Arc::new(Bus::default());
@@ -93,15 +96,8 @@ impl DeviceManager {
 
         let mut window = AddressAllocator::new(PCI_MMIO32_START, PCI_MMIO32_END - PCI_MMIO32_START)
             .map_err(|e| EngineError::Config(format!("the PCI MMIO window: {e}")))?;
+        let mut functions: Vec<(String, Box<dyn VirtioDevice>)> = Vec::new();
         for (disk, image) in disks {
-            let bar = window
-                .allocate(BAR_SIZE, BAR_SIZE, AllocPolicy::FirstMatch)
-                .map_err(|e| {
-                    EngineError::Config(format!(
-                        "no room for disk {} in the PCI window: {e}",
-                        disk.target
-                    ))
-                })?;
             let block = Block::new(
                 disk.target.clone(),
                 image,
@@ -109,8 +105,22 @@ impl DeviceManager {
                 disk.discard,
                 disk.serial.clone(),
             );
+            functions.push((format!("disk {}", disk.target), Box::new(block)));
+        }
+        for nic in nics {
+            functions.push((
+                format!("network card {}", nic.id),
+                Box::new(Net::new(nic.clone())),
+            ));
+        }
+        for (what, device) in functions {
+            let bar = window
+                .allocate(BAR_SIZE, BAR_SIZE, AllocPolicy::FirstMatch)
+                .map_err(|e| {
+                    EngineError::Config(format!("no room for {what} in the PCI window: {e}"))
+                })?;
             let function = VirtioPciDevice::new(
-                Box::new(block),
+                device,
                 memory.clone(),
                 vm.clone(),
                 router.clone(),
@@ -120,7 +130,7 @@ impl DeviceManager {
             root.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .plug(function)
-                .map_err(|e| EngineError::Config(format!("plugging disk {}: {e}", disk.target)))?;
+                .map_err(|e| EngineError::Config(format!("plugging {what}: {e}")))?;
         }
         Ok(Self {
             pio,

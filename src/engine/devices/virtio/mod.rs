@@ -4,6 +4,7 @@
 //! interrupt handles when the driver sets DRIVER_OK, and runs its own I/O thread from then on.
 
 pub mod block;
+pub mod net;
 pub mod pci_transport;
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -19,6 +20,8 @@ use crate::engine::devices::pci::msix::Msix;
 pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 /// ISR bit: a queue was used (only meaningful without MSI-X).
 const ISR_QUEUE: u8 = 1;
+/// ISR bit: the device configuration changed.
+const ISR_CONFIG: u8 = 2;
 
 /// Raises one of a device's interrupts: the MSI-X vector the driver chose for it.
 #[derive(Clone)]
@@ -58,6 +61,8 @@ pub struct Activation {
     pub queues: Vec<ActiveQueue>,
     /// The features the driver accepted.
     pub features: u64,
+    /// Tells the driver the device configuration changed (a NIC's link went down).
+    pub config_interrupt: Interrupt,
 }
 
 /// A virtio device model.
@@ -80,5 +85,7 @@ pub trait VirtioDevice: Send {
     fn reset(&mut self);
 }
 
+#[cfg(test)]
+mod net_tests;
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,9 @@ use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
-use super::{Activation, ActiveQueue, ISR_QUEUE, Interrupt, VIRTIO_F_VERSION_1, VirtioDevice};
+use super::{
+    Activation, ActiveQueue, ISR_CONFIG, ISR_QUEUE, Interrupt, VIRTIO_F_VERSION_1, VirtioDevice,
+};
 use crate::engine::devices::interrupts::InterruptRouter;
 use crate::engine::devices::pci::PciDevice;
 use crate::engine::devices::pci::config_space::{Bar, ConfigChange, ConfigSpace, PciIds};
@@ -347,6 +349,12 @@ impl VirtioPciDevice {
             memory: self.memory.clone(),
             queues: active,
             features: self.driver_features,
+            config_interrupt: Interrupt {
+                msix: self.msix.clone(),
+                isr: self.isr.clone(),
+                vector: self.config_vector,
+                isr_bit: ISR_CONFIG,
+            },
         };
         match self.device.activate(activation) {
             Ok(()) => self.active = true,

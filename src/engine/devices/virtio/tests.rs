@@ -196,7 +196,7 @@ fn driver_for(config: DiskConfig) -> Driver {
     let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 8 << 20)]).unwrap();
     let image = crate::engine::block::open(&config).expect("open the image");
     let devices =
-        DeviceManager::new(vm, &Console::new(1024), &memory, vec![(config, image)]).unwrap();
+        DeviceManager::new(vm, &Console::new(1024), &memory, vec![(config, image)], &[]).unwrap();
     Driver::probe(devices, memory)
 }
 

@@ -149,6 +149,7 @@ impl VirtioDevice for Block {
             memory,
             mut queues,
             features,
+            ..
         } = activation;
         let Some(active) = queues.pop() else {
             return Err("the driver enabled no queue".into());
