@@ -60,6 +60,29 @@ pub struct Interface {
     /// The `<source>` attribute naming what it connects to (network, bridge, dev).
     pub source: Option<String>,
     pub model: Option<String>,
+    /// `<backend type>` (`passt` for user-mode networking through passt).
+    pub backend: Option<String>,
+    /// `<portForward>`s (host→guest forwarding of a user-mode interface), as written.
+    pub port_forwards: Vec<PortForward>,
+}
+
+/// One `<portForward proto=… address=…>` with its `<range>`s, attributes as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortForward {
+    /// `tcp` (libvirt's default) or `udp`.
+    pub proto: Option<String>,
+    /// The host address to listen on (all when absent).
+    pub address: Option<String>,
+    pub ranges: Vec<PortRange>,
+}
+
+/// One `<range start=… end=… to=… exclude=…>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortRange {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub to: Option<String>,
+    pub exclude: Option<String>,
 }
 
 /// A character device (`<serial>`, `<console>`).
@@ -278,6 +301,23 @@ impl Domain {
                     mac: owned(el.child("mac").and_then(|m| m.attr("address"))),
                     source: owned(source),
                     model: owned(el.child("model").and_then(|m| m.attr("type"))),
+                    backend: owned(el.child("backend").and_then(|b| b.attr("type"))),
+                    port_forwards: el
+                        .children_named("portForward")
+                        .map(|p| PortForward {
+                            proto: owned(p.attr("proto")),
+                            address: owned(p.attr("address")),
+                            ranges: p
+                                .children_named("range")
+                                .map(|r| PortRange {
+                                    start: owned(r.attr("start")),
+                                    end: owned(r.attr("end")),
+                                    to: owned(r.attr("to")),
+                                    exclude: owned(r.attr("exclude")),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
                 }
             })
             .collect()

@@ -2,7 +2,8 @@
 //!
 //! The engine runs a plain [`crate::engine::VmConfig`] and reads no XML; `domain` knows documents
 //! and nothing of KVM. This layer is the one bridge between them ([`prepare`]), the one answer to
-//! "can this CPU run here" ([`cpu_verdict`]) and "which disks does it get" ([`disks`]), the
+//! "can this CPU run here" ([`cpu_verdict`]) and "which disks does it get" ([`disks`]) and
+//! network cards ([`nics`], with their passt processes in [`passt`]), the
 //! per-VM runner process and its client ([`runner`]), and the GTK-free logic the GUI and
 //! `vireoctl` share: the list of machines with their states ([`machines`]) and CPU editing
 //! ([`cpu_edit`]).
@@ -17,6 +18,8 @@ pub mod disks;
 mod domain_facts;
 pub mod machines;
 pub mod new_vm_form;
+pub mod nics;
+pub mod passt;
 pub mod prepare;
 pub mod runner;
 

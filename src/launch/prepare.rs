@@ -32,13 +32,16 @@ pub enum ConfigError {
     /// Disks Vireo cannot attach, each named with its fix.
     #[error("{}", join_disk_problems(.0))]
     Disks(Vec<super::disks::DiskProblem>),
+    /// Network interfaces Vireo cannot attach, each named with its fix.
+    #[error("{}", join_disk_problems(.0))]
+    Nics(Vec<super::nics::NicProblem>),
     /// The guest CPU cannot be provided.
     #[error("guest CPU")]
     Cpu(#[from] ResolveError),
 }
 
 /// One line (a runner reports its error on one line): the problems joined by "; ".
-fn join_disk_problems(problems: &[super::disks::DiskProblem]) -> String {
+fn join_disk_problems<T: ToString>(problems: &[T]) -> String {
     problems
         .iter()
         .map(ToString::to_string)
@@ -78,9 +81,23 @@ pub struct PreparedDomain {
     pub cpu: ResolvedCpu,
     /// What the VM will run with but the user should know (beside the CPU's own warnings).
     pub warnings: Vec<String>,
+    /// The network cards; their backends start with [`PreparedDomain::start_network`], which
+    /// fills `config.nics` (nothing is started by preparing, so `define` and `validate` may
+    /// prepare freely).
+    pub nics: Vec<super::nics::NicPlan>,
 }
 
 impl PreparedDomain {
+    /// Starts one passt per network card and puts the cards into `config.nics`. Keep the
+    /// returned processes until the VM has ended: dropping them stops the VM's network.
+    pub fn start_network(
+        &mut self,
+    ) -> Result<super::passt::NetworkBackends, super::passt::PasstError> {
+        let (nics, backends) = super::passt::start_backends(&self.config.name, &self.nics)?;
+        self.config.nics = nics;
+        Ok(backends)
+    }
+
     /// Every warning of this start: the CPU resolution's, then the rest.
     pub fn all_warnings(&self) -> Vec<String> {
         self.cpu
@@ -209,6 +226,7 @@ fn prepare_facts(
     )?;
     let boot = boot_source(facts, memory_bytes)?;
     let disks = super::disks::domain_disks(domain).map_err(ConfigError::Disks)?;
+    let nics = super::nics::domain_nics(domain).map_err(ConfigError::Nics)?;
     let mut cpuid = cpu.table.clone();
     if facts
         .first("domain/features/kvm/hidden")
@@ -247,6 +265,7 @@ fn prepare_facts(
         config,
         cpu,
         warnings,
+        nics,
     })
 }
 

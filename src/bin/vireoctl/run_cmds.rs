@@ -64,7 +64,7 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let host = HostFacts::probe()?;
     let probed = t0.elapsed();
-    let prepared = prepare_domain(&xml, &host)?;
+    let mut prepared = prepare_domain(&xml, &host)?;
     for warning in &prepared.all_warnings() {
         eprintln!("warning: {warning}");
     }
@@ -75,6 +75,8 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
         );
     }
     let name = prepared.config.name.clone();
+    // Stops the VM's passt processes when this function returns, after the VM ended.
+    let _network = prepared.start_network()?;
     let vm = Vm::start(prepared.config).map_err(|e| persistent::start_error(e, &name))?;
     if !console {
         eprintln!(

@@ -170,7 +170,7 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             None => DomainStore::open_default()?.get(name)?.domain,
         };
         let host = HostFacts::probe()?;
-        let prepared = prepare(&domain, &host)?;
+        let mut prepared = prepare(&domain, &host)?;
         let listener = runner::bind(name)?;
         bound = true;
         let summary = RunningSummary {
@@ -187,11 +187,13 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             live.set_cpu_xml(Some(&summary.cpu_xml))?;
         }
         runner::write_live_xml(name, &live.to_xml())?;
+        // One passt per network card, stopped when `network` drops after the VM ended.
+        let network = prepared.start_network()?;
         let vm = Vm::start(prepared.config).map_err(|e| start_error(e, name))?;
-        Ok((vm, summary, listener))
+        Ok((vm, summary, listener, network))
     })();
     let mut out = std::io::stdout();
-    let (vm, summary, listener) = match started {
+    let (vm, summary, listener, network) = match started {
         Ok(parts) => parts,
         Err(e) => {
             if let Some(path) = bound.then(|| runner::socket_path(name).ok()).flatten() {
@@ -216,6 +218,7 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
     }
     let end = runner::serve(vm, summary, listener);
+    drop(network);
     // Say how the VM ended, for the GUI's console banner and the VM list.
     runner::write_exit_state(name, &end);
     Ok(match end {
