@@ -6,12 +6,13 @@
 //! - [`name`]: the one rule for domain names (they become file names).
 //! - [`units`]: libvirt memory units.
 //! - [`store`]: the per-user store ([`DomainStore`]), atomic and locked (`crate::util::atomic`).
-//! - [`validate`]: document and host checks.
+//! - [`validate`]: document and host checks ([`interfaces`]: what an `<interface>` must be).
 //! - [`canon`]: canonical form for comparing documents (attribute order, whitespace aside).
 
 pub mod canon;
 pub mod cpu;
 pub mod devices;
+pub mod interfaces;
 pub mod model;
 pub mod name;
 pub mod new_vm;

@@ -76,6 +76,7 @@ pub fn document_problems(domain: &Domain) -> Vec<DomainError> {
         ));
     }
     check_memory(domain, &mut problems);
+    super::interfaces::check_interfaces(domain, &mut problems);
     check_vcpus(domain, &mut problems);
     check_disk_targets(domain, &mut problems);
     // Loading the CPU map is the slowest step of validation; only documents with a <cpu> need it.

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::domain::devices::{Interface, PortForward};
+use crate::domain::interfaces::Ports;
 use crate::domain::{Domain, DomainError};
 use crate::engine::config::format_mac;
 
@@ -57,6 +58,14 @@ impl NicProblem {
             element: "<interface>".into(),
             message: format!("this host cannot start the VM with it: {self}"),
         }
+    }
+}
+
+/// `validate --host`'s view: every interface start would refuse, as a [`DomainError`].
+pub fn nic_host_problems(domain: &Domain) -> Vec<DomainError> {
+    match domain_nics(domain) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems.iter().map(NicProblem::to_domain_error).collect(),
     }
 }
 
@@ -152,36 +161,7 @@ fn map_one(interface: &Interface, uuid: &str, position: usize) -> Result<NicPlan
     })
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff` and refuses multicast (and all-zero) addresses, which no card
-/// may have.
-pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|part| {
-            (part.len() == 2)
-                .then(|| u8::from_str_radix(part, 16).ok())
-                .flatten()
-        })
-        .collect::<Option<_>>()
-        .unwrap_or_default();
-    let Ok(mac) = <[u8; 6]>::try_from(bytes) else {
-        return Err(format!(
-            "MAC address '{text}' is not six hex pairs; write it like 52:54:00:12:34:56"
-        ));
-    };
-    if mac[0] & 1 != 0 {
-        return Err(format!(
-            "MAC address '{text}' is a multicast address (the first byte is odd); a card needs \
-             a unicast address such as 52:54:00:12:34:56"
-        ));
-    }
-    if mac == [0; 6] {
-        return Err(
-            "MAC address 00:00:00:00:00:00 is not valid; use e.g. 52:54:00:12:34:56".into(),
-        );
-    }
-    Ok(mac)
-}
+pub use crate::domain::interfaces::parse_mac;
 
 /// A MAC in QEMU's `52:54:00` range derived from the domain's UUID and the card's position
 /// (FNV-1a: stable across builds and platforms, unlike std's hasher).
@@ -199,50 +179,19 @@ pub fn generated_mac(uuid: &str, position: usize) -> [u8; 6] {
     [0x52, 0x54, 0x00, h[0], h[1], h[2]]
 }
 
-fn port(value: Option<&str>, what: &str) -> Result<Option<u16>, String> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    match value.trim().parse::<u32>() {
-        Ok(p) if (1..=65535).contains(&p) => Ok(Some(p as u16)),
-        _ => Err(format!(
-            "<portForward> <range {what}='{value}'> is not a port; use a number from 1 to 65535"
-        )),
-    }
-}
-
 /// One `<portForward>` as passt's `-t`/`-u` specification.
 fn forward(pf: &PortForward) -> Result<Forward, String> {
-    let udp = match pf.proto.as_deref() {
-        None | Some("tcp") => false,
-        Some("udp") => true,
-        Some(other) => {
-            return Err(format!(
-                "<portForward proto='{other}'> is not a protocol passt forwards; use 'tcp' or \
-                 'udp'"
-            ));
-        }
-    };
+    let udp = pf.is_udp()?;
     let mut parts = Vec::new();
     let mut host_ports = Vec::new();
     let mut excluded = Vec::new();
     for range in &pf.ranges {
-        let Some(start) = port(range.start.as_deref(), "start")? else {
-            return Err("<portForward> has a <range> without start='PORT'".into());
-        };
-        let end = port(range.end.as_deref(), "end")?.unwrap_or(start);
-        if end < start {
-            return Err(format!(
-                "<portForward> <range start='{start}' end='{end}'> ends before it starts"
-            ));
-        }
-        let exclude = match range.exclude.as_deref() {
-            None | Some("no") => false,
-            Some("yes") => true,
-            Some(other) => {
-                return Err(format!("<range exclude='{other}'> must be 'yes' or 'no'"));
-            }
-        };
+        let Ports {
+            start,
+            end,
+            to,
+            exclude,
+        } = range.ports()?;
         let host = if end == start {
             start.to_string()
         } else {
@@ -254,18 +203,11 @@ fn forward(pf: &PortForward) -> Result<Forward, String> {
             continue;
         }
         let mut spec = host;
-        if let Some(to) = port(range.to.as_deref(), "to")? {
-            let last = u32::from(to) + u32::from(end - start);
-            if last > 65535 {
-                return Err(format!(
-                    "<portForward> <range start='{start}' end='{end}' to='{to}'> maps past port \
-                     65535; lower 'to' or shorten the range"
-                ));
-            }
+        if let Some(to) = to {
             if end == start {
                 spec.push_str(&format!(":{to}"));
             } else {
-                spec.push_str(&format!(":{to}-{last}"));
+                spec.push_str(&format!(":{to}-{}", to + (end - start)));
             }
         }
         parts.push(spec);

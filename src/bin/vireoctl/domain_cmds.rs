@@ -237,6 +237,8 @@ fn validate(file: &PathBuf, host: bool) -> anyhow::Result<ExitCode> {
                     eprintln!("warning: {warning}");
                 }
                 problems.extend(disk_problems);
+                // The network cards: start's own mapping too.
+                problems.extend(vireo::launch::nics::nic_host_problems(&domain));
                 // The guest CPU: start's own resolution, where KVM is usable.
                 match vireo::launch::HostFacts::probe() {
                     Ok(facts) => {
