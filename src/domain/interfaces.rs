@@ -6,7 +6,37 @@
 use std::collections::HashMap;
 
 use super::devices::{PortForward, PortRange};
+use super::xml::Element;
 use super::{Domain, DomainError};
+
+/// A new `<interface type='user'>` for a virtio card with this MAC, user-mode networking
+/// through passt, as libvirt writes it.
+pub fn user_element(mac: &str, model: &str) -> Element {
+    let mut interface = Element::new("interface").with_attr("type", "user");
+    for child in [
+        Element::new("mac").with_attr("address", mac),
+        Element::new("model").with_attr("type", model),
+        Element::new("backend").with_attr("type", "passt"),
+    ] {
+        interface.append_child(child, 2);
+    }
+    interface
+}
+
+impl Domain {
+    /// Removes the interface with this MAC address (any case); false when there is none.
+    pub fn remove_interface(&mut self, mac: &str) -> bool {
+        let Some(devices) = self.document_mut().at_mut(&["devices"]) else {
+            return false;
+        };
+        devices.remove_children_where(|e| {
+            e.name() == "interface"
+                && e.child("mac")
+                    .and_then(|m| m.attr("address"))
+                    .is_some_and(|a| a.eq_ignore_ascii_case(mac))
+        }) > 0
+    }
+}
 
 /// Parses `aa:bb:cc:dd:ee:ff` and refuses multicast (and all-zero) addresses, which no card
 /// may have.

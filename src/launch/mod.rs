@@ -18,6 +18,7 @@ pub mod disks;
 mod domain_facts;
 pub mod machines;
 pub mod new_vm_form;
+pub mod nic_edit;
 pub mod nics;
 pub mod passt;
 pub mod prepare;

@@ -22,7 +22,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::nics::{Forward, NicPlan};
+
+mod addresses;
 use crate::engine::config::{FrameStream, NetBackend, NetConfig};
+pub use addresses::{GuestAddress, guest_addresses};
 
 /// The program started, unless `VIREO_PASST` names another (tests use it to fake a missing one).
 const PASST: &str = "passt";

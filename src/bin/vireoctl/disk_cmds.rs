@@ -186,7 +186,12 @@ pub fn run(cmd: DiskCommand) -> anyhow::Result<ExitCode> {
 
 /// Whether `domain` runs; an error when it does and the change would have to reach the running
 /// VM (no `--config`, or `--persistent`, which also means live).
-fn refuse_live(domain: &str, config: bool, persistent: bool, verb: &str) -> anyhow::Result<bool> {
+pub(crate) fn refuse_live(
+    domain: &str,
+    config: bool,
+    persistent: bool,
+    verb: &str,
+) -> anyhow::Result<bool> {
     vireo::domain::name::check(domain)?;
     let running = runner::is_running(domain);
     if running && (!config || persistent) {
@@ -239,7 +244,7 @@ fn domblklist(name: &str, details: bool, inactive: bool) -> anyhow::Result<Strin
 
 /// virsh's table (`vshTablePrint`): each cell after one space, columns padded to their widest
 /// cell plus two, a dashed line as wide as every column plus three.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()

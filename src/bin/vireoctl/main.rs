@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod cpu_cmds;
 mod disk_cmds;
 mod domain_cmds;
+mod net_cmds;
 mod run_cmds;
 
 #[derive(Parser)]
@@ -38,6 +39,8 @@ enum Command {
     #[command(flatten)]
     Disk(disk_cmds::DiskCommand),
     #[command(flatten)]
+    Net(net_cmds::NetCommand),
+    #[command(flatten)]
     Cpu(cpu_cmds::CpuCommand),
 }
 
@@ -49,6 +52,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Domain(cmd) => domain_cmds::run(cmd),
         Command::Disk(cmd) => disk_cmds::run(cmd),
+        Command::Net(cmd) => net_cmds::run(cmd),
 
         Command::Cpu(cmd) => cpu_cmds::run(cmd),
         Command::Run(cmd) => run_cmds::run(cmd),
