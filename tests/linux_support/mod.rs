@@ -2,6 +2,8 @@
 //! guest's /init, reading its console, and comparing the CPUID it saw with Vireo's table.
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -57,6 +59,7 @@ pub struct Guest {
     on_reboot: String,
     extra_cmdline: String,
     paravirt: bool,
+    devices: String,
 }
 
 impl Guest {
@@ -71,6 +74,7 @@ impl Guest {
             // them: a guest using them (kvm-clock, async PF, PV EOI, …) makes L1's emulated
             // CPU lose its timer interrupt far more often (see tools/testbed).
             paravirt: std::env::var_os("VIREO_IN_TESTBED").is_none(),
+            devices: String::new(),
         }
     }
 
@@ -95,6 +99,12 @@ impl Guest {
         self
     }
 
+    /// Device elements for `<devices>` (e.g. an `<interface>`).
+    pub fn devices(mut self, xml: &str) -> Self {
+        self.devices = xml.into();
+        self
+    }
+
     pub fn cmdline(mut self, extra: &str) -> Self {
         self.extra_cmdline = extra.into();
         self
@@ -108,7 +118,7 @@ impl Guest {
              <vcpu>{}</vcpu>{}{}<os><type arch='x86_64'>hvm</type><kernel>{}</kernel>\
              <initrd>{}</initrd><cmdline>console=ttyS0 quiet nokaslr panic=-1 vireo.test={} {}</cmdline>\
              </os><on_poweroff>destroy</on_poweroff><on_reboot>{}</on_reboot>\
-             <on_crash>destroy</on_crash></domain>",
+             <on_crash>destroy</on_crash><devices>{}</devices></domain>",
             self.scenario,
             self.vcpus,
             self.cpu,
@@ -121,16 +131,24 @@ impl Guest {
             initrd.display(),
             self.scenario,
             self.extra_cmdline,
-            self.on_reboot
+            self.on_reboot,
+            self.devices
         )
     }
 
     /// Starts the guest.
     pub fn start(&self) -> Running {
-        let prepared = prepare_domain(&self.xml(), host())
+        let mut prepared = prepare_domain(&self.xml(), host())
             .unwrap_or_else(|e| panic!("preparing {}: {e:?}", self.xml()));
+        let network = prepared
+            .start_network()
+            .unwrap_or_else(|e| panic!("starting the network: {e}"));
         let vm = Vm::start(prepared.config.clone()).expect("starting the VM");
-        Running { vm, prepared }
+        Running {
+            vm,
+            prepared,
+            _network: network,
+        }
     }
 }
 
@@ -138,6 +156,8 @@ impl Guest {
 pub struct Running {
     pub vm: Vm,
     pub prepared: PreparedDomain,
+    /// The passt processes of its network cards, stopped when the guest is dropped.
+    _network: vireo::launch::passt::NetworkBackends,
 }
 
 impl Running {
