@@ -6,7 +6,7 @@
 //! VM ends); a passt whose socket closes exits by itself too (`--fd` serves one client).
 //!
 //! Readiness: passt writes its PID file once it is set up and about to serve, so the PID file
-//! is a pipe (`-P /dev/fd/N`): a line means ready, end-of-file means it gave up, and its stderr
+//! is a pipe (`-P /proc/self/fd/N`): a line means ready, end-of-file means it gave up, and its stderr
 //! says why.
 //!
 //! passt must not run as root: started as root it switches to `nobody` and, in the test bed,
@@ -275,11 +275,12 @@ fn spawn(
     let (pid_read, pid_write) = pipe(nic)?;
     let drop_to = unprivileged_ids();
     if drop_to.is_some() {
-        // passt, as nobody, reopens the pipe through /dev/fd: let it.
+        // passt, as nobody, reopens the pipe through /proc/self/fd: let it.
         // SAFETY: fchmod on a pipe descriptor we own.
         unsafe { libc::fchmod(pid_write.as_raw_fd(), 0o622) };
     }
-    let pid_path = format!("/dev/fd/{}", pid_write.as_raw_fd());
+    // /proc/self/fd, not /dev/fd: a bare devtmpfs (the test bed's L1) has no /dev/fd.
+    let pid_path = format!("/proc/self/fd/{}", pid_write.as_raw_fd());
     let args = passt_args(plan, theirs.as_raw_fd(), &pid_path, offline);
     let mut command = Command::new(program);
     command
