@@ -349,7 +349,8 @@ fn a_user_mode_nic_gets_a_lease_resolves_fetches_and_serves_through_a_forward() 
     assert_eq!(
         served.trim(),
         "VIREO-GUEST-SERVER",
-        "through host port {forward}"
+        "through host port {forward}; console:\n{}",
+        guest.text()
     );
     let done = guest.finish(BOOT);
     let out = &done.output;
