@@ -522,7 +522,7 @@ fn every_fsynced_write_survives_a_killed_vmm() {
         assert!(started.status.success(), "starting {name}: {started:?}");
         let pid = ctl.runner_pid(&name);
         let console = ctl.console(&name);
-        console.wait_for("VIREO-L2 SYNCED 1\n", BOOT);
+        console.wait_for("VIREO-L2 SYNCED 1", BOOT);
         // 2–8 s of writing, varied from trial to trial.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
