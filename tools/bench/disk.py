@@ -10,6 +10,7 @@ Each boot prints "VIREO-L2 BENCH seqread=MiB/s seqwrite=MiB/s randread_iops=N"; 
 each metric's median per VMM and the ratio Vireo / QEMU (higher is better for all three)."""
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,7 +74,7 @@ for i in range(rounds):
         results[name].append(r)
         print(f"round {i + 1}/{rounds} {name}: " +
               " ".join(f"{k}={r[k]:g}" for k in METRICS), flush=True)
-os.remove(image)
+shutil.rmtree(work)
 
 print()
 print(f"Disk, median of {rounds} rounds (raw image, cache=none, {mib} MiB sequential, "
