@@ -366,7 +366,8 @@ impl Vireoctl {
             .spawn()
             .expect("running vireoctl console");
         let text = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&text);
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, end) = (Arc::clone(&text), Arc::clone(&ended));
         let stdout = child.stdout.take().expect("console stdout");
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
@@ -380,8 +381,9 @@ impl Vireoctl {
                 }
                 line.clear();
             }
+            end.store(true, std::sync::atomic::Ordering::SeqCst);
         });
-        Console { child, text }
+        Console { child, text, ended }
     }
 }
 
@@ -389,6 +391,8 @@ impl Vireoctl {
 pub struct Console {
     child: Child,
     text: Arc<Mutex<String>>,
+    /// The stream ended: the VM (or its runner) is gone.
+    ended: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Console {
@@ -396,13 +400,24 @@ impl Console {
         self.text.lock().unwrap().clone()
     }
 
-    /// Waits until the console shows `needle`; panics with its tail after `timeout`.
+    /// Waits until the console shows `needle`; panics with its tail after `timeout`, or at once
+    /// when the console ends without it.
     pub fn wait_for(&self, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while !self.text().contains(needle) {
+            let ended = self.ended.load(std::sync::atomic::Ordering::SeqCst);
+            // The reader pushes every line before it marks the end: look once more.
+            if ended && self.text().contains(needle) {
+                return;
+            }
             assert!(
-                Instant::now() < deadline,
-                "waited {timeout:?} for '{needle}'; console:\n{}",
+                Instant::now() < deadline && !ended,
+                "{} waiting for '{needle}'; console:\n{}",
+                if ended {
+                    "the VM ended".to_string()
+                } else {
+                    format!("waited {timeout:?}")
+                },
                 super::tail(&self.text(), 40)
             );
             std::thread::sleep(Duration::from_millis(50));
