@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Disk benchmark: Vireo against QEMU q35 (virtio-blk, cache=none, aio=threads) on the same raw
+"""Disk benchmark: Vireo against QEMU q35 (virtio-blk, cache=none) on the same raw
 image with the same guest (the test bed's kernel and initramfs, scenario blkbench), rounds
 interleaved (Vireo, QEMU, Vireo, QEMU, ...). Run by tools/bench/disk.sh (inside the test bed's L1
 where this host lacks hardware virtualization).
 
     disk.py KERNEL INITRD VIREOCTL [ROUNDS [MIB [SECS [VMMS]]]]
+
+VIREO_BENCH_IO=threads (default) compares Vireo's io='threads' with QEMU's aio=threads;
+VIREO_BENCH_IO=native compares Vireo's io='native' (io_uring) with QEMU's aio=io_uring.
 
 Each boot prints "VIREO-L2 BENCH seqread=MiB/s seqwrite=MiB/s randread_iops=N"; the table gives
 each metric's median per VMM and the ratio Vireo / QEMU (higher is better for all three)."""
@@ -22,6 +25,8 @@ mib = int(sys.argv[5]) if len(sys.argv) > 5 else 64
 secs = int(sys.argv[6]) if len(sys.argv) > 6 else 5
 vmms = (sys.argv[7] if len(sys.argv) > 7 else "vireo,qemu").split(",")
 MEM = 256
+IO = os.environ.get("VIREO_BENCH_IO", "threads")
+QEMU_AIO = {"threads": "threads", "native": "io_uring"}[IO]
 TIMEOUT = 900
 CMDLINE = f"console=ttyS0 quiet panic=-1 vireo.test=blkbench vireo.mib={mib} vireo.secs={secs}"
 METRICS = ["seqwrite", "seqread", "randread_iops"]
@@ -40,7 +45,7 @@ with open(domain, "w") as f:
         f"<vcpu>1</vcpu><cpu mode='host-passthrough'/><os><type arch='x86_64'>hvm</type>"
         f"<kernel>{kernel}</kernel><initrd>{initrd}</initrd><cmdline>{CMDLINE}</cmdline></os>"
         f"<on_poweroff>destroy</on_poweroff><devices><disk type='file' device='disk'>"
-        f"<driver name='qemu' type='raw' cache='none' io='threads'/><source file='{image}'/>"
+        f"<driver name='qemu' type='raw' cache='none' io='{IO}'/><source file='{image}'/>"
         f"<target dev='vda' bus='virtio'/></disk></devices></domain>"
     )
 
@@ -50,7 +55,7 @@ ARGV = {
              "-m", str(MEM), "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
              "-serial", "stdio", "-no-reboot", "-kernel", kernel, "-initrd", initrd,
              "-append", CMDLINE,
-             "-drive", f"file={image},if=virtio,format=raw,cache=none,aio=threads"],
+             "-drive", f"file={image},if=virtio,format=raw,cache=none,aio={QEMU_AIO}"],
 }
 
 
@@ -77,7 +82,8 @@ for i in range(rounds):
 shutil.rmtree(work)
 
 print()
-print(f"Disk, median of {rounds} rounds (raw image, cache=none, {mib} MiB sequential, "
+print(f"Disk, median of {rounds} rounds (raw image, cache=none, Vireo io={IO}, QEMU "
+      f"aio={QEMU_AIO}, {mib} MiB sequential, "
       f"{secs} s of 4 KiB random reads, queue depth 1, O_DIRECT in the guest)")
 print()
 print("| metric | " + " | ".join(f"{n} median" for n in vmms) +

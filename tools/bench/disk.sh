@@ -8,6 +8,7 @@
 #
 #   tools/bench/disk.sh [ROUNDS [MIB [SECS]]]     defaults 3, 64, 5
 #   VIREO_BENCH_VMMS=qemu tools/bench/disk.sh     only one side (vireo, qemu; default both)
+#   VIREO_BENCH_IO=native tools/bench/disk.sh     io_uring on both sides (default threads)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -17,6 +18,6 @@ set -- $(tools/testbed paths)
 kernel=$1 initrd=$2
 args="$kernel $initrd $root/target/release/vireoctl $rounds $mib $secs ${VIREO_BENCH_VMMS:-vireo,qemu}"
 if target/release/vireoctl host-validate 2>/dev/null | grep -Eq '^hardware virtualization +: PASS'; then
-  exec python3 tools/bench/disk.py $args
+  exec env VIREO_BENCH_IO="${VIREO_BENCH_IO:-threads}" python3 tools/bench/disk.py $args
 fi
-exec tools/testbed run python3 tools/bench/disk.py $args
+exec tools/testbed run env VIREO_BENCH_IO="${VIREO_BENCH_IO:-threads}" python3 tools/bench/disk.py $args
