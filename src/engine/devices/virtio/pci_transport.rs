@@ -15,7 +15,10 @@ use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
-use super::{Activation, ActiveQueue, ISR_QUEUE, Interrupt, VIRTIO_F_VERSION_1, VirtioDevice};
+use super::{
+    Activation, ActiveQueue, ISR_QUEUE, Interrupt, VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX,
+    VirtioDevice,
+};
 use crate::engine::devices::interrupts::InterruptRouter;
 use crate::engine::devices::pci::PciDevice;
 use crate::engine::devices::pci::config_space::{Bar, ConfigChange, ConfigSpace, PciIds};
@@ -327,10 +330,11 @@ impl VirtioPciDevice {
                 }
             };
             // The device gets its own copy; the transport keeps the registers the driver set.
-            let Ok(copy) = Queue::try_from(queue.state()) else {
+            let Ok(mut copy) = Queue::try_from(queue.state()) else {
                 self.status |= STATUS_NEEDS_RESET;
                 return;
             };
+            copy.set_event_idx(self.driver_features & VIRTIO_RING_F_EVENT_IDX != 0);
             active.push(ActiveQueue {
                 queue: copy,
                 notify,

@@ -21,7 +21,9 @@ use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMma
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::EventFd;
 
-use super::{Activation, Interrupt, VirtioDevice};
+use super::{
+    Activation, Interrupt, VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice,
+};
 use crate::engine::block::DiskImage;
 use uring::{Completion, Uring};
 
@@ -117,7 +119,10 @@ impl VirtioDevice for Block {
     }
 
     fn features(&self) -> u64 {
-        let mut f = (1 << VIRTIO_BLK_F_SEG_MAX) | (1 << VIRTIO_BLK_F_BLK_SIZE);
+        let mut f = (1 << VIRTIO_BLK_F_SEG_MAX)
+            | (1 << VIRTIO_BLK_F_BLK_SIZE)
+            | VIRTIO_RING_F_INDIRECT_DESC
+            | VIRTIO_RING_F_EVENT_IDX;
         if self.readonly {
             f |= 1 << VIRTIO_BLK_F_RO;
         } else {
@@ -319,7 +324,7 @@ fn complete(queue: &mut Queue, done: Vec<Completion>, r: &Requests, interrupt: &
             tracing::warn!(disk = %r.target, "virtio-blk used ring: {e}");
         }
     }
-    interrupt.trigger();
+    notify_guest(queue, r, interrupt);
 }
 
 /// Runs every available request, then interrupts the guest once if any completed.
@@ -332,19 +337,37 @@ fn serve(
 ) {
     let mem = &requests.memory;
     let mut completed = false;
-    while let Some(chain) = queue.pop_descriptor_chain(mem) {
-        let head = chain.head_index();
-        let descriptors: Vec<Descriptor> = chain.collect();
-        if let Some(ring) = ring.as_mut()
-            && queue_native(head, &descriptors, ring, requests)
+    loop {
+        // With EVENT_IDX, the driver need not kick while the device drains the queue.
+        if queue.event_idx_enabled()
+            && let Err(e) = queue.disable_notification(mem)
         {
-            continue;
+            tracing::warn!(disk = %requests.target, "virtio-blk avail event: {e}");
         }
-        let used = execute(&descriptors, image, requests);
-        if let Err(e) = queue.add_used(mem, head, used) {
-            tracing::warn!(disk = %requests.target, "virtio-blk used ring: {e}");
+        while let Some(chain) = queue.pop_descriptor_chain(mem) {
+            let head = chain.head_index();
+            let descriptors: Vec<Descriptor> = chain.collect();
+            if let Some(ring) = ring.as_mut()
+                && queue_native(head, &descriptors, ring, requests)
+            {
+                continue;
+            }
+            let used = execute(&descriptors, image, requests);
+            if let Err(e) = queue.add_used(mem, head, used) {
+                tracing::warn!(disk = %requests.target, "virtio-blk used ring: {e}");
+            }
+            completed = true;
         }
-        completed = true;
+        // Re-enabling reports requests that arrived meanwhile: serve those too.
+        match queue
+            .event_idx_enabled()
+            .then(|| queue.enable_notification(mem))
+        {
+            Some(Ok(true)) => continue,
+            Some(Err(e)) => tracing::warn!(disk = %requests.target, "virtio-blk avail event: {e}"),
+            _ => {}
+        }
+        break;
     }
     if let Some(ring) = ring.as_mut()
         && ring.in_flight() > 0
@@ -353,7 +376,20 @@ fn serve(
         tracing::warn!(disk = %requests.target, "io_uring submit: {e}");
     }
     if completed {
-        interrupt.trigger();
+        notify_guest(queue, requests, interrupt);
+    }
+}
+
+/// Interrupts the guest after used buffers were added, unless EVENT_IDX says it does not want
+/// one yet.
+fn notify_guest(queue: &mut Queue, r: &Requests, interrupt: &Interrupt) {
+    match queue.needs_notification(&r.memory) {
+        Ok(false) => {}
+        Ok(true) => interrupt.trigger(),
+        Err(e) => {
+            tracing::warn!(disk = %r.target, "virtio-blk used event: {e}");
+            interrupt.trigger();
+        }
     }
 }
 
