@@ -2,8 +2,11 @@
 //! waits on the queue's ioeventfd and a stop eventfd, runs each request against the
 //! [`DiskImage`], and interrupts the guest once per batch. A malformed request from the guest is
 //! answered with an error status (or dropped when it has no status byte), never a panic.
-//! With `io='native'` on a raw image, reads and writes go through io_uring ([`uring`]).
+//! Reads and writes of raw images run off that thread ([`backend`]): on a thread pool, or with
+//! `io='native'` through io_uring, so the guest's requests overlap on the host.
 
+mod backend;
+mod pool;
 pub(crate) mod uring;
 
 use std::os::fd::AsRawFd;
@@ -25,7 +28,9 @@ use super::{
     Activation, Interrupt, VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice,
 };
 use crate::engine::block::DiskImage;
-use uring::{Completion, Uring};
+use backend::{Backend, Completion};
+use pool::Pool;
+use uring::Uring;
 
 /// The virtio device ID of a block device.
 const DEVICE_ID: u16 = 2;
@@ -249,13 +254,7 @@ fn io_loop(
             return image;
         }
     }
-    let mut ring = image.native_file().and_then(|file| {
-        Uring::new(file, QUEUE_SIZE)
-            .inspect_err(|e| {
-                tracing::warn!(disk = %requests.target, "io_uring unavailable ({e}); using threads")
-            })
-            .ok()
-    });
+    let mut ring = backend_for(image.as_ref(), &requests.target);
     if let Some(ring) = &ring
         && let Err(e) = epoll.ctl(
             ControlOperation::Add,
@@ -306,7 +305,26 @@ fn io_loop(
     image
 }
 
-/// Answers the guest for requests the ring finished.
+/// Where a raw image's reads and writes run: io_uring for `io='native'` (threads when the
+/// kernel refuses io_uring), else a thread pool. `None` for qcow2 (one request at a time).
+fn backend_for(image: &dyn DiskImage, target: &str) -> Option<Box<dyn Backend>> {
+    let file = image.raw_file()?;
+    if file.io == crate::engine::config::IoMode::Native {
+        match Uring::new(file, QUEUE_SIZE) {
+            Ok(ring) => return Some(Box::new(ring)),
+            Err(e) => tracing::warn!(disk = %target, "io_uring unavailable ({e}); using threads"),
+        }
+    }
+    match Pool::new(file, QUEUE_SIZE, &format!("blk-{target}")) {
+        Ok(pool) => Some(Box::new(pool)),
+        Err(e) => {
+            tracing::warn!(disk = %target, "no I/O threads ({e}); serving requests one by one");
+            None
+        }
+    }
+}
+
+/// Answers the guest for requests the backend finished.
 fn complete(queue: &mut Queue, done: Vec<Completion>, r: &Requests, interrupt: &Interrupt) {
     if done.is_empty() {
         return;
@@ -331,7 +349,7 @@ fn complete(queue: &mut Queue, done: Vec<Completion>, r: &Requests, interrupt: &
 fn serve(
     queue: &mut Queue,
     image: &mut dyn DiskImage,
-    ring: &mut Option<Uring>,
+    ring: &mut Option<Box<dyn Backend>>,
     requests: &Requests,
     interrupt: &Interrupt,
 ) {
@@ -373,7 +391,7 @@ fn serve(
         && ring.in_flight() > 0
         && let Err(e) = ring.submit()
     {
-        tracing::warn!(disk = %requests.target, "io_uring submit: {e}");
+        tracing::warn!(disk = %requests.target, "disk I/O submit: {e}");
     }
     if completed {
         notify_guest(queue, requests, interrupt);
@@ -395,7 +413,12 @@ fn notify_guest(queue: &mut Queue, r: &Requests, interrupt: &Interrupt) {
 
 /// Puts a read or write on the ring; false when it must be served synchronously (any other
 /// request, a malformed one, or one the ring cannot take).
-fn queue_native(head: u16, descriptors: &[Descriptor], ring: &mut Uring, r: &Requests) -> bool {
+fn queue_native(
+    head: u16,
+    descriptors: &[Descriptor],
+    ring: &mut Box<dyn Backend>,
+    r: &Requests,
+) -> bool {
     let (Some(header), Some(status)) = (descriptors.first(), descriptors.last()) else {
         return false;
     };
