@@ -137,6 +137,11 @@ pub fn run(cmd: DomainCommand) -> anyhow::Result<ExitCode> {
             let prefs = Prefs::load()?;
             let host = HostFacts::detect();
             let domain = vm.build(&prefs, &host)?;
+            if let Some(warning) =
+                vireo::domain::new_vm::cpu_fallback_warning(prefs.new_vm_cpu_mode, &host)
+            {
+                eprintln!("warning: {warning}");
+            }
             let stored = DomainStore::open_default()?.define(&domain.to_xml())?;
             let mode = resolve_cpu_mode(prefs.new_vm_cpu_mode, &host);
             println!(
