@@ -75,7 +75,8 @@ pub fn cpu_problems(domain: &Domain, map: &CpuMap) -> Vec<DomainError> {
                 &format!("<cpu><feature name='{}'>", feature.name),
                 format!(
                     "unknown CPU feature '{}'; check its spelling against the CPU map \
-                     (libvirt's names, e.g. 'avx2', 'pdpe1gb')",
+                     (libvirt's names, e.g. 'avx2', 'pdpe1gb'; `vireoctl cpu-features` lists \
+                     them)",
                     feature.name
                 ),
             ));
