@@ -13,7 +13,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::engine::vm::{Vm, VmState};
@@ -50,8 +50,11 @@ pub enum RunnerError {
     },
 }
 
+mod ids;
 mod paths;
 pub mod protocol;
+
+pub use ids::allocate_id;
 
 pub use paths::{exit_state_path, live_xml_path, runtime_dir, socket_path};
 pub use protocol::{Reply, Request, RunnerInfo};
@@ -105,6 +108,11 @@ pub struct RunningSummary {
     pub cpu_xml: String,
     /// Warnings from the start, repeated to whoever asks for `info`.
     pub warnings: Vec<String>,
+    /// The domain's id (see [`allocate_id`]).
+    pub id: u32,
+    /// Set when a client asked for an ACPI reboot: the runner starts the VM again once the
+    /// guest has powered off.
+    pub reboot_requested: Arc<AtomicBool>,
 }
 
 /// Binds the control socket of `name` (mode 0600: only this user may talk to the runner),
@@ -218,6 +226,11 @@ fn handle_client(
             vm.reboot();
             Reply::Ok
         }
+        Request::AcpiReboot => {
+            summary.reboot_requested.store(true, Ordering::SeqCst);
+            vm.shutdown();
+            Reply::Ok
+        }
         Request::Suspend => {
             vm.pause();
             waited(
@@ -243,6 +256,7 @@ fn handle_client(
             memory_bytes: summary.memory_bytes,
             cpu_model: summary.cpu_model.clone(),
             runner_pid: std::process::id(),
+            id: summary.id,
             uptime_s: started.elapsed().as_secs(),
             warnings: summary.warnings.clone(),
         }),
