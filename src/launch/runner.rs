@@ -74,13 +74,16 @@ pub fn live_xml(name: &str) -> Option<String> {
         .flatten()
 }
 
-/// Records how the VM ended, for the GUI's console banner. Best effort: a runner that cannot
-/// write it still ends normally.
+/// Records how the VM ended, for the GUI's console banner and `domstate --reason`. Written
+/// whole (a reader never sees half of it). Best effort: a runner that cannot write it still
+/// ends normally.
 pub fn write_exit_state(name: &str, state: &VmState) {
     let written = exit_state_path(name).and_then(|path| {
-        std::fs::write(path, state.to_string()).map_err(|cause| RunnerError::Io {
-            name: name.to_string(),
-            cause,
+        crate::util::atomic::write_atomic(&path, state.to_string().as_bytes()).map_err(|cause| {
+            RunnerError::Io {
+                name: name.to_string(),
+                cause,
+            }
         })
     });
     if let Err(err) = written {
@@ -220,7 +223,12 @@ fn handle_client(
         }
         Request::Destroy => {
             vm.force_off();
-            waited(vm.wait_timeout(STATE_CHANGE_TIMEOUT).is_some(), "stop")
+            let end = vm.wait_timeout(STATE_CHANGE_TIMEOUT);
+            // Before the answer, so whoever asks next (`domstate --reason`) reads it.
+            if let Some(end) = &end {
+                write_exit_state(&summary.name, end);
+            }
+            waited(end.is_some(), "stop")
         }
         Request::Reboot => {
             vm.reboot();
