@@ -78,10 +78,10 @@ fn feature_line(feature: &vireo::cpu::map::CpuFeature, details: bool) -> String 
     let place = match feature.bit() {
         FeatureBit::Cpuid {
             leaf,
-            subleaf,
+            subleaf: 0,
             register,
             bit,
-        } if subleaf == 0 => format!("cpuid {leaf:#x} {} {bit}", register.name()),
+        } => format!("cpuid {leaf:#x} {} {bit}", register.name()),
         FeatureBit::Cpuid {
             leaf,
             subleaf,
