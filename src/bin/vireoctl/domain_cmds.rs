@@ -347,7 +347,8 @@ fn validate(file: &PathBuf, host: bool) -> anyhow::Result<ExitCode> {
                         }
                         let verdict = vireo::launch::cpu_verdict(&xml, &cpu);
                         if let Ok(resolved) = &verdict {
-                            for warning in &resolved.warnings {
+                            let lm = vireo::launch::cpu_verdict::no_long_mode_warning(resolved);
+                            for warning in resolved.warnings.iter().chain(&lm) {
                                 eprintln!("warning: {warning}");
                             }
                         }
