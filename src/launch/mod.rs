@@ -15,10 +15,12 @@ pub mod disk_edit;
 pub mod disk_usage;
 pub mod disks;
 mod domain_facts;
+pub mod lookup;
 pub mod machines;
 pub mod new_vm_form;
 pub mod prepare;
 pub mod runner;
+pub mod size_edit;
 
 pub use cpu_verdict::{
     cpu_host_problem, cpu_verdict, cpu_verdict_with, host_cpu_facts, missing_features, refusal,

@@ -460,7 +460,9 @@ impl NewVmForm {
 pub enum CpuSummary {
     /// The hypervisor's default model (a basic 64-bit CPU).
     HypervisorDefault,
-    /// The nearest named model this host's KVM can run, or `None` when none is usable.
+    /// The nearest named 64-bit model this host's KVM can run. (`None` is no longer produced:
+    /// without a usable 64-bit model "Nearest CPU model" resolves to [`Self::HostModel`], see
+    /// [`crate::domain::new_vm::cpu_fallback_warning`].)
     NearestModel(Option<String>),
     /// host-model: the nearest model plus every feature KVM offers.
     HostModel,
