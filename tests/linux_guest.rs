@@ -561,3 +561,51 @@ fn every_fsynced_write_survives_a_killed_vmm() {
     }
     eprintln!("power cuts: {trials} trials, {total} fsynced records, none lost");
 }
+
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn the_new_qcow2_disk_the_wizard_makes_is_seen_in_the_guest() {
+    use vireo::engine::config::DiskFormat;
+    use vireo::launch::new_vm_form::{HostLimits, NewVmForm, StorageKind};
+    // The wizard's path: its form with a new 1 GiB qcow2 image, the image made as Create makes
+    // it, the definition the form builds; the guest then lists its disks.
+    let scratch = disk::Scratch::new("wizard-disk");
+    let image = scratch.path("wizard-disk.qcow2");
+    let form = NewVmForm {
+        name: "wizard-disk".into(),
+        storage: StorageKind::NewImage,
+        new_image_gib: 1,
+        new_image_format: DiskFormat::Qcow2,
+        ..NewVmForm::with_defaults(HostLimits::of(linux_support::host()))
+    };
+    vireo::engine::block::create(&image, DiskFormat::Qcow2, 1 << 30, &mut |_| {})
+        .expect("creating the image as the wizard does");
+    let domain = form
+        .build(
+            &vireo::prefs::Prefs::default(),
+            linux_support::host(),
+            Some(&image),
+        )
+        .expect("the wizard's definition");
+    let xml = domain.to_xml();
+    let start = xml.find("<disk").expect("the definition has a disk");
+    let end = xml[start..].find("</disk>").expect("a closed <disk>") + start + "</disk>".len();
+    let disk_xml = &xml[start..end];
+    assert!(
+        disk_xml.contains("type='qcow2'") || disk_xml.contains("type=\"qcow2\""),
+        "{disk_xml}"
+    );
+    let done = boot(&Guest::new("disks").device(disk_xml), BOOT);
+    assert_eq!(
+        done.state,
+        VmState::Shutoff(StopReason::GuestPoweroff),
+        "{}",
+        done.tail(40)
+    );
+    assert_eq!(
+        line(&done.output, "VIREO-L2 DISK"),
+        "vda size=2097152 ro=0",
+        "{}",
+        done.tail(40)
+    );
+}
