@@ -71,8 +71,12 @@ impl Driver {
         // Walk the capabilities: MSI-X first, then the four virtio structures.
         let mut cap = (d.config32(0x34) & 0xff) as u64;
         let mut kinds = Vec::new();
+        let mut window = 0;
         while cap != 0 {
             let header = d.config32(cap);
+            if header & 0xff == 0x09 && (header >> 24) as u8 == 5 {
+                window = cap;
+            }
             if header & 0xff == 0x11 {
                 // Enable MSI-X.
                 let control = ((header >> 16) as u16 | 0x8000).to_le_bytes();
@@ -84,8 +88,23 @@ impl Driver {
         }
         assert_eq!(
             kinds,
-            [1, 3, 4, 2],
-            "common, ISR, device, notify capabilities"
+            [1, 3, 4, 2, 5],
+            "common, ISR, device, notify, PCI configuration access capabilities"
+        );
+        // The configuration-access window reads num_queues (common configuration 0x12).
+        assert!(d.devices.mmio_write(d.ecam(window + 4), &[0]));
+        assert!(
+            d.devices
+                .mmio_write(d.ecam(window + 8), &0x12u32.to_le_bytes())
+        );
+        assert!(
+            d.devices
+                .mmio_write(d.ecam(window + 12), &2u32.to_le_bytes())
+        );
+        assert_eq!(
+            d.config32(window + 16) & 0xffff,
+            1,
+            "one queue, read through the window"
         );
         // Unmask MSI-X vector 0 and give it a message.
         d.bar_write(0x4000, &0xfee0_0000u32.to_le_bytes());
