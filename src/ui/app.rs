@@ -760,9 +760,37 @@ fn start(sender: &ComponentSender<App>, name: String) {
     sender.oneshot_command(async move {
         let target = name.clone();
         let what = gettext("starting {name}").replace("{name}", &name);
-        let result = run_blocking(&what, move || machines::start(&target)).await;
+        let result = run_blocking(&what, move || {
+            machines::start(&target).map_err(|error| every_problem(&target, error))
+        })
+        .await;
         AppCmd::Started(name, result.and_then(|r| r))
     });
+}
+
+/// A failed start's message with every other problem of the definition beside it, so they are
+/// fixed in one go rather than one start at a time. A CPU error stays first (its dialog offers
+/// the CPU fixes); otherwise the collected list replaces start's first error.
+fn every_problem(name: &str, error: String) -> String {
+    let Some(domain) = crate::domain::store::DomainStore::open_default()
+        .ok()
+        .and_then(|store| store.get(name).ok())
+    else {
+        return error;
+    };
+    let host = crate::launch::HostFacts::probe().unwrap_or_default();
+    let problems = crate::launch::problems::definition_problems(&domain.domain, &host);
+    if machines::is_cpu_error(&error) {
+        let others = problems.into_iter().filter(|p| !machines::is_cpu_error(p));
+        std::iter::once(error)
+            .chain(others)
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else if problems.is_empty() {
+        error
+    } else {
+        problems.join("\n")
+    }
 }
 
 fn act(sender: &ComponentSender<App>, name: String, action: VmAction) {

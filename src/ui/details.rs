@@ -7,6 +7,7 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
+mod apply;
 mod disk_edits;
 mod disks;
 
@@ -18,7 +19,6 @@ use crate::domain::Domain;
 use crate::domain::model::OsText;
 use crate::domain::store::{DomainStore, StoredDomain};
 use crate::domain::units::Memory;
-use crate::domain::validate::document_problems;
 use crate::launch::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
 use crate::launch::machines::RunState;
 
@@ -66,6 +66,9 @@ pub enum DetailsCmd {
     DiskEdited(Result<(StoredDomain, String), String>),
     /// A resize or file deletion finished: what to say.
     DiskDone(Result<String, String>),
+    /// Apply's checks of the edited definition (its kernel and initrd loaded as start would):
+    /// the definition and every problem found, or why checking failed.
+    Checked(Box<Domain>, Result<Vec<String>, String>),
 }
 
 #[derive(Debug)]
@@ -823,7 +826,7 @@ impl Component for Details {
                 }
             }
             DetailsMsg::AddFeature(name) => self.add_feature(name),
-            DetailsMsg::Apply => self.apply(widgets),
+            DetailsMsg::Apply => self.apply(widgets, &sender),
             DetailsMsg::Discard => {
                 self.dirty = false;
                 widgets.apply.set_sensitive(false);
@@ -853,6 +856,11 @@ impl Component for Details {
                 self.show_disks(widgets, &sender);
             }
             DetailsCmd::DiskEdited(result) => self.disk_edited(result, widgets, &sender),
+            DetailsCmd::Checked(domain, problems) => {
+                self.checked(*domain, problems, widgets);
+                self.show_cpu(widgets, &sender);
+                self.show_host_warning(widgets);
+            }
             DetailsCmd::DiskDone(result) => {
                 self.disk_busy = false;
                 widgets.disks.progress.set_visible(false);
@@ -946,54 +954,6 @@ impl Details {
                         .replace("{feature}", &name),
                 );
             }
-        }
-    }
-
-    /// Writes the widgets' values (or the edited XML) to the store, after validation.
-    fn apply(&mut self, w: &DetailsWidgets) {
-        let result = if self.xml_edited {
-            let buffer = w.xml.buffer();
-            let text = buffer.text(&buffer.start_iter(), &buffer.end_iter(), false);
-            Domain::parse(&text).map_err(|e| e.to_string())
-        } else {
-            self.edited_domain(w)
-        };
-        let result = result.and_then(|domain| {
-            let problems = document_problems(&domain);
-            if !problems.is_empty() {
-                return Err(problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"));
-            }
-            if domain.name().as_deref() != Some(self.stored.name.as_str()) {
-                return Err(gettext(
-                    "Renaming is not done here; keep the <name> as it is",
-                ));
-            }
-            let mut next = self.stored.clone();
-            next.domain = domain;
-            self.store.save(&mut next).map_err(|e| e.to_string())?;
-            Ok(next)
-        });
-        match result {
-            Ok(saved) => {
-                self.stored = saved;
-                self.cpu = CpuSettings::read(&self.stored.domain);
-                self.dirty = false;
-                self.xml_edited = false;
-                self.syncing.set(true);
-                w.xml.buffer().set_text(&self.stored.domain.to_xml());
-                self.syncing.set(false);
-                let text = if matches!(self.run_state, RunState::Running | RunState::Paused) {
-                    gettext("Changes saved; they take effect when the VM next starts")
-                } else {
-                    gettext("Changes saved")
-                };
-                w.toasts.add_toast(adw::Toast::new(&text));
-            }
-            Err(error) => self.error = Some(error),
         }
     }
 

@@ -6,6 +6,7 @@ pub mod console;
 pub mod details;
 pub mod file_chooser;
 pub mod i18n;
+pub mod keyboard;
 pub mod new_vm_text;
 pub mod preferences;
 pub mod renderer;

@@ -35,6 +35,11 @@ pub fn problem_text(problem: &FormProblem) -> String {
         FormProblem::DiskImageTooSmall => gettext("A new disk image needs at least 1 GiB"),
         FormProblem::Checking(path) => gettext("Checking {path}…").replace("{path}", path),
         FormProblem::ImageUnusable(error) => error.clone(),
+        FormProblem::BootFilesUnusable(error) => error.clone(),
+        FormProblem::SameImage(path) => gettext(
+            "{path} is already the boot image; choose another image or no disk",
+        )
+        .replace("{path}", path),
         FormProblem::FormatMismatch { path, named, found } => gettext(
             "{path} holds a {found} image, but its name says {named}: rename the file or choose another image",
         )
