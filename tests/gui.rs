@@ -15,8 +15,13 @@ use vte4::prelude::*;
 mod require_env;
 use require_env::skip_or_fail;
 
+/// The CPU page and honest CPU wording.
+mod gui_cpu;
 /// The disk tests: wizard storage, details disks, file choosers.
 mod gui_disks;
+use gui_cpu::{
+    cpu_page_has_one_mode_control_and_a_searchable_model_list, cpu_wording_is_honest_on_this_host,
+};
 /// Keyboard flow (xdotool) and checks where values are entered.
 mod gui_keyboard;
 use gui_disks::{
@@ -959,7 +964,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 17] = [
+const TESTS: [(&str, fn()); 19] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1017,6 +1022,14 @@ const TESTS: [(&str, fn()); 17] = [
     (
         "details_refuses_a_missing_kernel_before_saving",
         details_refuses_a_missing_kernel_before_saving,
+    ),
+    (
+        "cpu_page_has_one_mode_control_and_a_searchable_model_list",
+        cpu_page_has_one_mode_control_and_a_searchable_model_list,
+    ),
+    (
+        "cpu_wording_is_honest_on_this_host",
+        cpu_wording_is_honest_on_this_host,
     ),
     ("german_translation_is_used", german_translation_is_used),
 ];

@@ -869,6 +869,16 @@ fn start_failed(
         .build();
     dialog.add_response("close", &gettext("_Close"));
     if machines::is_cpu_error(error) {
+        // Say which of the user's features the host-model answer removes, rather than
+        // dropping them silently.
+        let dropped = host_model_drops(&name);
+        if !dropped.is_empty() {
+            dialog.set_body(&format!(
+                "{error}\n\n{}",
+                gettext("“Use Host CPU Model” removes the features this VM requires or forces: {features}")
+                    .replace("{features}", &dropped.join(", "))
+            ));
+        }
         dialog.add_responses(&[
             ("edit-cpu", &gettext("_Edit CPU…")),
             ("host-model", &gettext("Use _Host CPU Model")),
@@ -886,6 +896,24 @@ fn start_failed(
         _ => {}
     });
     dialog.present();
+}
+
+/// The features `name`'s definition requires or forces, which switching it to host-model
+/// removes ([`machines::use_host_model`] keeps only disable, forbid and optional ones).
+fn host_model_drops(name: &str) -> Vec<String> {
+    use crate::cpu::Policy;
+    crate::domain::store::DomainStore::open_default()
+        .ok()
+        .and_then(|store| store.get(name).ok())
+        .map(|stored| {
+            crate::launch::cpu_edit::CpuSettings::read(&stored.domain)
+                .features
+                .into_iter()
+                .filter(|(_, policy)| matches!(policy, Policy::Require | Policy::Force))
+                .map(|(feature, _)| feature)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn confirm_delete(root: &adw::ApplicationWindow, name: String, sender: &ComponentSender<App>) {

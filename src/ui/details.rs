@@ -8,6 +8,7 @@ use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
 mod apply;
+mod cpu_models;
 mod disk_edits;
 mod disks;
 
@@ -76,7 +77,6 @@ pub enum DetailsMsg {
     Edited,
     XmlEdited,
     CpuChoice(CpuChoice),
-    CopyHostCpu(bool),
     Model(String),
     Vcpus(u32),
     Topology(u32, u32, u32),
@@ -124,8 +124,12 @@ pub struct DetailsWidgets {
     pub description: gtk::Entry,
     pub state: gtk::Label,
     pub cpu_mode: adw::ComboRow,
-    pub copy_host: gtk::Switch,
+    /// Says, on a host whose KVM does not enforce guest CPUID, that the guest sees the host
+    /// CPU whatever is chosen.
+    pub cpuid_note: gtk::Label,
     pub model_row: adw::ExpanderRow,
+    /// Filters the model list.
+    pub model_search: gtk::SearchEntry,
     pub model_buttons: Vec<(String, gtk::CheckButton)>,
     pub features: gtk::ListBox,
     pub feature_entry: gtk::Entry,
@@ -348,67 +352,24 @@ impl Component for Details {
                 }
             });
         }
-        let copy_host = gtk::Switch::builder().valign(gtk::Align::Center).build();
-        let copy_row = adw::ActionRow::builder()
-            .title(gettext("Copy host CPU configuration"))
-            .subtitle(gettext(
-                "The nearest model plus every feature this host's KVM offers, fixed at each start",
-            ))
-            .activatable_widget(&copy_host)
+        let cpuid_note = gtk::Label::builder()
+            .label(super::new_vm_text::cpuid_not_enforced_text())
+            .wrap(true)
+            .xalign(0.0)
+            .visible(false)
+            .margin_top(6)
+            .css_classes(["warning"])
             .build();
-        copy_row.add_suffix(&copy_host);
-        mode_group.add(&copy_row);
-        {
-            let sender = sender.clone();
-            let syncing = syncing.clone();
-            copy_host.connect_active_notify(move |s| {
-                if !syncing.get() {
-                    sender.input(DetailsMsg::CopyHostCpu(s.is_active()));
-                }
-            });
-        }
         let model_row = adw::ExpanderRow::builder().title(gettext("Model")).build();
-        let mut model_buttons = Vec::new();
         let usability = map
             .map(|m| model_usability(m, kvm.as_ref()))
             .unwrap_or_default();
-        for (name, missing) in usability {
-            let check = gtk::CheckButton::builder()
-                .valign(gtk::Align::Center)
-                .build();
-            if let Some((_, first)) = model_buttons.first() {
-                check.set_group(Some(first));
-            }
-            let subtitle = if missing.is_empty() {
-                gettext("Usable on this host")
-            } else {
-                gettext("Not usable on this host: KVM lacks {n} features")
-                    .replace("{n}", &missing.len().to_string())
-            };
-            let row = adw::ActionRow::builder()
-                .title(name.as_str())
-                .subtitle(subtitle)
-                .activatable_widget(&check)
-                .build();
-            if !missing.is_empty() {
-                row.set_tooltip_text(Some(
-                    &gettext("Missing: {features}").replace("{features}", &missing.join(", ")),
-                ));
-                row.add_css_class("dim-label");
-            }
-            row.add_prefix(&check);
-            model_row.add_row(&row);
-            let sender = sender.clone();
-            let syncing = syncing.clone();
-            let model_name = name.clone();
-            check.connect_toggled(move |c| {
-                if c.is_active() && !syncing.get() {
-                    sender.input(DetailsMsg::Model(model_name.clone()));
-                }
-            });
-            model_buttons.push((name, check));
-        }
+        let cpu_models::ModelList {
+            search: model_search,
+            buttons: model_buttons,
+        } = cpu_models::model_list(&model_row, usability, &syncing, &sender);
         mode_group.add(&model_row);
+        mode_group.add(&cpuid_note);
         cpu_page.add(&mode_group);
 
         let feature_group = adw::PreferencesGroup::builder()
@@ -718,8 +679,9 @@ impl Component for Details {
             description,
             state,
             cpu_mode,
-            copy_host,
+            cpuid_note,
             model_row,
+            model_search,
             model_buttons,
             features,
             feature_entry,
@@ -788,16 +750,6 @@ impl Component for Details {
                 if choice == CpuChoice::Custom && self.cpu.model.is_none() {
                     self.cpu.model = widgets.model_buttons.first().map(|(n, _)| n.clone());
                 }
-                self.dirty = true;
-            }
-            DetailsMsg::CopyHostCpu(on) => {
-                self.cpu.choice = if on {
-                    CpuChoice::HostModel
-                } else if self.cpu.model.is_some() {
-                    CpuChoice::Custom
-                } else {
-                    CpuChoice::HvDefault
-                };
                 self.dirty = true;
             }
             DetailsMsg::Model(name) => {
@@ -893,6 +845,9 @@ impl Details {
     ) {
         match facts {
             Ok(facts) => {
+                widgets
+                    .cpuid_note
+                    .set_visible(facts.as_ref().is_some_and(|f| !f.cpuid_enforced));
                 self.host_cpu = facts;
                 self.show_host_warning(widgets);
             }
@@ -950,7 +905,7 @@ impl Details {
             }
             None => {
                 self.error = Some(
-                    gettext("Unknown CPU feature “{feature}”; `vireoctl cpu-models` and the CPU map list the known ones")
+                    gettext("Unknown CPU feature “{feature}”: not in the CPU map; check its spelling (e.g. avx2, sse4_2)")
                         .replace("{feature}", &name),
                 );
             }
@@ -972,7 +927,7 @@ impl Details {
             Some(verdict) => {
                 let missing = missing_features(verdict);
                 if !missing.is_empty() {
-                    Some(gettext("This host's KVM cannot provide {features}, so the VM will not start here. Turn on “Copy host CPU configuration” or pick a model marked usable.")
+                    Some(gettext("This host's KVM cannot provide {features}, so the VM will not start here. Choose “Copy host CPU configuration” as the mode or pick a model marked usable.")
                         .replace("{features}", &missing.join(", ")))
                 } else {
                     refusal(verdict).map(|reason| {
@@ -1023,8 +978,6 @@ impl Details {
             .position(|c| *c == self.cpu.choice)
             .unwrap_or(0);
         w.cpu_mode.set_selected(index as u32);
-        w.copy_host
-            .set_active(self.cpu.choice == CpuChoice::HostModel);
         w.model_row
             .set_sensitive(self.cpu.choice == CpuChoice::Custom);
         w.model_row
