@@ -22,6 +22,9 @@ mod gui_disks;
 use gui_cpu::{
     cpu_page_has_one_mode_control_and_a_searchable_model_list, cpu_wording_is_honest_on_this_host,
 };
+/// The details window's Overview and Devices pages.
+mod gui_details;
+use gui_details::details_show_nics_display_and_a_one_line_state;
 /// Keyboard flow (xdotool) and checks where values are entered.
 mod gui_keyboard;
 use gui_disks::{
@@ -964,7 +967,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 19] = [
+const TESTS: [(&str, fn()); 20] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1030,6 +1033,10 @@ const TESTS: [(&str, fn()); 19] = [
     (
         "cpu_wording_is_honest_on_this_host",
         cpu_wording_is_honest_on_this_host,
+    ),
+    (
+        "details_show_nics_display_and_a_one_line_state",
+        details_show_nics_display_and_a_one_line_state,
     ),
     ("german_translation_is_used", german_translation_is_used),
 ];

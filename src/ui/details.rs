@@ -11,6 +11,7 @@ mod apply;
 mod cpu_models;
 mod disk_edits;
 mod disks;
+mod other_devices;
 
 pub use disks::{DiskInfos, DiskRequest, DiskSection};
 
@@ -170,7 +171,8 @@ fn labelled(group: &adw::PreferencesGroup, title: &str, value: &str) -> gtk::Lab
     let label = gtk::Label::builder()
         .label(value)
         .selectable(true)
-        .wrap(true)
+        // One line: a wrapped state or UUID in a row's suffix breaks after every word.
+        .wrap(false)
         .xalign(1.0)
         .css_classes(["dim-label"])
         .build();
@@ -545,27 +547,9 @@ impl Component for Details {
         disk_section.show(&domain.disks(), &DiskInfos::new(), running, &sender);
         devices_page.add(&disk_section.group);
 
-        let nics_group = adw::PreferencesGroup::builder()
-            .title(gettext("Network Interfaces"))
-            .build();
-        for nic in domain.interfaces() {
-            let row = adw::ActionRow::builder()
-                .title(glib::markup_escape_text(nic.mac.as_deref().unwrap_or("—")).as_str())
-                .subtitle(format!(
-                    "{} {} · {}",
-                    nic.if_type.as_deref().unwrap_or("?"),
-                    nic.source.as_deref().unwrap_or(""),
-                    nic.model.as_deref().unwrap_or("?")
-                ))
-                .build();
-            nics_group.add(&row);
-        }
-        if domain.interfaces().is_empty() {
-            nics_group.set_description(Some(&gettext("No network interfaces")));
-        } else {
-            nics_group.set_description(Some(&devices_note));
-        }
+        let nics_group = other_devices::nics_group(domain, &devices_note);
         devices_page.add(&nics_group);
+        devices_page.add(&other_devices::display_group(domain));
         add_page(
             &stack,
             "devices",

@@ -1,0 +1,81 @@
+//! GUI tests of the details window's Overview and Devices pages: the state on one line, network
+//! cards with their model, MAC and connection, graphics and video shown. Run from
+//! `tests/gui.rs`'s harness, on its main thread and in its sandbox.
+
+use relm4::adw::prelude::*;
+use relm4::{Component, ComponentController, adw, gtk};
+
+use vireo::ui::app::App;
+
+use super::{tiny_kernel, wait_for};
+
+fn rows(widget: &gtk::Widget, found: &mut Vec<adw::ActionRow>) {
+    if let Some(row) = widget.downcast_ref::<adw::ActionRow>() {
+        found.push(row.clone());
+    }
+    let mut child = widget.first_child();
+    while let Some(c) = child {
+        rows(&c, found);
+        child = c.next_sibling();
+    }
+}
+
+pub fn details_show_nics_display_and_a_one_line_state() {
+    use vireo::domain::store::DomainStore;
+    let store = DomainStore::open_default().unwrap();
+    store
+        .define(&format!(
+            "<domain type='kvm'>\n  <name>devices-vm</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>{}</kernel>\n  </os>\n  <devices>\n    <interface type='network'>\n      <mac address='52:54:00:12:34:56'/>\n      <source network='default'/>\n      <model type='virtio'/>\n    </interface>\n    <graphics type='vnc' port='5901' listen='127.0.0.1'/>\n    <video>\n      <model type='virtio'/>\n    </video>\n  </devices>\n</domain>\n",
+            tiny_kernel().display()
+        ))
+        .unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || {
+        app.widgets().vm_list.row("devices-vm").is_some()
+    });
+    assert!(app.widgets().vm_list.activate("devices-vm", "open"));
+    wait_for("the details window", || {
+        app.model().details("devices-vm").is_some()
+    });
+    let (details_window, stack, state) = {
+        let model = app.model();
+        let details = model.details("devices-vm").unwrap();
+        let w = details.widgets();
+        (details.widget().clone(), w.stack.clone(), w.state.clone())
+    };
+    assert!(!state.wraps(), "the state stays on one line");
+    let page = stack.child_by_name("devices").expect("a Devices page");
+    let mut found = Vec::new();
+    rows(&page, &mut found);
+    let texts: Vec<(String, String)> = found
+        .iter()
+        .map(|r| {
+            (
+                r.title().to_string(),
+                r.subtitle().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let nic = texts
+        .iter()
+        .find(|(title, _)| title == "virtio network card")
+        .unwrap_or_else(|| panic!("no NIC row: {texts:?}"));
+    assert!(
+        nic.1.contains("52:54:00:12:34:56") && nic.1.contains("network default"),
+        "{nic:?}"
+    );
+    assert!(texts.iter().all(|(t, _)| t != "—"), "{texts:?}");
+    let vnc = texts
+        .iter()
+        .find(|(title, _)| title == "VNC graphics")
+        .unwrap_or_else(|| panic!("no graphics row: {texts:?}"));
+    assert!(vnc.1.contains("5901"), "{vnc:?}");
+    assert!(
+        texts.iter().any(|(t, _)| t == "virtio video card"),
+        "{texts:?}"
+    );
+    details_window.set_visible(false);
+    window.set_visible(false);
+}
