@@ -84,6 +84,8 @@ struct Quitting {
 /// Messages the main window reacts to (from its actions, buttons and timer).
 #[derive(Debug)]
 pub enum AppMsg {
+    /// A details window's Start button: start `name`.
+    StartFromDetails(String),
     /// Open the create-VM wizard.
     NewVm,
     /// Open the Preferences window.
@@ -349,6 +351,7 @@ impl Component for App {
                 }
             }
             AppMsg::EditCpu(name) => self.open_details(&name, Some("cpu"), &sender),
+            AppMsg::StartFromDetails(name) => start(&sender, name),
             AppMsg::CloseRequested => self.close_requested(&sender, root),
             AppMsg::CloseNow => self.close_now(root),
             AppMsg::ShutDownAll(names) => {
@@ -390,7 +393,7 @@ impl Component for App {
         match message {
             AppCmd::Started(name, Err(error)) => start_failed(root, name, &error, &sender),
             AppCmd::DetailsLoaded(name, page, loaded) => match loaded {
-                Ok(stored) => self.show_details(&name, stored, page, root),
+                Ok(stored) => self.show_details(&name, stored, page, root, &sender),
                 Err(error) => self.toast = Some(error),
             },
             AppCmd::Listed(listed) => {
@@ -712,6 +715,7 @@ impl App {
         stored: StoredDomain,
         page: Option<&'static str>,
         root: &adw::ApplicationWindow,
+        sender: &ComponentSender<Self>,
     ) {
         self.details.retain(|_, d| d.widget().is_visible());
         if !self.details.contains_key(name)
@@ -719,7 +723,11 @@ impl App {
         {
             let details = Details::builder()
                 .launch((store.clone(), stored, self.listed_state(name)))
-                .detach();
+                .forward(sender.input_sender(), |output| match output {
+                    crate::ui::details::DetailsOutput::Start(name) => {
+                        AppMsg::StartFromDetails(name)
+                    }
+                });
             details.widget().set_transient_for(Some(root));
             self.details.insert(name.to_string(), details);
         }

@@ -73,8 +73,17 @@ pub enum DetailsCmd {
     Checked(Box<Domain>, Result<Vec<String>, String>),
 }
 
+/// What the details window asks of the main window.
+#[derive(Debug)]
+pub enum DetailsOutput {
+    /// Start this VM (the "Begin Installation" of a VM customized before its first start).
+    Start(String),
+}
+
 #[derive(Debug)]
 pub enum DetailsMsg {
+    /// Start the VM (only with nothing left to apply).
+    Start,
     Edited,
     XmlEdited,
     CpuChoice(CpuChoice),
@@ -117,6 +126,8 @@ pub struct DetailsWidgets {
     /// The pages: overview, cpu, memory, boot, devices, xml.
     pub stack: adw::ViewStack,
     pub apply: gtk::Button,
+    /// Starts the VM; shown while it is off.
+    pub start: gtk::Button,
     pub error: gtk::Label,
     /// Says, while the CPU page is edited, what this host's KVM cannot give the chosen CPU.
     pub host_warning: gtk::Label,
@@ -231,7 +242,7 @@ impl Component for Details {
     /// window last listed it.
     type Init = (DomainStore, StoredDomain, RunState);
     type Input = DetailsMsg;
-    type Output = ();
+    type Output = DetailsOutput;
     /// This host's CPU facts, measured off the UI thread (KVM ioctls, maybe a probe guest).
     type CommandOutput = DetailsCmd;
     type Root = adw::Window;
@@ -276,6 +287,17 @@ impl Component for Details {
             .sensitive(false)
             .build();
         header.pack_end(&apply);
+        let start = gtk::Button::builder()
+            .label(gettext("_Start"))
+            .use_underline(true)
+            .tooltip_text(gettext("Start the virtual machine with this configuration"))
+            .visible(!matches!(run_state, RunState::Running | RunState::Paused))
+            .build();
+        header.pack_start(&start);
+        {
+            let sender = sender.clone();
+            start.connect_clicked(move |_| sender.input(DetailsMsg::Start));
+        }
         {
             let sender = sender.clone();
             apply.connect_clicked(move |_| sender.input(DetailsMsg::Apply));
@@ -656,6 +678,7 @@ impl Component for Details {
             window,
             stack,
             apply,
+            start,
             error,
             host_warning,
             toasts,
@@ -699,6 +722,9 @@ impl Component for Details {
         // Not an edit: it must leave the page, its error and the user's edits as they are.
         if let DetailsMsg::RunState(state) = msg {
             widgets.state.set_text(&super::vm_list::state_text(&state));
+            widgets
+                .start
+                .set_visible(!matches!(state, RunState::Running | RunState::Paused));
             let changed = self.run_state != state;
             self.run_state = state;
             if changed {
@@ -716,6 +742,15 @@ impl Component for Details {
         };
         self.error = None;
         match msg {
+            DetailsMsg::Start => {
+                if self.dirty {
+                    self.error = Some(gettext(
+                        "Apply or discard the changes before starting the virtual machine",
+                    ));
+                } else {
+                    let _ = sender.output(DetailsOutput::Start(self.stored.name.clone()));
+                }
+            }
             DetailsMsg::RunState(_)
             | DetailsMsg::AskAddDisk
             | DetailsMsg::AskRemoveDisk(_)

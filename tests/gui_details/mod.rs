@@ -79,3 +79,44 @@ pub fn details_show_nics_display_and_a_one_line_state() {
     details_window.set_visible(false);
     window.set_visible(false);
 }
+
+/// The details window's Start button (the "Begin Installation" of a VM customized before its
+/// first start) starts the VM; when it cannot start, the dialog lists every problem of the
+/// definition at once (here a kernel that is no kernel and a missing disk image), not the
+/// first alone.
+pub fn details_start_lists_every_problem() {
+    use vireo::domain::store::DomainStore;
+    let store = DomainStore::open_default().unwrap();
+    store
+        .define(
+            "<domain type='kvm'>\n  <name>two-problems</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>/etc/passwd</kernel>\n  </os>\n  <devices>\n    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source file='/nonexistent/disk.img'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n  </devices>\n</domain>\n",
+        )
+        .unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || {
+        app.widgets().vm_list.row("two-problems").is_some()
+    });
+    assert!(app.widgets().vm_list.activate("two-problems", "open"));
+    wait_for("the details window", || {
+        app.model().details("two-problems").is_some()
+    });
+    let (details_window, start) = {
+        let model = app.model();
+        let details = model.details("two-problems").unwrap();
+        (details.widget().clone(), details.widgets().start.clone())
+    };
+    assert!(start.is_visible(), "a stopped VM offers Start");
+    start.emit_clicked();
+    wait_for("the start failure", || {
+        super::message_dialog("Could Not Start").is_some()
+    });
+    let dialog = super::message_dialog("Could Not Start").unwrap();
+    let body = dialog.body();
+    assert!(body.contains("/etc/passwd"), "{body}");
+    assert!(body.contains("/nonexistent/disk.img"), "{body}");
+    dialog.close();
+    details_window.set_visible(false);
+    window.set_visible(false);
+}
