@@ -25,7 +25,8 @@ use gui_cpu::{
 /// The details window's Overview and Devices pages.
 mod gui_details;
 use gui_details::{
-    details_show_nics_display_and_a_one_line_state, details_start_lists_every_problem,
+    details_boot_page_shows_disk_boot_order, details_show_nics_display_and_a_one_line_state,
+    details_start_lists_every_problem,
 };
 /// Keyboard flow (xdotool) and checks where values are entered.
 mod gui_keyboard;
@@ -969,7 +970,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 21] = [
+const TESTS: [(&str, fn()); 22] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1043,6 +1044,10 @@ const TESTS: [(&str, fn()); 21] = [
     (
         "details_start_lists_every_problem",
         details_start_lists_every_problem,
+    ),
+    (
+        "details_boot_page_shows_disk_boot_order",
+        details_boot_page_shows_disk_boot_order,
     ),
     ("german_translation_is_used", german_translation_is_used),
 ];

@@ -8,6 +8,7 @@ use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
 mod apply;
+mod boot_disks;
 mod cpu_models;
 mod disk_edits;
 mod disks;
@@ -550,6 +551,11 @@ impl Component for Details {
             os.cmdline.as_deref().unwrap_or(""),
             edited.clone(),
         );
+        if let Some(disk_boot) = boot_disks::disk_boot_group(domain) {
+            // A disk-booted VM: its disks and their order, not empty kernel fields.
+            boot_page.add(&disk_boot);
+            boot_group.set_visible(false);
+        }
         boot_page.add(&boot_group);
         add_page(
             &stack,

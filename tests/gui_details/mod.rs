@@ -120,3 +120,51 @@ pub fn details_start_lists_every_problem() {
     details_window.set_visible(false);
     window.set_visible(false);
 }
+
+/// A VM that boots from its disks shows them in boot order on the Boot page (a CD-ROM labelled
+/// as one), not direct-kernel fields.
+pub fn details_boot_page_shows_disk_boot_order() {
+    use vireo::domain::store::DomainStore;
+    let store = DomainStore::open_default().unwrap();
+    store
+        .define(
+            "<domain type='kvm'>\n  <name>disk-boot</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n  </os>\n  <devices>\n    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source file='/images/system.img'/>\n      <target dev='vda' bus='virtio'/>\n      <boot order='2'/>\n    </disk>\n    <disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n      <source file='/images/installer.iso'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n      <boot order='1'/>\n    </disk>\n  </devices>\n</domain>\n",
+        )
+        .unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || {
+        app.widgets().vm_list.row("disk-boot").is_some()
+    });
+    assert!(app.widgets().vm_list.activate("disk-boot", "open"));
+    wait_for("the details window", || {
+        app.model().details("disk-boot").is_some()
+    });
+    let (details_window, stack, kernel) = {
+        let model = app.model();
+        let details = model.details("disk-boot").unwrap();
+        let w = details.widgets();
+        (details.widget().clone(), w.stack.clone(), w.kernel.clone())
+    };
+    stack.set_visible_child_name("boot");
+    wait_for("the Boot page", || {
+        stack.visible_child_name().as_deref() == Some("boot")
+    });
+    let page = stack.child_by_name("boot").unwrap();
+    let mut found = Vec::new();
+    rows(&page, &mut found);
+    let titles: Vec<String> = found
+        .iter()
+        .filter(|r| r.is_drawable())
+        .map(|r| r.title().to_string())
+        .collect();
+    assert_eq!(
+        titles,
+        ["1. CD-ROM vdb", "2. Disk vda"],
+        "the disks in boot order"
+    );
+    assert!(!kernel.is_drawable(), "no direct-kernel fields");
+    details_window.set_visible(false);
+    window.set_visible(false);
+}
