@@ -26,7 +26,7 @@ use gui_cpu::{
 mod gui_details;
 use gui_details::{
     details_boot_page_shows_disk_boot_order, details_show_nics_display_and_a_one_line_state,
-    details_start_lists_every_problem,
+    details_start_lists_every_problem, unreadable_definition_opens_the_xml_editor,
 };
 /// Keyboard flow (xdotool) and checks where values are entered.
 mod gui_keyboard;
@@ -970,7 +970,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 22] = [
+const TESTS: [(&str, fn()); 23] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1048,6 +1048,10 @@ const TESTS: [(&str, fn()); 22] = [
     (
         "details_boot_page_shows_disk_boot_order",
         details_boot_page_shows_disk_boot_order,
+    ),
+    (
+        "unreadable_definition_opens_the_xml_editor",
+        unreadable_definition_opens_the_xml_editor,
     ),
     ("german_translation_is_used", german_translation_is_used),
 ];

@@ -643,6 +643,21 @@ impl App {
                 confirm_force_off(root, name, sender);
             }
             RowRequest::Act(name, action) => act(sender, name, action),
+            RowRequest::Open(name)
+                if self
+                    .vms
+                    .iter()
+                    .any(|vm| vm.name == name && matches!(vm.state, RunState::Broken(_))) =>
+            {
+                if let Some(store) = self.store.clone() {
+                    let sender = sender.clone();
+                    super::repair::ask_repair(root.upcast_ref(), store, &name, move |name| {
+                        sender.input(AppMsg::Notify(
+                            gettext("{name} repaired").replace("{name}", &name),
+                        ));
+                    });
+                }
+            }
             RowRequest::Open(name) => self.open_details(&name, None, sender),
             RowRequest::Console(name) => self.open_console(&name, root),
             RowRequest::Delete(name) => confirm_delete(root, name, sender),

@@ -10,6 +10,7 @@ pub mod keyboard;
 pub mod new_vm_text;
 pub mod preferences;
 pub mod renderer;
+pub mod repair;
 pub mod rows;
 pub mod vm_list;
 pub mod wizard;

@@ -168,3 +168,48 @@ pub fn details_boot_page_shows_disk_boot_order() {
     details_window.set_visible(false);
     window.set_visible(false);
 }
+
+/// A definition whose file no longer parses is offered for repair, not only for deletion: Open
+/// shows its text in an editor, a still-broken text is refused with the reason, and a fixed
+/// one is saved so the VM is readable again.
+pub fn unreadable_definition_opens_the_xml_editor() {
+    use vireo::domain::store::DomainStore;
+    let store = DomainStore::open_default().unwrap();
+    let path = store.path_of("typo-vm");
+    std::fs::write(
+        &path,
+        "<domain type='kvm'><name>typo-vm</name><memory unit='KiB'>65536</memory><os><type>hvm</type></os>",
+    )
+    .unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || app.widgets().vm_list.row("typo-vm").is_some());
+    wait_for("the broken state", || {
+        app.widgets().vm_list.activate("typo-vm", "open")
+    });
+    wait_for("the repair editor", || {
+        super::message_dialog("Repair typo-vm").is_some()
+    });
+    let dialog = super::message_dialog("Repair typo-vm").unwrap();
+    let mut views: Vec<gtk::TextView> = Vec::new();
+    fn find(widget: &gtk::Widget, found: &mut Vec<gtk::TextView>) {
+        if let Some(v) = widget.downcast_ref::<gtk::TextView>() {
+            found.push(v.clone());
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            find(&c, found);
+            child = c.next_sibling();
+        }
+    }
+    find(dialog.upcast_ref(), &mut views);
+    let view = views.first().expect("an XML editor").clone();
+    let buffer = view.buffer();
+    let text = buffer.text(&buffer.start_iter(), &buffer.end_iter(), false);
+    assert!(text.contains("<name>typo-vm</name>"), "{text}");
+    buffer.set_text(&format!("{text}</domain>"));
+    dialog.response("save");
+    wait_for("the repaired definition", || store.get("typo-vm").is_ok());
+    window.set_visible(false);
+}
