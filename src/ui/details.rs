@@ -930,7 +930,7 @@ impl Details {
             }
             None => {
                 self.error = Some(
-                    gettext("Unknown CPU feature “{feature}”: not in the CPU map; check its spelling (e.g. avx2, sse4_2)")
+                    gettext("Unknown CPU feature “{feature}”; `vireoctl cpu-features` lists the known ones")
                         .replace("{feature}", &name),
                 );
             }
