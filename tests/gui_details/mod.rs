@@ -110,9 +110,9 @@ pub fn details_start_lists_every_problem() {
     assert!(start.is_visible(), "a stopped VM offers Start");
     start.emit_clicked();
     wait_for("the start failure", || {
-        super::message_dialog("Could Not Start").is_some()
+        super::message_dialog("Could Not Start two-problems").is_some()
     });
-    let dialog = super::message_dialog("Could Not Start").unwrap();
+    let dialog = super::message_dialog("Could Not Start two-problems").unwrap();
     let body = dialog.body();
     assert!(body.contains("/etc/passwd"), "{body}");
     assert!(body.contains("/nonexistent/disk.img"), "{body}");
