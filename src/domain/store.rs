@@ -269,6 +269,47 @@ impl DomainStore {
         })
     }
 
+    /// Replaces the unreadable definition file of `name` (one [`Self::get`] reports as
+    /// [`StoreError::Broken`]) with `xml`, the repair an XML editor offers: define refuses to
+    /// touch a file it cannot read, so that nothing is lost unknowingly, but here the user has
+    /// seen the file and rewritten it. `xml` must be a valid domain of the same name.
+    pub fn repair(&self, name: &str, xml: &str) -> Result<StoredDomain, StoreError> {
+        let mut domain = Domain::parse(xml).map_err(|e| StoreError::Invalid(vec![e]))?;
+        let mut problems = document_problems(&domain);
+        if domain.name().as_deref() != Some(name) {
+            problems.push(crate::domain::DomainError::Invalid {
+                element: "<name>".into(),
+                message: format!("must stay '{name}' when repairing its file"),
+            });
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid(problems));
+        }
+        match self.load(name) {
+            Err(StoreError::Broken { .. }) => {}
+            Ok(_) | Err(StoreError::NotFound(_)) => return self.define(xml),
+            Err(e) => return Err(e),
+        }
+        let _lock = self.lock(name)?;
+        if domain.uuid().is_none() {
+            domain.set_uuid(&uuid::Uuid::new_v4());
+        }
+        let uuid = domain.uuid().and_then(|u| uuid::Uuid::parse_str(&u).ok());
+        if let Some(uuid) = uuid {
+            self.check_uuid_unused(&uuid, name)?;
+        }
+        let path = self.path_of(name);
+        let text = domain.to_xml();
+        write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+        tracing::info!(domain = %name, path = %path.display(), "repaired");
+        Ok(StoredDomain {
+            name: name.to_owned(),
+            path,
+            domain,
+            loaded: content_hash(text.as_bytes()),
+        })
+    }
+
     fn check_uuid_unused(&self, uuid: &uuid::Uuid, name: &str) -> Result<(), StoreError> {
         for other in self.list().into_iter().flatten() {
             let other_uuid = other

@@ -7,6 +7,7 @@
 //! `vireoctl` share: the list of machines with their states ([`machines`]) and CPU editing
 //! ([`cpu_edit`]).
 
+pub mod boot_check;
 pub mod cpu_edit;
 pub mod cpu_verdict;
 pub mod cpuid_enforcement;
@@ -19,6 +20,7 @@ pub mod lookup;
 pub mod machines;
 pub mod new_vm_form;
 pub mod prepare;
+pub mod problems;
 pub mod runner;
 pub mod size_edit;
 
