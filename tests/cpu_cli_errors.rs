@@ -52,7 +52,7 @@ fn unknown_model_feature_and_policy_are_named() {
     );
     assert_error(
         &["cpu-compare", "--host", &host, &feature],
-        "unknown CPU feature 'warp-drive'",
+        "unknown CPU feature 'warp-drive' (see `vireoctl cpu-features`",
     );
     let policy = temp_file(
         "policy.xml",
@@ -83,4 +83,37 @@ fn missing_file_is_named() {
         &["cpu-decode", "/nonexistent/dump.xml"],
         "cannot read /nonexistent/dump.xml",
     );
+}
+
+/// The unknown-feature error points at `cpu-features`, which lists features (and their
+/// aliases), while `cpu-models` lists models and accepts virsh's architecture argument.
+#[test]
+fn cpu_features_lists_the_features_an_unknown_one_is_checked_against() {
+    let out = vireoctl(&["cpu-features"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = text.lines().collect();
+    for known in ["lm", "pni", "avx2", "pdpe1gb", "invtsc"] {
+        assert!(names.contains(&known), "{known} missing from cpu-features");
+    }
+    assert!(
+        !names.contains(&"Penryn"),
+        "cpu-features lists features, not models"
+    );
+    let details = vireoctl(&["cpu-features", "--details"]);
+    let details = String::from_utf8(details.stdout).unwrap();
+    let lm = details.lines().find(|l| l.starts_with("lm ")).unwrap();
+    assert!(
+        lm.contains("cpuid 0x80000001 edx 29") && lm.contains("i64"),
+        "{lm}"
+    );
+    let models = vireoctl(&["cpu-models", "x86_64"]);
+    assert!(models.status.success(), "{}", stderr(&models));
+    assert!(
+        String::from_utf8(models.stdout)
+            .unwrap()
+            .lines()
+            .any(|l| l == "Penryn")
+    );
+    assert_error(&["cpu-models", "aarch64"], "use x86_64");
 }

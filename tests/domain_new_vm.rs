@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use vireo::domain::new_vm::{Boot, NewVm, NewVmError, resolve_cpu_mode};
+use vireo::cpu::{CpuMap, CpuidData};
+use vireo::domain::cpu::{nearest_usable_model, no_64bit_model_reason};
+use vireo::domain::new_vm::{Boot, NewVm, cpu_fallback_warning, resolve_cpu_mode};
 use vireo::domain::{HostFacts, LifecycleEvent, Memory};
 use vireo::prefs::{CpuModePref, Prefs};
 
@@ -85,15 +87,64 @@ fn app_default_follows_the_kind_of_kvm() {
 }
 
 #[test]
-fn nearest_model_without_a_usable_model_is_an_error() {
-    let err = kernel_vm()
-        .build(&prefs(CpuModePref::HostModelOnly), &host(true, None))
-        .unwrap_err();
-    assert!(matches!(err, NewVmError::NoUsableModel));
-    assert!(
-        err.to_string().contains("choose host-model or hv-default"),
-        "{err}"
+fn nearest_model_without_a_usable_model_falls_back_to_host_model_and_says_why() {
+    let h = host(true, None);
+    let d = kernel_vm()
+        .build(&prefs(CpuModePref::HostModelOnly), &h)
+        .unwrap();
+    assert_eq!(
+        d.cpu_xml().as_deref(),
+        Some("<cpu mode='host-model' check='partial'/>")
     );
+    assert_eq!(
+        resolve_cpu_mode(CpuModePref::HostModelOnly, &h),
+        CpuModePref::HostModel
+    );
+    let warning = cpu_fallback_warning(CpuModePref::HostModelOnly, &h).unwrap();
+    assert!(
+        warning.contains("long mode") && warning.contains("host-model"),
+        "{warning}"
+    );
+    // Honoured choices say nothing.
+    assert_eq!(cpu_fallback_warning(CpuModePref::HostModel, &h), None);
+    let usable = host(true, Some("EPYC"));
+    assert_eq!(
+        cpu_fallback_warning(CpuModePref::HostModelOnly, &usable),
+        None
+    );
+}
+
+fn pvm_kvm_dump() -> CpuidData {
+    let path = format!(
+        "{}/tests/data/pvm-amd-epyc-milan-kvm.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    CpuidData::from_xml(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// This build machine's KVM (PVM) lacks SSE3, so every 64-bit model is blocked and only
+/// 486 … pentium3 are usable; "Nearest CPU model" once picked pentium3, which has no long
+/// mode, and a 64-bit kernel could not boot.
+#[test]
+fn the_nearest_model_has_long_mode_or_there_is_none() {
+    let map = CpuMap::builtin().unwrap();
+    let kvm = pvm_kvm_dump();
+    assert_eq!(nearest_usable_model(&map, &kvm), None);
+    let reason = no_64bit_model_reason(&map, &kvm).unwrap();
+    assert!(reason.contains("pni"), "{reason}");
+    // With SSE3 a 64-bit model qualifies, and whichever it is has long mode.
+    let mut with_sse3 = kvm.clone();
+    vireo::cpu::set_feature(&map, &mut with_sse3, "pni", true).unwrap();
+    let model = nearest_usable_model(&map, &with_sse3).expect("a 64-bit model");
+    assert!(
+        map.model(&model)
+            .unwrap()
+            .features()
+            .iter()
+            .any(|f| f == "lm"),
+        "{model} has no long mode"
+    );
+    assert_eq!(no_64bit_model_reason(&map, &with_sse3), None);
 }
 
 #[test]

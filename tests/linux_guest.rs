@@ -10,7 +10,7 @@ mod linux_support;
 
 use std::time::Duration;
 
-use linux_support::{Guest, boot, cpu_flags, line, lines, usable_64bit_models};
+use linux_support::{Guest, boot, cpu_flags, disk, line, lines, usable_64bit_models};
 use vireo::engine::{StopReason, VmState};
 
 const BOOT: Duration = Duration::from_secs(180);
@@ -317,7 +317,7 @@ fn a_user_mode_nic_gets_a_dhcp_lease_and_resolves_a_name_at_its_gateway() {
     let done = boot(
         &Guest::new("net")
             .cmdline(&format!("vireo.http={http}"))
-            .devices(
+            .device(
                 "<interface type='user'><mac address='52:54:00:12:34:56'/>\
                  <backend type='passt'/><model type='virtio'/></interface>",
             ),
@@ -339,5 +339,310 @@ fn a_user_mode_nic_gets_a_dhcp_lease_and_resolves_a_name_at_its_gateway() {
         line(out, "VIREO-L2 NET FETCHED"),
         "VIREO-HTTP-OK",
         "HTTP over TCP from L1's loopback at the gateway"
+    );
+}
+
+// ---- Disks: virtio-blk over virtio-pci, raw and qcow2 images (tests/linux_support/disk.rs) ----
+
+/// A token the guest writes to its root disk, unique to this test process.
+fn token(tag: &str) -> String {
+    format!("vireo-{tag}-{}", std::process::id())
+}
+
+/// The initramfs mounts `/dev/vda` (ext4, rw) and switch_roots into it; the disk's init reports.
+fn disk_root_guest(token: &str) -> Guest {
+    Guest::new("diskroot").cmdline(&format!("root=/dev/vda vireo.token={token}"))
+}
+
+/// Boots a `diskroot` guest and checks what every root-disk boot must show: the root mounted
+/// from /dev/vda as ext4, the token written, a clean power-off.
+fn boot_disk_root(guest: &Guest, token: &str) -> linux_support::Finished {
+    let done = boot(guest, BOOT);
+    assert_eq!(
+        done.state,
+        VmState::Shutoff(StopReason::GuestPoweroff),
+        "{}",
+        done.tail(40)
+    );
+    let root = line(&done.output, "VIREO-L2 ROOT");
+    assert!(
+        root.starts_with("/dev/vda ext4 rw"),
+        "root mount: {root}\n{}",
+        done.tail(40)
+    );
+    assert_eq!(line(&done.output, "VIREO-L2 WROTE"), token);
+    assert!(
+        !done.output.contains("REMOUNT-RO-FAILED"),
+        "{}",
+        done.tail(40)
+    );
+    done
+}
+
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn linux_boots_from_a_raw_ext4_disk_and_its_write_reaches_the_image() {
+    let scratch = disk::Scratch::new("raw-root");
+    let image = scratch.path("root.raw");
+    disk::ext4_root_image(&image, 64);
+    let token = token("raw");
+    boot_disk_root(
+        &disk_root_guest(&token).device(&disk::disk_xml(&image, "raw", "none", "vda", "")),
+        &token,
+    );
+    assert_eq!(disk::ext4_cat(&image, "/hello").trim(), token);
+    disk::assert_ext4_clean(&image);
+}
+
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn linux_boots_from_a_qcow2_overlay_and_the_backing_file_stays_unchanged() {
+    let scratch = disk::Scratch::new("qcow2-root");
+    let base = scratch.path("base.raw");
+    disk::ext4_root_image(&base, 64);
+    let base_hash = disk::sha256(&base);
+    let overlay = scratch.path("overlay.qcow2");
+    disk::qcow2_overlay(&overlay, &base, "raw");
+    let token = token("qcow2");
+    boot_disk_root(
+        &disk_root_guest(&token).device(&disk::disk_xml(&overlay, "qcow2", "writeback", "vda", "")),
+        &token,
+    );
+    disk::assert_qcow2_clean(&overlay);
+    let flat = scratch.path("flat.raw");
+    disk::convert_to_raw(&overlay, &flat);
+    assert_eq!(disk::ext4_cat(&flat, "/hello").trim(), token);
+    disk::assert_ext4_clean(&flat);
+    assert_eq!(
+        disk::sha256(&base),
+        base_hash,
+        "the backing file {} changed",
+        base.display()
+    );
+    assert_eq!(
+        disk::ext4_cat(&base, "/hello").trim(),
+        "",
+        "the token reached the backing file"
+    );
+}
+
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn disks_appear_in_target_order_with_size_read_only_flag_and_serial() {
+    let scratch = disk::Scratch::new("order");
+    let root = scratch.path("root.raw");
+    disk::ext4_root_image(&root, 64);
+    let data = scratch.path("data.raw");
+    disk::raw_image(&data, 64 << 20);
+    let data_hash = disk::sha256(&data);
+    let token = token("order");
+    // Declared out of order: the targets, not the document, decide /dev/vdX.
+    let done = boot_disk_root(
+        &disk_root_guest(&token)
+            .device(&disk::disk_xml(
+                &data,
+                "raw",
+                "none",
+                "vdb",
+                "<readonly/><serial>VIREO-SER-1</serial>",
+            ))
+            .device(&disk::disk_xml(&root, "raw", "none", "vda", "")),
+        &token,
+    );
+    let disks = lines(&done.output, "VIREO-L2 DISK");
+    assert_eq!(disks.len(), 2, "{disks:?}");
+    assert!(disks[0].starts_with("vda size=131072 ro=0"), "{disks:?}");
+    assert_eq!(disks[1], "vdb size=131072 ro=1 serial=VIREO-SER-1");
+    assert_eq!(line(&done.output, "VIREO-L2 RO-WRITE vdb"), "refused");
+    assert_eq!(
+        disk::sha256(&data),
+        data_hash,
+        "the read-only disk's image changed"
+    );
+}
+
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn an_iso_cdrom_mounts_as_iso9660_in_the_guest() {
+    let scratch = disk::Scratch::new("cdrom");
+    let root = scratch.path("root.raw");
+    disk::ext4_root_image(&root, 64);
+    let iso = scratch.path("cd.iso");
+    disk::iso_image(&iso, "vireo-iso-content");
+    let token = token("cdrom");
+    let done = boot_disk_root(
+        &disk_root_guest(&token)
+            .device(&disk::disk_xml(&root, "raw", "none", "vda", ""))
+            .device(&disk::cdrom_xml(&iso, "vdb")),
+        &token,
+    );
+    assert_eq!(line(&done.output, "VIREO-L2 RO-WRITE vdb"), "refused");
+    assert_eq!(line(&done.output, "VIREO-L2 ISO vdb"), "vireo-iso-content");
+}
+
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn a_second_vm_cannot_open_an_image_a_running_vm_holds() {
+    let scratch = disk::Scratch::new("lock");
+    let image = scratch.path("shared.raw");
+    disk::raw_image(&image, 16 << 20);
+    let ctl = disk::Vireoctl::new(&scratch);
+    let xml = |name: &str| {
+        Guest::new("ticks")
+            .name(name)
+            .device(&disk::disk_xml(&image, "raw", "none", "vda", ""))
+            .write_xml(&scratch.dir)
+    };
+    let (a, b) = ("disk-holder-a", "disk-latecomer-b");
+    let started = ctl.create(&xml(a));
+    assert!(started.status.success(), "starting {a}: {started:?}");
+    let console = ctl.console(a);
+    console.wait_for("VIREO-L2 TICK 1", BOOT);
+    let refused = ctl.create(&xml(b));
+    let message = String::from_utf8_lossy(&refused.stderr).into_owned();
+    let b_ran = ctl.is_running(b);
+    ctl.destroy(b);
+    assert!(
+        !refused.status.success() && !b_ran,
+        "{b} started on an image {a} holds: {refused:?}"
+    );
+    assert!(
+        message.contains(a),
+        "the refusal does not name {a}: {message}"
+    );
+    assert!(
+        message.contains("vda"),
+        "the refusal does not name the disk: {message}"
+    );
+    ctl.destroy(a);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while ctl.is_running(a) {
+        assert!(std::time::Instant::now() < deadline, "{a} did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = ctl.create(&xml(b));
+    assert!(
+        second.status.success(),
+        "{b} could not start after {a} stopped: {second:?}"
+    );
+    ctl.destroy(b);
+}
+
+/// Power cuts: the VMM process is killed (SIGKILL) while the guest writes and fsyncs records
+/// with O_DIRECT on a cache='none' disk; every record whose fsync had returned (the guest said
+/// SYNCED) must be in the image, and a qcow2 image must stay consistent. Trials alternate raw
+/// and qcow2; `VIREO_POWERCUT_TRIALS` sets their number (default 5).
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn every_fsynced_write_survives_a_killed_vmm() {
+    let trials: u32 = std::env::var("VIREO_POWERCUT_TRIALS")
+        .ok()
+        .map(|v| v.parse().expect("VIREO_POWERCUT_TRIALS is a number"))
+        .unwrap_or(5);
+    let scratch = disk::Scratch::new("powercut");
+    let ctl = disk::Vireoctl::new(&scratch);
+    let mut total = 0;
+    for trial in 1..=trials {
+        let format = if trial % 2 == 1 { "raw" } else { "qcow2" };
+        let image = scratch.path(&format!("cut-{trial}.{format}"));
+        if format == "raw" {
+            disk::raw_image(&image, 64 << 20);
+        } else {
+            disk::qcow2_image(&image, 64 << 20);
+        }
+        let name = format!("powercut-{trial}");
+        let xml = Guest::new("fsync-loop")
+            .name(&name)
+            .device(&disk::disk_xml(&image, format, "none", "vda", ""))
+            .write_xml(&scratch.dir);
+        let started = ctl.create(&xml);
+        assert!(started.status.success(), "starting {name}: {started:?}");
+        let pid = ctl.runner_pid(&name);
+        let console = ctl.console(&name);
+        console.wait_for("VIREO-L2 SYNCED 1", BOOT);
+        // 2–8 s of writing, varied from trial to trial.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        std::thread::sleep(Duration::from_millis(2000 + u64::from(nanos % 6000)));
+        disk::kill_hard(pid);
+        // What the console had received when the VMM died: nothing can arrive after that.
+        std::thread::sleep(Duration::from_millis(200));
+        let text = console.text();
+        drop(console);
+        let synced = lines(&text, "VIREO-L2 SYNCED")
+            .iter()
+            .filter_map(|n| n.parse::<u64>().ok())
+            .max()
+            .unwrap_or_else(|| panic!("trial {trial}: no SYNCED line:\n{text}"));
+        let raw = if format == "qcow2" {
+            disk::assert_qcow2_clean(&image);
+            let flat = scratch.path(&format!("cut-{trial}.flat"));
+            disk::convert_to_raw(&image, &flat);
+            flat
+        } else {
+            image.clone()
+        };
+        let missing = disk::missing_records(&raw, synced);
+        assert!(
+            missing.is_empty(),
+            "trial {trial} ({format}): {} of {synced} fsynced records lost, first {:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+        eprintln!("power cut {trial}/{trials} ({format}): all {synced} fsynced records present");
+        total += synced;
+        let _ = std::fs::remove_file(&image);
+        let _ = std::fs::remove_file(&raw);
+    }
+    eprintln!("power cuts: {trials} trials, {total} fsynced records, none lost");
+}
+
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn the_new_qcow2_disk_the_wizard_makes_is_seen_in_the_guest() {
+    use vireo::engine::config::DiskFormat;
+    use vireo::launch::new_vm_form::{HostLimits, NewVmForm, StorageKind};
+    // The wizard's path: its form with a new 1 GiB qcow2 image, the image made as Create makes
+    // it, the definition the form builds; the guest then lists its disks.
+    let scratch = disk::Scratch::new("wizard-disk");
+    let image = scratch.path("wizard-disk.qcow2");
+    let form = NewVmForm {
+        name: "wizard-disk".into(),
+        storage: StorageKind::NewImage,
+        new_image_gib: 1,
+        new_image_format: DiskFormat::Qcow2,
+        ..NewVmForm::with_defaults(HostLimits::of(linux_support::host()))
+    };
+    vireo::engine::block::create(&image, DiskFormat::Qcow2, 1 << 30, &mut |_| {})
+        .expect("creating the image as the wizard does");
+    let domain = form
+        .build(
+            &vireo::prefs::Prefs::default(),
+            linux_support::host(),
+            Some(&image),
+        )
+        .expect("the wizard's definition");
+    let xml = domain.to_xml();
+    let start = xml.find("<disk").expect("the definition has a disk");
+    let end = xml[start..].find("</disk>").expect("a closed <disk>") + start + "</disk>".len();
+    let disk_xml = &xml[start..end];
+    assert!(
+        disk_xml.contains("type='qcow2'") || disk_xml.contains("type=\"qcow2\""),
+        "{disk_xml}"
+    );
+    let done = boot(&Guest::new("disks").device(disk_xml), BOOT);
+    assert_eq!(
+        done.state,
+        VmState::Shutoff(StopReason::GuestPoweroff),
+        "{}",
+        done.tail(40)
+    );
+    assert_eq!(
+        line(&done.output, "VIREO-L2 DISK"),
+        "vda size=2097152 ro=0",
+        "{}",
+        done.tail(40)
     );
 }

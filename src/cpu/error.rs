@@ -10,7 +10,7 @@ pub enum CpuError {
     InvalidCpu(String),
     #[error("unknown CPU model '{0}' (see `vireoctl cpu-models` for the known ones)")]
     UnknownModel(String),
-    #[error("unknown CPU feature '{0}'")]
+    #[error("unknown CPU feature '{0}' (see `vireoctl cpu-features` for the known ones)")]
     UnknownFeature(String),
     #[error("unknown CPU vendor '{0}' (known: Intel, AMD, Hygon)")]
     UnknownVendor(String),

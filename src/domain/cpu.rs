@@ -75,7 +75,8 @@ pub fn cpu_problems(domain: &Domain, map: &CpuMap) -> Vec<DomainError> {
                 &format!("<cpu><feature name='{}'>", feature.name),
                 format!(
                     "unknown CPU feature '{}'; check its spelling against the CPU map \
-                     (libvirt's names, e.g. 'avx2', 'pdpe1gb')",
+                     (libvirt's names, e.g. 'avx2', 'pdpe1gb'; `vireoctl cpu-features` lists \
+                     them)",
                     feature.name
                 ),
             ));
@@ -84,15 +85,18 @@ pub fn cpu_problems(domain: &Domain, map: &CpuMap) -> Vec<DomainError> {
     problems
 }
 
-/// The CPU model "Nearest CPU model" writes: among the models whose every feature `kvm` can
-/// give, the one with the most features, preferring the vendor of the CPU KVM reports; among
-/// equals, a name guest decode uses (`Skylake-Client` rather than its alias `Skylake-Client-v1`),
-/// then the later model in map order. `None` if no model is usable.
+/// The CPU model "Nearest CPU model" writes for an x86_64 guest: among the models with long
+/// mode (`lm`: without it a 64-bit kernel cannot boot, so `pentium3` never qualifies) whose every
+/// feature `kvm` can give, the one with the most features, preferring the vendor of the CPU KVM
+/// reports; among equals, a name guest decode uses (`Skylake-Client` rather than its alias
+/// `Skylake-Client-v1`), then the later model in map order. `None` if no such model is usable
+/// (see [`no_64bit_model_reason`] for why).
 pub fn nearest_usable_model(map: &CpuMap, kvm: &CpuidData) -> Option<String> {
     let vendor = crate::cpu::decode_host(map, kvm)
         .ok()
         .and_then(|d| d.vendor);
     map.models()
+        .filter(|m| has_long_mode(m))
         .filter(|m| {
             crate::cpu::missing_features(map, m.name(), kvm).is_ok_and(|missing| missing.is_empty())
         })
@@ -101,4 +105,30 @@ pub fn nearest_usable_model(map: &CpuMap, kvm: &CpuidData) -> Option<String> {
             (same_vendor, m.features().len(), m.decode_guest())
         })
         .map(|m| m.name().to_owned())
+}
+
+/// Whether a model has long mode, i.e. can run an x86_64 guest.
+fn has_long_mode(model: &crate::cpu::map::CpuModel) -> bool {
+    model.features().iter().any(|f| f == "lm")
+}
+
+/// Why no 64-bit model is usable on `kvm`: the 64-bit model KVM comes closest to, and the
+/// features KVM lacks for it, e.g. "the closest, kvm64, needs pni, which this host's KVM
+/// cannot give". `None` when some 64-bit model is usable or the map knows none.
+pub fn no_64bit_model_reason(map: &CpuMap, kvm: &CpuidData) -> Option<String> {
+    let closest = map
+        .models()
+        .filter(|m| has_long_mode(m))
+        .filter_map(|m| {
+            let missing = crate::cpu::missing_features(map, m.name(), kvm).ok()?;
+            Some((missing.len(), m.name().to_owned(), missing))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))?;
+    let (count, name, missing) = closest;
+    (count > 0).then(|| {
+        format!(
+            "the closest 64-bit model, {name}, needs {}, which this host's KVM cannot give",
+            missing.join(", ")
+        )
+    })
 }

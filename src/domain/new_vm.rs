@@ -36,12 +36,6 @@ pub struct NewVm {
 /// Why a new VM could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum NewVmError {
-    #[error(
-        "no named CPU model is usable on this host's KVM, so 'Nearest CPU model' \
-         (host-model-only) cannot be honoured; choose host-model or hv-default instead \
-         (vireoctl prefs set new-vm-cpu-mode host-model)"
-    )]
-    NoUsableModel,
     #[error("the new VM would be invalid:\n{}", .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<DomainError>),
 }
@@ -54,22 +48,45 @@ pub enum NewVmError {
 /// PVM, where guest CPUID is not intercepted) passthrough would promise features the guest cannot
 /// rely on, so it resolves to `host-model`, which is expanded against KVM's supported CPUID at
 /// each start.
+///
+/// "Nearest CPU model" resolves to `host-model` when no named 64-bit model is usable on this
+/// host's KVM (a model without long mode would leave a 64-bit kernel unable to boot);
+/// [`cpu_fallback_warning`] says why, where the choice is made.
 pub fn resolve_cpu_mode(pref: CpuModePref, host: &HostFacts) -> CpuModePref {
     match pref {
         CpuModePref::AppDefault if host.hardware_kvm => CpuModePref::HostPassthrough,
         CpuModePref::AppDefault => CpuModePref::HostModel,
+        CpuModePref::HostModelOnly if host.nearest_usable_model.is_none() => CpuModePref::HostModel,
         other => other,
     }
 }
 
-fn cpu_element(mode: CpuModePref, host: &HostFacts) -> Result<Option<String>, NewVmError> {
-    Ok(match resolve_cpu_mode(mode, host) {
+/// The warning for a preference that [`resolve_cpu_mode`] could not honour on `host`: today
+/// "Nearest CPU model" when no 64-bit model is usable, naming the closest model and what KVM
+/// lacks for it. `None` when the preference is honoured as chosen.
+pub fn cpu_fallback_warning(pref: CpuModePref, host: &HostFacts) -> Option<String> {
+    if pref != CpuModePref::HostModelOnly || host.nearest_usable_model.is_some() {
+        return None;
+    }
+    let reason = match &host.kvm_cpuid {
+        None => "this host's KVM CPUID could not be read".to_string(),
+        Some(kvm) => crate::domain::cpu::cpu_map()
+            .and_then(|map| crate::domain::cpu::no_64bit_model_reason(map, kvm))
+            .unwrap_or_else(|| "the CPU map has no 64-bit model this host's KVM can run".into()),
+    };
+    Some(format!(
+        "no named 64-bit CPU model (one with long mode, 'lm') is usable on this host's KVM: \
+         {reason}; so instead of 'Nearest CPU model' the new VM gets a copy of the host CPU \
+         (host-model), which a 64-bit guest can boot with"
+    ))
+}
+
+fn cpu_element(mode: CpuModePref, host: &HostFacts) -> Option<String> {
+    match resolve_cpu_mode(mode, host) {
         CpuModePref::HvDefault => None,
         CpuModePref::HostModelOnly => {
-            let model = host
-                .nearest_usable_model
-                .as_deref()
-                .ok_or(NewVmError::NoUsableModel)?;
+            // resolve_cpu_mode gives host-model when there is no nearest model.
+            let model = host.nearest_usable_model.as_deref().unwrap_or_default();
             Some(format!(
                 "  <cpu mode='custom' match='exact' check='partial'>\n    <model \
                  fallback='forbid'>{}</model>\n  </cpu>\n",
@@ -80,7 +97,7 @@ fn cpu_element(mode: CpuModePref, host: &HostFacts) -> Result<Option<String>, Ne
         CpuModePref::HostPassthrough | CpuModePref::AppDefault => {
             Some("  <cpu mode='host-passthrough' check='none'/>\n".into())
         }
-    })
+    }
 }
 
 /// libvirt's disk driver type for an image, judged by its extension.
@@ -124,7 +141,7 @@ impl NewVm {
                 );
             }
         }
-        let cpu = cpu_element(prefs.new_vm_cpu_mode, host)?.unwrap_or_default();
+        let cpu = cpu_element(prefs.new_vm_cpu_mode, host).unwrap_or_default();
         let kib = self.memory_mib.saturating_mul(1024);
         let xml = format!(
             "<domain type='kvm'>

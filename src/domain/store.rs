@@ -103,6 +103,22 @@ fn content_hash(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The lock on one domain's definition. A lock whose definition does not exist once it is
+/// released (an undefine, a rename's old name, or a failed call on an unknown name such as
+/// `vireoctl undefine typo`) removes its lock file, so no `.NAME.lock` outlives its domain.
+struct DomainLock {
+    definition: PathBuf,
+    lock: FileLock,
+}
+
+impl Drop for DomainLock {
+    fn drop(&mut self) {
+        if !self.definition.exists() {
+            let _ = fs::remove_file(self.lock.path());
+        }
+    }
+}
+
 impl DomainStore {
     /// `$XDG_DATA_HOME/vireo/domains` (default `~/.local/share/vireo/domains`), created if missing.
     pub fn open_default() -> Result<DomainStore, StoreError> {
@@ -127,9 +143,14 @@ impl DomainStore {
         self.dir.join(format!("{name}.xml"))
     }
 
-    fn lock(&self, name: &str) -> Result<FileLock, StoreError> {
+    fn lock(&self, name: &str) -> Result<DomainLock, StoreError> {
+        check_name(name).map_err(|_| StoreError::NotFound(name.to_owned()))?;
         let path = self.dir.join(format!(".{name}.lock"));
-        FileLock::acquire(&path).map_err(io_err(&path))
+        let lock = FileLock::acquire(&path).map_err(io_err(&path))?;
+        Ok(DomainLock {
+            definition: self.path_of(name),
+            lock,
+        })
     }
 
     /// Every `*.xml` file, sorted by name: parsed domains, or the error that stops them parsing.
@@ -248,6 +269,47 @@ impl DomainStore {
         })
     }
 
+    /// Replaces the unreadable definition file of `name` (one [`Self::get`] reports as
+    /// [`StoreError::Broken`]) with `xml`, the repair an XML editor offers: define refuses to
+    /// touch a file it cannot read, so that nothing is lost unknowingly, but here the user has
+    /// seen the file and rewritten it. `xml` must be a valid domain of the same name.
+    pub fn repair(&self, name: &str, xml: &str) -> Result<StoredDomain, StoreError> {
+        let mut domain = Domain::parse(xml).map_err(|e| StoreError::Invalid(vec![e]))?;
+        let mut problems = document_problems(&domain);
+        if domain.name().as_deref() != Some(name) {
+            problems.push(crate::domain::DomainError::Invalid {
+                element: "<name>".into(),
+                message: format!("must stay '{name}' when repairing its file"),
+            });
+        }
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid(problems));
+        }
+        match self.load(name) {
+            Err(StoreError::Broken { .. }) => {}
+            Ok(_) | Err(StoreError::NotFound(_)) => return self.define(xml),
+            Err(e) => return Err(e),
+        }
+        let _lock = self.lock(name)?;
+        if domain.uuid().is_none() {
+            domain.set_uuid(&uuid::Uuid::new_v4());
+        }
+        let uuid = domain.uuid().and_then(|u| uuid::Uuid::parse_str(&u).ok());
+        if let Some(uuid) = uuid {
+            self.check_uuid_unused(&uuid, name)?;
+        }
+        let path = self.path_of(name);
+        let text = domain.to_xml();
+        write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
+        tracing::info!(domain = %name, path = %path.display(), "repaired");
+        Ok(StoredDomain {
+            name: name.to_owned(),
+            path,
+            domain,
+            loaded: content_hash(text.as_bytes()),
+        })
+    }
+
     fn check_uuid_unused(&self, uuid: &uuid::Uuid, name: &str) -> Result<(), StoreError> {
         for other in self.list().into_iter().flatten() {
             let other_uuid = other
@@ -318,8 +380,10 @@ impl DomainStore {
         let text = stored.domain.to_xml();
         write_atomic(&path, text.as_bytes()).map_err(io_err(&path))?;
         fs::remove_file(&stored.path).map_err(io_err(&stored.path))?;
+        if fs::remove_file(self.autostart_marker(old)).is_ok() {
+            let _ = std::os::unix::fs::symlink(format!("../{new}.xml"), self.autostart_marker(new));
+        }
         sync_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let _ = fs::remove_file(self.dir.join(format!(".{old}.lock")));
         Ok(StoredDomain {
             name: new.to_owned(),
             path,
@@ -340,6 +404,7 @@ impl DomainStore {
         };
         let path = self.path_of(name);
         fs::remove_file(&path).map_err(io_err(&path))?;
+        let _ = fs::remove_file(self.autostart_marker(name));
         sync_dir(&self.dir).map_err(io_err(&self.dir))?;
         let mut deleted = Vec::new();
         if delete_disks {
@@ -354,9 +419,42 @@ impl DomainStore {
                 }
             }
         }
-        let _ = fs::remove_file(self.dir.join(format!(".{name}.lock")));
         tracing::info!(domain = %name, "undefined");
         Ok(deleted)
+    }
+
+    /// The autostart marker of `name`: `autostart/NAME.xml`, a symlink to the definition, as
+    /// libvirt keeps its markers (`/etc/libvirt/qemu/autostart/`).
+    fn autostart_marker(&self, name: &str) -> PathBuf {
+        self.dir.join("autostart").join(format!("{name}.xml"))
+    }
+
+    /// Whether the defined domain `name` is marked to start automatically (`virsh autostart`).
+    pub fn autostart(&self, name: &str) -> bool {
+        check_name(name).is_ok() && self.autostart_marker(name).symlink_metadata().is_ok()
+    }
+
+    /// Marks (`on`) or unmarks the defined domain `name` to start automatically.
+    pub fn set_autostart(&self, name: &str, on: bool) -> Result<(), StoreError> {
+        let _lock = self.lock(name)?;
+        if !self.path_of(name).is_file() {
+            return Err(StoreError::NotFound(name.to_owned()));
+        }
+        let marker = self.autostart_marker(name);
+        if on {
+            let dir = self.dir.join("autostart");
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+            if marker.symlink_metadata().is_err() {
+                std::os::unix::fs::symlink(format!("../{name}.xml"), &marker)
+                    .map_err(io_err(&marker))?;
+            }
+        } else {
+            match fs::remove_file(&marker) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&marker)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// A number that changes whenever a definition is added, removed or rewritten. The GUI polls

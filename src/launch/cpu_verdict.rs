@@ -66,3 +66,56 @@ pub fn cpu_host_problem(
         message: format!("this host cannot start the VM with this CPU: {message}"),
     })
 }
+
+/// The warning for a guest CPU without long mode (`lm`), e.g. a domain made when "Nearest CPU
+/// model" could still pick `pentium3`: the VM starts, but a 64-bit kernel stops at once
+/// ("requires an x86-64 CPU"). `None` when the CPU has long mode.
+pub fn no_long_mode_warning(cpu: &ResolvedCpu) -> Option<String> {
+    if cpu.features.iter().any(|f| f == "lm") {
+        return None;
+    }
+    let model = cpu.model.as_deref().unwrap_or("the guest CPU");
+    Some(format!(
+        "the guest CPU model {model} has no long mode ('lm'), so a 64-bit kernel cannot boot on \
+         it; choose a 64-bit model or host-model (the details' CPU page, or `vireoctl edit`)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pentium3`, which "Nearest CPU model" used to pick on PVM hosts, has no long mode.
+    #[test]
+    fn a_cpu_without_long_mode_is_named_at_start() {
+        let map = crate::cpu::CpuMap::builtin().unwrap();
+        let kvm = crate::cpu::CpuidData::from_xml(include_str!(
+            "../../tests/data/pvm-amd-epyc-milan-kvm.xml"
+        ))
+        .unwrap();
+        let host = host_cpu_facts(&kvm, true);
+        let xml = |model: &str| {
+            format!(
+                "<domain type='kvm'><name>v</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+                 <cpu mode='custom' match='exact'><model fallback='forbid'>{model}</model></cpu>\
+                 <os><type arch='x86_64'>hvm</type></os></domain>"
+            )
+        };
+        let pentium3 = cpu_verdict_with(&xml("pentium3"), &host, &map).unwrap();
+        let warning = no_long_mode_warning(&pentium3).unwrap();
+        assert!(
+            warning.contains("pentium3") && warning.contains("64-bit"),
+            "{warning}"
+        );
+        let passthrough = cpu_verdict_with(
+            &xml("x").replace(
+                "<cpu mode='custom' match='exact'><model fallback='forbid'>x</model></cpu>",
+                "<cpu mode='host-passthrough'/>",
+            ),
+            &host,
+            &map,
+        )
+        .unwrap();
+        assert_eq!(no_long_mode_warning(&passthrough), None);
+    }
+}

@@ -8,6 +8,7 @@
 //! `vireoctl` share: the list of machines with their states ([`machines`]) and CPU editing
 //! ([`cpu_edit`]).
 
+pub mod boot_check;
 pub mod cpu_edit;
 pub mod cpu_verdict;
 pub mod cpuid_enforcement;
@@ -16,13 +17,16 @@ pub mod disk_edit;
 pub mod disk_usage;
 pub mod disks;
 mod domain_facts;
+pub mod lookup;
 pub mod machines;
 pub mod new_vm_form;
 pub mod nic_edit;
 pub mod nics;
 pub mod passt;
 pub mod prepare;
+pub mod problems;
 pub mod runner;
+pub mod size_edit;
 
 pub use cpu_verdict::{
     cpu_host_problem, cpu_verdict, cpu_verdict_with, host_cpu_facts, missing_features, refusal,

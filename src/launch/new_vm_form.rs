@@ -54,7 +54,13 @@ pub struct NewVmForm {
     /// Image files inspected so far (path as typed, trimmed → what was found). The wizard fills
     /// it from a worker; a step whose image has no entry yet waits ([`FormProblem::Checking`]).
     pub images: BTreeMap<String, ImageCheck>,
+    /// Kernel and initrd loads tried so far ([`crate::launch::boot_check`]), by what was
+    /// loaded: the wizard fills it from a worker, as it does [`Self::images`].
+    pub boot_checks: BTreeMap<BootFiles, Result<(), String>>,
 }
+
+/// A kernel, an initrd (empty for none) and the guest memory in MiB they were loaded into.
+pub type BootFiles = (String, String, u64);
 
 /// One disk the new VM gets, as the summary shows it and the definition records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +181,13 @@ pub enum FormProblem {
     Checking(String),
     #[error("{0}")]
     ImageUnusable(String),
+    /// The kernel or initrd does not load (not a kernel, does not fit in memory): the
+    /// engine's words, naming the file and the fix.
+    #[error("{0}")]
+    BootFilesUnusable(String),
+    /// The existing image chosen on step 3 is the image the VM boots from.
+    #[error("{0} is already the boot image; choose another image or no disk")]
+    SameImage(String),
     #[error("{path} is a {found:?} image, but its name says {named:?}")]
     FormatMismatch {
         path: String,
@@ -203,6 +216,15 @@ fn readable_file(path: &str, role: FileRole) -> Result<(), FormProblem> {
     }
 }
 
+/// Whether two paths name the same file (the same inode, whatever the spelling).
+fn same_file(a: &str, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a.trim()), std::fs::metadata(b.trim())) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 impl NewVmForm {
     /// Sane defaults for this host: 1 GiB (less on small hosts) and 2 vCPUs where possible.
     pub fn with_defaults(host: HostLimits) -> NewVmForm {
@@ -223,7 +245,7 @@ impl NewVmForm {
         store: Option<&DomainStore>,
     ) -> Option<FormProblem> {
         let result = match step {
-            0 => self.boot_problem(),
+            0 => self.boot_problem(host.memory_mib),
             1 => self.size_problem(host),
             2 => self.storage_problem(),
             _ => self.name_problem(store),
@@ -231,17 +253,52 @@ impl NewVmForm {
         result.err()
     }
 
-    fn boot_problem(&self) -> Result<(), FormProblem> {
+    fn boot_problem(&self, host_memory: u64) -> Result<(), FormProblem> {
         match self.boot {
             BootKind::Kernel => {
                 readable_file(&self.kernel, FileRole::Kernel)?;
                 if !self.initrd.trim().is_empty() {
                     readable_file(&self.initrd, FileRole::Initrd)?;
                 }
-                Ok(())
+                self.boot_check(self.memory_mib.max(host_memory))
             }
             BootKind::DiskImage => self.image_problem(&self.boot_image),
         }
+    }
+
+    /// What loading the kernel and initrd into `memory_mib` of guest memory gave.
+    fn boot_check(&self, memory_mib: u64) -> Result<(), FormProblem> {
+        match self.boot_checks.get(&self.boot_files(memory_mib)) {
+            None => Err(FormProblem::Checking(self.kernel.trim().to_string())),
+            Some(Err(error)) => Err(FormProblem::BootFilesUnusable(error.clone())),
+            Some(Ok(())) => Ok(()),
+        }
+    }
+
+    fn boot_files(&self, memory_mib: u64) -> BootFiles {
+        (
+            self.kernel.trim().to_string(),
+            self.initrd.trim().to_string(),
+            memory_mib,
+        )
+    }
+
+    /// The kernel loads the wizard still has to try: on step 1 into as much memory as the host
+    /// allows (is it a kernel at all), from step 2 into the memory chosen (does the initrd fit).
+    pub fn boot_files_to_check(&self, host: HostLimits) -> Vec<BootFiles> {
+        let readable = readable_file(&self.kernel, FileRole::Kernel).is_ok()
+            && (self.initrd.trim().is_empty()
+                || readable_file(&self.initrd, FileRole::Initrd).is_ok());
+        if self.boot != BootKind::Kernel || !readable {
+            return Vec::new();
+        }
+        let mut keys = vec![self.boot_files(self.memory_mib.max(host.memory_mib))];
+        if self.memory_mib >= 16 && self.memory_mib <= host.memory_mib {
+            keys.push(self.boot_files(self.memory_mib));
+        }
+        keys.dedup();
+        keys.retain(|k| !self.boot_checks.contains_key(k));
+        keys
     }
 
     /// Why the image at `path` cannot be used: unreadable, not inspected yet, unusable, or its
@@ -293,6 +350,9 @@ impl NewVmForm {
         if self.vcpus == 0 || self.vcpus > host.cpus {
             return Err(FormProblem::VcpusOutOfRange { max: host.cpus });
         }
+        if self.boot == BootKind::Kernel && !self.kernel.trim().is_empty() {
+            self.boot_check(self.memory_mib)?;
+        }
         Ok(())
     }
 
@@ -301,7 +361,17 @@ impl NewVmForm {
             StorageKind::None => Ok(()),
             StorageKind::NewImage if self.new_image_gib == 0 => Err(FormProblem::DiskImageTooSmall),
             StorageKind::NewImage => Ok(()),
-            StorageKind::ExistingImage => self.image_problem(&self.existing_image),
+            StorageKind::ExistingImage => {
+                self.image_problem(&self.existing_image)?;
+                if self.boot == BootKind::DiskImage
+                    && same_file(&self.existing_image, &self.boot_image)
+                {
+                    return Err(FormProblem::SameImage(
+                        self.existing_image.trim().to_string(),
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -460,7 +530,9 @@ impl NewVmForm {
 pub enum CpuSummary {
     /// The hypervisor's default model (a basic 64-bit CPU).
     HypervisorDefault,
-    /// The nearest named model this host's KVM can run, or `None` when none is usable.
+    /// The nearest named 64-bit model this host's KVM can run. (`None` is no longer produced:
+    /// without a usable 64-bit model "Nearest CPU model" resolves to [`Self::HostModel`], see
+    /// [`crate::domain::new_vm::cpu_fallback_warning`].)
     NearestModel(Option<String>),
     /// host-model: the nearest model plus every feature KVM offers.
     HostModel,
@@ -547,8 +619,30 @@ mod tests {
                 .to_string()
                 .contains("/definitely/not/here")
         );
-        form.kernel = "/proc/self/stat".into();
+        form.kernel = "/etc/passwd".into();
+        assert_eq!(
+            form.problem(0, HOST, None),
+            Some(FormProblem::Checking("/etc/passwd".into())),
+            "a kernel is loaded before step 1 can be left"
+        );
+        let keys = form.boot_files_to_check(HOST);
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        for key in keys {
+            let error =
+                crate::launch::boot_check::check_boot_files(Path::new(&key.0), None, key.2 << 20)
+                    .map_err(|e| e.to_string());
+            form.boot_checks.insert(key, error);
+        }
+        assert!(
+            matches!(form.problem(0, HOST, None), Some(FormProblem::BootFilesUnusable(e)) if e.contains("/etc/passwd")),
+            "/etc/passwd is refused as a kernel"
+        );
+        form.boot_checks.clear();
+        form.boot_checks
+            .insert(("/etc/passwd".into(), String::new(), 8192), Ok(()));
         assert_eq!(form.problem(0, HOST, None), None);
+        form.boot_checks
+            .insert(("/etc/passwd".into(), String::new(), 1024), Ok(()));
         form.memory_mib = 9000;
         assert_eq!(
             form.problem(1, HOST, None),
@@ -602,6 +696,27 @@ mod tests {
         );
         form.images.insert(path, Ok(DiskFormat::Qcow2));
         assert_eq!(form.problem(2, HOST, None), None);
+    }
+
+    #[test]
+    fn the_boot_image_is_not_also_the_existing_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.img");
+        std::fs::write(&image, b"raw").unwrap();
+        let path = image.to_string_lossy().into_owned();
+        let mut form = NewVmForm::with_defaults(HOST);
+        form.boot = BootKind::DiskImage;
+        form.boot_image = path.clone();
+        form.storage = StorageKind::ExistingImage;
+        // Another spelling of the same file.
+        form.existing_image = format!("{}/./disk.img", dir.path().display());
+        form.images.insert(path.clone(), Ok(DiskFormat::Raw));
+        form.images
+            .insert(form.existing_image.clone(), Ok(DiskFormat::Raw));
+        assert_eq!(
+            form.problem(2, HOST, None),
+            Some(FormProblem::SameImage(form.existing_image.clone()))
+        );
     }
 
     #[test]

@@ -259,6 +259,7 @@ fn prepare_facts(
     };
     let warnings = oversubscription(vcpus, host.online_cpus)
         .into_iter()
+        .chain(super::cpu_verdict::no_long_mode_warning(&cpu))
         .chain(disks.warnings)
         .collect();
     Ok(PreparedDomain {

@@ -13,7 +13,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::engine::vm::{Vm, VmState};
@@ -50,8 +50,11 @@ pub enum RunnerError {
     },
 }
 
+mod ids;
 mod paths;
 pub mod protocol;
+
+pub use ids::allocate_id;
 
 pub use paths::{exit_state_path, live_xml_path, runtime_dir, socket_path};
 pub use protocol::{Reply, Request, RunnerInfo};
@@ -71,13 +74,16 @@ pub fn live_xml(name: &str) -> Option<String> {
         .flatten()
 }
 
-/// Records how the VM ended, for the GUI's console banner. Best effort: a runner that cannot
-/// write it still ends normally.
+/// Records how the VM ended, for the GUI's console banner and `domstate --reason`. Written
+/// whole (a reader never sees half of it). Best effort: a runner that cannot write it still
+/// ends normally.
 pub fn write_exit_state(name: &str, state: &VmState) {
     let written = exit_state_path(name).and_then(|path| {
-        std::fs::write(path, state.to_string()).map_err(|cause| RunnerError::Io {
-            name: name.to_string(),
-            cause,
+        crate::util::atomic::write_atomic(&path, state.to_string().as_bytes()).map_err(|cause| {
+            RunnerError::Io {
+                name: name.to_string(),
+                cause,
+            }
         })
     });
     if let Err(err) = written {
@@ -105,6 +111,11 @@ pub struct RunningSummary {
     pub cpu_xml: String,
     /// Warnings from the start, repeated to whoever asks for `info`.
     pub warnings: Vec<String>,
+    /// The domain's id (see [`allocate_id`]).
+    pub id: u32,
+    /// Set when a client asked for an ACPI reboot: the runner starts the VM again once the
+    /// guest has powered off.
+    pub reboot_requested: Arc<AtomicBool>,
 }
 
 /// Binds the control socket of `name` (mode 0600: only this user may talk to the runner),
@@ -212,10 +223,20 @@ fn handle_client(
         }
         Request::Destroy => {
             vm.force_off();
-            waited(vm.wait_timeout(STATE_CHANGE_TIMEOUT).is_some(), "stop")
+            let end = vm.wait_timeout(STATE_CHANGE_TIMEOUT);
+            // Before the answer, so whoever asks next (`domstate --reason`) reads it.
+            if let Some(end) = &end {
+                write_exit_state(&summary.name, end);
+            }
+            waited(end.is_some(), "stop")
         }
         Request::Reboot => {
             vm.reboot();
+            Reply::Ok
+        }
+        Request::AcpiReboot => {
+            summary.reboot_requested.store(true, Ordering::SeqCst);
+            vm.shutdown();
             Reply::Ok
         }
         Request::Suspend => {
@@ -243,6 +264,7 @@ fn handle_client(
             memory_bytes: summary.memory_bytes,
             cpu_model: summary.cpu_model.clone(),
             runner_pid: std::process::id(),
+            id: summary.id,
             uptime_s: started.elapsed().as_secs(),
             warnings: summary.warnings.clone(),
         }),

@@ -84,6 +84,8 @@ struct Quitting {
 /// Messages the main window reacts to (from its actions, buttons and timer).
 #[derive(Debug)]
 pub enum AppMsg {
+    /// A details window's Start button: start `name`.
+    StartFromDetails(String),
     /// Open the create-VM wizard.
     NewVm,
     /// Open the Preferences window.
@@ -349,6 +351,7 @@ impl Component for App {
                 }
             }
             AppMsg::EditCpu(name) => self.open_details(&name, Some("cpu"), &sender),
+            AppMsg::StartFromDetails(name) => start(&sender, name),
             AppMsg::CloseRequested => self.close_requested(&sender, root),
             AppMsg::CloseNow => self.close_now(root),
             AppMsg::ShutDownAll(names) => {
@@ -390,7 +393,7 @@ impl Component for App {
         match message {
             AppCmd::Started(name, Err(error)) => start_failed(root, name, &error, &sender),
             AppCmd::DetailsLoaded(name, page, loaded) => match loaded {
-                Ok(stored) => self.show_details(&name, stored, page, root),
+                Ok(stored) => self.show_details(&name, stored, page, root, &sender),
                 Err(error) => self.toast = Some(error),
             },
             AppCmd::Listed(listed) => {
@@ -640,6 +643,21 @@ impl App {
                 confirm_force_off(root, name, sender);
             }
             RowRequest::Act(name, action) => act(sender, name, action),
+            RowRequest::Open(name)
+                if self
+                    .vms
+                    .iter()
+                    .any(|vm| vm.name == name && matches!(vm.state, RunState::Broken(_))) =>
+            {
+                if let Some(store) = self.store.clone() {
+                    let sender = sender.clone();
+                    super::repair::ask_repair(root.upcast_ref(), store, &name, move |name| {
+                        sender.input(AppMsg::Notify(
+                            gettext("{name} repaired").replace("{name}", &name),
+                        ));
+                    });
+                }
+            }
             RowRequest::Open(name) => self.open_details(&name, None, sender),
             RowRequest::Console(name) => self.open_console(&name, root),
             RowRequest::Delete(name) => confirm_delete(root, name, sender),
@@ -712,6 +730,7 @@ impl App {
         stored: StoredDomain,
         page: Option<&'static str>,
         root: &adw::ApplicationWindow,
+        sender: &ComponentSender<Self>,
     ) {
         self.details.retain(|_, d| d.widget().is_visible());
         if !self.details.contains_key(name)
@@ -719,7 +738,11 @@ impl App {
         {
             let details = Details::builder()
                 .launch((store.clone(), stored, self.listed_state(name)))
-                .detach();
+                .forward(sender.input_sender(), |output| match output {
+                    crate::ui::details::DetailsOutput::Start(name) => {
+                        AppMsg::StartFromDetails(name)
+                    }
+                });
             details.widget().set_transient_for(Some(root));
             self.details.insert(name.to_string(), details);
         }
@@ -760,9 +783,37 @@ fn start(sender: &ComponentSender<App>, name: String) {
     sender.oneshot_command(async move {
         let target = name.clone();
         let what = gettext("starting {name}").replace("{name}", &name);
-        let result = run_blocking(&what, move || machines::start(&target)).await;
+        let result = run_blocking(&what, move || {
+            machines::start(&target).map_err(|error| every_problem(&target, error))
+        })
+        .await;
         AppCmd::Started(name, result.and_then(|r| r))
     });
+}
+
+/// A failed start's message with every other problem of the definition beside it, so they are
+/// fixed in one go rather than one start at a time. A CPU error stays first (its dialog offers
+/// the CPU fixes); otherwise the collected list replaces start's first error.
+fn every_problem(name: &str, error: String) -> String {
+    let Some(domain) = crate::domain::store::DomainStore::open_default()
+        .ok()
+        .and_then(|store| store.get(name).ok())
+    else {
+        return error;
+    };
+    let host = crate::launch::HostFacts::probe().unwrap_or_default();
+    let problems = crate::launch::problems::definition_problems(&domain.domain, &host);
+    if machines::is_cpu_error(&error) {
+        let others = problems.into_iter().filter(|p| !machines::is_cpu_error(p));
+        std::iter::once(error)
+            .chain(others)
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else if problems.is_empty() {
+        error
+    } else {
+        problems.join("\n")
+    }
 }
 
 fn act(sender: &ComponentSender<App>, name: String, action: VmAction) {
@@ -841,6 +892,16 @@ fn start_failed(
         .build();
     dialog.add_response("close", &gettext("_Close"));
     if machines::is_cpu_error(error) {
+        // Say which of the user's features the host-model answer removes, rather than
+        // dropping them silently.
+        let dropped = host_model_drops(&name);
+        if !dropped.is_empty() {
+            dialog.set_body(&format!(
+                "{error}\n\n{}",
+                gettext("“Use Host CPU Model” removes the features this VM requires or forces: {features}")
+                    .replace("{features}", &dropped.join(", "))
+            ));
+        }
         dialog.add_responses(&[
             ("edit-cpu", &gettext("_Edit CPU…")),
             ("host-model", &gettext("Use _Host CPU Model")),
@@ -858,6 +919,24 @@ fn start_failed(
         _ => {}
     });
     dialog.present();
+}
+
+/// The features `name`'s definition requires or forces, which switching it to host-model
+/// removes ([`machines::use_host_model`] keeps only disable, forbid and optional ones).
+fn host_model_drops(name: &str) -> Vec<String> {
+    use crate::cpu::Policy;
+    crate::domain::store::DomainStore::open_default()
+        .ok()
+        .and_then(|store| store.get(name).ok())
+        .map(|stored| {
+            crate::launch::cpu_edit::CpuSettings::read(&stored.domain)
+                .features
+                .into_iter()
+                .filter(|(_, policy)| matches!(policy, Policy::Require | Policy::Force))
+                .map(|(feature, _)| feature)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn confirm_delete(root: &adw::ApplicationWindow, name: String, sender: &ComponentSender<App>) {

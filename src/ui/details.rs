@@ -7,8 +7,12 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
+mod apply;
+mod boot_disks;
+mod cpu_models;
 mod disk_edits;
 mod disks;
+mod other_devices;
 
 pub use disks::{DiskInfos, DiskRequest, DiskSection};
 
@@ -18,7 +22,6 @@ use crate::domain::Domain;
 use crate::domain::model::OsText;
 use crate::domain::store::{DomainStore, StoredDomain};
 use crate::domain::units::Memory;
-use crate::domain::validate::document_problems;
 use crate::launch::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
 use crate::launch::machines::RunState;
 
@@ -66,14 +69,25 @@ pub enum DetailsCmd {
     DiskEdited(Result<(StoredDomain, String), String>),
     /// A resize or file deletion finished: what to say.
     DiskDone(Result<String, String>),
+    /// Apply's checks of the edited definition (its kernel and initrd loaded as start would):
+    /// the definition and every problem found, or why checking failed.
+    Checked(Box<Domain>, Result<Vec<String>, String>),
+}
+
+/// What the details window asks of the main window.
+#[derive(Debug)]
+pub enum DetailsOutput {
+    /// Start this VM (the "Begin Installation" of a VM customized before its first start).
+    Start(String),
 }
 
 #[derive(Debug)]
 pub enum DetailsMsg {
+    /// Start the VM (only with nothing left to apply).
+    Start,
     Edited,
     XmlEdited,
     CpuChoice(CpuChoice),
-    CopyHostCpu(bool),
     Model(String),
     Vcpus(u32),
     Topology(u32, u32, u32),
@@ -113,6 +127,8 @@ pub struct DetailsWidgets {
     /// The pages: overview, cpu, memory, boot, devices, xml.
     pub stack: adw::ViewStack,
     pub apply: gtk::Button,
+    /// Starts the VM; shown while it is off.
+    pub start: gtk::Button,
     pub error: gtk::Label,
     /// Says, while the CPU page is edited, what this host's KVM cannot give the chosen CPU.
     pub host_warning: gtk::Label,
@@ -121,8 +137,12 @@ pub struct DetailsWidgets {
     pub description: gtk::Entry,
     pub state: gtk::Label,
     pub cpu_mode: adw::ComboRow,
-    pub copy_host: gtk::Switch,
+    /// Says, on a host whose KVM does not enforce guest CPUID, that the guest sees the host
+    /// CPU whatever is chosen.
+    pub cpuid_note: gtk::Label,
     pub model_row: adw::ExpanderRow,
+    /// Filters the model list.
+    pub model_search: gtk::SearchEntry,
     pub model_buttons: Vec<(String, gtk::CheckButton)>,
     pub features: gtk::ListBox,
     pub feature_entry: gtk::Entry,
@@ -163,7 +183,8 @@ fn labelled(group: &adw::PreferencesGroup, title: &str, value: &str) -> gtk::Lab
     let label = gtk::Label::builder()
         .label(value)
         .selectable(true)
-        .wrap(true)
+        // One line: a wrapped state or UUID in a row's suffix breaks after every word.
+        .wrap(false)
         .xalign(1.0)
         .css_classes(["dim-label"])
         .build();
@@ -222,7 +243,7 @@ impl Component for Details {
     /// window last listed it.
     type Init = (DomainStore, StoredDomain, RunState);
     type Input = DetailsMsg;
-    type Output = ();
+    type Output = DetailsOutput;
     /// This host's CPU facts, measured off the UI thread (KVM ioctls, maybe a probe guest).
     type CommandOutput = DetailsCmd;
     type Root = adw::Window;
@@ -267,6 +288,17 @@ impl Component for Details {
             .sensitive(false)
             .build();
         header.pack_end(&apply);
+        let start = gtk::Button::builder()
+            .label(gettext("_Start"))
+            .use_underline(true)
+            .tooltip_text(gettext("Start the virtual machine with this configuration"))
+            .visible(!matches!(run_state, RunState::Running | RunState::Paused))
+            .build();
+        header.pack_start(&start);
+        {
+            let sender = sender.clone();
+            start.connect_clicked(move |_| sender.input(DetailsMsg::Start));
+        }
         {
             let sender = sender.clone();
             apply.connect_clicked(move |_| sender.input(DetailsMsg::Apply));
@@ -345,67 +377,24 @@ impl Component for Details {
                 }
             });
         }
-        let copy_host = gtk::Switch::builder().valign(gtk::Align::Center).build();
-        let copy_row = adw::ActionRow::builder()
-            .title(gettext("Copy host CPU configuration"))
-            .subtitle(gettext(
-                "The nearest model plus every feature this host's KVM offers, fixed at each start",
-            ))
-            .activatable_widget(&copy_host)
+        let cpuid_note = gtk::Label::builder()
+            .label(super::new_vm_text::cpuid_not_enforced_text())
+            .wrap(true)
+            .xalign(0.0)
+            .visible(false)
+            .margin_top(6)
+            .css_classes(["warning"])
             .build();
-        copy_row.add_suffix(&copy_host);
-        mode_group.add(&copy_row);
-        {
-            let sender = sender.clone();
-            let syncing = syncing.clone();
-            copy_host.connect_active_notify(move |s| {
-                if !syncing.get() {
-                    sender.input(DetailsMsg::CopyHostCpu(s.is_active()));
-                }
-            });
-        }
         let model_row = adw::ExpanderRow::builder().title(gettext("Model")).build();
-        let mut model_buttons = Vec::new();
         let usability = map
             .map(|m| model_usability(m, kvm.as_ref()))
             .unwrap_or_default();
-        for (name, missing) in usability {
-            let check = gtk::CheckButton::builder()
-                .valign(gtk::Align::Center)
-                .build();
-            if let Some((_, first)) = model_buttons.first() {
-                check.set_group(Some(first));
-            }
-            let subtitle = if missing.is_empty() {
-                gettext("Usable on this host")
-            } else {
-                gettext("Not usable on this host: KVM lacks {n} features")
-                    .replace("{n}", &missing.len().to_string())
-            };
-            let row = adw::ActionRow::builder()
-                .title(name.as_str())
-                .subtitle(subtitle)
-                .activatable_widget(&check)
-                .build();
-            if !missing.is_empty() {
-                row.set_tooltip_text(Some(
-                    &gettext("Missing: {features}").replace("{features}", &missing.join(", ")),
-                ));
-                row.add_css_class("dim-label");
-            }
-            row.add_prefix(&check);
-            model_row.add_row(&row);
-            let sender = sender.clone();
-            let syncing = syncing.clone();
-            let model_name = name.clone();
-            check.connect_toggled(move |c| {
-                if c.is_active() && !syncing.get() {
-                    sender.input(DetailsMsg::Model(model_name.clone()));
-                }
-            });
-            model_buttons.push((name, check));
-        }
+        let cpu_models::ModelList {
+            search: model_search,
+            buttons: model_buttons,
+        } = cpu_models::model_list(&model_row, usability, &syncing, &sender);
         mode_group.add(&model_row);
+        mode_group.add(&cpuid_note);
         cpu_page.add(&mode_group);
 
         let feature_group = adw::PreferencesGroup::builder()
@@ -562,6 +551,11 @@ impl Component for Details {
             os.cmdline.as_deref().unwrap_or(""),
             edited.clone(),
         );
+        if let Some(disk_boot) = boot_disks::disk_boot_group(domain) {
+            // A disk-booted VM: its disks and their order, not empty kernel fields.
+            boot_page.add(&disk_boot);
+            boot_group.set_visible(false);
+        }
         boot_page.add(&boot_group);
         add_page(
             &stack,
@@ -581,27 +575,9 @@ impl Component for Details {
         disk_section.show(&domain.disks(), &DiskInfos::new(), running, &sender);
         devices_page.add(&disk_section.group);
 
-        let nics_group = adw::PreferencesGroup::builder()
-            .title(gettext("Network Interfaces"))
-            .build();
-        for nic in domain.interfaces() {
-            let row = adw::ActionRow::builder()
-                .title(glib::markup_escape_text(nic.mac.as_deref().unwrap_or("—")).as_str())
-                .subtitle(format!(
-                    "{} {} · {}",
-                    nic.if_type.as_deref().unwrap_or("?"),
-                    nic.source.as_deref().unwrap_or(""),
-                    nic.model.as_deref().unwrap_or("?")
-                ))
-                .build();
-            nics_group.add(&row);
-        }
-        if domain.interfaces().is_empty() {
-            nics_group.set_description(Some(&gettext("No network interfaces")));
-        } else {
-            nics_group.set_description(Some(&devices_note));
-        }
+        let nics_group = other_devices::nics_group(domain, &devices_note);
         devices_page.add(&nics_group);
+        devices_page.add(&other_devices::display_group(domain));
         add_page(
             &stack,
             "devices",
@@ -708,6 +684,7 @@ impl Component for Details {
             window,
             stack,
             apply,
+            start,
             error,
             host_warning,
             toasts,
@@ -715,8 +692,9 @@ impl Component for Details {
             description,
             state,
             cpu_mode,
-            copy_host,
+            cpuid_note,
             model_row,
+            model_search,
             model_buttons,
             features,
             feature_entry,
@@ -750,6 +728,9 @@ impl Component for Details {
         // Not an edit: it must leave the page, its error and the user's edits as they are.
         if let DetailsMsg::RunState(state) = msg {
             widgets.state.set_text(&super::vm_list::state_text(&state));
+            widgets
+                .start
+                .set_visible(!matches!(state, RunState::Running | RunState::Paused));
             let changed = self.run_state != state;
             self.run_state = state;
             if changed {
@@ -767,6 +748,15 @@ impl Component for Details {
         };
         self.error = None;
         match msg {
+            DetailsMsg::Start => {
+                if self.dirty {
+                    self.error = Some(gettext(
+                        "Apply or discard the changes before starting the virtual machine",
+                    ));
+                } else {
+                    let _ = sender.output(DetailsOutput::Start(self.stored.name.clone()));
+                }
+            }
             DetailsMsg::RunState(_)
             | DetailsMsg::AskAddDisk
             | DetailsMsg::AskRemoveDisk(_)
@@ -785,16 +775,6 @@ impl Component for Details {
                 if choice == CpuChoice::Custom && self.cpu.model.is_none() {
                     self.cpu.model = widgets.model_buttons.first().map(|(n, _)| n.clone());
                 }
-                self.dirty = true;
-            }
-            DetailsMsg::CopyHostCpu(on) => {
-                self.cpu.choice = if on {
-                    CpuChoice::HostModel
-                } else if self.cpu.model.is_some() {
-                    CpuChoice::Custom
-                } else {
-                    CpuChoice::HvDefault
-                };
                 self.dirty = true;
             }
             DetailsMsg::Model(name) => {
@@ -823,7 +803,7 @@ impl Component for Details {
                 }
             }
             DetailsMsg::AddFeature(name) => self.add_feature(name),
-            DetailsMsg::Apply => self.apply(widgets),
+            DetailsMsg::Apply => self.apply(widgets, &sender),
             DetailsMsg::Discard => {
                 self.dirty = false;
                 widgets.apply.set_sensitive(false);
@@ -853,6 +833,11 @@ impl Component for Details {
                 self.show_disks(widgets, &sender);
             }
             DetailsCmd::DiskEdited(result) => self.disk_edited(result, widgets, &sender),
+            DetailsCmd::Checked(domain, problems) => {
+                self.checked(*domain, problems, widgets);
+                self.show_cpu(widgets, &sender);
+                self.show_host_warning(widgets);
+            }
             DetailsCmd::DiskDone(result) => {
                 self.disk_busy = false;
                 widgets.disks.progress.set_visible(false);
@@ -885,6 +870,9 @@ impl Details {
     ) {
         match facts {
             Ok(facts) => {
+                widgets
+                    .cpuid_note
+                    .set_visible(facts.as_ref().is_some_and(|f| !f.cpuid_enforced));
                 self.host_cpu = facts;
                 self.show_host_warning(widgets);
             }
@@ -942,58 +930,10 @@ impl Details {
             }
             None => {
                 self.error = Some(
-                    gettext("Unknown CPU feature “{feature}”; `vireoctl cpu-models` and the CPU map list the known ones")
+                    gettext("Unknown CPU feature “{feature}”; `vireoctl cpu-features` lists the known ones")
                         .replace("{feature}", &name),
                 );
             }
-        }
-    }
-
-    /// Writes the widgets' values (or the edited XML) to the store, after validation.
-    fn apply(&mut self, w: &DetailsWidgets) {
-        let result = if self.xml_edited {
-            let buffer = w.xml.buffer();
-            let text = buffer.text(&buffer.start_iter(), &buffer.end_iter(), false);
-            Domain::parse(&text).map_err(|e| e.to_string())
-        } else {
-            self.edited_domain(w)
-        };
-        let result = result.and_then(|domain| {
-            let problems = document_problems(&domain);
-            if !problems.is_empty() {
-                return Err(problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"));
-            }
-            if domain.name().as_deref() != Some(self.stored.name.as_str()) {
-                return Err(gettext(
-                    "Renaming is not done here; keep the <name> as it is",
-                ));
-            }
-            let mut next = self.stored.clone();
-            next.domain = domain;
-            self.store.save(&mut next).map_err(|e| e.to_string())?;
-            Ok(next)
-        });
-        match result {
-            Ok(saved) => {
-                self.stored = saved;
-                self.cpu = CpuSettings::read(&self.stored.domain);
-                self.dirty = false;
-                self.xml_edited = false;
-                self.syncing.set(true);
-                w.xml.buffer().set_text(&self.stored.domain.to_xml());
-                self.syncing.set(false);
-                let text = if matches!(self.run_state, RunState::Running | RunState::Paused) {
-                    gettext("Changes saved; they take effect when the VM next starts")
-                } else {
-                    gettext("Changes saved")
-                };
-                w.toasts.add_toast(adw::Toast::new(&text));
-            }
-            Err(error) => self.error = Some(error),
         }
     }
 
@@ -1012,7 +952,7 @@ impl Details {
             Some(verdict) => {
                 let missing = missing_features(verdict);
                 if !missing.is_empty() {
-                    Some(gettext("This host's KVM cannot provide {features}, so the VM will not start here. Turn on “Copy host CPU configuration” or pick a model marked usable.")
+                    Some(gettext("This host's KVM cannot provide {features}, so the VM will not start here. Choose “Copy host CPU configuration” as the mode or pick a model marked usable.")
                         .replace("{features}", &missing.join(", ")))
                 } else {
                     refusal(verdict).map(|reason| {
@@ -1063,8 +1003,6 @@ impl Details {
             .position(|c| *c == self.cpu.choice)
             .unwrap_or(0);
         w.cpu_mode.set_selected(index as u32);
-        w.copy_host
-            .set_active(self.cpu.choice == CpuChoice::HostModel);
         w.model_row
             .set_sensitive(self.cpu.choice == CpuChoice::Custom);
         w.model_row

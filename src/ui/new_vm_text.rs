@@ -35,6 +35,11 @@ pub fn problem_text(problem: &FormProblem) -> String {
         FormProblem::DiskImageTooSmall => gettext("A new disk image needs at least 1 GiB"),
         FormProblem::Checking(path) => gettext("Checking {path}…").replace("{path}", path),
         FormProblem::ImageUnusable(error) => error.clone(),
+        FormProblem::BootFilesUnusable(error) => error.clone(),
+        FormProblem::SameImage(path) => gettext(
+            "{path} is already the boot image; choose another image or no disk",
+        )
+        .replace("{path}", path),
         FormProblem::FormatMismatch { path, named, found } => gettext(
             "{path} holds a {found} image, but its name says {named}: rename the file or choose another image",
         )
@@ -63,6 +68,14 @@ pub fn cdrom_note(target: &str) -> String {
         .replace("{target}", target)
 }
 
+/// The one line said wherever a guest CPU is chosen on a host whose KVM does not enforce
+/// guest CPUID: the choice is recorded, but this guest sees the host CPU.
+pub fn cpuid_not_enforced_text() -> String {
+    gettext(
+        "On this host the guest sees the host CPU whatever is chosen: its KVM does not enforce guest CPUID (paravirtualized KVM); the choice applies on other hosts",
+    )
+}
+
 /// One line saying which CPU a new VM gets under `prefs` on this host, e.g.
 /// "Nearest model — pentium3 (what this host's KVM can run)".
 pub fn cpu_summary_text(prefs: &Prefs, host: &HostFacts) -> String {
@@ -81,8 +94,14 @@ pub fn cpu_summary_text(prefs: &Prefs, host: &HostFacts) -> String {
         ),
         CpuSummary::HostPassthrough => gettext("Host passthrough — exactly this host's CPU"),
     };
-    if app_default {
+    let text = if app_default {
         gettext("{choice} (application default)").replace("{choice}", &text)
+    } else {
+        text
+    };
+    if crate::ui::worker::cpuid_enforced() == Some(false) {
+        gettext("{choice}; but the guest sees the host CPU here: this host's KVM does not enforce guest CPUID")
+            .replace("{choice}", &text)
     } else {
         text
     }

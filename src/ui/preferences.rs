@@ -122,6 +122,16 @@ impl SimpleComponent for Preferences {
                 "The CPU new virtual machines get. It decides how fast the guest runs and which hosts it can later move to.",
             ))
             .build();
+        if super::worker::cpuid_enforced() == Some(false) {
+            let note = gtk::Label::builder()
+                .label(super::new_vm_text::cpuid_not_enforced_text())
+                .wrap(true)
+                .xalign(0.0)
+                .margin_bottom(6)
+                .css_classes(["warning"])
+                .build();
+            cpu_group.add(&note);
+        }
         let mut cpu_mode_buttons: Vec<gtk::CheckButton> = Vec::new();
         let host = super::worker::host_facts();
         for mode in CpuModePref::ALL {

@@ -1,5 +1,7 @@
 //! The preference rows the wizard, Preferences and details windows share: a spin button, an
 //! entry or a radio button in an `AdwActionRow`, added to a group. Callers connect signals.
+//! Rows holding an entry or spin button are not focusable themselves, so Tab moves from field
+//! to field instead of stopping on rows that take no typing.
 
 use relm4::adw::prelude::*;
 use relm4::{adw, gtk};
@@ -18,6 +20,7 @@ pub fn spin_row(
     let row = adw::ActionRow::builder()
         .title(title)
         .activatable_widget(&spin)
+        .focusable(false)
         .build();
     if let Some(subtitle) = subtitle {
         row.set_subtitle(subtitle);
@@ -38,7 +41,11 @@ pub fn entry_row(
         .valign(gtk::Align::Center)
         .hexpand(true)
         .build();
-    let row = adw::ActionRow::builder().title(title).build();
+    // Not focusable itself: Tab goes straight to the entry, where typing lands.
+    let row = adw::ActionRow::builder()
+        .title(title)
+        .focusable(false)
+        .build();
     row.add_suffix(&entry);
     group.add(&row);
     (entry, row)

@@ -392,7 +392,8 @@ fn apply(row: &mut Row, vm: &VmSummary) {
     enable("reboot", vm.state == RunState::Running);
     enable("force-off", runs);
     enable("console", !broken);
-    enable("open", !broken);
+    // A broken definition opens its repair editor instead of the details.
+    enable("open", true);
     enable("delete", !runs);
     row.summary = vm.clone();
 }

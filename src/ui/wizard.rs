@@ -11,6 +11,7 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
+mod boot_files;
 mod storage;
 
 use super::new_vm_text::{cdrom_note, cpu_summary_text, problem_text};
@@ -40,6 +41,8 @@ pub struct Wizard {
     progress_seen: Vec<f64>,
     /// Image files being inspected by a worker now (paths as typed, trimmed).
     checking: BTreeSet<String>,
+    /// Kernel and initrd loads a worker is trying now.
+    loading: BTreeSet<crate::launch::new_vm_form::BootFiles>,
     error: Option<String>,
     /// The name the wizard last proposed; replaced when the boot file changes, kept once the
     /// user types their own.
@@ -63,6 +66,8 @@ pub enum WizardMsg {
 pub enum WizardCmd {
     /// `block::inspect` of an image path (as typed) answered.
     Inspected(String, ImageCheck),
+    /// Loading a kernel and initrd as start would answered.
+    BootChecked(crate::launch::new_vm_form::BootFiles, Result<(), String>),
     /// The new disk image (if any) is ready, or failed.
     DiskReady(Result<Option<PathBuf>, String>),
 }
@@ -122,6 +127,7 @@ fn entry_row(
         None => rows::entry_row(group, title, ""),
     };
     entry.set_width_chars(28);
+    super::keyboard::enter_presses_default(&entry);
     let sender = sender.clone();
     entry.connect_changed(move |_| sender.input(WizardMsg::Edited));
     entry
@@ -150,6 +156,7 @@ fn spin_row(
     sender: &ComponentSender<Wizard>,
 ) -> gtk::SpinButton {
     let spin = rows::spin_row(group, title, Some(subtitle), range, value);
+    super::keyboard::enter_presses_default(&spin);
     let sender = sender.clone();
     spin.connect_value_changed(move |_| sender.input(WizardMsg::Edited));
     spin
@@ -231,7 +238,7 @@ impl Component for Wizard {
         let boot_disk = radio_row(
             &boot_group,
             &gettext("Existing disk image"),
-            &gettext("Boot an installed system from a raw or qcow2 image"),
+            &gettext("Boot an installed system from a raw or qcow2 image, or an ISO image"),
             Some(&boot_kernel),
         );
         boot_kernel.set_active(true);
@@ -366,6 +373,9 @@ impl Component for Wizard {
         content.append(&stack);
         content.append(&problem);
         window.set_content(Some(&content));
+        // Keyboard: Enter presses Forward/Create, Escape cancels, typing starts in the kernel.
+        super::keyboard::dialog_keys(&window, &forward);
+        super::keyboard::focus_when_shown(&window, &kernel);
 
         let model = Wizard {
             form,
@@ -377,6 +387,7 @@ impl Component for Wizard {
             created: false,
             progress_seen: Vec::new(),
             checking: BTreeSet::new(),
+            loading: BTreeSet::new(),
             error: None,
             suggested_name: None,
         };
@@ -429,7 +440,12 @@ impl Component for Wizard {
             self.propose_name(widgets);
         }
         self.inspect_new_images(&sender);
+        self.check_boot_files(&sender);
+        let step_changed = self.step != step;
         self.update_view(widgets, sender);
+        if step_changed {
+            self.focus_step(widgets);
+        }
     }
 
     fn update_cmd_with_view(
@@ -445,8 +461,13 @@ impl Component for Wizard {
                 self.checking.remove(&path);
                 self.form.images.insert(path, check);
             }
+            WizardCmd::BootChecked(files, result) => {
+                self.loading.remove(&files);
+                self.form.boot_checks.insert(files, result);
+            }
             WizardCmd::DiskReady(result) => self.finish(result, &sender),
         }
+        self.check_boot_files(&sender);
         self.update_view(widgets, sender);
     }
 
@@ -514,6 +535,7 @@ fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
         storage: base.storage,
         new_image_format: base.new_image_format,
         images: base.images.clone(),
+        boot_checks: base.boot_checks.clone(),
         kernel: w.kernel.text().into(),
         initrd: w.initrd.text().into(),
         cmdline: w.cmdline.text().into(),

@@ -97,10 +97,25 @@ pub fn detect_host_facts_early() {
         .name("vireo-worker: host facts".to_string())
         .spawn(|| {
             let _ = host_facts();
+            let _ = cpuid_enforced();
         });
     if let Err(err) = spawned {
         tracing::warn!(%err, "cannot start the host-facts worker");
     }
+}
+
+/// Whether this host's KVM makes guests see the CPUID table they are given (`Some(false)` on
+/// paravirtualized KVM such as PVM, where the guest sees the host CPU whatever model is
+/// chosen); `None` without KVM. Measured once per process (a probe guest, cached per boot).
+pub fn cpuid_enforced() -> Option<bool> {
+    static ENFORCED: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    *ENFORCED.get_or_init(|| match crate::launch::cpuid_enforcement() {
+        Ok(enforced) => Some(enforced),
+        Err(err) => {
+            tracing::info!(%err, "cannot tell whether KVM enforces guest CPUID");
+            None
+        }
+    })
 }
 
 /// This host's facts as detected by [`detect_host_facts_early`]'s worker; waits for it only

@@ -105,7 +105,7 @@ pub fn wizard_creates_a_qcow2_disk_with_progress() {
     use vireo::engine::block;
     use vireo::engine::config::DiskFormat;
     let kernel_file = std::env::temp_dir().join(format!("vireo-kernel-{}", std::process::id()));
-    std::fs::write(&kernel_file, b"kernel").unwrap();
+    std::fs::write(&kernel_file, super::tiny_kernel_bytes()).unwrap();
     let app = open_wizard();
     let w = {
         let model = app.model();
@@ -198,7 +198,7 @@ pub fn wizard_creates_a_qcow2_disk_with_progress() {
 /// naming both formats, and Forward stays off.
 pub fn wizard_existing_image_format_mismatch_is_shown_inline() {
     let kernel_file = std::env::temp_dir().join(format!("vireo-kernel2-{}", std::process::id()));
-    std::fs::write(&kernel_file, b"kernel").unwrap();
+    std::fs::write(&kernel_file, super::tiny_kernel_bytes()).unwrap();
     let image = std::env::temp_dir().join(format!("vireo-raw-{}.qcow2", std::process::id()));
     std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
     let app = open_wizard();

@@ -2,6 +2,7 @@
 //! guest's /init, reading its console, and comparing the CPUID it saw with Vireo's table.
 #![allow(dead_code)]
 
+pub mod disk;
 pub mod net;
 
 use std::collections::BTreeMap;
@@ -54,18 +55,21 @@ pub fn usable_64bit_models() -> Vec<String> {
 #[derive(Clone)]
 pub struct Guest {
     scenario: String,
+    name: Option<String>,
+    devices: String,
     vcpus: u32,
     cpu: String,
     on_reboot: String,
     extra_cmdline: String,
     paravirt: bool,
-    devices: String,
 }
 
 impl Guest {
     pub fn new(scenario: &str) -> Self {
         Self {
             scenario: scenario.into(),
+            name: None,
+            devices: String::new(),
             vcpus: 1,
             cpu: String::new(),
             on_reboot: "destroy".into(),
@@ -74,7 +78,6 @@ impl Guest {
             // them: a guest using them (kvm-clock, async PF, PV EOI, …) makes L1's emulated
             // CPU lose its timer interrupt far more often (see tools/testbed).
             paravirt: std::env::var_os("VIREO_IN_TESTBED").is_none(),
-            devices: String::new(),
         }
     }
 
@@ -99,27 +102,49 @@ impl Guest {
         self
     }
 
-    /// Device elements for `<devices>` (e.g. an `<interface>`).
-    pub fn devices(mut self, xml: &str) -> Self {
-        self.devices = xml.into();
-        self
-    }
-
     pub fn cmdline(mut self, extra: &str) -> Self {
         self.extra_cmdline = extra.into();
         self
+    }
+
+    /// The domain's name (default `linux-SCENARIO`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Adds a device element (e.g. a `<disk>`, see [`disk::disk_xml`]) to `<devices>`, after
+    /// those added before.
+    pub fn device(mut self, xml: &str) -> Self {
+        self.devices.push_str(xml);
+        self
+    }
+
+    /// The domain's name.
+    pub fn domain_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("linux-{}", self.scenario))
+    }
+
+    /// Writes the domain XML to `dir/NAME.xml` (for `vireoctl create`) and returns its path.
+    pub fn write_xml(&self, dir: &std::path::Path) -> PathBuf {
+        let path = dir.join(format!("{}.xml", self.domain_name()));
+        std::fs::write(&path, self.xml())
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        path
     }
 
     /// The domain XML, as a user would write it.
     pub fn xml(&self) -> String {
         let (kernel, initrd) = guest_images();
         format!(
-            "<domain type='kvm'><name>linux-{}</name><memory unit='MiB'>256</memory>\
+            "<domain type='kvm'><name>{}</name><memory unit='MiB'>256</memory>\
              <vcpu>{}</vcpu>{}{}<os><type arch='x86_64'>hvm</type><kernel>{}</kernel>\
              <initrd>{}</initrd><cmdline>console=ttyS0 quiet nokaslr panic=-1 vireo.test={} {}</cmdline>\
              </os><on_poweroff>destroy</on_poweroff><on_reboot>{}</on_reboot>\
-             <on_crash>destroy</on_crash><devices>{}</devices></domain>",
-            self.scenario,
+             <on_crash>destroy</on_crash>{}</domain>",
+            self.domain_name(),
             self.vcpus,
             self.cpu,
             if self.paravirt {
@@ -132,7 +157,11 @@ impl Guest {
             self.scenario,
             self.extra_cmdline,
             self.on_reboot,
-            self.devices
+            if self.devices.is_empty() {
+                String::new()
+            } else {
+                format!("<devices>{}</devices>", self.devices)
+            }
         )
     }
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use vireo::cpu::{
     BaselineFlags, CompareOutcome, CpuDef, CpuMap, CpuidData, baseline, compare_explained,
@@ -57,7 +57,45 @@ pub enum CpuCommand {
     /// Print what guests can get on this host: host-passthrough, host-model, usable models.
     Domcapabilities,
     /// List the known CPU model names, one per line.
-    CpuModels,
+    CpuModels {
+        /// The architecture (virsh takes one; only x86_64 and its aliases have models here).
+        arch: Option<String>,
+    },
+    /// List the CPU features the CPU map knows, one per line (the names `<feature name=…>`
+    /// takes); --details adds where each lives (CPUID leaf/register/bit or MSR) and its aliases.
+    CpuFeatures {
+        #[arg(long)]
+        details: bool,
+    },
+}
+
+/// One `cpu-features` line: the name, and with `details` its bit and aliases.
+fn feature_line(feature: &vireo::cpu::map::CpuFeature, details: bool) -> String {
+    use vireo::cpu::map::FeatureBit;
+    if !details {
+        return format!("{}\n", feature.name());
+    }
+    let place = match feature.bit() {
+        FeatureBit::Cpuid {
+            leaf,
+            subleaf: 0,
+            register,
+            bit,
+        } => format!("cpuid {leaf:#x} {} {bit}", register.name()),
+        FeatureBit::Cpuid {
+            leaf,
+            subleaf,
+            register,
+            bit,
+        } => format!("cpuid {leaf:#x}.{subleaf} {} {bit}", register.name()),
+        FeatureBit::Msr { index, bit } => format!("msr {index:#x} {bit}"),
+    };
+    let aliases = if feature.aliases().is_empty() {
+        String::new()
+    } else {
+        format!("  alias {}", feature.aliases().join(", "))
+    };
+    format!("{:<24} {place}{aliases}\n", feature.name())
 }
 
 /// Writes `text` to stdout; a closed pipe (`vireoctl … | head`) is not an error.
@@ -139,7 +177,21 @@ pub fn run(cmd: CpuCommand) -> anyhow::Result<ExitCode> {
                 domcapabilities_cpu_xml(host_model.as_ref(), &models, 2)
             ))?;
         }
-        CpuCommand::CpuModels => {
+        CpuCommand::CpuFeatures { details } => {
+            let map = load_map()?;
+            let lines: String = map
+                .features()
+                .iter()
+                .map(|f| feature_line(f, details))
+                .collect();
+            emit(&lines)?;
+        }
+        CpuCommand::CpuModels { arch } => {
+            if let Some(arch) = arch.filter(|a| !matches!(a.as_str(), "x86_64" | "x86" | "i686")) {
+                bail!(
+                    "no CPU models for architecture '{arch}': Vireo runs x86_64 guests; use x86_64"
+                );
+            }
             let names: String = load_map()?
                 .models()
                 .map(|m| format!("{}\n", m.name()))

@@ -104,13 +104,21 @@ pub enum DiskCommand {
     },
 }
 
+/// The domain a name, id or UUID stands for (see `vireo::launch::lookup::resolve`).
+fn resolve(domain: &str) -> anyhow::Result<String> {
+    Ok(vireo::launch::lookup::resolve(
+        &DomainStore::open_default()?,
+        domain,
+    )?)
+}
+
 pub fn run(cmd: DiskCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DiskCommand::Domblklist {
             domain,
             details,
             inactive,
-        } => print!("{}", domblklist(&domain, details, inactive)?),
+        } => print!("{}", domblklist(&resolve(&domain)?, details, inactive)?),
         DiskCommand::VolCreate { path, size, format } => {
             let bytes = parse_size(&size).map_err(anyhow::Error::msg)?;
             let format = DiskFormat::from_libvirt(&format).context("clap checked the format")?;
@@ -144,6 +152,7 @@ pub fn run(cmd: DiskCommand) -> anyhow::Result<ExitCode> {
             config,
             persistent,
         } => {
+            let domain = resolve(&domain)?;
             let running = refuse_live(&domain, config, persistent, "attach")?;
             let disk = DiskToAttach {
                 source,
@@ -170,6 +179,7 @@ pub fn run(cmd: DiskCommand) -> anyhow::Result<ExitCode> {
             config,
             persistent,
         } => {
+            let domain = resolve(&domain)?;
             let running = refuse_live(&domain, config, persistent, "detach")?;
             detach_disk(&DomainStore::open_default()?, &domain, &target)?;
             println!("Disk detached successfully");

@@ -25,11 +25,9 @@ pub enum DomainCommand {
         #[arg(long)]
         remove_all_storage: bool,
     },
-    /// List VMs (only running ones unless --all); unreadable definitions are shown with their error.
-    List {
-        #[arg(long)]
-        all: bool,
-    },
+    /// List VMs (running and paused ones unless --all or --inactive); unreadable definitions
+    /// are shown with their error.
+    List(ListArgs),
     /// Print a VM's domain XML: the live definition while it runs (host-model expanded to the
     /// concrete CPU it got), else the stored one.
     Dumpxml {
@@ -73,6 +71,44 @@ pub enum DomainCommand {
     },
 }
 
+/// `list`'s filters and output forms, virsh's.
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Running, paused and shut-off VMs.
+    #[arg(long)]
+    all: bool,
+    /// Only VMs that are not running.
+    #[arg(long)]
+    inactive: bool,
+    /// Only running VMs (with other --state-* options: any of them).
+    #[arg(long)]
+    state_running: bool,
+    /// Only paused VMs.
+    #[arg(long)]
+    state_paused: bool,
+    /// Only shut-off VMs.
+    #[arg(long)]
+    state_shutoff: bool,
+    /// Only VMs marked to start automatically (`vireoctl autostart`).
+    #[arg(long, conflicts_with = "no_autostart")]
+    autostart: bool,
+    /// Only VMs not marked to start automatically.
+    #[arg(long)]
+    no_autostart: bool,
+    /// Only defined VMs (not those running from a file).
+    #[arg(long, conflicts_with = "transient")]
+    persistent: bool,
+    /// Only transient VMs (running from a file, or undefined while running).
+    #[arg(long)]
+    transient: bool,
+    /// Print names only, one per line (with --uuid: UUID, then name).
+    #[arg(long)]
+    name: bool,
+    /// Print UUIDs only, one per line.
+    #[arg(long)]
+    uuid: bool,
+}
+
 #[derive(Subcommand)]
 pub enum PrefsCommand {
     /// Print a preference's value.
@@ -81,6 +117,14 @@ pub enum PrefsCommand {
     Set { key: String, value: String },
     /// Print every preference with its value.
     List,
+}
+
+/// The domain a name, id or UUID stands for (see `vireo::launch::lookup::resolve`).
+fn resolve(name: &str) -> anyhow::Result<String> {
+    Ok(vireo::launch::lookup::resolve(
+        &DomainStore::open_default()?,
+        name,
+    )?)
 }
 
 pub fn run(cmd: DomainCommand) -> anyhow::Result<ExitCode> {
@@ -95,17 +139,21 @@ pub fn run(cmd: DomainCommand) -> anyhow::Result<ExitCode> {
             name,
             remove_all_storage,
         } => {
+            let name = resolve(&name)?;
             let deleted = DomainStore::open_default()?.undefine(&name, remove_all_storage)?;
             for path in deleted {
                 println!("Storage '{}' removed", path.display());
             }
             println!("Domain '{name}' has been undefined");
         }
-        DomainCommand::List { all } => list(all)?,
-        DomainCommand::Dumpxml { name, inactive } => print!("{}", dumpxml(&name, inactive)?),
+        DomainCommand::List(args) => list(&args)?,
+        DomainCommand::Dumpxml { name, inactive } => {
+            print!("{}", dumpxml(&resolve(&name)?, inactive)?)
+        }
         DomainCommand::Validate { file, host } => return validate(&file, host),
-        DomainCommand::Edit { name } => return edit(&name),
+        DomainCommand::Edit { name } => return edit(&resolve(&name)?),
         DomainCommand::Domrename { old, new } => {
+            let old = resolve(&old)?;
             DomainStore::open_default()?.rename(&old, &new)?;
             println!("Domain '{old}' XML configuration edited.\nDomain successfully renamed");
         }
@@ -137,6 +185,11 @@ pub fn run(cmd: DomainCommand) -> anyhow::Result<ExitCode> {
             let prefs = Prefs::load()?;
             let host = HostFacts::detect();
             let domain = vm.build(&prefs, &host)?;
+            if let Some(warning) =
+                vireo::domain::new_vm::cpu_fallback_warning(prefs.new_vm_cpu_mode, &host)
+            {
+                eprintln!("warning: {warning}");
+            }
             let stored = DomainStore::open_default()?.define(&domain.to_xml())?;
             let mode = resolve_cpu_mode(prefs.new_vm_cpu_mode, &host);
             println!(
@@ -158,61 +211,104 @@ fn dumpxml(name: &str, inactive: bool) -> anyhow::Result<String> {
     }
 }
 
-fn list(all: bool) -> anyhow::Result<()> {
+/// One row of `list`.
+struct Row {
+    name: String,
+    /// The running domain's id.
+    id: Option<u32>,
+    /// `running`, `paused`, `shut off`, or `error: …` for an unreadable definition.
+    state: String,
+    uuid: Option<String>,
+    transient: bool,
+    autostart: bool,
+}
+
+fn list(args: &ListArgs) -> anyhow::Result<()> {
     let store = DomainStore::open_default()?;
-    let entries = store.list();
-    let defined: Vec<&str> = entries
-        .iter()
-        .map(|e| match e {
-            Ok(d) => d.name.as_str(),
-            Err(b) => b.name.as_str(),
-        })
-        .collect();
+    let mut rows: Vec<Row> = Vec::new();
+    for entry in store.list() {
+        let (name, uuid, broken) = match entry {
+            Ok(d) => (d.name, d.domain.uuid(), None),
+            Err(b) => (b.name, None, Some(b.error)),
+        };
+        let status = vireo::launch::lookup::status(&name);
+        rows.push(Row {
+            id: status.info.as_ref().map(|i| i.id),
+            state: match broken {
+                Some(error) => format!("error: {error}"),
+                None => status.state.to_string(),
+            },
+            uuid,
+            transient: false,
+            autostart: store.autostart(&name),
+            name,
+        });
+    }
     // Running but not defined (created from a file, or undefined while running): virsh lists
-    // these as transient domains, and so do we; `--all` adds nothing, they only exist running.
-    let transient: Vec<String> = vireo::launch::runner::running_names()
-        .into_iter()
-        .filter(|name| !defined.contains(&name.as_str()))
-        .collect();
-    let width = defined
+    // these as transient domains, and so do we; they only exist running.
+    for name in runner::running_names() {
+        if rows.iter().any(|r| r.name == name) {
+            continue;
+        }
+        let status = vireo::launch::lookup::status(&name);
+        rows.push(Row {
+            id: status.info.as_ref().map(|i| i.id),
+            state: status.state.to_string(),
+            uuid: vireo::launch::lookup::uuid(&store, &name),
+            transient: true,
+            autostart: false,
+            name,
+        });
+    }
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    let states_asked = args.state_running || args.state_paused || args.state_shutoff;
+    let shown = |row: &Row| {
+        let broken = row.state.starts_with("error: ");
+        let active = row.id.is_some();
+        let by_state = if states_asked {
+            (args.state_running && row.state == "running")
+                || (args.state_paused && row.state == "paused")
+                || (args.state_shutoff && row.state == "shut off")
+        } else if args.all {
+            true
+        } else if args.inactive {
+            !active
+        } else {
+            // Unreadable definitions are shown by default so they get noticed.
+            active || broken
+        };
+        by_state
+            && (!args.autostart || row.autostart)
+            && (!args.no_autostart || !row.autostart)
+            && (!args.persistent || !row.transient)
+            && (!args.transient || row.transient)
+    };
+    let rows: Vec<&Row> = rows.iter().filter(|r| shown(r)).collect();
+    if args.name || args.uuid {
+        for row in rows {
+            let uuid = row.uuid.as_deref().unwrap_or("-");
+            match (args.uuid, args.name) {
+                (true, true) => println!("{uuid:<36} {}", row.name),
+                (true, false) => println!("{uuid}"),
+                _ => println!("{}", row.name),
+            }
+        }
+        return Ok(());
+    }
+    let width = rows
         .iter()
-        .map(|n| n.len())
-        .chain(transient.iter().map(String::len))
+        .map(|r| r.name.len())
         .chain([4])
         .max()
         .unwrap_or(4);
     println!(" {:<4} {:<width$}   State", "Id", "Name");
     println!("{}", "-".repeat(width + 20));
-    for entry in entries {
-        match entry {
-            Ok(d) => {
-                let state = live_state(&d.name);
-                if all || state != "shut off" {
-                    println!(" {:<4} {:<width$}   {state}", "-", d.name);
-                }
-            }
-            Err(broken) => println!(
-                " {:<4} {:<width$}   error: {}",
-                "-", broken.name, broken.error
-            ),
-        }
-    }
-    for name in &transient {
-        println!(
-            " {:<4} {name:<width$}   {} (transient)",
-            "-",
-            live_state(name)
-        );
+    for row in rows {
+        let id = row.id.map_or_else(|| "-".to_string(), |id| id.to_string());
+        let transient = if row.transient { " (transient)" } else { "" };
+        println!(" {id:<4} {:<width$}   {}{transient}", row.name, row.state);
     }
     Ok(())
-}
-
-/// The state as the VM's runner reports it (`running`, `paused`); no runner means shut off.
-fn live_state(name: &str) -> String {
-    match vireo::launch::runner::info(name) {
-        Ok(info) => info.state,
-        Err(_) => "shut off".to_owned(),
-    }
 }
 
 fn print_problems(problems: &[DomainError]) {
@@ -253,7 +349,8 @@ fn validate(file: &PathBuf, host: bool) -> anyhow::Result<ExitCode> {
                         }
                         let verdict = vireo::launch::cpu_verdict(&xml, &cpu);
                         if let Ok(resolved) = &verdict {
-                            for warning in &resolved.warnings {
+                            let lm = vireo::launch::cpu_verdict::no_long_mode_warning(resolved);
+                            for warning in resolved.warnings.iter().chain(&lm) {
                                 eprintln!("warning: {warning}");
                             }
                         }

@@ -15,6 +15,7 @@ mod disk_cmds;
 mod domain_cmds;
 mod net_cmds;
 mod run_cmds;
+mod state_cmds;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,8 @@ enum Command {
     #[command(flatten)]
     Domain(domain_cmds::DomainCommand),
     #[command(flatten)]
+    State(state_cmds::StateCommand),
+    #[command(flatten)]
     Disk(disk_cmds::DiskCommand),
     #[command(flatten)]
     Net(net_cmds::NetCommand),
@@ -51,6 +54,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Domain(cmd) => domain_cmds::run(cmd),
+        Command::State(cmd) => state_cmds::run(cmd),
         Command::Disk(cmd) => disk_cmds::run(cmd),
         Command::Net(cmd) => net_cmds::run(cmd),
 
@@ -59,9 +63,71 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Levenshtein distance between two verbs.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The verbs close enough to `typed` to be a typo of it: at most two edits away (one for
+/// short words), closest first. clap's own suggestions go by likeness and offered `reset`
+/// for `reboot`, a verb that does something else; a suggestion must not change the meaning.
+fn suggestions(typed: &str) -> Vec<String> {
+    use clap::CommandFactory;
+    let limit = if typed.chars().count() <= 4 { 1 } else { 2 };
+    let mut close: Vec<(usize, String)> = Cli::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .flat_map(|c| {
+            std::iter::once(c.get_name().to_string())
+                .chain(c.get_visible_aliases().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .map(|verb| (edit_distance(typed, &verb), verb))
+        .filter(|(distance, _)| *distance <= limit)
+        .collect();
+    close.sort();
+    close.into_iter().map(|(_, verb)| verb).collect()
+}
+
+/// Parses the command line; an unknown verb is answered with [`suggestions`] instead of
+/// clap's.
+fn parse() -> Cli {
+    let err = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(err) => err,
+    };
+    if err.kind() != clap::error::ErrorKind::InvalidSubcommand {
+        err.exit();
+    }
+    let typed = match err.get(clap::error::ContextKind::InvalidSubcommand) {
+        Some(clap::error::ContextValue::String(typed)) => typed.clone(),
+        _ => err.exit(),
+    };
+    eprintln!("error: unknown command '{typed}'");
+    match suggestions(&typed).as_slice() {
+        [] => eprintln!("\n  `vireoctl --help` lists the commands"),
+        [one] => eprintln!("\n  tip: did you mean '{one}'?"),
+        many => eprintln!("\n  tip: did you mean one of: {}?", many.join(", ")),
+    }
+    std::process::exit(2);
+}
+
 fn main() -> ExitCode {
     vireo::logging::init();
-    let cli = Cli::parse();
+    let cli = parse();
     match run(cli.command) {
         Ok(code) => code,
         Err(err) => {

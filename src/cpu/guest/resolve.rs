@@ -159,7 +159,7 @@ pub enum ResolveError {
     #[error("<cpu mode='custom'> needs a <model>")]
     NoModel,
     /// A feature name the CPU map does not know.
-    #[error("unknown CPU feature '{0}'")]
+    #[error("unknown CPU feature '{0}'; pick one from `vireoctl cpu-features`")]
     UnknownFeature(String),
     /// KVM cannot provide features the CPU needs.
     #[error(

@@ -24,9 +24,9 @@ pub(crate) struct Image {
     cache: CacheMode,
     writable: bool,
     discard: bool,
-    /// For `io='native'` on raw images: the image file itself (a second descriptor of the
-    /// open file imago uses), for io_uring.
-    native: Option<(std::fs::File, u64)>,
+    /// For raw images: the image file itself (a second descriptor of the open file imago
+    /// uses) and what [`DiskImage::raw_file`] says about it.
+    raw: Option<(std::fs::File, super::RawFile)>,
     _locks: Vec<ImageLock>,
 }
 
@@ -35,10 +35,10 @@ impl Image {
         access: FormatAccess<ImagoFile>,
         disk: &DiskConfig,
         locks: Vec<ImageLock>,
-        native: Option<(std::fs::File, u64)>,
+        raw: Option<(std::fs::File, super::RawFile)>,
     ) -> Self {
         Self {
-            native,
+            raw,
             size: access.size(),
             access,
             cache: disk.cache,
@@ -150,13 +150,7 @@ impl DiskImage for Image {
         self.discard
     }
 
-    fn native_file(&self) -> Option<super::NativeFile> {
-        use std::os::fd::AsRawFd;
-        self.native
-            .as_ref()
-            .map(|(file, alignment)| super::NativeFile {
-                fd: file.as_raw_fd(),
-                alignment: *alignment,
-            })
+    fn raw_file(&self) -> Option<super::RawFile> {
+        self.raw.as_ref().map(|(_, raw)| *raw)
     }
 }

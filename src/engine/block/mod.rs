@@ -91,22 +91,26 @@ pub trait DiskImage: Send {
     fn write_zeroes(&mut self, offset: u64, len: u64, may_unmap: bool) -> std::io::Result<()>;
     /// Whether `discard` frees space (the device then offers VIRTIO_BLK_F_DISCARD).
     fn supports_discard(&self) -> bool;
-    /// For `io='native'` on a raw image: reads and writes may go to the file directly through
-    /// io_uring (guest sector N at byte N×512), and the alignment each buffer, length and offset
-    /// needs there (512 under O_DIRECT, 1 otherwise). `None`: everything goes through the
-    /// methods above.
-    fn native_file(&self) -> Option<NativeFile> {
+    /// For a raw image: the file itself, so the device can keep several reads and writes in
+    /// flight on it (a thread pool for `io='threads'`, io_uring for `io='native'`), guest
+    /// sector N at byte N×512. `None`: everything goes through the methods above, one request
+    /// after another (qcow2, whose metadata imago keeps).
+    fn raw_file(&self) -> Option<RawFile> {
         None
     }
 }
 
-/// A raw image's descriptor for submitting reads and writes through io_uring.
+/// A raw image's descriptor for reads and writes submitted off the disk's thread.
 #[derive(Debug, Clone, Copy)]
-pub struct NativeFile {
+pub struct RawFile {
     /// The image file, open with the cache mode's flags; valid while the image is.
     pub fd: std::os::fd::RawFd,
-    /// What buffers, lengths and offsets must be multiples of.
+    /// What buffers, lengths and offsets must be multiples of (512 under O_DIRECT, else 1).
     pub alignment: u64,
+    /// How requests are submitted (`io=`).
+    pub io: crate::engine::config::IoMode,
+    /// Writethrough: each write is synced before it completes.
+    pub sync_each_write: bool,
 }
 
 /// Opens the image of `disk` for a VM: checks the file exists and is readable (and writable
@@ -114,9 +118,9 @@ pub struct NativeFile {
 /// (shared for read-only, exclusive otherwise, so two VMs can never write one image), and
 /// applies the cache mode (O_DIRECT for `none`, refusing filesystems without it).
 ///
-/// `io='native'` on a raw image (except with writethrough) lets the device submit reads and
-/// writes through io_uring ([`DiskImage::native_file`]); qcow2 images always go through imago's
-/// synchronous path, as `io='threads'` does.
+/// Raw images let the device keep several reads and writes in flight ([`DiskImage::raw_file`]:
+/// a thread pool for `io='threads'`, io_uring for `io='native'`); qcow2 images go through
+/// imago one request at a time.
 pub fn open(disk: &DiskConfig) -> Result<Box<dyn DiskImage>, BlockError> {
     open::open(disk)
 }

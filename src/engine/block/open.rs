@@ -18,7 +18,7 @@ use imago::{DenyImplicitOpenGate, FormatAccess, FormatDriverBuilder, StorageOpen
 use super::image::Image;
 use super::lock::{ImageLock, LockError, LockMode};
 use super::{BlockError, DiskImage, probe};
-use crate::engine::config::{CacheMode, DiskConfig, DiskFormat, IoMode};
+use crate::engine::config::{CacheMode, DiskConfig, DiskFormat};
 
 /// See [`super::open`].
 pub(crate) fn open(disk: &DiskConfig) -> Result<Box<dyn DiskImage>, BlockError> {
@@ -34,15 +34,21 @@ pub(crate) fn open(disk: &DiskConfig) -> Result<Box<dyn DiskImage>, BlockError> 
     let direct = disk.cache == CacheMode::None;
     let lock = lock(&disk.path, &disk.target, writable)?;
     let file = open_file(&disk.path, writable, direct).map_err(fail)?;
-    // io='native' submits raw reads and writes through io_uring on the same open file.
-    // Writethrough keeps the synchronous path, which syncs after every write.
-    let native = match (disk.format, disk.io, disk.cache) {
-        (DiskFormat::Raw, IoMode::Native, cache) if cache != CacheMode::Writethrough => Some((
-            file.try_clone()
-                .map_err(|e| fail(format!("the image cannot be used ({e})")))?,
-            if direct { 512 } else { 1 },
-        )),
-        _ => None,
+    // Raw images: the device submits reads and writes on the same open file itself.
+    let raw = match disk.format {
+        DiskFormat::Raw => {
+            let clone = file
+                .try_clone()
+                .map_err(|e| fail(format!("the image cannot be used ({e})")))?;
+            let info = super::RawFile {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&clone),
+                alignment: if direct { 512 } else { 1 },
+                io: disk.io,
+                sync_each_write: disk.cache == CacheMode::Writethrough,
+            };
+            Some((clone, info))
+        }
+        DiskFormat::Qcow2 => None,
     };
     let opts = StorageOpenOptions::new()
         .filename(&disk.path)
@@ -78,7 +84,7 @@ pub(crate) fn open(disk: &DiskConfig) -> Result<Box<dyn DiskImage>, BlockError> 
             FormatAccess::new(qcow2)
         }
     };
-    Ok(Box::new(Image::new(access, disk, locks, native)))
+    Ok(Box::new(Image::new(access, disk, locks, raw)))
 }
 
 /// Takes the image lock for a disk (write or read).

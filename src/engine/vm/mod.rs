@@ -134,13 +134,31 @@ impl Vm {
     /// Builds the VM from `config` and starts it. Errors (bad kernel, no KVM, too much memory,
     /// …) come back here, before anything runs; nothing is left behind on error.
     pub fn start(config: VmConfig) -> Result<Vm, EngineError> {
+        Self::start_with(config, false)
+    }
+
+    /// As [`Vm::start`], but the vCPUs are parked before they run a single guest instruction
+    /// (virsh's `start --paused`); [`Vm::resume`] lets them go.
+    pub fn start_paused(config: VmConfig) -> Result<Vm, EngineError> {
+        Self::start_with(config, true)
+    }
+
+    fn start_with(config: VmConfig, paused: bool) -> Result<Vm, EngineError> {
         let started = Instant::now();
         let console = Console::new(DEFAULT_SCROLLBACK);
         let mut machine = Machine::build(&config, &console)?;
+        if paused {
+            // No vCPU thread exists yet, so this only sets the request each one reads first.
+            machine.request(crate::engine::run_control::Desired::Pause);
+        }
         let (tx, rx) = mpsc::channel::<Message>();
         let (vcpu_tx, vcpu_rx) = mpsc::channel::<VcpuReport>();
         let shared = Arc::new(Shared {
-            state: Mutex::new(VmState::Running),
+            state: Mutex::new(if paused {
+                VmState::Paused
+            } else {
+                VmState::Running
+            }),
             changed: Condvar::new(),
             subscribers: Mutex::new(Vec::new()),
             programmed_cpuid: Mutex::new(machine.programmed_cpuid().to_vec()),
@@ -169,7 +187,7 @@ impl Vm {
             shared: shared.clone(),
             console: console.clone(),
             vcpu_tx,
-            paused: false,
+            paused,
         };
         let name = supervisor.config.name.clone();
         let handle = std::thread::Builder::new()

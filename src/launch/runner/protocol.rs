@@ -17,6 +17,9 @@ pub enum Request {
     Destroy,
     /// Hard-reset the VM.
     Reboot,
+    /// virsh's `reboot --mode acpi`: press the ACPI power button, and once the guest has
+    /// powered off, start it again in the same runner process (the same id).
+    AcpiReboot,
     /// Pause the vCPUs (answered once they are paused).
     Suspend,
     /// Resume paused vCPUs (answered once they run).
@@ -36,6 +39,7 @@ impl Request {
             Request::Shutdown => "shutdown",
             Request::Destroy => "destroy",
             Request::Reboot => "reset",
+            Request::AcpiReboot => "reboot",
             Request::Suspend => "suspend",
             Request::Resume => "resume",
             Request::Info => "dominfo",
@@ -82,6 +86,10 @@ pub struct RunnerInfo {
     pub cpu_model: Option<String>,
     /// The runner's process id (for CPU use).
     pub runner_pid: u32,
+    /// The domain's id while it runs (virsh's `Id` column), stable across `reboot`; 0 from a
+    /// runner older than ids.
+    #[serde(default)]
+    pub id: u32,
     /// Seconds since the VM started.
     pub uptime_s: u64,
     /// Warnings from the start (e.g. more vCPUs than host CPUs).
@@ -93,8 +101,9 @@ impl RunnerInfo {
     /// virsh's `dominfo` layout.
     pub fn to_dominfo(&self) -> String {
         format!(
-            "Name:           {}\nState:          {}\nCPU(s):         {}\nMax memory:     {} KiB\n\
+            "Id:             {}\nName:           {}\nState:          {}\nCPU(s):         {}\nMax memory:     {} KiB\n\
              Used memory:    {} KiB\nCPU model:      {}\nRunner PID:     {}\nUptime:         {} s\n",
+            self.id,
             self.name,
             self.state,
             self.vcpus,
@@ -132,6 +141,7 @@ mod tests {
             memory_bytes: 64 << 20,
             cpu_model: None,
             runner_pid: 7,
+            id: 3,
             uptime_s: 3,
             warnings: vec!["w".into()],
         });
@@ -155,6 +165,7 @@ mod tests {
             memory_bytes: 128 << 20,
             cpu_model: Some("EPYC".into()),
             runner_pid: 1,
+            id: 1,
             uptime_s: 0,
             warnings: vec![],
         };

@@ -19,21 +19,47 @@ use super::terminal::{ESCAPE, RawTerminal};
 pub enum PersistentCommand {
     /// Start a defined VM; it keeps running after this command returns (--console attaches).
     Start {
-        /// The domain's name.
+        /// The domain's name or UUID.
         name: String,
         /// Attach the serial console after starting.
         #[arg(long)]
         console: bool,
+        /// Start with the vCPUs paused, before the guest runs an instruction (`resume` lets
+        /// it run).
+        #[arg(long)]
+        paused: bool,
     },
     /// Ask a running VM to shut down (ACPI power button).
-    Shutdown { name: String },
-    /// Force a running VM off.
-    Destroy { name: String },
+    Shutdown {
+        /// The domain's name, id or UUID.
+        name: String,
+        /// How to ask: only `acpi` (the power button) is supported by the built-in engine.
+        #[arg(long)]
+        mode: Option<String>,
+    },
+    /// Ask a running VM to reboot: the ACPI power button, then, once the guest has powered off,
+    /// a fresh start with the same id (the built-in engine's `reboot --mode acpi`).
+    Reboot {
+        /// The domain's name, id or UUID.
+        name: String,
+        /// How to ask: only `acpi` is supported by the built-in engine.
+        #[arg(long)]
+        mode: Option<String>,
+    },
+    /// Force a running VM off (the guest is not asked).
+    Destroy {
+        /// The domain's name, id or UUID.
+        name: String,
+        /// Stop it in order rather than by killing a process: the built-in engine always
+        /// does (vCPUs stopped, the disks' accepted writes flushed), so this changes nothing.
+        #[arg(long)]
+        graceful: bool,
+    },
     /// Pause a running VM.
     Suspend { name: String },
     /// Continue a paused VM.
     Resume { name: String },
-    /// Hard-reset a running VM.
+    /// Hard-reset a running VM (the guest is not asked; `reboot` asks it).
     Reset { name: String },
     /// Attach to a running VM's serial console (Ctrl+] detaches).
     Console { name: String },
@@ -47,23 +73,77 @@ pub enum PersistentCommand {
         /// Run this domain XML file as a transient domain instead of a defined one.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Start with the vCPUs paused.
+        #[arg(long)]
+        paused: bool,
+        /// Keep this domain id (a runner restarting its VM for `reboot`).
+        #[arg(long)]
+        id: Option<u32>,
+        /// Remove --file once read (the live definition a rebooting runner hands on).
+        #[arg(long, requires = "file")]
+        remove_file: bool,
     },
 }
 
 pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
+    let resolve = |name: &str| -> anyhow::Result<String> {
+        Ok(vireo::launch::lookup::resolve(
+            &DomainStore::open_default()?,
+            name,
+        )?)
+    };
     match cmd {
-        PersistentCommand::Start { name, console } => start(&name, console),
-        PersistentCommand::Shutdown { name } => {
-            simple(&name, Request::Shutdown, "is being shutdown")
+        PersistentCommand::Start {
+            name,
+            console,
+            paused,
+        } => start(&resolve(&name)?, console, paused),
+        PersistentCommand::Shutdown { name, mode } => {
+            check_mode("shutdown", mode.as_deref())?;
+            simple(&resolve(&name)?, Request::Shutdown, "is being shutdown")
         }
-        PersistentCommand::Destroy { name } => simple(&name, Request::Destroy, "destroyed"),
-        PersistentCommand::Suspend { name } => simple(&name, Request::Suspend, "suspended"),
-        PersistentCommand::Resume { name } => simple(&name, Request::Resume, "resumed"),
-        PersistentCommand::Reset { name } => simple(&name, Request::Reboot, "was reset"),
-        PersistentCommand::Console { name } => console(&name),
-        PersistentCommand::Dominfo { name } => dominfo(&name),
-        PersistentCommand::Runner { name, file } => runner_main(&name, file.as_deref()),
+        PersistentCommand::Reboot { name, mode } => {
+            check_mode("reboot", mode.as_deref())?;
+            simple(&resolve(&name)?, Request::AcpiReboot, "is being rebooted")
+        }
+        PersistentCommand::Destroy { name, graceful: _ } => {
+            simple(&resolve(&name)?, Request::Destroy, "destroyed")
+        }
+        PersistentCommand::Suspend { name } => {
+            simple(&resolve(&name)?, Request::Suspend, "suspended")
+        }
+        PersistentCommand::Resume { name } => simple(&resolve(&name)?, Request::Resume, "resumed"),
+        PersistentCommand::Reset { name } => simple(&resolve(&name)?, Request::Reboot, "was reset"),
+        PersistentCommand::Console { name } => console(&resolve(&name)?),
+        PersistentCommand::Dominfo { name } => dominfo(&resolve(&name)?),
+        PersistentCommand::Runner {
+            name,
+            file,
+            paused,
+            id,
+            remove_file,
+        } => runner_main(&name, file.as_deref(), paused, id, remove_file),
     }
+}
+
+/// virsh's `--mode` for shutdown and reboot: a comma-separated list of ways to ask the guest.
+/// The built-in engine has the ACPI power button and nothing else (no guest agent, no initctl,
+/// no signal to a hypervisor process, no paravirtual channel).
+fn check_mode(verb: &str, mode: Option<&str>) -> anyhow::Result<()> {
+    let Some(mode) = mode else { return Ok(()) };
+    let unsupported: Vec<&str> = mode
+        .split(',')
+        .map(str::trim)
+        .filter(|m| *m != "acpi")
+        .collect();
+    if !unsupported.is_empty() {
+        bail!(
+            "{verb} --mode {}: not supported by the built-in engine, which can only press the \
+             guest's ACPI power button; use --mode acpi (or leave --mode out)",
+            unsupported.join(",")
+        );
+    }
+    Ok(())
 }
 
 fn simple(name: &str, request: Request, done: &str) -> anyhow::Result<ExitCode> {
@@ -72,17 +152,20 @@ fn simple(name: &str, request: Request, done: &str) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn start(name: &str, attach: bool) -> anyhow::Result<ExitCode> {
+fn start(name: &str, attach: bool, paused: bool) -> anyhow::Result<ExitCode> {
     vireo::domain::name::check(name)?;
     if runner::is_running(name) {
         bail!("domain '{name}' is already running");
     }
     // Fail early (and in this terminal) on an unknown name.
     DomainStore::open_default()?.get(name)?;
-    if let Err(code) = spawn_runner(name, None)? {
+    if let Err(code) = spawn_runner(name, None, paused)? {
         return Ok(code);
     }
-    println!("Domain '{name}' started");
+    println!(
+        "Domain '{name}' started{}",
+        if paused { " (paused)" } else { "" }
+    );
     if attach {
         return console(name);
     }
@@ -101,7 +184,7 @@ pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
     if runner::is_running(&name) {
         bail!("domain '{name}' is already running");
     }
-    if let Err(code) = spawn_runner(&name, Some(file))? {
+    if let Err(code) = spawn_runner(&name, Some(file), false)? {
         return Ok(code);
     }
     println!("Domain '{name}' created from {}", file.display());
@@ -110,7 +193,11 @@ pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
 
 /// Starts `vireoctl runner` detached and waits for it to report the VM started. `Ok(Err(code))`
 /// when the runner refused (its message already printed).
-fn spawn_runner(name: &str, file: Option<&Path>) -> anyhow::Result<Result<(), ExitCode>> {
+fn spawn_runner(
+    name: &str,
+    file: Option<&Path>,
+    paused: bool,
+) -> anyhow::Result<Result<(), ExitCode>> {
     let exe = std::env::current_exe().context("cannot find the vireoctl executable")?;
     let mut child = Command::new(exe);
     child
@@ -121,6 +208,9 @@ fn spawn_runner(name: &str, file: Option<&Path>) -> anyhow::Result<Result<(), Ex
         .stderr(Stdio::null());
     if let Some(file) = file {
         child.arg("--file").arg(std::path::absolute(file)?);
+    }
+    if paused {
+        child.arg("--paused");
     }
     // SAFETY: setsid is async-signal-safe; it detaches the runner from this terminal's session
     // so it outlives this command.
@@ -156,17 +246,27 @@ fn spawn_runner(name: &str, file: Option<&Path>) -> anyhow::Result<Result<(), Ex
 
 /// The runner process: starts the VM, reports `ready` or `error: …` on stdout, then serves the
 /// control socket until the VM ends.
-fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+fn runner_main(
+    name: &str,
+    file: Option<&Path>,
+    paused: bool,
+    id: Option<u32>,
+    remove_file: bool,
+) -> anyhow::Result<ExitCode> {
     // Whoever bound the socket removes it on failure; a refused name or a runner already
     // serving this name leaves every file alone.
     let mut bound = false;
     let started = (|| -> anyhow::Result<_> {
         vireo::domain::name::check(name)?;
         let domain = match file {
-            Some(file) => vireo::domain::model::Domain::parse(
-                &std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read domain file {}", file.display()))?,
-            )?,
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read domain file {}", file.display()));
+                if remove_file {
+                    let _ = std::fs::remove_file(file);
+                }
+                vireo::domain::model::Domain::parse(&text?)?
+            }
             None => DomainStore::open_default()?.get(name)?.domain,
         };
         let host = HostFacts::probe()?;
@@ -180,20 +280,31 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             cpu_model: prepared.cpu.model.clone(),
             cpu_xml: prepared.cpu.expansion_xml(Some(&prepared.config.topology)),
             warnings: prepared.all_warnings(),
+            id: match id {
+                Some(id) => id,
+                None => runner::allocate_id()?,
+            },
+            reboot_requested: Default::default(),
         };
         // The live XML: what runs, with host-model replaced by its expansion.
         let mut live = domain.clone();
         if live.cpu_xml().is_some_and(|c| c.contains("host-model")) {
             live.set_cpu_xml(Some(&summary.cpu_xml))?;
         }
-        runner::write_live_xml(name, &live.to_xml())?;
+        let live = live.to_xml();
+        runner::write_live_xml(name, &live)?;
         // One passt per network card, stopped when `network` drops after the VM ended.
         let network = prepared.start_network()?;
-        let vm = Vm::start(prepared.config).map_err(|e| start_error(e, name))?;
-        Ok((vm, summary, listener, network))
+        let vm = if paused {
+            Vm::start_paused(prepared.config)
+        } else {
+            Vm::start(prepared.config)
+        }
+        .map_err(|e| start_error(e, name))?;
+        Ok((vm, summary, listener, live, network))
     })();
     let mut out = std::io::stdout();
-    let (vm, summary, listener, network) = match started {
+    let (vm, summary, listener, live, network) = match started {
         Ok(parts) => parts,
         Err(e) => {
             if let Some(path) = bound.then(|| runner::socket_path(name).ok()).flatten() {
@@ -217,14 +328,40 @@ fn runner_main(name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
             libc::close(null);
         }
     }
+    let reboot = summary.reboot_requested.clone();
+    let id = summary.id;
     let end = runner::serve(vm, summary, listener);
     drop(network);
     // Say how the VM ended, for the GUI's console banner and the VM list.
     runner::write_exit_state(name, &end);
+    if reboot.load(std::sync::atomic::Ordering::SeqCst)
+        && end == VmState::Shutoff(vireo::engine::StopReason::GuestPoweroff)
+    {
+        return restart(name, &live, id);
+    }
     Ok(match end {
         VmState::Crashed(_) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// The second half of `reboot`: the guest has powered off, so this runner becomes a fresh one
+/// for the same definition it ran (its live XML, so host-model keeps its expansion) and id.
+fn restart(name: &str, live: &str, id: u32) -> anyhow::Result<ExitCode> {
+    let file = runner::runtime_dir()?.join(format!("{name}.reboot.xml"));
+    std::fs::write(&file, live).with_context(|| format!("cannot write {}", file.display()))?;
+    let exe = std::env::current_exe().context("cannot find the vireoctl executable")?;
+    let err = Command::new(exe)
+        .arg("runner")
+        .arg(name)
+        .arg("--file")
+        .arg(&file)
+        .arg("--remove-file")
+        .arg("--id")
+        .arg(id.to_string())
+        .exec();
+    let _ = std::fs::remove_file(&file);
+    Err(anyhow::Error::from(err).context(format!("cannot restart '{name}' for its reboot")))
 }
 
 /// A start error as the user reads it: an image another VM holds names that VM.
@@ -272,12 +409,25 @@ fn console(name: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn dominfo(name: &str) -> anyhow::Result<ExitCode> {
+    let store = DomainStore::open_default()?;
+    let uuid = vireo::launch::lookup::uuid(&store, name).unwrap_or_else(|| "-".into());
+    let autostart = if store.autostart(name) {
+        "enable"
+    } else {
+        "disable"
+    };
     match runner::info(name) {
-        Ok(info) => print!("{}", info.to_dominfo()),
+        Ok(info) => {
+            print!("{}", info.to_dominfo());
+            println!("UUID:           {uuid}\nAutostart:      {autostart}");
+        }
         Err(runner::RunnerError::NotRunning(_)) => {
-            let stored = DomainStore::open_default()?.get(name)?;
+            let stored = store.get(name)?;
             let d = &stored.domain;
+            println!("Id:             -");
             println!("Name:           {name}");
+            println!("UUID:           {uuid}");
+            println!("Autostart:      {autostart}");
             println!("State:          shut off");
             if let Ok(Some(vcpu)) = d.vcpu() {
                 println!("CPU(s):         {}", vcpu.count);

@@ -18,6 +18,12 @@ use crate::engine::devices::pci::msix::Msix;
 
 /// virtio 1.0: the only version Vireo's devices speak (no legacy interface).
 pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+/// Indirect descriptor tables: a large request takes one ring slot, not one per segment, so
+/// several stay in flight.
+pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
+/// used_event/avail_event: the driver and device tell each other when to notify, so busy queues
+/// run without a kick or an interrupt per request.
+pub const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 /// ISR bit: a queue was used (only meaningful without MSI-X).
 const ISR_QUEUE: u8 = 1;
 /// ISR bit: the device configuration changed.

@@ -16,7 +16,8 @@ use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
 use super::{
-    Activation, ActiveQueue, ISR_CONFIG, ISR_QUEUE, Interrupt, VIRTIO_F_VERSION_1, VirtioDevice,
+    Activation, ActiveQueue, ISR_CONFIG, ISR_QUEUE, Interrupt, VIRTIO_F_VERSION_1,
+    VIRTIO_RING_F_EVENT_IDX, VirtioDevice,
 };
 use crate::engine::devices::interrupts::InterruptRouter;
 use crate::engine::devices::pci::PciDevice;
@@ -35,6 +36,9 @@ const CAP_COMMON: u8 = 1;
 const CAP_NOTIFY: u8 = 2;
 const CAP_ISR: u8 = 3;
 const CAP_DEVICE: u8 = 4;
+/// The configuration-access window: BAR access through configuration space, for firmware that
+/// cannot map BARs yet (the spec requires every device to offer it).
+const CAP_PCI_CFG: u8 = 5;
 
 /// BAR 0 layout.
 const COMMON_OFFSET: u64 = 0x0000;
@@ -62,6 +66,8 @@ const NO_VECTOR: u16 = 0xffff;
 pub struct VirtioPciDevice {
     config: ConfigSpace,
     msix_cap: usize,
+    /// Where the VIRTIO_PCI_CAP_PCI_CFG capability starts.
+    pci_cfg_cap: usize,
     device: Box<dyn VirtioDevice>,
     msix: Arc<Mutex<Msix>>,
     msix_vectors: u16,
@@ -144,9 +150,19 @@ impl VirtioPciDevice {
             Some(NOTIFY_MULTIPLIER),
         );
         config.add_capability(CAP_VENDOR, &body, &vec![0; body.len()]);
+        // virtio_pci_cfg_cap: the driver writes bar, offset and length, then reads or writes
+        // pci_cfg_data (the 4 bytes after the capability proper).
+        let mut body = virtio_cap(CAP_PCI_CFG, 0, 0, None);
+        body[0] = 20;
+        body.extend_from_slice(&[0; 4]);
+        let mut writable = vec![0u8; body.len()];
+        writable[2] = 0xff; // bar
+        writable[6..18].fill(0xff); // offset, length, pci_cfg_data
+        let pci_cfg_cap = config.add_capability(CAP_VENDOR, &body, &writable);
         Ok(Self {
             config,
             msix_cap,
+            pci_cfg_cap,
             msix: Arc::new(Mutex::new(Msix::new(msix_vectors, router)?)),
             msix_vectors,
             device,
@@ -329,10 +345,11 @@ impl VirtioPciDevice {
                 }
             };
             // The device gets its own copy; the transport keeps the registers the driver set.
-            let Ok(copy) = Queue::try_from(queue.state()) else {
+            let Ok(mut copy) = Queue::try_from(queue.state()) else {
                 self.status |= STATUS_NEEDS_RESET;
                 return;
             };
+            copy.set_event_idx(self.driver_features & VIRTIO_RING_F_EVENT_IDX != 0);
             active.push(ActiveQueue {
                 queue: copy,
                 notify,
@@ -449,12 +466,44 @@ fn virtio_cap(kind: u8, offset: u64, len: u64, multiplier: Option<u32>) -> Vec<u
     body
 }
 
+impl VirtioPciDevice {
+    /// The window's (BAR offset, length) when an access at `offset` of `len` bytes hits
+    /// pci_cfg_data and the driver set up a BAR 0 access of 1, 2 or 4 bytes.
+    fn pci_cfg_window(&self, offset: u16, len: usize) -> Option<(u64, usize)> {
+        let data_at = self.pci_cfg_cap + 16;
+        if usize::from(offset) != data_at {
+            return None;
+        }
+        let field = |at: usize| {
+            let b = self.config.bytes(self.pci_cfg_cap + at, 4);
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        };
+        let (bar, bar_offset, length) = (
+            self.config.bytes(self.pci_cfg_cap + 4, 1)[0],
+            field(8),
+            field(12),
+        );
+        let length = length as usize;
+        (bar == 0 && matches!(length, 1 | 2 | 4) && len >= length)
+            .then_some((u64::from(bar_offset), length))
+    }
+}
+
 impl PciDevice for VirtioPciDevice {
     fn config_read(&mut self, offset: u16, data: &mut [u8]) {
+        if let Some((at, length)) = self.pci_cfg_window(offset, data.len()) {
+            data.fill(0);
+            self.bar_read(0, at, &mut data[..length]);
+            return;
+        }
         self.config.read(usize::from(offset), data);
     }
 
     fn config_write(&mut self, offset: u16, data: &[u8]) -> Option<ConfigChange> {
+        if let Some((at, length)) = self.pci_cfg_window(offset, data.len()) {
+            self.bar_write(0, at, &data[..length]);
+            return None;
+        }
         let change = self.config.write(usize::from(offset), data);
         let control_at = self.msix_cap + 2;
         let (start, end) = (usize::from(offset), usize::from(offset) + data.len());

@@ -23,6 +23,8 @@ const STATUS: u64 = 0x40_0000;
 const QUEUE_SIZE: u16 = 16;
 const WRITE_ONLY: u16 = 2;
 const NEXT: u16 = 1;
+const INDIRECT_FLAG: u16 = 4;
+const INDIRECT: u64 = 0x13_0000;
 
 struct Driver {
     devices: DeviceManager,
@@ -30,6 +32,8 @@ struct Driver {
     bar: u64,
     used_seen: u16,
     avail_idx: u16,
+    /// Put each request's descriptors in an indirect table (VIRTIO_RING_F_INDIRECT_DESC).
+    indirect: bool,
 }
 
 impl Driver {
@@ -59,6 +63,7 @@ impl Driver {
             bar: 0,
             used_seen: 0,
             avail_idx: 0,
+            indirect: false,
         };
         assert_eq!(d.config32(0), 0x1042_1af4, "virtio-blk (modern) at 00:01.0");
         d.bar = u64::from(d.config32(0x10) & !0xf);
@@ -66,8 +71,12 @@ impl Driver {
         // Walk the capabilities: MSI-X first, then the four virtio structures.
         let mut cap = (d.config32(0x34) & 0xff) as u64;
         let mut kinds = Vec::new();
+        let mut window = 0;
         while cap != 0 {
             let header = d.config32(cap);
+            if header & 0xff == 0x09 && (header >> 24) as u8 == 5 {
+                window = cap;
+            }
             if header & 0xff == 0x11 {
                 // Enable MSI-X.
                 let control = ((header >> 16) as u16 | 0x8000).to_le_bytes();
@@ -79,8 +88,23 @@ impl Driver {
         }
         assert_eq!(
             kinds,
-            [1, 3, 4, 2],
-            "common, ISR, device, notify capabilities"
+            [1, 3, 4, 2, 5],
+            "common, ISR, device, notify, PCI configuration access capabilities"
+        );
+        // The configuration-access window reads num_queues (common configuration 0x12).
+        assert!(d.devices.mmio_write(d.ecam(window + 4), &[0]));
+        assert!(
+            d.devices
+                .mmio_write(d.ecam(window + 8), &0x12u32.to_le_bytes())
+        );
+        assert!(
+            d.devices
+                .mmio_write(d.ecam(window + 12), &2u32.to_le_bytes())
+        );
+        assert_eq!(
+            d.config32(window + 16) & 0xffff,
+            1,
+            "one queue, read through the window"
         );
         // Unmask MSI-X vector 0 and give it a message.
         d.bar_write(0x4000, &0xfee0_0000u32.to_le_bytes());
@@ -94,7 +118,7 @@ impl Driver {
         d.bar_write(0x08, &1u32.to_le_bytes());
         d.bar_write(0x0c, &1u32.to_le_bytes());
         d.bar_write(0x08, &0u32.to_le_bytes());
-        d.bar_write(0x0c, &(1u32 << 9).to_le_bytes()); // VIRTIO_BLK_F_FLUSH
+        d.bar_write(0x0c, &((1u32 << 9) | (1 << 28)).to_le_bytes()); // FLUSH, INDIRECT_DESC
         d.bar_write(0x14, &[1 | 2 | 8]); // FEATURES_OK
         d.bar_write(0x16, &0u16.to_le_bytes());
         d.bar_write(0x18, &QUEUE_SIZE.to_le_bytes());
@@ -136,6 +160,9 @@ impl Driver {
             ));
         }
         chain.push((STATUS, 1, WRITE_ONLY));
+        // The chain goes into the ring's table, or into an indirect table that one ring
+        // descriptor points at.
+        let table = if self.indirect { INDIRECT } else { DESC };
         for (i, (addr, len, flags)) in chain.iter().enumerate() {
             let last = i + 1 == chain.len();
             let mut desc = [0u8; 16];
@@ -144,8 +171,15 @@ impl Driver {
             desc[12..14].copy_from_slice(&(flags | if last { 0 } else { NEXT }).to_le_bytes());
             desc[14..16].copy_from_slice(&((i + 1) as u16).to_le_bytes());
             self.memory
-                .write_slice(&desc, GuestAddress(DESC + 16 * i as u64))
+                .write_slice(&desc, GuestAddress(table + 16 * i as u64))
                 .unwrap();
+        }
+        if self.indirect {
+            let mut desc = [0u8; 16];
+            desc[0..8].copy_from_slice(&INDIRECT.to_le_bytes());
+            desc[8..12].copy_from_slice(&((16 * chain.len()) as u32).to_le_bytes());
+            desc[12..14].copy_from_slice(&INDIRECT_FLAG.to_le_bytes());
+            self.memory.write_slice(&desc, GuestAddress(DESC)).unwrap();
         }
         let slot = u64::from(self.avail_idx % QUEUE_SIZE);
         self.memory
@@ -228,6 +262,31 @@ fn native_io_goes_through_io_uring_with_o_direct() {
         queued >= 2,
         "the write and the read went through the ring ({queued})"
     );
+}
+
+#[test]
+fn requests_in_indirect_tables_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("indirect.raw");
+    std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
+    let mut d = driver_for(disk(&path, false));
+    let mut features = [0u8; 4];
+    d.bar_write(0x00, &0u32.to_le_bytes());
+    d.bar_read(0x04, &mut features);
+    let features = u32::from_le_bytes(features);
+    assert_ne!(
+        features & (1 << 28),
+        0,
+        "VIRTIO_RING_F_INDIRECT_DESC offered"
+    );
+    assert_ne!(features & (1 << 29), 0, "VIRTIO_RING_F_EVENT_IDX offered");
+    d.indirect = true;
+    let pattern = vec![0xa5u8; 8192];
+    assert_eq!(d.request(1, 16, Some((&pattern, false))), (0, 1));
+    assert_eq!(d.request(0, 16, Some((&[0u8; 8192], true))), (0, 8193));
+    let mut back = vec![0u8; 8192];
+    d.memory.read_slice(&mut back, GuestAddress(DATA)).unwrap();
+    assert_eq!(back, pattern);
 }
 
 /// Write, flush, read back, GET_ID, a read past the end and an unknown request.

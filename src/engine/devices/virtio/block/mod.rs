@@ -2,8 +2,11 @@
 //! waits on the queue's ioeventfd and a stop eventfd, runs each request against the
 //! [`DiskImage`], and interrupts the guest once per batch. A malformed request from the guest is
 //! answered with an error status (or dropped when it has no status byte), never a panic.
-//! With `io='native'` on a raw image, reads and writes go through io_uring ([`uring`]).
+//! Reads and writes of raw images run off that thread ([`backend`]): on a thread pool, or with
+//! `io='native'` through io_uring, so the guest's requests overlap on the host.
 
+mod backend;
+mod pool;
 pub(crate) mod uring;
 
 use std::os::fd::AsRawFd;
@@ -21,9 +24,13 @@ use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMma
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::EventFd;
 
-use super::{Activation, Interrupt, VirtioDevice};
+use super::{
+    Activation, Interrupt, VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice,
+};
 use crate::engine::block::DiskImage;
-use uring::{Completion, Uring};
+use backend::{Backend, Completion};
+use pool::Pool;
+use uring::Uring;
 
 /// The virtio device ID of a block device.
 const DEVICE_ID: u16 = 2;
@@ -117,7 +124,10 @@ impl VirtioDevice for Block {
     }
 
     fn features(&self) -> u64 {
-        let mut f = (1 << VIRTIO_BLK_F_SEG_MAX) | (1 << VIRTIO_BLK_F_BLK_SIZE);
+        let mut f = (1 << VIRTIO_BLK_F_SEG_MAX)
+            | (1 << VIRTIO_BLK_F_BLK_SIZE)
+            | VIRTIO_RING_F_INDIRECT_DESC
+            | VIRTIO_RING_F_EVENT_IDX;
         if self.readonly {
             f |= 1 << VIRTIO_BLK_F_RO;
         } else {
@@ -245,13 +255,7 @@ fn io_loop(
             return image;
         }
     }
-    let mut ring = image.native_file().and_then(|file| {
-        Uring::new(file, QUEUE_SIZE)
-            .inspect_err(|e| {
-                tracing::warn!(disk = %requests.target, "io_uring unavailable ({e}); using threads")
-            })
-            .ok()
-    });
+    let mut ring = backend_for(image.as_ref(), &requests.target);
     if let Some(ring) = &ring
         && let Err(e) = epoll.ctl(
             ControlOperation::Add,
@@ -302,7 +306,26 @@ fn io_loop(
     image
 }
 
-/// Answers the guest for requests the ring finished.
+/// Where a raw image's reads and writes run: io_uring for `io='native'` (threads when the
+/// kernel refuses io_uring), else a thread pool. `None` for qcow2 (one request at a time).
+fn backend_for(image: &dyn DiskImage, target: &str) -> Option<Box<dyn Backend>> {
+    let file = image.raw_file()?;
+    if file.io == crate::engine::config::IoMode::Native {
+        match Uring::new(file, QUEUE_SIZE) {
+            Ok(ring) => return Some(Box::new(ring)),
+            Err(e) => tracing::warn!(disk = %target, "io_uring unavailable ({e}); using threads"),
+        }
+    }
+    match Pool::new(file, QUEUE_SIZE, &format!("blk-{target}")) {
+        Ok(pool) => Some(Box::new(pool)),
+        Err(e) => {
+            tracing::warn!(disk = %target, "no I/O threads ({e}); serving requests one by one");
+            None
+        }
+    }
+}
+
+/// Answers the guest for requests the backend finished.
 fn complete(queue: &mut Queue, done: Vec<Completion>, r: &Requests, interrupt: &Interrupt) {
     if done.is_empty() {
         return;
@@ -320,47 +343,83 @@ fn complete(queue: &mut Queue, done: Vec<Completion>, r: &Requests, interrupt: &
             tracing::warn!(disk = %r.target, "virtio-blk used ring: {e}");
         }
     }
-    interrupt.trigger();
+    notify_guest(queue, r, interrupt);
 }
 
 /// Runs every available request, then interrupts the guest once if any completed.
 fn serve(
     queue: &mut Queue,
     image: &mut dyn DiskImage,
-    ring: &mut Option<Uring>,
+    ring: &mut Option<Box<dyn Backend>>,
     requests: &Requests,
     interrupt: &Interrupt,
 ) {
     let mem = &requests.memory;
     let mut completed = false;
-    while let Some(chain) = queue.pop_descriptor_chain(mem) {
-        let head = chain.head_index();
-        let descriptors: Vec<Descriptor> = chain.collect();
-        if let Some(ring) = ring.as_mut()
-            && queue_native(head, &descriptors, ring, requests)
+    loop {
+        // With EVENT_IDX, the driver need not kick while the device drains the queue.
+        if queue.event_idx_enabled()
+            && let Err(e) = queue.disable_notification(mem)
         {
-            continue;
+            tracing::warn!(disk = %requests.target, "virtio-blk avail event: {e}");
         }
-        let used = execute(&descriptors, image, requests);
-        if let Err(e) = queue.add_used(mem, head, used) {
-            tracing::warn!(disk = %requests.target, "virtio-blk used ring: {e}");
+        while let Some(chain) = queue.pop_descriptor_chain(mem) {
+            let head = chain.head_index();
+            let descriptors: Vec<Descriptor> = chain.collect();
+            if let Some(ring) = ring.as_mut()
+                && queue_native(head, &descriptors, ring, requests)
+            {
+                continue;
+            }
+            let used = execute(&descriptors, image, requests);
+            if let Err(e) = queue.add_used(mem, head, used) {
+                tracing::warn!(disk = %requests.target, "virtio-blk used ring: {e}");
+            }
+            completed = true;
         }
-        completed = true;
+        // Re-enabling reports requests that arrived meanwhile: serve those too.
+        match queue
+            .event_idx_enabled()
+            .then(|| queue.enable_notification(mem))
+        {
+            Some(Ok(true)) => continue,
+            Some(Err(e)) => tracing::warn!(disk = %requests.target, "virtio-blk avail event: {e}"),
+            _ => {}
+        }
+        break;
     }
     if let Some(ring) = ring.as_mut()
         && ring.in_flight() > 0
         && let Err(e) = ring.submit()
     {
-        tracing::warn!(disk = %requests.target, "io_uring submit: {e}");
+        tracing::warn!(disk = %requests.target, "disk I/O submit: {e}");
     }
     if completed {
-        interrupt.trigger();
+        notify_guest(queue, requests, interrupt);
+    }
+}
+
+/// Interrupts the guest after used buffers were added, unless EVENT_IDX says it does not want
+/// one yet.
+fn notify_guest(queue: &mut Queue, r: &Requests, interrupt: &Interrupt) {
+    match queue.needs_notification(&r.memory) {
+        Ok(false) => {}
+        Ok(true) => interrupt.trigger(),
+        Err(e) => {
+            tracing::warn!(disk = %r.target, "virtio-blk used event: {e}");
+            interrupt.trigger();
+        }
     }
 }
 
 /// Puts a read or write on the ring; false when it must be served synchronously (any other
 /// request, a malformed one, or one the ring cannot take).
-fn queue_native(head: u16, descriptors: &[Descriptor], ring: &mut Uring, r: &Requests) -> bool {
+fn queue_native(
+    head: u16,
+    descriptors: &[Descriptor],
+    ring: &mut Box<dyn Backend>,
+    r: &Requests,
+) -> bool {
     let (Some(header), Some(status)) = (descriptors.first(), descriptors.last()) else {
         return false;
     };

@@ -11,7 +11,8 @@ use io_uring::{IoUring, opcode, types};
 use vm_memory::{GuestAddress, VolatileSlice};
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::engine::block::NativeFile;
+use super::backend::{Backend, Completion, aligned};
+use crate::engine::block::RawFile;
 
 /// Requests ever put on a ring (tests check the native path really ran).
 #[cfg(test)]
@@ -28,23 +29,11 @@ struct InFlight {
     _iovecs: Box<[libc::iovec]>,
 }
 
-/// A finished request.
-pub(super) struct Completion {
-    /// The descriptor chain's head.
-    pub head: u16,
-    /// Where its status byte goes.
-    pub status: GuestAddress,
-    /// Whether it transferred everything.
-    pub ok: bool,
-    /// The used length to report.
-    pub used: u32,
-}
-
 /// The ring of one disk.
 pub(super) struct Uring {
     ring: IoUring,
     completions: EventFd,
-    file: NativeFile,
+    file: RawFile,
     slots: Vec<Option<InFlight>>,
     free: Vec<usize>,
 }
@@ -56,7 +45,7 @@ unsafe impl Send for Uring {}
 
 impl Uring {
     /// A ring for `depth` requests on `file`.
-    pub fn new(file: NativeFile, depth: u16) -> io::Result<Self> {
+    pub fn new(file: RawFile, depth: u16) -> io::Result<Self> {
         let ring = IoUring::new(u32::from(depth))?;
         let completions = EventFd::new(libc::EFD_NONBLOCK)?;
         ring.submitter().register_eventfd(completions.as_raw_fd())?;
@@ -68,20 +57,18 @@ impl Uring {
             free: (0..usize::from(depth)).rev().collect(),
         })
     }
+}
 
-    /// Readable when requests completed.
-    pub fn eventfd(&self) -> RawFd {
+impl Backend for Uring {
+    fn eventfd(&self) -> RawFd {
         self.completions.as_raw_fd()
     }
 
-    /// Requests in flight.
-    pub fn in_flight(&self) -> usize {
+    fn in_flight(&self) -> usize {
         self.slots.len() - self.free.len()
     }
 
-    /// Queues a read (`write` false) or write of `bufs` at `offset`; `false` when the ring
-    /// cannot take it (alignment, no free slot) and the caller must serve it synchronously.
-    pub fn queue(
+    fn queue(
         &mut self,
         head: u16,
         write: bool,
@@ -89,12 +76,8 @@ impl Uring {
         bufs: &[VolatileSlice<'_>],
         status: GuestAddress,
     ) -> bool {
-        let a = self.file.alignment;
-        let aligned = offset % a == 0
-            && bufs
-                .iter()
-                .all(|b| (b.ptr_guard().as_ptr() as u64) % a == 0 && b.len() as u64 % a == 0);
-        if !aligned || bufs.len() > libc::UIO_MAXIOV as usize {
+        // Writethrough needs a sync after each write: the synchronous path does that.
+        if (write && self.file.sync_each_write) || !aligned(self.file.alignment, offset, bufs) {
             return false;
         }
         let Some(slot) = self.free.pop() else {
@@ -139,13 +122,11 @@ impl Uring {
         true
     }
 
-    /// Hands queued requests to the kernel.
-    pub fn submit(&mut self) -> io::Result<()> {
+    fn submit(&mut self) -> io::Result<()> {
         self.ring.submit().map(|_| ())
     }
 
-    /// Collects every completion there is now.
-    pub fn reap(&mut self) -> Vec<Completion> {
+    fn reap(&mut self) -> Vec<Completion> {
         let _ = self.completions.read();
         let mut done = Vec::new();
         for cqe in self.ring.completion() {
@@ -172,9 +153,7 @@ impl Uring {
         done
     }
 
-    /// Waits for every request in flight to complete (before the thread hands the image back
-    /// and guest memory may go away).
-    pub fn drain(&mut self) -> Vec<Completion> {
+    fn drain(&mut self) -> Vec<Completion> {
         let mut done = Vec::new();
         while self.in_flight() > 0 {
             if let Err(e) = self.ring.submit_and_wait(1) {

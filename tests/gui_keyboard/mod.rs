@@ -1,0 +1,201 @@
+//! GUI tests of the keyboard flow and of checks where values are entered: the wizard driven by
+//! real key presses (xdotool through the X server, as a user types), a kernel refused when it
+//! is chosen, details refusing a missing kernel before saving. Run from `tests/gui.rs`'s
+//! harness, on its main thread and in its sandbox.
+
+use relm4::adw::prelude::*;
+use relm4::{Component, ComponentController, gtk};
+
+use vireo::ui::app::App;
+
+use super::require_env::skip_or_fail;
+use super::{tiny_kernel, wait_for};
+
+/// Runs xdotool with `args`; `None` (after the skip-or-fail rule) when it is not installed.
+fn xdotool(args: &[&str]) -> Option<String> {
+    let output = match std::process::Command::new("xdotool").args(args).output() {
+        Ok(output) => output,
+        Err(e) => {
+            skip_or_fail(format!(
+                "keyboard tests: cannot run xdotool ({e}); install it"
+            ));
+            return None;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "xdotool {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Presses `keys` (xdotool names) in the focused X window and lets GTK handle them.
+fn press(keys: &str) {
+    xdotool(&["key", "--delay", "30", keys]);
+    settle();
+}
+
+/// Types `text` into the focused X window and lets GTK handle it.
+fn type_text(text: &str) {
+    xdotool(&["type", "--delay", "5", text]);
+    settle();
+}
+
+fn settle() {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
+    wait_for("the window to settle", || std::time::Instant::now() > until);
+}
+
+/// Whether the keyboard focus of `window` is in `widget` (an entry's focus is its inner text).
+fn focus_in(window: &impl IsA<gtk::Window>, widget: &impl IsA<gtk::Widget>) -> bool {
+    gtk::prelude::GtkWindowExt::focus(window.as_ref())
+        .is_some_and(|f| &f == widget.as_ref() || f.is_ancestor(widget))
+}
+
+/// The wizard by keyboard alone: it opens with the cursor in the kernel entry, typed text
+/// lands there, a text file is refused as a kernel in place, Tab moves entry to entry, Enter
+/// presses Forward on every step, and Escape cancels.
+pub fn wizard_works_with_the_keyboard_alone() {
+    if xdotool(&["version"]).is_none() {
+        return;
+    }
+    let app = App::builder().launch(());
+    let main_window = app.widget().clone();
+    main_window.present();
+    WidgetExt::activate_action(&main_window, "win.new-vm", None).unwrap();
+    wait_for("the wizard", || {
+        app.model().wizard().is_some_and(|w| w.widget().is_mapped())
+    });
+    let (window, kernel, initrd, forward, problem, title, memory, name) = {
+        let model = app.model();
+        let wizard = model.wizard().unwrap();
+        let w = wizard.widgets();
+        (
+            wizard.widget().clone(),
+            w.kernel.clone(),
+            w.initrd.clone(),
+            w.forward.clone(),
+            w.problem.clone(),
+            w.title.clone(),
+            w.memory.clone(),
+            w.name.clone(),
+        )
+    };
+    wait_for("the focus in the kernel entry", || {
+        focus_in(&window, &kernel)
+    });
+    // The X server sends keys to the window with the input focus: the wizard's.
+    let id = xdotool(&[
+        "search",
+        "--sync",
+        "--onlyvisible",
+        "--name",
+        "^New Virtual Machine$",
+    ])
+    .expect("xdotool ran");
+    let id = id
+        .lines()
+        .last()
+        .expect("the wizard's X window")
+        .to_string();
+    xdotool(&["windowfocus", "--sync", &id]);
+    settle();
+
+    type_text("/etc/passwd");
+    wait_for("the typed kernel", || kernel.text() == "/etc/passwd");
+    wait_for("the kernel to be refused", || {
+        problem.text().contains("neither an ELF nor a bzImage")
+    });
+    assert!(problem.text().contains("/etc/passwd"), "{}", problem.text());
+    assert!(!forward.is_sensitive());
+    press("Return");
+    assert_eq!(
+        title.subtitle(),
+        "Step 1 of 4",
+        "Enter does not pass a bad kernel"
+    );
+
+    let good = tiny_kernel();
+    press("ctrl+a");
+    type_text(&good.to_string_lossy());
+    wait_for("the kernel to be accepted", || forward.is_sensitive());
+    // Tab: past the browse button to the initrd entry, never stopping on a row.
+    let mut tabs = 0;
+    while !focus_in(&window, &initrd) {
+        tabs += 1;
+        assert!(tabs <= 2, "Tab did not reach the initrd entry");
+        press("Tab");
+        let focus = gtk::prelude::GtkWindowExt::focus(&window).expect("something has the focus");
+        assert!(
+            !focus.is::<gtk::ListBoxRow>(),
+            "Tab stopped on a row: {focus:?}"
+        );
+    }
+    press("Return");
+    wait_for("step 2", || title.subtitle() == "Step 2 of 4");
+    wait_for("the focus in the memory", || focus_in(&window, &memory));
+    press("Return");
+    wait_for("step 3", || title.subtitle() == "Step 3 of 4");
+    press("Return");
+    wait_for("step 4", || title.subtitle() == "Step 4 of 4");
+    wait_for("the focus in the name", || focus_in(&window, &name));
+    assert!(!name.text().is_empty(), "a name is proposed");
+    press("Escape");
+    wait_for("Escape to cancel the wizard", || !window.is_visible());
+    main_window.set_visible(false);
+}
+
+/// The details window's Boot page refuses a kernel that does not exist before saving, and
+/// says every problem of the definition at once.
+pub fn details_refuses_a_missing_kernel_before_saving() {
+    use vireo::domain::store::DomainStore;
+    let store = DomainStore::open_default().unwrap();
+    let xml = format!(
+        "<domain type='kvm'>\n  <name>kernel-check</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>{}</kernel>\n  </os>\n</domain>\n",
+        tiny_kernel().display()
+    );
+    let before = store.define(&xml).unwrap().domain.to_xml();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || {
+        app.widgets().vm_list.row("kernel-check").is_some()
+    });
+    assert!(app.widgets().vm_list.activate("kernel-check", "open"));
+    wait_for("the details window", || {
+        app.model().details("kernel-check").is_some()
+    });
+    let (kernel, initrd, apply, error) = {
+        let model = app.model();
+        let w = model.details("kernel-check").unwrap().widgets();
+        (
+            w.kernel.clone(),
+            w.initrd.clone(),
+            w.apply.clone(),
+            w.error.clone(),
+        )
+    };
+    kernel.set_text("/nonexistent/bzImage");
+    initrd.set_text("/nonexistent/initrd.img");
+    wait_for("Apply to be offered", || apply.is_sensitive());
+    apply.emit_clicked();
+    wait_for("the refusal", || error.is_visible());
+    let text = error.text();
+    assert!(text.contains("/nonexistent/bzImage"), "{text}");
+    assert_eq!(
+        store.get("kernel-check").unwrap().domain.to_xml(),
+        before,
+        "nothing was saved"
+    );
+    kernel.set_text(&tiny_kernel().to_string_lossy());
+    initrd.set_text("");
+    settle();
+    apply.emit_clicked();
+    wait_for("the fixed definition to be saved", || !apply.is_sensitive());
+    assert!(!error.is_visible(), "{}", error.text());
+    if let Some(details) = app.model().details("kernel-check") {
+        details.widget().set_visible(false);
+    }
+    window.set_visible(false);
+}
