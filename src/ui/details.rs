@@ -568,7 +568,7 @@ impl Component for Details {
         // Devices, as read from the XML.
         let devices_page = adw::PreferencesPage::new();
         let devices_note = gettext(
-            "As the definition lists them. Vireo's engine does not attach network interfaces yet; libvirt runs the VM with them.",
+            "User-mode cards (type user, virtio) are attached with passt behind each; other kinds are kept for libvirt, which runs the VM with them.",
         );
         let mut disk_section = DiskSection::new(&sender);
         let running = matches!(run_state, RunState::Running | RunState::Paused);
