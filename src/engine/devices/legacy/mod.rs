@@ -37,10 +37,6 @@ impl Trigger for ResetLine {
 /// The i8042 keyboard controller, reached at 0x60 and 0x64 (two one-byte ranges).
 pub struct I8042(I8042Device<ResetLine>);
 
-// SAFETY: `ResetLine`'s Cell is only touched by the thread holding the device's Mutex, so moving
-// the device between threads (what Send allows) never shares the Cell.
-unsafe impl Send for I8042 {}
-
 impl Default for I8042 {
     fn default() -> Self {
         Self(I8042Device::new(ResetLine::default()))
