@@ -3,8 +3,6 @@
 //! ranges of real ports. Which interface types a host can run is `crate::launch::nics`'s
 //! question, asked at start.
 
-use std::collections::HashMap;
-
 use super::devices::{PortForward, PortRange};
 use super::xml::Element;
 use super::{Domain, DomainError};
@@ -143,9 +141,10 @@ impl PortForward {
     }
 }
 
-/// The document problems of every `<interface>`.
+/// The document problems of every `<interface>`. Two cards sharing a MAC are not one of them:
+/// libvirt defines such domains (its own test data has them), so start refuses them instead
+/// ([`crate::launch`]'s NIC mapping), where they would clash on one network.
 pub fn check_interfaces(domain: &Domain, problems: &mut Vec<DomainError>) {
-    let mut seen: HashMap<[u8; 6], usize> = HashMap::new();
     let mut push = |message: String| {
         problems.push(DomainError::Invalid {
             element: "<interface>".into(),
@@ -155,17 +154,8 @@ pub fn check_interfaces(domain: &Domain, problems: &mut Vec<DomainError>) {
     for (i, interface) in domain.interfaces().iter().enumerate() {
         let index = i + 1;
         if let Some(text) = interface.mac.as_deref() {
-            match parse_mac(text) {
-                Ok(mac) => {
-                    if let Some(first) = seen.insert(mac, index) {
-                        push(format!(
-                            "interface {index}: MAC address {text} is also interface {first}'s; \
-                             give each interface its own <mac address> (or remove <mac> to have \
-                             one generated)"
-                        ));
-                    }
-                }
-                Err(e) => push(format!("interface {index}: {e}")),
+            if let Err(e) = parse_mac(text) {
+                push(format!("interface {index}: {e}"));
             }
         }
         for forward in &interface.port_forwards {
@@ -198,7 +188,7 @@ mod tests {
     }
 
     #[test]
-    fn define_refuses_bad_macs_shared_macs_and_bad_ports_but_not_other_types() {
+    fn define_refuses_bad_macs_and_bad_ports_but_not_shared_macs_or_other_types() {
         assert_eq!(
             problems(
                 "<interface type='network'><mac address='52:54:00:00:00:01'/></interface>\
@@ -218,10 +208,7 @@ mod tests {
             "<interface type='user'><mac address='52:54:00:00:00:01'/></interface>\
              <interface type='user'><mac address='52:54:00:00:00:01'/></interface>",
         );
-        assert!(
-            text.contains("interface 2") && text.contains("also interface 1's"),
-            "{text}"
-        );
+        assert_eq!(text, "", "libvirt defines shared MACs; start refuses them");
         let text = problems(
             "<interface type='user'><portForward proto='tcp'><range start='65536'/>\
              </portForward></interface>",
