@@ -71,6 +71,18 @@ pub struct Activation {
     pub config_interrupt: Interrupt,
 }
 
+/// Copies `data.len()` bytes of a device's configuration space from `offset`; bytes beyond its
+/// end read as zero (what every device's [`VirtioDevice::read_config`] answers).
+pub fn read_config_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = usize::try_from(offset)
+            .ok()
+            .and_then(|o| config.get(o + i))
+            .copied()
+            .unwrap_or(0);
+    }
+}
+
 /// A virtio device model.
 pub trait VirtioDevice: Send {
     /// The virtio device ID (2 for block).

@@ -102,10 +102,7 @@ impl VirtioDevice for Net {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        let config = self.config_bytes();
-        for (i, b) in data.iter_mut().enumerate() {
-            *b = config.get(offset as usize + i).copied().unwrap_or(0);
-        }
+        super::read_config_bytes(&self.config_bytes(), offset, data);
     }
 
     fn write_config(&mut self, _offset: u64, _data: &[u8]) {
