@@ -13,7 +13,7 @@ use std::time::Duration;
 use linux_support::{Guest, boot, cpu_flags, disk, line, lines, usable_64bit_models};
 use vireo::engine::{StopReason, VmState};
 
-const BOOT: Duration = Duration::from_secs(180);
+pub(crate) const BOOT: Duration = Duration::from_secs(180);
 
 /// The CPU-model promise of the whole project: for every CPU mode the guest boots, and the CPUID
 /// instruction inside Linux returns exactly the table Vireo resolved (apart from the bits the CPU
@@ -305,42 +305,10 @@ fn repeated_boots_never_hang_or_crash() {
     eprintln!("{}", tally.join("; "));
 }
 
-/// User-mode networking in the guest: its virtio-net card (the MAC from the definition) gets a
-/// DHCP lease from passt, resolves a name at its gateway (a DNS server on L1's loopback) and
-/// fetches a file over TCP from a server on L1's loopback. (The scenario also serves a port
-/// forward on guest port 7777; reaching it from L1 is not asserted yet.)
-#[test]
-#[ignore = "needs hardware virtualization: run by tools/testbed test"]
-fn a_user_mode_nic_gets_a_dhcp_lease_and_resolves_a_name_at_its_gateway() {
-    linux_support::net::dns_responder([10, 9, 8, 7]);
-    let http = linux_support::net::http_server("VIREO-HTTP-OK\n");
-    let done = boot(
-        &Guest::new("net")
-            .cmdline(&format!("vireo.http={http}"))
-            .device(
-                "<interface type='user'><mac address='52:54:00:12:34:56'/>\
-                 <backend type='passt'/><model type='virtio'/></interface>",
-            ),
-        BOOT,
-    );
-    let out = &done.output;
-    assert_eq!(line(out, "VIREO-L2 NET LINK"), "52:54:00:12:34:56");
-    let lease = line(out, "VIREO-L2 NET LEASE");
-    assert!(
-        lease.contains("router="),
-        "a DHCP lease from passt: {lease}"
-    );
-    assert_eq!(
-        line(out, "VIREO-L2 NET RESOLVED"),
-        "10.9.8.7",
-        "DNS at the gateway"
-    );
-    assert_eq!(
-        line(out, "VIREO-L2 NET FETCHED"),
-        "VIREO-HTTP-OK",
-        "HTTP over TCP from L1's loopback at the gateway"
-    );
-}
+// ---- Networks: virtio-net with passt (tests/linux_guest/network.rs) ----
+
+#[path = "linux_guest/network.rs"]
+mod network;
 
 // ---- Disks: virtio-blk over virtio-pci, raw and qcow2 images (tests/linux_support/disk.rs) ----
 

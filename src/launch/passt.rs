@@ -159,6 +159,17 @@ pub fn passt_args(plan: &NicPlan, fd: RawFd, pid_path: &str, offline: bool) -> V
         .map(|s| s.to_string())
         .collect();
     args.extend(["--pid".into(), pid_path.into()]);
+    // For finding out what passt did with a guest's traffic: VIREO_PASST_LOG=FILE runs it with
+    // --debug and its log in FILE (which passt, as nobody when Vireo is root, must be able to
+    // create).
+    if let Some(log) = std::env::var_os("VIREO_PASST_LOG") {
+        args.retain(|a| a != "--quiet");
+        args.extend([
+            "--debug".into(),
+            "--log-file".into(),
+            log.to_string_lossy().into_owned(),
+        ]);
+    }
     if offline {
         // Newer passt serves without a default route given addresses; Debian 12's still
         // refuses, and the error below says what to do.

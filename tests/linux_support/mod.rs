@@ -176,7 +176,7 @@ impl Guest {
         Running {
             vm,
             prepared,
-            _network: network,
+            network,
         }
     }
 }
@@ -186,7 +186,7 @@ pub struct Running {
     pub vm: Vm,
     pub prepared: PreparedDomain,
     /// The passt processes of its network cards, stopped when the guest is dropped.
-    _network: vireo::launch::passt::NetworkBackends,
+    pub network: vireo::launch::passt::NetworkBackends,
 }
 
 impl Running {
