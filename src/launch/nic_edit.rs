@@ -9,6 +9,15 @@ use crate::engine::config::format_mac;
 
 use super::nics::{NicProblem, generated_mac, map_nics, parse_mac};
 
+mod forwards;
+mod input;
+
+pub use forwards::{ListedForward, add_port_forward, list_forwards, remove_port_forward};
+pub use input::{
+    NewForward, NicInputProblem, PortField, check_forward, check_new_mac, forwarded_host_ports,
+    suggested_port,
+};
+
 /// Why an interface cannot be added or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum NicEditError {
@@ -18,6 +27,20 @@ pub enum NicEditError {
     /// Start would refuse the interface as described (type, model, MAC).
     #[error("{0}")]
     Unsupported(NicProblem),
+    /// What was typed for a card or forward cannot be used.
+    #[error(transparent)]
+    Input(#[from] NicInputProblem),
+    /// The forward to remove is not (any more) the one listed.
+    #[error(
+        "the port forwards of interface {mac} of domain '{domain}' changed since they were \
+         shown; look at them again (vireoctl dumpxml {domain}) before removing one"
+    )]
+    ForwardChanged {
+        /// The domain.
+        domain: String,
+        /// The card.
+        mac: String,
+    },
     /// No interface has this MAC.
     #[error("domain '{domain}' has no interface with MAC {mac}; its interfaces: {}", list_or_none(.macs))]
     NoSuchMac {
@@ -152,3 +175,6 @@ pub fn detach_interface(
     store.save(&mut stored)?;
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests;
