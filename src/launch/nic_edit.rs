@@ -85,6 +85,22 @@ pub struct NicToAttach {
     pub model: Option<String>,
 }
 
+/// The MAC a new card of `domain` gets when none is typed: in `52:54:00`, derived from the
+/// UUID and the next position (as start would generate it), and used by no card yet.
+pub fn proposed_mac(domain: &crate::domain::Domain) -> String {
+    let existing = domain.interfaces();
+    let taken: Vec<[u8; 6]> = existing
+        .iter()
+        .filter_map(|i| i.mac.as_deref().and_then(|m| parse_mac(m).ok()))
+        .collect();
+    let uuid = domain.uuid().unwrap_or_default();
+    let mac = (existing.len()..)
+        .map(|position| generated_mac(&uuid, position))
+        .find(|mac| !taken.contains(mac))
+        .unwrap_or_else(|| generated_mac(&uuid, usize::MAX));
+    format_mac(&mac)
+}
+
 /// Adds `nic` to the stored definition of `name`; returns its MAC as written.
 pub fn attach_interface(
     store: &DomainStore,
@@ -95,18 +111,7 @@ pub fn attach_interface(
     let existing = stored.domain.interfaces();
     let mac = match &nic.mac {
         Some(mac) => mac.to_ascii_lowercase(),
-        None => {
-            let taken: Vec<[u8; 6]> = existing
-                .iter()
-                .filter_map(|i| i.mac.as_deref().and_then(|m| parse_mac(m).ok()))
-                .collect();
-            let uuid = stored.domain.uuid().unwrap_or_default();
-            let mac = (existing.len()..)
-                .map(|position| generated_mac(&uuid, position))
-                .find(|mac| !taken.contains(mac))
-                .unwrap_or_else(|| generated_mac(&uuid, usize::MAX));
-            format_mac(&mac)
-        }
+        None => proposed_mac(&stored.domain),
     };
     let mut edited = stored.domain.clone();
     let mut element = user_element(&mac, nic.model.as_deref().unwrap_or("virtio"));
