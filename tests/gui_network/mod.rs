@@ -316,7 +316,6 @@ pub fn details_edit_network_cards_and_forwards() {
         assert_eq!(host.text(), host_text, "the typed port stays");
         assert_eq!(stored().to_xml(), before, "nothing saved");
     }
-    snap(&details_window, "details-network");
 
     // Running: the note and the guest's addresses (from passt's source, as domifaddr).
     let sender = app.model().details("net-details").unwrap().sender().clone();
@@ -344,6 +343,7 @@ pub fn details_edit_network_cards_and_forwards() {
     for address in &expected {
         assert!(shown.contains(&address.address.to_string()), "{shown}");
     }
+    snap(&details_window, "details-network");
     sender.emit(DetailsMsg::RunState(
         vireo::launch::machines::RunState::ShutOff,
     ));
