@@ -1050,12 +1050,7 @@ impl Details {
                     POLICIES[d.selected() as usize],
                 ));
             });
-            let remove = gtk::Button::builder()
-                .icon_name("user-trash-symbolic")
-                .tooltip_text(gettext("Remove"))
-                .valign(gtk::Align::Center)
-                .css_classes(["flat"])
-                .build();
+            let remove = rows::icon_button("user-trash-symbolic", &gettext("Remove"));
             let sender_remove = sender.clone();
             remove.connect_clicked(move |_| sender_remove.input(DetailsMsg::RemoveFeature(index)));
             let row = adw::ActionRow::builder().title(name.as_str()).build();

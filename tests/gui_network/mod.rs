@@ -10,6 +10,7 @@ use vireo::launch::nics::parse_mac;
 use vireo::ui::app::App;
 use vireo::ui::details::{DetailsMsg, NicMsg};
 
+use super::gui_keyboard::{focus_in, press as keys, type_text, xdotool};
 use super::require_env::skip_or_fail;
 use super::{snap, tiny_kernel, toplevels, wait_for};
 
@@ -74,15 +75,8 @@ fn schema_check(xml: &str) -> Option<Result<(), String>> {
 /// Goes through the wizard to its last step, picks the network (`user` or none), creates the
 /// VM `name` (customized, so it is not started) and returns its stored XML.
 fn create_with_network(name: &str, user: bool) -> String {
-    let app = App::builder().launch(());
+    let app = super::gui_disks::open_wizard();
     let window = app.widget().clone();
-    window.present();
-    WidgetExt::activate_action(&window, "win.new-vm", None).unwrap();
-    wait_for("the wizard", || {
-        app.model()
-            .wizard()
-            .is_some_and(|w| w.widget().is_visible())
-    });
     let (kernel, forward, title, name_entry, customize, network_user, network_none, summary) = {
         let model = app.model();
         let w = model.wizard().unwrap().widgets();
@@ -176,6 +170,16 @@ fn open_details(name: &str) -> (relm4::component::Connector<App>, adw::Window) {
     (app, details_window)
 }
 
+/// What `pick` takes from the first network card of `name`'s details window.
+fn first_card<T>(
+    app: &relm4::component::Connector<App>,
+    name: &str,
+    pick: impl Fn(&vireo::ui::details::NicCard) -> T,
+) -> T {
+    let model = app.model();
+    pick(&model.details(name).unwrap().widgets().nics.cards[0])
+}
+
 fn define(store: &DomainStore, name: &str, devices: &str) {
     store
         .define(&format!(
@@ -262,14 +266,14 @@ pub fn details_edit_network_cards_and_forwards() {
 
     // A port forward typed into the card's row.
     let widgets = || {
-        let model = app.model();
-        let card = &model.details("net-details").unwrap().widgets().nics.cards[0];
-        (
-            card.host_port.clone().expect("a user card takes forwards"),
-            card.guest_port.clone().unwrap(),
-            card.add_forward.clone().unwrap(),
-            card.error.clone(),
-        )
+        first_card(&app, "net-details", |card| {
+            (
+                card.host_port.clone().expect("a user card takes forwards"),
+                card.guest_port.clone().unwrap(),
+                card.add_forward.clone().unwrap(),
+                card.error.clone(),
+            )
+        })
     };
     let (host, guest, add_forward, _) = widgets();
     host.set_text("2222");
@@ -287,15 +291,7 @@ pub fn details_edit_network_cards_and_forwards() {
         checked.unwrap_or_else(|e| panic!("{xml}\n{e}"));
     }
     wait_for("the forward's row", || {
-        app.model()
-            .details("net-details")
-            .unwrap()
-            .widgets()
-            .nics
-            .cards[0]
-            .forwards
-            .len()
-            == 1
+        first_card(&app, "net-details", |c| c.forwards.len()) == 1
     });
 
     // Bad ports: refused under the fields, which keep what was typed; nothing saved.
@@ -354,28 +350,12 @@ pub fn details_edit_network_cards_and_forwards() {
     });
 
     // Remove the forward with its row's button, then the card (after the question).
-    let forward_row = app
-        .model()
-        .details("net-details")
-        .unwrap()
-        .widgets()
-        .nics
-        .cards[0]
-        .forwards[0]
-        .clone();
+    let forward_row = first_card(&app, "net-details", |c| c.forwards[0].clone());
     button_with_icon(&forward_row, "user-trash-symbolic").emit_clicked();
     wait_for("the forward to go", || {
         stored().interfaces()[0].port_forwards.is_empty()
     });
-    let remove = app
-        .model()
-        .details("net-details")
-        .unwrap()
-        .widgets()
-        .nics
-        .cards[0]
-        .remove
-        .clone();
+    let remove = first_card(&app, "net-details", |c| c.remove.clone());
     remove.emit_clicked();
     wait_for("the question", || {
         super::message_dialog("Remove Network Card").is_some()
@@ -399,30 +379,6 @@ pub fn details_edit_network_cards_and_forwards() {
     details_window.close();
     store.undefine("net-details", false).unwrap();
     app.widget().set_visible(false);
-}
-
-/// Runs xdotool with `args`; `None` (after the skip-or-fail rule) when it is not installed.
-fn xdotool(args: &[&str]) -> Option<String> {
-    let output = match std::process::Command::new("xdotool").args(args).output() {
-        Ok(output) => output,
-        Err(e) => {
-            skip_or_fail(format!(
-                "the Add Hardware keyboard test: cannot run xdotool ({e}); install it"
-            ));
-            return None;
-        }
-    };
-    assert!(
-        output.status.success(),
-        "xdotool {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-fn keys(keys: &str) {
-    xdotool(&["key", "--delay", "30", keys]);
-    settle();
 }
 
 /// Add Hardware by keyboard alone (real key presses through the X server): the network card
@@ -469,13 +425,10 @@ pub fn add_hardware_works_with_the_keyboard() {
     wait_for("Add Hardware", || dialog().is_some());
     let add_hw = dialog().unwrap();
     let mac = find_all::<gtk::Entry>(add_hw.upcast_ref(), &|e| e.widget_name() == "mac").remove(0);
-    wait_for("the focus in the MAC field", || {
-        gtk::prelude::GtkWindowExt::focus(&add_hw).is_some_and(|f| f.is_ancestor(&mac))
-    });
+    wait_for("the focus in the MAC field", || focus_in(&add_hw, &mac));
     focus_window();
     keys("ctrl+a");
-    xdotool(&["type", "--delay", "5", "52:54:00:12:34:99"]);
-    settle();
+    type_text("52:54:00:12:34:99");
     assert_eq!(mac.text(), "52:54:00:12:34:99");
     keys("Return");
     wait_for("the card from Enter", || {

@@ -48,11 +48,7 @@ impl DiskSection {
         let group = adw::PreferencesGroup::builder()
             .title(gettext("Disks"))
             .build();
-        let add = gtk::Button::builder()
-            .icon_name("list-add-symbolic")
-            .tooltip_text(gettext("Add disk"))
-            .css_classes(["flat"])
-            .build();
+        let add = crate::ui::rows::icon_button("list-add-symbolic", &gettext("Add disk"));
         group.set_header_suffix(Some(&add));
         {
             let sender = sender.clone();
@@ -171,12 +167,7 @@ fn disk_row(
     if !resizable {
         row.set_tooltip_text(Some(&tip));
     }
-    let remove = gtk::Button::builder()
-        .icon_name("user-trash-symbolic")
-        .tooltip_text(gettext("Remove"))
-        .valign(gtk::Align::Center)
-        .css_classes(["flat"])
-        .build();
+    let remove = crate::ui::rows::icon_button("user-trash-symbolic", &gettext("Remove"));
     {
         let sender = sender.clone();
         let target = target.clone();

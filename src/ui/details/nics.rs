@@ -19,6 +19,7 @@ use crate::launch::nic_edit::{
     suggested_port,
 };
 use crate::launch::passt::{GuestAddress, guest_addresses, unprivileged_port_start};
+use crate::ui::rows::icon_button;
 
 /// What the network cards section asks of the details window.
 #[derive(Debug)]
@@ -87,11 +88,7 @@ impl NicSection {
         let group = adw::PreferencesGroup::builder()
             .title(gettext("Network Interfaces"))
             .build();
-        let add = gtk::Button::builder()
-            .icon_name("list-add-symbolic")
-            .tooltip_text(gettext("Add network card"))
-            .css_classes(["flat"])
-            .build();
+        let add = icon_button("list-add-symbolic", &gettext("Add network card"));
         group.set_header_suffix(Some(&add));
         let sender = sender.clone();
         add.connect_clicked(move |_| sender.input(DetailsMsg::Nic(NicMsg::AskAdd)));
@@ -173,12 +170,7 @@ fn card(
         row.set_widget_name(mac);
     }
     row.add_prefix(&gtk::Image::from_icon_name("network-wired-symbolic"));
-    let remove = gtk::Button::builder()
-        .icon_name("user-trash-symbolic")
-        .tooltip_text(gettext("Remove"))
-        .valign(gtk::Align::Center)
-        .css_classes(["flat"])
-        .build();
+    let remove = icon_button("user-trash-symbolic", &gettext("Remove"));
     {
         let sender = sender.clone();
         let (if_type, mac) = (nic.if_type.clone().unwrap_or_default(), nic.mac.clone());
@@ -269,12 +261,7 @@ fn forward_row(
         .name(format!("forward-{}", forward.index))
         .build();
     if let Some(mac) = mac {
-        let remove = gtk::Button::builder()
-            .icon_name("user-trash-symbolic")
-            .tooltip_text(gettext("Remove port forward"))
-            .valign(gtk::Align::Center)
-            .css_classes(["flat"])
-            .build();
+        let remove = icon_button("user-trash-symbolic", &gettext("Remove port forward"));
         let sender = sender.clone();
         let (mac, forward) = (mac.to_owned(), forward.clone());
         remove.connect_clicked(move |_| {
@@ -303,12 +290,7 @@ fn add_forward_row(card: &mut NicCard, mac: String, sender: &ComponentSender<Det
     };
     let host_port = port_entry(&gettext("Host port"));
     let guest_port = port_entry(&gettext("Guest port"));
-    let add = gtk::Button::builder()
-        .icon_name("list-add-symbolic")
-        .tooltip_text(gettext("Add port forward"))
-        .valign(gtk::Align::Center)
-        .css_classes(["flat"])
-        .build();
+    let add = icon_button("list-add-symbolic", &gettext("Add port forward"));
     let row = adw::ActionRow::builder()
         .title(gettext("Add port forward"))
         .focusable(false)
