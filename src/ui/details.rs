@@ -585,7 +585,7 @@ impl Component for Details {
         nic_section.show(domain, running, &sender);
         devices_page.add(&nic_section.group);
         devices_page.add(&other_devices::display_group(domain));
-        devices_page.add(&add_hardware_group(&sender));
+        devices_page.add(&add_hardware::button_group(&sender));
         add_page(
             &stack,
             "devices",
@@ -1060,21 +1060,6 @@ impl Details {
         }
         self.syncing.set(false);
     }
-}
-
-/// The Devices page's last line: Add Hardware (virt-manager's button).
-fn add_hardware_group(sender: &ComponentSender<Details>) -> adw::PreferencesGroup {
-    let group = adw::PreferencesGroup::new();
-    let button = gtk::Button::builder()
-        .label(gettext("_Add Hardware…"))
-        .use_underline(true)
-        .halign(gtk::Align::Start)
-        .name("add-hardware")
-        .build();
-    let sender = sender.clone();
-    button.connect_clicked(move |_| sender.input(DetailsMsg::AskAddHardware));
-    group.add(&button);
-    group
 }
 
 fn confirm_discard(window: &adw::Window, sender: &ComponentSender<Details>) {

@@ -209,3 +209,18 @@ pub fn present(
     focus_when_shown(&window, &first_field(kind));
     window.present();
 }
+
+/// The Devices page's last line: Add Hardware (virt-manager's button).
+pub fn button_group(sender: &ComponentSender<Details>) -> adw::PreferencesGroup {
+    let group = adw::PreferencesGroup::new();
+    let button = gtk::Button::builder()
+        .label(gettext("_Add Hardware…"))
+        .use_underline(true)
+        .halign(gtk::Align::Start)
+        .name("add-hardware")
+        .build();
+    let sender = sender.clone();
+    button.connect_clicked(move |_| sender.input(DetailsMsg::AskAddHardware));
+    group.add(&button);
+    group
+}
