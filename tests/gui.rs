@@ -30,6 +30,8 @@ use gui_details::{
 };
 /// Keyboard flow (xdotool) and checks where values are entered.
 mod gui_keyboard;
+/// Networking: the wizard's network selection, details network cards, Add Hardware.
+mod gui_network;
 use gui_disks::{
     details_lists_adds_removes_and_resizes_disks, file_chooser_opens,
     wizard_creates_a_qcow2_disk_with_progress,
@@ -37,6 +39,10 @@ use gui_disks::{
 };
 use gui_keyboard::{
     details_refuses_a_missing_kernel_before_saving, wizard_works_with_the_keyboard_alone,
+};
+use gui_network::{
+    add_hardware_works_with_the_keyboard, details_edit_network_cards_and_forwards,
+    wizard_network_choice_is_defined,
 };
 
 /// Runs the GTK main loop until `done` holds or a few seconds pass.
@@ -970,7 +976,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 23] = [
+const TESTS: [(&str, fn()); 26] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1052,6 +1058,18 @@ const TESTS: [(&str, fn()); 23] = [
     (
         "unreadable_definition_opens_the_xml_editor",
         unreadable_definition_opens_the_xml_editor,
+    ),
+    (
+        "wizard_network_choice_is_defined",
+        wizard_network_choice_is_defined,
+    ),
+    (
+        "details_edit_network_cards_and_forwards",
+        details_edit_network_cards_and_forwards,
+    ),
+    (
+        "add_hardware_works_with_the_keyboard",
+        add_hardware_works_with_the_keyboard,
     ),
     ("german_translation_is_used", german_translation_is_used),
 ];

@@ -9,6 +9,15 @@ use crate::engine::config::format_mac;
 
 use super::nics::{NicProblem, generated_mac, map_nics, parse_mac};
 
+mod forwards;
+mod input;
+
+pub use forwards::{ListedForward, add_port_forward, list_forwards, remove_port_forward};
+pub use input::{
+    NewForward, NicInputProblem, PortField, check_forward, check_new_mac, forwarded_host_ports,
+    suggested_port,
+};
+
 /// Why an interface cannot be added or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum NicEditError {
@@ -18,6 +27,20 @@ pub enum NicEditError {
     /// Start would refuse the interface as described (type, model, MAC).
     #[error("{0}")]
     Unsupported(NicProblem),
+    /// What was typed for a card or forward cannot be used.
+    #[error(transparent)]
+    Input(#[from] NicInputProblem),
+    /// The forward to remove is not (any more) the one listed.
+    #[error(
+        "the port forwards of interface {mac} of domain '{domain}' changed since they were \
+         shown; look at them again (vireoctl dumpxml {domain}) before removing one"
+    )]
+    ForwardChanged {
+        /// The domain.
+        domain: String,
+        /// The card.
+        mac: String,
+    },
     /// No interface has this MAC.
     #[error("domain '{domain}' has no interface with MAC {mac}; its interfaces: {}", list_or_none(.macs))]
     NoSuchMac {
@@ -62,6 +85,22 @@ pub struct NicToAttach {
     pub model: Option<String>,
 }
 
+/// The MAC a new card of `domain` gets when none is typed: in `52:54:00`, derived from the
+/// UUID and the next position (as start would generate it), and used by no card yet.
+pub fn proposed_mac(domain: &crate::domain::Domain) -> String {
+    let existing = domain.interfaces();
+    let taken: Vec<[u8; 6]> = existing
+        .iter()
+        .filter_map(|i| i.mac.as_deref().and_then(|m| parse_mac(m).ok()))
+        .collect();
+    let uuid = domain.uuid().unwrap_or_default();
+    let mac = (existing.len()..)
+        .map(|position| generated_mac(&uuid, position))
+        .find(|mac| !taken.contains(mac))
+        .unwrap_or_else(|| generated_mac(&uuid, usize::MAX));
+    format_mac(&mac)
+}
+
 /// Adds `nic` to the stored definition of `name`; returns its MAC as written.
 pub fn attach_interface(
     store: &DomainStore,
@@ -72,18 +111,7 @@ pub fn attach_interface(
     let existing = stored.domain.interfaces();
     let mac = match &nic.mac {
         Some(mac) => mac.to_ascii_lowercase(),
-        None => {
-            let taken: Vec<[u8; 6]> = existing
-                .iter()
-                .filter_map(|i| i.mac.as_deref().and_then(|m| parse_mac(m).ok()))
-                .collect();
-            let uuid = stored.domain.uuid().unwrap_or_default();
-            let mac = (existing.len()..)
-                .map(|position| generated_mac(&uuid, position))
-                .find(|mac| !taken.contains(mac))
-                .unwrap_or_else(|| generated_mac(&uuid, usize::MAX));
-            format_mac(&mac)
-        }
+        None => proposed_mac(&stored.domain),
     };
     let mut edited = stored.domain.clone();
     let mut element = user_element(&mac, nic.model.as_deref().unwrap_or("virtio"));
@@ -152,3 +180,6 @@ pub fn detach_interface(
     store.save(&mut stored)?;
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests;

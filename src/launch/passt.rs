@@ -202,14 +202,35 @@ pub fn has_default_route() -> bool {
     v4 || v6
 }
 
+/// The lowest port a program that is not root may listen on here
+/// (`net.ipv4.ip_unprivileged_port_start`, 1024 unless changed): passt never runs as root.
+pub fn unprivileged_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024)
+}
+
+/// Whether passt (or the program `VIREO_PASST` names) can be started: found on `PATH` (or at
+/// the path given) as an executable file. The wizard offers user-mode networking by default
+/// only then. A hand-written `PATH` walk: a crate for these few lines is not worth it.
+pub fn passt_installed() -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let program = std::env::var("VIREO_PASST").unwrap_or_else(|_| PASST.to_string());
+    let executable = |path: &std::path::Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(std::path::Path::new(&program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(&program))))
+}
+
 /// Refuses forwards passt could not listen on: ports in use, or privileged ports passt (never
 /// root) may not bind.
 fn check_ports(plan: &NicPlan) -> Result<(), PasstError> {
-    let unprivileged_from: u16 =
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(1024);
+    let unprivileged_from = unprivileged_port_start();
     let error = |message: String| PasstError::Port {
         nic: plan.id.clone(),
         message,

@@ -7,14 +7,17 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
+mod add_hardware;
 mod apply;
 mod boot_disks;
 mod cpu_models;
 mod disk_edits;
 mod disks;
+mod nics;
 mod other_devices;
 
 pub use disks::{DiskInfos, DiskRequest, DiskSection};
+pub use nics::{NicCard, NicMsg, NicSection};
 
 use super::rows;
 use crate::cpu::{CpuMap, Policy};
@@ -120,6 +123,10 @@ pub enum DetailsMsg {
     },
     /// Progress of the disk image being created (0..=1).
     DiskProgress(f64),
+    /// The network cards section (see [`nics`]).
+    Nic(NicMsg),
+    /// Open Add Hardware.
+    AskAddHardware,
 }
 
 pub struct DetailsWidgets {
@@ -158,6 +165,8 @@ pub struct DetailsWidgets {
     pub cmdline: gtk::Entry,
     /// Devices → Disks.
     pub disks: DiskSection,
+    /// Devices → Network cards.
+    pub nics: NicSection,
     pub xml: gtk::TextView,
 }
 
@@ -567,17 +576,16 @@ impl Component for Details {
 
         // Devices, as read from the XML.
         let devices_page = adw::PreferencesPage::new();
-        let devices_note = gettext(
-            "User-mode cards (type user, virtio) are attached with passt behind each; other kinds are kept for libvirt, which runs the VM with them.",
-        );
         let mut disk_section = DiskSection::new(&sender);
         let running = matches!(run_state, RunState::Running | RunState::Paused);
         disk_section.show(&domain.disks(), &DiskInfos::new(), running, &sender);
         devices_page.add(&disk_section.group);
 
-        let nics_group = other_devices::nics_group(domain, &devices_note);
-        devices_page.add(&nics_group);
+        let mut nic_section = NicSection::new(&sender);
+        nic_section.show(domain, running, &sender);
+        devices_page.add(&nic_section.group);
         devices_page.add(&other_devices::display_group(domain));
+        devices_page.add(&add_hardware::button_group(&sender));
         add_page(
             &stack,
             "devices",
@@ -708,6 +716,7 @@ impl Component for Details {
             initrd,
             cmdline,
             disks: disk_section,
+            nics: nic_section,
             xml,
         };
         model.inspect_disks(&sender);
@@ -735,10 +744,14 @@ impl Component for Details {
             self.run_state = state;
             if changed {
                 self.show_disks(widgets, &sender);
+                self.show_nics(widgets, &sender);
             }
             return;
         }
-        let msg = match self.handle_disk_msg(msg, widgets, &sender, root) {
+        let msg = match self
+            .handle_disk_msg(msg, widgets, &sender, root)
+            .and_then(|msg| self.handle_nic_msg(msg, widgets, &sender))
+        {
             Some(msg) => msg,
             None => {
                 widgets.error.set_visible(self.error.is_some());
@@ -764,7 +777,12 @@ impl Component for Details {
             | DetailsMsg::AddDisk(_)
             | DetailsMsg::RemoveDisk { .. }
             | DetailsMsg::ResizeDisk { .. }
-            | DetailsMsg::DiskProgress(_) => unreachable!("handled above"),
+            | DetailsMsg::DiskProgress(_)
+            | DetailsMsg::Nic(_) => unreachable!("handled above"),
+            DetailsMsg::AskAddHardware => {
+                let kind = add_hardware::HardwareKind::Storage;
+                add_hardware::present(&widgets.window, &self.stored.domain, kind, &sender);
+            }
             DetailsMsg::Edited => self.dirty = true,
             DetailsMsg::XmlEdited => {
                 self.dirty = true;
@@ -835,6 +853,7 @@ impl Component for Details {
             DetailsCmd::DiskEdited(result) => self.disk_edited(result, widgets, &sender),
             DetailsCmd::Checked(domain, problems) => {
                 self.checked(*domain, problems, widgets);
+                self.show_nics(widgets, &sender);
                 self.show_cpu(widgets, &sender);
                 self.show_host_warning(widgets);
             }
@@ -1031,12 +1050,7 @@ impl Details {
                     POLICIES[d.selected() as usize],
                 ));
             });
-            let remove = gtk::Button::builder()
-                .icon_name("user-trash-symbolic")
-                .tooltip_text(gettext("Remove"))
-                .valign(gtk::Align::Center)
-                .css_classes(["flat"])
-                .build();
+            let remove = rows::icon_button("user-trash-symbolic", &gettext("Remove"));
             let sender_remove = sender.clone();
             remove.connect_clicked(move |_| sender_remove.input(DetailsMsg::RemoveFeature(index)));
             let row = adw::ActionRow::builder().title(name.as_str()).build();

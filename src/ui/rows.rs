@@ -73,3 +73,14 @@ pub fn radio_row(
     group.add(&row);
     check
 }
+
+/// A flat icon button centred in a row or a group's header (Add, Remove, Resize), its tooltip
+/// saying what it does (an icon alone does not).
+pub fn icon_button(icon: &str, tooltip: &str) -> gtk::Button {
+    gtk::Button::builder()
+        .icon_name(icon)
+        .tooltip_text(tooltip)
+        .valign(gtk::Align::Center)
+        .css_classes(["flat"])
+        .build()
+}

@@ -12,6 +12,7 @@ use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
 mod boot_files;
+mod network;
 mod storage;
 
 use super::new_vm_text::{cdrom_note, cpu_summary_text, problem_text};
@@ -20,7 +21,7 @@ use crate::domain::store::DomainStore;
 use crate::domain::validate::HostFacts;
 use crate::engine::config::DiskFormat;
 use crate::launch::new_vm_form::{
-    BootKind, HostLimits, ImageCheck, NewVmForm, STEPS, StorageKind, is_iso,
+    BootKind, HostLimits, ImageCheck, NetworkChoice, NewVmForm, STEPS, StorageKind, is_iso,
 };
 use crate::prefs::Prefs;
 
@@ -56,6 +57,7 @@ pub enum WizardMsg {
     SetBoot(BootKind),
     SetStorage(StorageKind),
     SetFormat(DiskFormat),
+    SetNetwork(NetworkChoice),
     Back,
     Forward,
     Progress(f64),
@@ -110,8 +112,12 @@ pub struct WizardWidgets {
     pub existing_note: gtk::Label,
     pub progress: gtk::ProgressBar,
     pub name: gtk::Entry,
-    /// The summary's rows (CPU, Memory, Boot, Storage), each value as its subtitle.
-    pub summary: [adw::ActionRow; 4],
+    /// User-mode networking (passt) or none, and the note where passt is missing.
+    pub network_user: gtk::CheckButton,
+    pub network_none: gtk::CheckButton,
+    pub network_note: gtk::Label,
+    /// The summary's rows (CPU, Memory, Boot, Storage, Network), each value as its subtitle.
+    pub summary: [adw::ActionRow; 5],
     pub customize: gtk::Switch,
 }
 
@@ -190,7 +196,11 @@ impl Component for Wizard {
     fn init(_: (), window: adw::Window, sender: ComponentSender<Self>) -> ComponentParts<Self> {
         let facts = super::worker::host_facts();
         let host = HostLimits::of(&facts);
-        let form = NewVmForm::with_defaults(host);
+        let passt_installed = crate::launch::passt::passt_installed();
+        let form = NewVmForm {
+            network: NetworkChoice::default_for(passt_installed),
+            ..NewVmForm::with_defaults(host)
+        };
         let title = adw::WindowTitle::new(&gettext("New Virtual Machine"), "");
         let header = adw::HeaderBar::builder()
             .title_widget(&title)
@@ -330,6 +340,12 @@ impl Component for Wizard {
             .title(gettext("Name"))
             .build();
         let name = entry_row(&name_group, &gettext("Name"), None, &sender);
+        let network::NetworkWidgets {
+            group: network_group,
+            user: network_user,
+            none: network_none,
+            note: network_note,
+        } = network::network_group(form.network, passt_installed, &sender);
         let summary_group = adw::PreferencesGroup::builder()
             .title(gettext("Summary"))
             .build();
@@ -338,6 +354,7 @@ impl Component for Wizard {
             gettext("Memory"),
             gettext("Boot"),
             gettext("Storage"),
+            gettext("Network"),
         ];
         let summary = titles.map(|title| {
             let row = adw::ActionRow::builder().title(title).build();
@@ -359,7 +376,11 @@ impl Component for Wizard {
             let sender = sender.clone();
             customize.connect_active_notify(move |_| sender.input(WizardMsg::Edited));
         }
-        page(&stack, "name", &[&name_group, &summary_group, &start_group]);
+        page(
+            &stack,
+            "name",
+            &[&name_group, &network_group, &summary_group, &start_group],
+        );
 
         let problem = gtk::Label::builder()
             .css_classes(["error"])
@@ -419,6 +440,9 @@ impl Component for Wizard {
             existing_note,
             progress,
             name,
+            network_user,
+            network_none,
+            network_note,
             summary,
             customize,
         };
@@ -534,6 +558,7 @@ fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
         boot: base.boot,
         storage: base.storage,
         new_image_format: base.new_image_format,
+        network: base.network,
         images: base.images.clone(),
         boot_checks: base.boot_checks.clone(),
         kernel: w.kernel.text().into(),
@@ -549,14 +574,14 @@ fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
     }
 }
 
-/// The summary rows' values (CPU, Memory, Boot, Storage): the CPU the VM will get
+/// The summary rows' values (CPU, Memory, Boot, Storage, Network): the CPU the VM will get
 /// under the current preference, memory and vCPUs, how it boots, its disks (the same list
-/// Create records, so Boot and Storage never disagree).
+/// Create records, so Boot and Storage never disagree), its network card.
 fn summary_values(
     form: &NewVmForm,
     host: &HostFacts,
     new_image: Option<&std::path::Path>,
-) -> [String; 4] {
+) -> [String; 5] {
     let prefs = Prefs::load().unwrap_or_default();
     let boot = match form.boot {
         BootKind::Kernel => gettext("Linux kernel {path}").replace("{path}", &form.kernel),
@@ -570,6 +595,7 @@ fn summary_values(
             .replace("{n}", &form.vcpus.to_string()),
         boot,
         storage,
+        network::summary(form.network),
     ]
 }
 
@@ -595,6 +621,7 @@ impl Wizard {
             WizardMsg::SetBoot(kind) => self.form.boot = kind,
             WizardMsg::SetStorage(kind) => self.form.storage = kind,
             WizardMsg::SetFormat(format) => self.form.new_image_format = format,
+            WizardMsg::SetNetwork(choice) => self.form.network = choice,
             WizardMsg::Back => self.step = self.step.saturating_sub(1),
             WizardMsg::Forward => {
                 if self.current_problem().is_some() || self.progress.is_some() {

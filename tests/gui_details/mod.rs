@@ -20,6 +20,17 @@ fn rows(widget: &gtk::Widget, found: &mut Vec<adw::ActionRow>) {
     }
 }
 
+fn expander_rows(widget: &gtk::Widget, found: &mut Vec<adw::ExpanderRow>) {
+    if let Some(row) = widget.downcast_ref::<adw::ExpanderRow>() {
+        found.push(row.clone());
+    }
+    let mut child = widget.first_child();
+    while let Some(c) = child {
+        expander_rows(&c, found);
+        child = c.next_sibling();
+    }
+}
+
 pub fn details_show_nics_display_and_a_one_line_state() {
     use vireo::domain::store::DomainStore;
     let store = DomainStore::open_default().unwrap();
@@ -49,7 +60,7 @@ pub fn details_show_nics_display_and_a_one_line_state() {
     let page = stack.child_by_name("devices").expect("a Devices page");
     let mut found = Vec::new();
     rows(&page, &mut found);
-    let texts: Vec<(String, String)> = found
+    let mut texts: Vec<(String, String)> = found
         .iter()
         .map(|r| {
             (
@@ -58,6 +69,14 @@ pub fn details_show_nics_display_and_a_one_line_state() {
             )
         })
         .collect();
+    // Network cards are expander rows (their forwards below them).
+    let mut cards = Vec::new();
+    expander_rows(&page, &mut cards);
+    texts.extend(
+        cards
+            .iter()
+            .map(|r| (r.title().to_string(), r.subtitle().to_string())),
+    );
     let nic = texts
         .iter()
         .find(|(title, _)| title == "virtio network card")

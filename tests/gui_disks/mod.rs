@@ -39,7 +39,7 @@ fn visible_file_chooser() -> Option<gtk::FileChooserDialog> {
 }
 
 /// Opens the wizard and returns the app with it.
-fn open_wizard() -> relm4::component::Connector<App> {
+pub fn open_wizard() -> relm4::component::Connector<App> {
     let app = App::builder().launch(());
     let window = app.widget().clone();
     window.present();

@@ -12,7 +12,7 @@ use super::require_env::skip_or_fail;
 use super::{tiny_kernel, wait_for};
 
 /// Runs xdotool with `args`; `None` (after the skip-or-fail rule) when it is not installed.
-fn xdotool(args: &[&str]) -> Option<String> {
+pub fn xdotool(args: &[&str]) -> Option<String> {
     let output = match std::process::Command::new("xdotool").args(args).output() {
         Ok(output) => output,
         Err(e) => {
@@ -31,13 +31,13 @@ fn xdotool(args: &[&str]) -> Option<String> {
 }
 
 /// Presses `keys` (xdotool names) in the focused X window and lets GTK handle them.
-fn press(keys: &str) {
+pub fn press(keys: &str) {
     xdotool(&["key", "--delay", "30", keys]);
     settle();
 }
 
 /// Types `text` into the focused X window and lets GTK handle it.
-fn type_text(text: &str) {
+pub fn type_text(text: &str) {
     xdotool(&["type", "--delay", "5", text]);
     settle();
 }
@@ -48,7 +48,7 @@ fn settle() {
 }
 
 /// Whether the keyboard focus of `window` is in `widget` (an entry's focus is its inner text).
-fn focus_in(window: &impl IsA<gtk::Window>, widget: &impl IsA<gtk::Widget>) -> bool {
+pub fn focus_in(window: &impl IsA<gtk::Window>, widget: &impl IsA<gtk::Widget>) -> bool {
     gtk::prelude::GtkWindowExt::focus(window.as_ref())
         .is_some_and(|f| &f == widget.as_ref() || f.is_ancestor(widget))
 }

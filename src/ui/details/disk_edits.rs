@@ -23,7 +23,7 @@ use crate::ui::new_vm_text::size_text;
 use crate::ui::worker::run_blocking;
 
 impl Details {
-    fn running(&self) -> bool {
+    pub(super) fn running(&self) -> bool {
         matches!(self.run_state, RunState::Running | RunState::Paused)
     }
 

@@ -48,11 +48,7 @@ impl DiskSection {
         let group = adw::PreferencesGroup::builder()
             .title(gettext("Disks"))
             .build();
-        let add = gtk::Button::builder()
-            .icon_name("list-add-symbolic")
-            .tooltip_text(gettext("Add disk"))
-            .css_classes(["flat"])
-            .build();
+        let add = crate::ui::rows::icon_button("list-add-symbolic", &gettext("Add disk"));
         group.set_header_suffix(Some(&add));
         {
             let sender = sender.clone();
@@ -171,12 +167,7 @@ fn disk_row(
     if !resizable {
         row.set_tooltip_text(Some(&tip));
     }
-    let remove = gtk::Button::builder()
-        .icon_name("user-trash-symbolic")
-        .tooltip_text(gettext("Remove"))
-        .valign(gtk::Align::Center)
-        .css_classes(["flat"])
-        .build();
+    let remove = crate::ui::rows::icon_button("user-trash-symbolic", &gettext("Remove"));
     {
         let sender = sender.clone();
         let target = target.clone();
@@ -215,67 +206,100 @@ fn dialog(window: &adw::Window, heading: &str, body: &str) -> adw::MessageDialog
     dialog
 }
 
-/// Asks what to add: a new image (size, format) or an existing file (path, Browse).
-pub fn ask_add(window: &adw::Window, sender: &ComponentSender<Details>) {
-    let dialog = dialog(window, &gettext("Add Disk"), "");
-    dialog.add_response("add", &gettext("_Add"));
-    dialog.set_response_appearance("add", adw::ResponseAppearance::Suggested);
-    let group = adw::PreferencesGroup::new();
-    let new = crate::ui::rows::radio_row(
-        &group,
-        &gettext("Create a disk image"),
-        &gettext("In Vireo's images folder"),
-        None,
-    );
-    let existing = crate::ui::rows::radio_row(
-        &group,
-        &gettext("Use an existing image"),
-        &gettext("A raw or qcow2 image, or an ISO image (read-only)"),
-        Some(&new),
-    );
-    new.set_active(true);
-    let size = crate::ui::rows::spin_row(
-        &group,
-        &gettext("Size (GiB)"),
-        None,
-        (1.0, 4096.0, 1.0),
-        10.0,
-    );
-    let format = adw::ComboRow::builder()
-        .title(gettext("Format"))
-        .model(&gtk::StringList::new(&["qcow2", "raw"]))
-        .build();
-    group.add(&format);
-    let (path, _) =
-        crate::ui::file_chooser::path_row(&group, &gettext("Image"), "", &gettext("disk image"));
-    path.set_sensitive(false);
-    {
-        let (size, format, path) = (size.clone(), format.clone(), path.clone());
-        new.connect_toggled(move |new| {
-            size.set_sensitive(new.is_active());
-            format.set_sensitive(new.is_active());
-            path.set_sensitive(!new.is_active());
-        });
-    }
-    dialog.set_extra_child(Some(&group));
-    let sender = sender.clone();
-    dialog.connect_response(None, move |_, response| {
-        if response != "add" {
-            return;
+/// The Add disk form (a new image of a size and format, or an existing file), shared by the
+/// Add Disk dialog and Add Hardware.
+pub struct DiskForm {
+    pub group: adw::PreferencesGroup,
+    pub new: gtk::CheckButton,
+    pub existing: gtk::CheckButton,
+    pub size: gtk::SpinButton,
+    pub format: adw::ComboRow,
+    pub path: gtk::Entry,
+}
+
+impl DiskForm {
+    /// The form, a new 10 GiB qcow2 image chosen.
+    pub fn new() -> DiskForm {
+        let group = adw::PreferencesGroup::new();
+        let new = crate::ui::rows::radio_row(
+            &group,
+            &gettext("Create a disk image"),
+            &gettext("In Vireo's images folder"),
+            None,
+        );
+        let existing = crate::ui::rows::radio_row(
+            &group,
+            &gettext("Use an existing image"),
+            &gettext("A raw or qcow2 image, or an ISO image (read-only)"),
+            Some(&new),
+        );
+        new.set_active(true);
+        let size = crate::ui::rows::spin_row(
+            &group,
+            &gettext("Size (GiB)"),
+            None,
+            (1.0, 4096.0, 1.0),
+            10.0,
+        );
+        let format = adw::ComboRow::builder()
+            .title(gettext("Format"))
+            .model(&gtk::StringList::new(&["qcow2", "raw"]))
+            .build();
+        group.add(&format);
+        let (path, _) = crate::ui::file_chooser::path_row(
+            &group,
+            &gettext("Image"),
+            "",
+            &gettext("disk image"),
+        );
+        path.set_sensitive(false);
+        {
+            let (size, format, path) = (size.clone(), format.clone(), path.clone());
+            new.connect_toggled(move |new| {
+                size.set_sensitive(new.is_active());
+                format.set_sensitive(new.is_active());
+                path.set_sensitive(!new.is_active());
+            });
         }
-        let request = if existing.is_active() {
-            DiskRequest::Existing(PathBuf::from(path.text().trim()))
+        DiskForm {
+            group,
+            new,
+            existing,
+            size,
+            format,
+            path,
+        }
+    }
+
+    /// What the form asks for.
+    pub fn request(&self) -> DiskRequest {
+        if self.existing.is_active() {
+            DiskRequest::Existing(PathBuf::from(self.path.text().trim()))
         } else {
             DiskRequest::New {
-                gib: size.value_as_int().max(1) as u64,
-                format: if format.selected() == 1 {
+                gib: self.size.value_as_int().max(1) as u64,
+                format: if self.format.selected() == 1 {
                     DiskFormat::Raw
                 } else {
                     DiskFormat::Qcow2
                 },
             }
-        };
-        sender.input(DetailsMsg::AddDisk(request));
+        }
+    }
+}
+
+/// Asks what to add: a new image (size, format) or an existing file (path, Browse).
+pub fn ask_add(window: &adw::Window, sender: &ComponentSender<Details>) {
+    let dialog = dialog(window, &gettext("Add Disk"), "");
+    dialog.add_response("add", &gettext("_Add"));
+    dialog.set_response_appearance("add", adw::ResponseAppearance::Suggested);
+    let form = DiskForm::new();
+    dialog.set_extra_child(Some(&form.group));
+    let sender = sender.clone();
+    dialog.connect_response(None, move |_, response| {
+        if response == "add" {
+            sender.input(DetailsMsg::AddDisk(form.request()));
+        }
     });
     dialog.present();
 }

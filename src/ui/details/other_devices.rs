@@ -1,6 +1,6 @@
-//! The Devices page's network cards and display (graphics and video), as the definition lists
-//! them: each row says what the device is (its model and type) and, for a card, its MAC, so no
-//! row is a bare "—".
+//! The Devices page's display (graphics and video), as the definition lists them: each row
+//! says what the device is (its model and type), so no row is a bare "—". Network cards have
+//! their own section ([`super::nics`]).
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
@@ -8,41 +8,6 @@ use relm4::gtk::glib;
 use relm4::{adw, gtk};
 
 use crate::domain::Domain;
-
-/// The network cards: "virtio network card" with "MAC … · network default".
-pub fn nics_group(domain: &Domain, note: &str) -> adw::PreferencesGroup {
-    let group = adw::PreferencesGroup::builder()
-        .title(gettext("Network Interfaces"))
-        .build();
-    let nics = domain.interfaces();
-    for nic in &nics {
-        let title = match nic.model.as_deref() {
-            Some(model) => gettext("{model} network card").replace("{model}", model),
-            None => gettext("Network card"),
-        };
-        let connection = match (nic.if_type.as_deref(), nic.source.as_deref()) {
-            (Some(kind), Some(source)) => format!("{kind} {source}"),
-            (Some(kind), None) => kind.to_string(),
-            (None, _) => gettext("no connection type"),
-        };
-        let mac = match nic.mac.as_deref() {
-            Some(mac) => gettext("MAC {mac}").replace("{mac}", mac),
-            None => gettext("MAC chosen at start"),
-        };
-        let row = adw::ActionRow::builder()
-            .title(glib::markup_escape_text(&title).as_str())
-            .subtitle(glib::markup_escape_text(&format!("{mac} · {connection}")).as_str())
-            .build();
-        row.add_prefix(&gtk::Image::from_icon_name("network-wired-symbolic"));
-        group.add(&row);
-    }
-    group.set_description(Some(&if nics.is_empty() {
-        gettext("No network interfaces")
-    } else {
-        note.to_string()
-    }));
-    group
-}
 
 /// The display: each `<graphics>` (VNC, SPICE…) and `<video>` model.
 pub fn display_group(domain: &Domain) -> adw::PreferencesGroup {
