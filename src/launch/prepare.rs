@@ -256,6 +256,8 @@ fn prepare_facts(
         },
         disks: disks.disks,
         nics: Vec::new(),
+        display: None,
+        inputs: Vec::new(),
     };
     let warnings = oversubscription(vcpus, host.online_cpus)
         .into_iter()
