@@ -16,6 +16,7 @@ pub mod cpuset;
 pub mod disk_edit;
 pub mod disk_usage;
 pub mod disks;
+pub mod display;
 mod domain_facts;
 pub mod lookup;
 pub mod machines;
