@@ -18,6 +18,7 @@ pub mod disk_usage;
 pub mod disks;
 pub mod display;
 mod domain_facts;
+pub mod keys;
 pub mod lookup;
 pub mod machines;
 pub mod new_vm_form;
