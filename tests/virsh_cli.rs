@@ -283,9 +283,11 @@ fn a_running_domain_through_virsh_verbs() {
     ] {
         assert!(stats.contains(line), "{line} in {stats}");
     }
+    env.fails(&["send-key", "vm", "KEY_A"], "has no virtio keyboard");
+    env.fails(&["send-key", "vm", "KEY_NOPE"], "not a Linux key name");
     env.fails(
-        &["send-key", "vm", "KEY_A"],
-        "not supported by the built-in engine",
+        &["screenshot", "vm", &env.path("shot.png").to_string_lossy()],
+        "has no display",
     );
     env.fails(&["setvcpus", "vm", "1"], "add --config");
 

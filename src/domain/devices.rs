@@ -102,6 +102,24 @@ pub struct Rng {
     pub backend: Option<String>,
 }
 
+/// `<video><model type='virtio' heads='1'><resolution x='1280' y='800'/></model></video>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Video {
+    /// `<model type>` (`virtio`, `vga`, `qxl`, `none`, …).
+    pub model: Option<String>,
+    /// `<model heads>`.
+    pub heads: Option<String>,
+    /// `<resolution x y>`, as written.
+    pub resolution: Option<(String, String)>,
+}
+
+/// `<input type='keyboard|mouse|tablet|…' bus='virtio|ps2|usb|…'/>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Input {
+    pub input_type: Option<String>,
+    pub bus: Option<String>,
+}
+
 /// `<graphics type='vnc|spice|…'>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Graphics {
@@ -396,6 +414,30 @@ impl Domain {
                 graphics_type: owned(el.attr("type")),
                 port: owned(el.attr("port")),
                 listen: owned(el.attr("listen")),
+            })
+            .collect()
+    }
+
+    pub fn videos(&self) -> Vec<Video> {
+        self.devices_named("video")
+            .map(|el| {
+                let model = el.child("model");
+                let resolution = model.and_then(|m| m.child("resolution"));
+                Video {
+                    model: owned(model.and_then(|m| m.attr("type"))),
+                    heads: owned(model.and_then(|m| m.attr("heads"))),
+                    resolution: resolution
+                        .and_then(|r| Some((r.attr("x")?.to_owned(), r.attr("y")?.to_owned()))),
+                }
+            })
+            .collect()
+    }
+
+    pub fn inputs(&self) -> Vec<Input> {
+        self.devices_named("input")
+            .map(|el| Input {
+                input_type: owned(el.attr("type")),
+                bus: owned(el.attr("bus")),
             })
             .collect()
     }

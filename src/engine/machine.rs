@@ -16,7 +16,7 @@ use crate::cpu::guest::topology::{self, GuestTopology};
 use crate::engine::boot::{acpi, cpu_state, kernel};
 use crate::engine::config::VmConfig;
 use crate::engine::console::Console;
-use crate::engine::devices::DeviceManager;
+use crate::engine::devices::{DeviceManager, Frontends};
 use crate::engine::error::EngineError;
 use crate::engine::layout::ram_regions;
 use crate::engine::run_control::{Desired, RunControl};
@@ -49,7 +49,11 @@ pub fn cpuid_for_vcpu(config: &VmConfig, index: u32) -> GuestCpuid {
 
 impl Machine {
     /// Builds the machine; nothing runs until [`Machine::start`].
-    pub fn build(config: &VmConfig, console: &Console) -> Result<Self, EngineError> {
+    pub fn build(
+        config: &VmConfig,
+        console: &Console,
+        frontends: &Frontends,
+    ) -> Result<Self, EngineError> {
         let kvm = open_kvm()?;
         check_vcpu_limits(&kvm, &config.topology)?;
         let vm = Arc::new(kvm.create_vm().map_err(EngineError::kvm("KVM_CREATE_VM"))?);
@@ -93,6 +97,7 @@ impl Machine {
             &memory,
             disks,
             &config.nics,
+            frontends,
         )?);
         let mut vcpus = Vec::new();
         let mut programmed_cpuid = Vec::new();

@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 pub mod cpuid_probe;
 mod devices;
+pub mod display;
 mod error;
 pub(crate) mod layout;
 pub(crate) mod machine;

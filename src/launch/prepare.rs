@@ -227,6 +227,7 @@ fn prepare_facts(
     let boot = boot_source(facts, memory_bytes)?;
     let disks = super::disks::domain_disks(domain).map_err(ConfigError::Disks)?;
     let nics = super::nics::domain_nics(domain).map_err(ConfigError::Nics)?;
+    let display = super::display::domain_display(domain).map_err(ConfigError::Invalid)?;
     let mut cpuid = cpu.table.clone();
     if facts
         .first("domain/features/kvm/hidden")
@@ -256,11 +257,14 @@ fn prepare_facts(
         },
         disks: disks.disks,
         nics: Vec::new(),
+        display: display.display,
+        inputs: display.inputs,
     };
     let warnings = oversubscription(vcpus, host.online_cpus)
         .into_iter()
         .chain(super::cpu_verdict::no_long_mode_warning(&cpu))
         .chain(disks.warnings)
+        .chain(display.warnings)
         .collect();
     Ok(PreparedDomain {
         config,

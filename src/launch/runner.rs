@@ -50,10 +50,12 @@ pub enum RunnerError {
     },
 }
 
+mod display;
 mod ids;
 mod paths;
 pub mod protocol;
 
+pub use display::{pointer, screenshot, send_keys};
 pub use ids::allocate_id;
 
 pub use paths::{exit_state_path, live_xml_path, runtime_dir, socket_path};
@@ -271,6 +273,22 @@ fn handle_client(
         Request::CpuXml => Reply::CpuXml {
             xml: summary.cpu_xml.clone(),
         },
+        Request::Screenshot => match display::png_of_screen(vm, &summary.name) {
+            Ok(png) => {
+                let announced = Reply::Screenshot {
+                    bytes: png.len() as u64,
+                };
+                send(&mut out, &announced)?;
+                return out.write_all(&png);
+            }
+            Err(message) => Reply::Error { message },
+        },
+        Request::SendKeys { codes, hold_ms } => {
+            display::press_keys(vm, &summary.name, &codes, hold_ms)
+        }
+        Request::Pointer { x, y, buttons } => {
+            display::move_pointer(vm, &summary.name, x, y, buttons)
+        }
         Request::Console => {
             // A console stays attached until the VM ends; it does not hold the exit back.
             answering.fetch_sub(1, Ordering::SeqCst);
@@ -417,7 +435,7 @@ fn exchange(name: &str, request: Request) -> Result<(Reply, UnixStream), RunnerE
 /// Sends a control request (`shutdown`, `destroy`, `reboot`, `suspend`, `resume`) to the runner
 /// of `name` and waits for it to be done.
 pub fn control(name: &str, request: Request) -> Result<(), RunnerError> {
-    match exchange(name, request)?.0 {
+    match exchange(name, request.clone())?.0 {
         Reply::Ok => Ok(()),
         other => Err(unexpected(name, request, &other)),
     }

@@ -81,6 +81,8 @@ pub fn probe_config(
         emulator_pin: None,
         disks: Vec::new(),
         nics: Vec::new(),
+        display: None,
+        inputs: Vec::new(),
     }
 }
 

@@ -15,6 +15,7 @@ mod disk_cmds;
 mod domain_cmds;
 mod net_cmds;
 mod run_cmds;
+mod screen_cmds;
 mod state_cmds;
 
 #[derive(Parser)]
@@ -45,6 +46,8 @@ enum Command {
     Net(net_cmds::NetCommand),
     #[command(flatten)]
     Cpu(cpu_cmds::CpuCommand),
+    #[command(flatten)]
+    Screen(screen_cmds::ScreenCommand),
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -59,6 +62,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Net(cmd) => net_cmds::run(cmd),
 
         Command::Cpu(cmd) => cpu_cmds::run(cmd),
+        Command::Screen(cmd) => screen_cmds::run(cmd),
         Command::Run(cmd) => run_cmds::run(cmd),
     }
 }

@@ -85,6 +85,9 @@ pub enum StateCommand {
     },
 }
 
+/// How long send-key holds the keys without --holdtime (QEMU's default).
+const DEFAULT_HOLD_MS: u32 = 100;
+
 pub fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
     let store = DomainStore::open_default()?;
     let resolve = |name: &str| -> anyhow::Result<String> { Ok(lookup::resolve(&store, name)?) };
@@ -145,13 +148,17 @@ pub fn run(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                 print!("{}", domstats(&store, &name));
             }
         }
-        StateCommand::SendKey { name, .. } => {
+        StateCommand::SendKey {
+            name,
+            keys,
+            codeset,
+            holdtime,
+        } => {
             let name = resolve(&name)?;
             running(&name)?;
-            bail!(
-                "send-key is not supported by the built-in engine: its VMs have no keyboard \
-                 device yet, only the serial console; type into `vireoctl console {name}` instead"
-            );
+            let codes = vireo::launch::keys::parse_keys(&keys, codeset.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            runner::send_keys(&name, codes, holdtime.unwrap_or(DEFAULT_HOLD_MS))?;
         }
         StateCommand::Autostart { name, disable } => {
             let name = resolve(&name)?;

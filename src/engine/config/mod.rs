@@ -35,6 +35,38 @@ pub struct VmConfig {
     pub disks: Vec<DiskConfig>,
     /// virtio-net cards, in the order the guest enumerates them (`eth0` first).
     pub nics: Vec<NetConfig>,
+    /// The virtio-gpu display, if the VM has one.
+    pub display: Option<DisplayConfig>,
+    /// virtio-input devices, in the order the guest enumerates them.
+    pub inputs: Vec<InputKind>,
+}
+
+/// A virtio-gpu with one scanout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisplayConfig {
+    /// The display size first offered to the guest (the viewer may change it later).
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Default for DisplayConfig {
+    /// 1280 × 800: fits a laptop screen with the window's chrome, and a 16:10 mode every
+    /// guest knows.
+    fn default() -> Self {
+        Self {
+            width: 1280,
+            height: 800,
+        }
+    }
+}
+
+/// What a virtio-input device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputKind {
+    /// A keyboard with the Linux key codes 1..=255 and three LEDs.
+    Keyboard,
+    /// An absolute pointer (0..=32767 on both axes) with three buttons and a wheel.
+    Tablet,
 }
 
 impl VmConfig {

@@ -12,7 +12,6 @@ use vm_allocator::{AddressAllocator, AllocPolicy};
 use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
-use super::GuestRequest;
 use super::bus::{Bus, SharedDevice};
 use super::interrupts::{InterruptRouter, IrqFdTrigger};
 use super::legacy::serial::{self, SerialPort};
@@ -23,8 +22,11 @@ use super::pci::SharedPciDevice;
 use super::pci::root::{ADDRESS_PORT, DATA_PORT, PciRoot};
 use super::virtio::VirtioDevice;
 use super::virtio::block::Block;
+use super::virtio::gpu::Gpu;
+use super::virtio::input::Input;
 use super::virtio::net::Net;
 use super::virtio::pci_transport::{BAR_SIZE, VirtioPciDevice};
+use super::{Frontends, GuestRequest};
 use crate::engine::block::DiskImage;
 use crate::engine::config::{DiskConfig, NetConfig};
 use crate::engine::console::Console;
@@ -45,13 +47,15 @@ fn bus_error(what: &str) -> impl Fn(super::bus::BusError) -> EngineError + '_ {
 
 impl DeviceManager {
     /// Builds the platform devices, one virtio-blk function per disk (in order, so the guest
-    /// enumerates them as vda, vdb, …), then one virtio-net function per card (eth0, …).
+    /// enumerates them as vda, vdb, …), then one virtio-net function per card (eth0, …), then
+    /// the virtio-gpu and the virtio-input devices `frontends` has handles for.
     pub fn new(
         vm: Arc<VmFd>,
         console: &Console,
         memory: &GuestMemoryMmap,
         disks: Vec<(DiskConfig, Box<dyn DiskImage>)>,
         nics: &[NetConfig],
+        frontends: &Frontends,
     ) -> Result<Self, EngineError> {
         let router = Arc::new(InterruptRouter::new(vm.clone())?);
         let pio = Arc::new(Bus::default());
@@ -111,6 +115,15 @@ impl DeviceManager {
             functions.push((
                 format!("network card {}", nic.id),
                 Box::new(Net::new(nic.clone())),
+            ));
+        }
+        if let Some(scanout) = &frontends.scanout {
+            functions.push(("the display".into(), Box::new(Gpu::new(scanout.clone()))));
+        }
+        for (kind, events) in &frontends.inputs {
+            functions.push((
+                format!("the {kind:?} input device").to_lowercase(),
+                Box::new(Input::new(*kind, events.clone())),
             ));
         }
         for (what, device) in functions {

@@ -3,6 +3,7 @@
 //! PCI. [`DeviceManager`] builds and owns them; vCPU threads dispatch their exits to it.
 
 pub mod bus;
+mod frontends;
 pub mod interrupts;
 pub mod irq_routing;
 pub mod legacy;
@@ -10,6 +11,7 @@ mod manager;
 pub mod pci;
 pub mod virtio;
 
+pub use frontends::Frontends;
 pub use manager::DeviceManager;
 
 /// What a guest's port write asks of the VM as a whole.

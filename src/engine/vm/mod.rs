@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::cpu::guest::GuestCpuid;
 use crate::engine::config::VmConfig;
 use crate::engine::console::{Console, DEFAULT_SCROLLBACK};
+use crate::engine::devices::Frontends;
 use crate::engine::error::EngineError;
 use crate::engine::machine::Machine;
 use crate::engine::vcpu::VcpuReport;
@@ -126,6 +127,7 @@ pub struct Vm {
     commands: Sender<Message>,
     shared: Arc<Shared>,
     console: Console,
+    frontends: Frontends,
     supervisor: Option<JoinHandle<()>>,
     build_time: Duration,
 }
@@ -146,7 +148,8 @@ impl Vm {
     fn start_with(config: VmConfig, paused: bool) -> Result<Vm, EngineError> {
         let started = Instant::now();
         let console = Console::new(DEFAULT_SCROLLBACK);
-        let mut machine = Machine::build(&config, &console)?;
+        let frontends = Frontends::for_config(&config)?;
+        let mut machine = Machine::build(&config, &console, &frontends)?;
         if paused {
             // No vCPU thread exists yet, so this only sets the request each one reads first.
             machine.request(crate::engine::run_control::Desired::Pause);
@@ -186,6 +189,7 @@ impl Vm {
             machine: Some(machine),
             shared: shared.clone(),
             console: console.clone(),
+            frontends: frontends.clone(),
             vcpu_tx,
             paused,
         };
@@ -202,6 +206,7 @@ impl Vm {
             commands: tx,
             shared,
             console,
+            frontends,
             supervisor: Some(handle),
             build_time: started.elapsed(),
         })
@@ -231,6 +236,11 @@ impl Vm {
     /// The serial console.
     pub fn console(&self) -> &Console {
         &self.console
+    }
+
+    /// The screen and input devices (empty without `<video>` and `<input>`).
+    pub fn frontends(&self) -> &Frontends {
+        &self.frontends
     }
 
     /// A cloneable remote control for other threads (console input, GUI buttons).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Command, Message, Shared, StopReason, VmState};
 use crate::engine::config::{LifecycleAction, VmConfig};
 use crate::engine::console::Console;
-use crate::engine::devices::GuestRequest;
+use crate::engine::devices::{Frontends, GuestRequest};
 use crate::engine::machine::Machine;
 use crate::engine::run_control::Desired;
 use crate::engine::vcpu::VcpuReport;
@@ -19,6 +19,7 @@ pub(super) struct Supervisor {
     pub(super) machine: Option<Machine>,
     pub(super) shared: Arc<Shared>,
     pub(super) console: Console,
+    pub(super) frontends: Frontends,
     pub(super) vcpu_tx: Sender<VcpuReport>,
     pub(super) paused: bool,
 }
@@ -124,10 +125,11 @@ impl Supervisor {
         if let Some(mut old) = self.machine.take() {
             old.stop();
         }
-        let rebuilt = Machine::build(&self.config, &self.console).and_then(|mut m| {
-            m.start(&self.config, &self.vcpu_tx, &self.shared.first_exit)?;
-            Ok(m)
-        });
+        let rebuilt =
+            Machine::build(&self.config, &self.console, &self.frontends).and_then(|mut m| {
+                m.start(&self.config, &self.vcpu_tx, &self.shared.first_exit)?;
+                Ok(m)
+            });
         match rebuilt {
             Ok(machine) => {
                 *self

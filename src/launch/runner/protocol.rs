@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a client asks of a runner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "request")]
 pub enum Request {
     /// Press the ACPI power button (answered at once; the guest decides).
@@ -30,11 +30,19 @@ pub enum Request {
     CpuXml,
     /// Attach to the serial console.
     Console,
+    /// A PNG of the guest's screen (virsh's `screenshot`).
+    Screenshot,
+    /// Press Linux key codes together on the virtio keyboard, hold them `hold_ms`, release
+    /// them in reverse order (virsh's `send-key`).
+    SendKeys { codes: Vec<u16>, hold_ms: u32 },
+    /// Move the virtio tablet's pointer to (`x`, `y`) on its 0..=32767 scale with `buttons`
+    /// held (bit 0 left, 1 right, 2 middle).
+    Pointer { x: u32, y: u32, buttons: u8 },
 }
 
 impl Request {
     /// The verb as users know it (virsh's), for messages.
-    pub fn verb(self) -> &'static str {
+    pub fn verb(&self) -> &'static str {
         match self {
             Request::Shutdown => "shutdown",
             Request::Destroy => "destroy",
@@ -45,6 +53,9 @@ impl Request {
             Request::Info => "dominfo",
             Request::CpuXml => "cpu-xml",
             Request::Console => "console",
+            Request::Screenshot => "screenshot",
+            Request::SendKeys { .. } => "send-key",
+            Request::Pointer { .. } => "pointer",
         }
     }
 }
@@ -64,6 +75,11 @@ pub enum Reply {
     },
     /// The serial stream follows on this connection.
     Console,
+    /// A PNG of `bytes` bytes follows on this connection.
+    Screenshot {
+        /// The PNG's length.
+        bytes: u64,
+    },
     /// Refused or failed; the message says why.
     Error {
         /// For the user.
@@ -129,7 +145,15 @@ mod tests {
 
     #[test]
     fn requests_and_replies_round_trip_as_one_line_each() {
-        for request in [Request::Shutdown, Request::Info, Request::Console] {
+        for request in [
+            Request::Shutdown,
+            Request::Info,
+            Request::Console,
+            Request::SendKeys {
+                codes: vec![29, 56, 111],
+                hold_ms: 100,
+            },
+        ] {
             let line = encode(&request);
             assert_eq!(line.matches('\n').count(), 1);
             assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), request);

@@ -4,6 +4,8 @@
 //! interrupt handles when the driver sets DRIVER_OK, and runs its own I/O thread from then on.
 
 pub mod block;
+pub mod gpu;
+pub mod input;
 pub mod net;
 pub mod pci_transport;
 
@@ -105,5 +107,7 @@ pub trait VirtioDevice: Send {
 
 #[cfg(test)]
 mod net_tests;
+#[cfg(test)]
+mod test_driver;
 #[cfg(test)]
 mod tests;

@@ -207,7 +207,15 @@ fn frames_go_out_and_come_in_and_the_link_drops_with_the_backend() {
         mac: MAC,
         backend: NetBackend::Stream(FrameStream::new(ours).unwrap()),
     };
-    let devices = DeviceManager::new(vm, &Console::new(1024), &memory, Vec::new(), &[nic]).unwrap();
+    let devices = DeviceManager::new(
+        vm,
+        &Console::new(1024),
+        &memory,
+        Vec::new(),
+        &[nic],
+        &Default::default(),
+    )
+    .unwrap();
     let mut d = Driver::probe(devices, memory);
 
     let mut config = [0u8; 8];

@@ -229,8 +229,15 @@ fn driver_for(config: DiskConfig) -> Driver {
     vm.create_irq_chip().expect("KVM_CREATE_IRQCHIP");
     let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 8 << 20)]).unwrap();
     let image = crate::engine::block::open(&config).expect("open the image");
-    let devices =
-        DeviceManager::new(vm, &Console::new(1024), &memory, vec![(config, image)], &[]).unwrap();
+    let devices = DeviceManager::new(
+        vm,
+        &Console::new(1024),
+        &memory,
+        vec![(config, image)],
+        &[],
+        &Default::default(),
+    )
+    .unwrap();
     Driver::probe(devices, memory)
 }
 

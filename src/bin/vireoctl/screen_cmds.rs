@@ -1,0 +1,55 @@
+//! virsh's `screenshot`: a PNG of a running VM's screen (what its virtio-gpu shows), taken by
+//! the VM's runner.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use vireo::domain::store::DomainStore;
+use vireo::launch::{lookup, runner};
+
+#[derive(Subcommand)]
+pub enum ScreenCommand {
+    /// Save a running VM's screen as a PNG (FILE, or NAME-<time>.png in this directory).
+    Screenshot {
+        /// The domain's name, id or UUID.
+        name: String,
+        /// Where to write the PNG.
+        file: Option<PathBuf>,
+        /// The same, as virsh spells it.
+        #[arg(long = "file", conflicts_with = "file")]
+        file_option: Option<PathBuf>,
+        /// The head to capture; the built-in engine's display has one, head 0.
+        #[arg(long)]
+        screen: Option<u32>,
+    },
+}
+
+pub fn run(cmd: ScreenCommand) -> anyhow::Result<ExitCode> {
+    let ScreenCommand::Screenshot {
+        name,
+        file,
+        file_option,
+        screen,
+    } = cmd;
+    let store = DomainStore::open_default()?;
+    let name = lookup::resolve(&store, &name)?;
+    if let Some(head) = screen.filter(|s| *s != 0) {
+        bail!("--screen {head}: the VM's display has one head, 0");
+    }
+    let png = runner::screenshot(&name)?;
+    let path = file.or(file_option).unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("{name}-{now}.png"))
+    });
+    std::fs::write(&path, &png)
+        .with_context(|| format!("writing the screenshot to {}", path.display()))?;
+    println!(
+        "Screenshot saved to {}, with type of image/png",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
