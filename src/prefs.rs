@@ -246,7 +246,7 @@ impl Prefs {
     /// Adds a libvirt connection, or updates the autoconnect flag of one already stored.
     /// Returns whether it was new.
     pub fn add_connection(&mut self, uri: &str, autoconnect: bool) -> Result<bool, PrefsError> {
-        check_uri(uri)?;
+        check_connection_uri(uri)?;
         if let Some(existing) = self.connections.iter_mut().find(|c| c.uri == uri) {
             existing.autoconnect = autoconnect;
             return Ok(false);
@@ -269,9 +269,9 @@ impl Prefs {
     }
 }
 
-/// The shape every libvirt URI has (`driver[+transport]://[user@][host][/path][?query]`);
+/// Checks the shape every libvirt URI has (`driver[+transport]://[user@][host][/path][?query]`);
 /// whether the driver exists is libvirt's to say when connecting.
-fn check_uri(uri: &str) -> Result<(), PrefsError> {
+pub fn check_connection_uri(uri: &str) -> Result<(), PrefsError> {
     let scheme_ok = uri.split_once("://").is_some_and(|(scheme, _)| {
         !scheme.is_empty()
             && scheme
