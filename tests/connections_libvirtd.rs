@@ -261,7 +261,7 @@ fn a_real_libvirtd_defines_runs_and_compares_cpus() {
         "{answer:?} for {host_model}"
     );
     let baseline = conn
-        .baseline_cpu(&spec, &[host_model.clone()], true, false)
+        .baseline_cpu(&spec, std::slice::from_ref(&host_model), true, false)
         .unwrap();
     assert!(baseline.contains("<model"), "{baseline}");
 
