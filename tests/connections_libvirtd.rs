@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use connections_support::{Home, domain_xml, stderr, stdout};
 use vireo::launch::connections::cross_host::libvirt_host_model;
-use vireo::launch::connections::{Comparison, DomainState, HypervisorSpec, LibvirtConnection};
+use vireo::launch::connections::{
+    Comparison, DomainState, HypervisorSpec, LibvirtConnection, Lifecycle,
+};
 
 /// The private libvirtd; stopped when dropped.
 struct Libvirtd {
@@ -178,7 +180,7 @@ fn a_real_libvirtd_defines_runs_and_compares_cpus() {
         conn.domstate("vireo-lv").unwrap(),
         (DomainState::Paused, "user")
     );
-    conn.resume("vireo-lv").unwrap();
+    conn.control("vireo-lv", Lifecycle::Resume).unwrap();
     assert_eq!(
         conn.domstate("vireo-lv").unwrap(),
         (DomainState::Running, "unpaused")
@@ -189,12 +191,12 @@ fn a_real_libvirtd_defines_runs_and_compares_cpus() {
             .unwrap()
             .contains("<emulator>")
     );
-    conn.suspend("vireo-lv").unwrap();
+    conn.control("vireo-lv", Lifecycle::Suspend).unwrap();
     assert_eq!(
         conn.domstate("vireo-lv").unwrap(),
         (DomainState::Paused, "user")
     );
-    conn.destroy("vireo-lv").unwrap();
+    conn.control("vireo-lv", Lifecycle::Destroy).unwrap();
     assert_eq!(
         conn.domstate("vireo-lv").unwrap(),
         (DomainState::ShutOff, "destroyed")

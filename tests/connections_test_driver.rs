@@ -9,7 +9,9 @@
 mod connections_support;
 
 use connections_support::{Home, domain_xml, stderr, stdout};
-use vireo::launch::connections::{ConnectionError, DomainState, HypervisorSpec, LibvirtConnection};
+use vireo::launch::connections::{
+    ConnectionError, DomainState, HypervisorSpec, LibvirtConnection, Lifecycle,
+};
 
 const URI: &str = "test:///default";
 
@@ -65,29 +67,32 @@ fn the_library_drives_a_domain_through_its_life() {
         "{}",
         info.to_dominfo()
     );
-    conn.suspend("lib-vm").unwrap();
+    conn.control("lib-vm", Lifecycle::Suspend).unwrap();
     assert_eq!(
         conn.domstate("lib-vm").unwrap(),
         (DomainState::Paused, "user")
     );
-    conn.resume("lib-vm").unwrap();
+    conn.control("lib-vm", Lifecycle::Resume).unwrap();
     assert_eq!(conn.domstate("lib-vm").unwrap().0, DomainState::Running);
-    conn.reboot("lib-vm").unwrap();
-    conn.shutdown("lib-vm").unwrap();
+    conn.control("lib-vm", Lifecycle::Reboot).unwrap();
+    conn.control("lib-vm", Lifecycle::Shutdown).unwrap();
     assert_eq!(
         conn.domstate("lib-vm").unwrap(),
         (DomainState::ShutOff, "shutdown")
     );
     // (The test driver has no start --paused; the libvirtd test covers it.)
     conn.start("lib-vm", false).unwrap();
-    conn.destroy("lib-vm").unwrap();
+    conn.control("lib-vm", Lifecycle::Destroy).unwrap();
     assert_eq!(
         conn.domstate("lib-vm").unwrap(),
         (DomainState::ShutOff, "destroyed")
     );
 
     // A refusal names the URI, the action and libvirt's reason.
-    let err = conn.resume("lib-vm").unwrap_err().to_string();
+    let err = conn
+        .control("lib-vm", Lifecycle::Resume)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("test:///default: resuming domain 'lib-vm': "),
         "{err}"

@@ -14,7 +14,7 @@ pub mod libvirt;
 
 pub use error::ConnectionError;
 pub use hypervisor_cpu::{Comparison, HypervisorSpec, missing_features};
-pub use libvirt::{DomainDetails, DomainRow, DomainState, LibvirtConnection};
+pub use libvirt::{DomainDetails, DomainRow, DomainState, LibvirtConnection, Lifecycle};
 
 /// The URI that names the built-in engine explicitly (for `-c` when `VIREO_DEFAULT_URI` points
 /// elsewhere).

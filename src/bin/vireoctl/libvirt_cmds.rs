@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use vireo::launch::connections::{BUILTIN_URI, HypervisorSpec, LibvirtConnection};
+use vireo::launch::connections::{BUILTIN_URI, HypervisorSpec, LibvirtConnection, Lifecycle};
 
 use crate::Command;
 use crate::cpu_cmds::CpuCommand;
@@ -92,8 +92,7 @@ fn persistent(
     cmd: PersistentCommand,
 ) -> anyhow::Result<ExitCode> {
     let uri = conn.uri().to_owned();
-    // Each verb: the call, then virsh's sentence.
-    let (name, done) = match cmd {
+    let (name, action) = match cmd {
         PersistentCommand::Start {
             name,
             console,
@@ -104,46 +103,27 @@ fn persistent(
             }
             let name = conn.domain_name(&name)?;
             conn.start(&name, paused)?;
-            (name, "started")
+            println!("Domain '{name}' started");
+            return Ok(ExitCode::SUCCESS);
         }
-        PersistentCommand::Shutdown { name, mode } => {
-            if mode.is_some() {
-                return unsupported_option(&uri, verb, "--mode");
-            }
-            let name = conn.domain_name(&name)?;
-            conn.shutdown(&name)?;
-            (name, "is being shutdown")
+        PersistentCommand::Shutdown { mode: Some(_), .. }
+        | PersistentCommand::Reboot { mode: Some(_), .. } => {
+            return unsupported_option(&uri, verb, "--mode");
         }
-        PersistentCommand::Reboot { name, mode } => {
-            if mode.is_some() {
-                return unsupported_option(&uri, verb, "--mode");
-            }
-            let name = conn.domain_name(&name)?;
-            conn.reboot(&name)?;
-            (name, "is being rebooted")
-        }
-        PersistentCommand::Destroy { name, graceful: _ } => {
-            let name = conn.domain_name(&name)?;
-            conn.destroy(&name)?;
-            (name, "destroyed")
-        }
-        PersistentCommand::Suspend { name } => {
-            let name = conn.domain_name(&name)?;
-            conn.suspend(&name)?;
-            (name, "suspended")
-        }
-        PersistentCommand::Resume { name } => {
-            let name = conn.domain_name(&name)?;
-            conn.resume(&name)?;
-            (name, "resumed")
-        }
+        PersistentCommand::Shutdown { name, mode: None } => (name, Lifecycle::Shutdown),
+        PersistentCommand::Reboot { name, mode: None } => (name, Lifecycle::Reboot),
+        PersistentCommand::Destroy { name, graceful: _ } => (name, Lifecycle::Destroy),
+        PersistentCommand::Suspend { name } => (name, Lifecycle::Suspend),
+        PersistentCommand::Resume { name } => (name, Lifecycle::Resume),
         PersistentCommand::Dominfo { name } => {
             print!("{}", conn.dominfo(&name)?.to_dominfo());
             return Ok(ExitCode::SUCCESS);
         }
         _ => return not_applicable(&uri, verb),
     };
-    println!("Domain '{name}' {done}");
+    let name = conn.domain_name(&name)?;
+    conn.control(&name, action)?;
+    println!("Domain '{name}' {}", action.done());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -114,6 +114,45 @@ impl fmt::Display for DomainState {
     }
 }
 
+/// What [`LibvirtConnection::control`] does to a domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Ask the guest to shut down.
+    Shutdown,
+    /// Ask the guest to reboot.
+    Reboot,
+    /// Force it off.
+    Destroy,
+    /// Pause its vCPUs.
+    Suspend,
+    /// Let a paused domain run on.
+    Resume,
+}
+
+impl Lifecycle {
+    /// The action in an error message.
+    fn doing(self) -> &'static str {
+        match self {
+            Lifecycle::Shutdown => "shutting down",
+            Lifecycle::Reboot => "rebooting",
+            Lifecycle::Destroy => "destroying",
+            Lifecycle::Suspend => "suspending",
+            Lifecycle::Resume => "resuming",
+        }
+    }
+
+    /// virsh's report once done: "Domain 'web' {done}".
+    pub fn done(self) -> &'static str {
+        match self {
+            Lifecycle::Shutdown => "is being shutdown",
+            Lifecycle::Reboot => "is being rebooted",
+            Lifecycle::Destroy => "destroyed",
+            Lifecycle::Suspend => "suspended",
+            Lifecycle::Resume => "resumed",
+        }
+    }
+}
+
 /// One domain of [`LibvirtConnection::list_domains`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainRow {
@@ -333,47 +372,17 @@ impl LibvirtConnection {
             .map_err(self.fail(format!("starting domain '{name}'")))
     }
 
-    /// Asks the guest to shut down.
-    pub fn shutdown(&self, name: &str) -> Result<(), ConnectionError> {
+    /// Shuts down, reboots, forces off, pauses or resumes the domain.
+    pub fn control(&self, name: &str, action: Lifecycle) -> Result<(), ConnectionError> {
         let domain = self.domain(name)?;
-        domain
-            .shutdown()
-            .map(drop)
-            .map_err(self.fail(format!("shutting down domain '{name}'")))
-    }
-
-    /// Asks the guest to reboot.
-    pub fn reboot(&self, name: &str) -> Result<(), ConnectionError> {
-        let domain = self.domain(name)?;
-        domain
-            .reboot(0)
-            .map_err(self.fail(format!("rebooting domain '{name}'")))
-    }
-
-    /// Forces the domain off.
-    pub fn destroy(&self, name: &str) -> Result<(), ConnectionError> {
-        let domain = self.domain(name)?;
-        domain
-            .destroy()
-            .map_err(self.fail(format!("destroying domain '{name}'")))
-    }
-
-    /// Pauses the domain's vCPUs.
-    pub fn suspend(&self, name: &str) -> Result<(), ConnectionError> {
-        let domain = self.domain(name)?;
-        domain
-            .suspend()
-            .map(drop)
-            .map_err(self.fail(format!("suspending domain '{name}'")))
-    }
-
-    /// Lets a paused domain run on.
-    pub fn resume(&self, name: &str) -> Result<(), ConnectionError> {
-        let domain = self.domain(name)?;
-        domain
-            .resume()
-            .map(drop)
-            .map_err(self.fail(format!("resuming domain '{name}'")))
+        let result = match action {
+            Lifecycle::Shutdown => domain.shutdown().map(drop),
+            Lifecycle::Reboot => domain.reboot(0),
+            Lifecycle::Destroy => domain.destroy(),
+            Lifecycle::Suspend => domain.suspend().map(drop),
+            Lifecycle::Resume => domain.resume().map(drop),
+        };
+        result.map_err(self.fail(format!("{} domain '{name}'", action.doing())))
     }
 
     /// The domain's XML: the live one while it runs unless `inactive`.
