@@ -28,6 +28,10 @@ pub enum ConnectionError {
     /// The CPU map (this computer's side of a baseline) could not be read.
     #[error("{0}")]
     CpuMap(#[from] crate::cpu::map::CpuMapError),
+    /// This computer's engine refused (the message names `vireo:///session`, the action and
+    /// the reason).
+    #[error("{0}")]
+    Builtin(String),
     /// An answer from libvirt that Vireo could not read.
     #[error("{uri}: {what}")]
     BadAnswer { uri: String, what: String },

@@ -131,7 +131,7 @@ pub enum Lifecycle {
 
 impl Lifecycle {
     /// The action in an error message.
-    fn doing(self) -> &'static str {
+    pub(crate) fn doing(self) -> &'static str {
         match self {
             Lifecycle::Shutdown => "shutting down",
             Lifecycle::Reboot => "rebooting",
