@@ -97,6 +97,13 @@ pub enum PrefsError {
     Parse { path: PathBuf, message: String },
     #[error("unknown preference '{0}'; known keys: {keys}", keys = Prefs::KEYS.join(", "))]
     UnknownKey(String),
+    #[error(
+        "'{0}' is not a libvirt connection URI; give one such as qemu:///system, \
+         qemu:///session or qemu+ssh://user@host/system"
+    )]
+    BadUri(String),
+    #[error("no stored connection '{0}'; `vireoctl connection list` lists them")]
+    NoSuchConnection(String),
     #[error("'{value}' is not a valid value for {key}; use one of: {expected}")]
     BadValue {
         key: String,
@@ -114,6 +121,20 @@ pub struct Prefs {
     pub console_font_size: u32,
     /// Ask before forcing a VM off (like pulling the power cord).
     pub confirm_force_off: bool,
+    /// libvirt connections the user added, besides the built-in engine ("This computer"),
+    /// in the order they were added. Kept last: TOML writes tables after plain values.
+    pub connections: Vec<StoredConnection>,
+}
+
+/// A libvirt connection the user added (virt-manager's "Add Connection").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StoredConnection {
+    /// The libvirt URI: `qemu:///system`, `qemu:///session`, `qemu+ssh://user@host/system`, ….
+    pub uri: String,
+    /// Connect when the app starts (virt-manager's "Autoconnect").
+    #[serde(default)]
+    pub autoconnect: bool,
 }
 
 impl Default for Prefs {
@@ -122,6 +143,7 @@ impl Default for Prefs {
             new_vm_cpu_mode: CpuModePref::AppDefault,
             console_font_size: 12,
             confirm_force_off: true,
+            connections: Vec::new(),
         }
     }
 }
@@ -220,6 +242,48 @@ impl Prefs {
     }
 }
 
+impl Prefs {
+    /// Adds a libvirt connection, or updates the autoconnect flag of one already stored.
+    /// Returns whether it was new.
+    pub fn add_connection(&mut self, uri: &str, autoconnect: bool) -> Result<bool, PrefsError> {
+        check_connection_uri(uri)?;
+        if let Some(existing) = self.connections.iter_mut().find(|c| c.uri == uri) {
+            existing.autoconnect = autoconnect;
+            return Ok(false);
+        }
+        self.connections.push(StoredConnection {
+            uri: uri.to_owned(),
+            autoconnect,
+        });
+        Ok(true)
+    }
+
+    /// Removes a stored libvirt connection.
+    pub fn remove_connection(&mut self, uri: &str) -> Result<(), PrefsError> {
+        let before = self.connections.len();
+        self.connections.retain(|c| c.uri != uri);
+        if self.connections.len() == before {
+            return Err(PrefsError::NoSuchConnection(uri.to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// Checks the shape every libvirt URI has (`driver[+transport]://[user@][host][/path][?query]`);
+/// whether the driver exists is libvirt's to say when connecting.
+pub fn check_connection_uri(uri: &str) -> Result<(), PrefsError> {
+    let scheme_ok = uri.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-')
+    });
+    if !scheme_ok || uri.chars().any(char::is_whitespace) {
+        return Err(PrefsError::BadUri(uri.to_owned()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +338,41 @@ mod tests {
         std::fs::write(&path, "new-vm-cpu-mode = \"turbo\"\n").unwrap();
         let err = Prefs::load_from(&path).unwrap_err().to_string();
         assert!(err.contains("fix or delete it"), "{err}");
+    }
+
+    #[test]
+    fn connections_are_added_once_removed_and_kept_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prefs.toml");
+        let mut prefs = Prefs::default();
+        assert!(prefs.add_connection("qemu:///system", true).unwrap());
+        assert!(
+            prefs
+                .add_connection("qemu+ssh://me@far/system", false)
+                .unwrap()
+        );
+        assert!(!prefs.add_connection("qemu:///system", false).unwrap());
+        assert_eq!(prefs.connections.len(), 2);
+        assert!(
+            !prefs.connections[0].autoconnect,
+            "re-adding updates autoconnect"
+        );
+        prefs.save_to(&path).unwrap();
+        let loaded = Prefs::load_from(&path).unwrap();
+        assert_eq!(loaded, prefs);
+        prefs.remove_connection("qemu:///system").unwrap();
+        assert_eq!(prefs.connections[0].uri, "qemu+ssh://me@far/system");
+        let err = prefs.remove_connection("qemu:///system").unwrap_err();
+        assert!(err.to_string().contains("connection list"), "{err}");
+    }
+
+    #[test]
+    fn malformed_uris_are_refused_with_examples() {
+        let mut prefs = Prefs::default();
+        for bad in ["system", "qemu:/system", "://x", "qemu:///sys tem"] {
+            let err = prefs.add_connection(bad, false).unwrap_err().to_string();
+            assert!(err.contains("qemu:///system"), "{bad}: {err}");
+        }
+        assert!(prefs.connections.is_empty());
     }
 }

@@ -162,6 +162,8 @@ pub fn start(name: &str) -> Result<(), String> {
     let output = Command::new(vireoctl_path())
         .arg("start")
         .arg(name)
+        // These VMs are this computer's, whatever libvirt host the user's shell defaults to.
+        .env_remove(crate::launch::connections::DEFAULT_URI_ENV)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| {

@@ -4,11 +4,13 @@
 //! and nothing of KVM. This layer is the one bridge between them ([`prepare`]), the one answer to
 //! "can this CPU run here" ([`cpu_verdict`]) and "which disks does it get" ([`disks`]) and
 //! network cards ([`nics`], with their passt processes in [`passt`]), the
-//! per-VM runner process and its client ([`runner`]), and the GTK-free logic the GUI and
+//! per-VM runner process and its client ([`runner`]), the connections to libvirt hosts
+//! ([`connections`]), and the GTK-free logic the GUI and
 //! `vireoctl` share: the list of machines with their states ([`machines`]) and CPU editing
 //! ([`cpu_edit`]).
 
 pub mod boot_check;
+pub mod connections;
 pub mod cpu_edit;
 pub mod cpu_verdict;
 pub mod cpuid_enforcement;

@@ -211,16 +211,16 @@ fn dumpxml(name: &str, inactive: bool) -> anyhow::Result<String> {
     }
 }
 
-/// One row of `list`.
-struct Row {
-    name: String,
+/// One row of `list` (the built-in engine's or a libvirt connection's).
+pub(crate) struct Row {
+    pub(crate) name: String,
     /// The running domain's id.
-    id: Option<u32>,
+    pub(crate) id: Option<u32>,
     /// `running`, `paused`, `shut off`, or `error: …` for an unreadable definition.
-    state: String,
-    uuid: Option<String>,
-    transient: bool,
-    autostart: bool,
+    pub(crate) state: String,
+    pub(crate) uuid: Option<String>,
+    pub(crate) transient: bool,
+    pub(crate) autostart: bool,
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<()> {
@@ -261,6 +261,12 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
         });
     }
     rows.sort_by(|a, b| a.name.cmp(&b.name));
+    print_rows(args, &rows);
+    Ok(())
+}
+
+/// Prints the rows `args` selects, in virsh's table or as names/UUIDs.
+pub(crate) fn print_rows(args: &ListArgs, rows: &[Row]) {
     let states_asked = args.state_running || args.state_paused || args.state_shutoff;
     let shown = |row: &Row| {
         let broken = row.state.starts_with("error: ");
@@ -293,7 +299,7 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
                 _ => println!("{}", row.name),
             }
         }
-        return Ok(());
+        return;
     }
     let width = rows
         .iter()
@@ -308,7 +314,6 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
         let transient = if row.transient { " (transient)" } else { "" };
         println!(" {id:<4} {:<width$}   {}{transient}", row.name, row.state);
     }
-    Ok(())
 }
 
 fn print_problems(problems: &[DomainError]) {

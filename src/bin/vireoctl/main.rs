@@ -10,9 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod connection_cmds;
 mod cpu_cmds;
 mod disk_cmds;
 mod domain_cmds;
+mod libvirt_cmds;
 mod net_cmds;
 mod run_cmds;
 mod screen_cmds;
@@ -25,8 +27,16 @@ mod state_cmds;
     about = "Manage Vireo virtual machines and inspect this host's CPU from the command line"
 )]
 struct Cli {
+    /// The connection: a libvirt URI (qemu:///system, qemu:///session,
+    /// qemu+ssh://user@host/system); default $VIREO_DEFAULT_URI, else this computer's built-in
+    /// engine (vireo:///session).
+    #[arg(short = 'c', long = "connect", global = true, value_name = "URI")]
+    connect: Option<String>,
     #[command(subcommand)]
     command: Command,
+    /// The verb as typed, for messages about it.
+    #[arg(skip)]
+    verb: String,
 }
 
 #[derive(Subcommand)]
@@ -48,9 +58,35 @@ enum Command {
     Cpu(cpu_cmds::CpuCommand),
     #[command(flatten)]
     Screen(screen_cmds::ScreenCommand),
+    #[command(flatten)]
+    Connection(connection_cmds::ConnectionCommand),
 }
 
-fn run(command: Command) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    use vireo::launch::connections::Target;
+    let target = Target::from_env(cli.connect.as_deref());
+    let command = cli.command;
+    match (&target, command) {
+        // Verbs that need no connection, or choose their hosts themselves.
+        (_, Command::Connection(cmd)) => connection_cmds::run(cmd, &target),
+        (_, Command::Version) => run_builtin(Command::Version),
+        (_, Command::Domain(domain_cmds::DomainCommand::Prefs(cmd))) => {
+            run_builtin(Command::Domain(domain_cmds::DomainCommand::Prefs(cmd)))
+        }
+        // The runner is started by this computer's engine for itself.
+        (
+            _,
+            cmd @ Command::Run(run_cmds::RunCommand::Persistent(
+                run_cmds::persistent::PersistentCommand::Runner { .. },
+            )),
+        ) => run_builtin(cmd),
+        (Target::Libvirt(uri), command) => libvirt_cmds::run(uri, &cli.verb, command),
+        (Target::Builtin, command) => run_builtin(command),
+    }
+}
+
+/// A verb on this computer's built-in engine.
+fn run_builtin(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Version => {
             println!("vireoctl {}", vireo::VERSION);
@@ -64,6 +100,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Cpu(cmd) => cpu_cmds::run(cmd),
         Command::Screen(cmd) => screen_cmds::run(cmd),
         Command::Run(cmd) => run_cmds::run(cmd),
+        Command::Connection(cmd) => {
+            connection_cmds::run(cmd, &vireo::launch::connections::Target::Builtin)
+        }
     }
 }
 
@@ -109,7 +148,13 @@ fn suggestions(typed: &str) -> Vec<String> {
 /// Parses the command line; an unknown verb is answered with [`suggestions`] instead of
 /// clap's.
 fn parse() -> Cli {
-    let err = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = Cli::command().try_get_matches().and_then(|matches| {
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.verb = matches.subcommand_name().unwrap_or_default().to_owned();
+        Ok(cli)
+    });
+    let err = match parsed {
         Ok(cli) => return cli,
         Err(err) => err,
     };
@@ -132,7 +177,7 @@ fn parse() -> Cli {
 fn main() -> ExitCode {
     vireo::logging::init();
     let cli = parse();
-    match run(cli.command) {
+    match run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");

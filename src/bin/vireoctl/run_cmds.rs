@@ -1,7 +1,7 @@
 //! Verbs that run VMs or check the host: `create`, `host-validate`, and the persistent-domain
 //! verbs (`start`, `shutdown`, `destroy`, `suspend`, `resume`, `console`, `dominfo`).
 
-mod persistent;
+pub(crate) mod persistent;
 mod terminal;
 
 use terminal::{RawTerminal, forward_stdin};

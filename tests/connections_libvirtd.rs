@@ -1,0 +1,312 @@
+//! A real libvirtd with the QEMU driver, started by the test itself, entirely private: as root
+//! in its own mount namespace (`unshare -m`), with a temporary directory bound over
+//! /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt, and
+//! its socket in that directory; so nothing it writes (definitions, caches, logs) reaches the
+//! host, and a system libvirtd, if any, is not touched. The QEMU driver needs a privileged
+//! daemon to use /dev/kvm (a session daemon runs as a user that may not open it), which is why
+//! the test needs root. Fails under `VIREO_REQUIRE_ENV=1` when libvirtd, QEMU or root is
+//! missing.
+
+mod connections_support;
+mod require_env;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use connections_support::{Home, domain_xml, stderr, stdout};
+use vireo::launch::connections::cross_host::libvirt_host_model;
+use vireo::launch::connections::{
+    Comparison, DomainState, HypervisorSpec, LibvirtConnection, Lifecycle,
+};
+
+/// The private libvirtd; stopped when dropped.
+struct Libvirtd {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+const BOUND: [(&str, &str); 5] = [
+    ("etc", "/etc/libvirt"),
+    ("run", "/run/libvirt"),
+    ("lib", "/var/lib/libvirt"),
+    ("cache", "/var/cache/libvirt"),
+    ("log", "/var/log/libvirt"),
+];
+
+impl Libvirtd {
+    /// What is missing to run one, if anything.
+    fn missing() -> Option<String> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Some("root (for a private privileged libvirtd in a mount namespace)".into());
+        }
+        [
+            "/usr/sbin/libvirtd",
+            "/usr/bin/unshare",
+            "/usr/bin/qemu-system-x86_64",
+        ]
+        .into_iter()
+        .find(|p| !Path::new(p).exists())
+        .map(|p| format!("{p} (apt packages libvirt-daemon-system, qemu-system-x86)"))
+    }
+
+    fn start() -> Libvirtd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for (sub, _) in BOUND {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        std::fs::create_dir_all(d.join("sock")).unwrap();
+        std::fs::write(
+            d.join("etc/libvirtd.conf"),
+            format!(
+                "unix_sock_dir = \"{}\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n",
+                d.join("sock").display()
+            ),
+        )
+        .unwrap();
+        // QEMU as root, so it can open /dev/kvm (0600 on some hosts); no security driver,
+        // cgroups or virtlogd, none of which a test container has.
+        std::fs::write(
+            d.join("etc/qemu.conf"),
+            "user = \"root\"\ngroup = \"root\"\nsecurity_driver = \"none\"\n\
+             stdio_handler = \"file\"\ncgroup_controllers = [ ]\n",
+        )
+        .unwrap();
+        let mut script = String::from("set -e\n");
+        for (sub, target) in BOUND {
+            script += &format!(
+                "mkdir -p {target}\nmount --bind {} {target}\n",
+                d.join(sub).display()
+            );
+        }
+        script += &format!(
+            "exec /usr/sbin/libvirtd --config {} --pid-file {}\n",
+            d.join("etc/libvirtd.conf").display(),
+            d.join("libvirtd.pid").display()
+        );
+        let log = std::fs::File::create(d.join("libvirtd.log")).unwrap();
+        let child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start unshare");
+        let daemon = Libvirtd { dir, child };
+        daemon.wait_for_socket();
+        daemon
+    }
+
+    /// Waits until the daemon listens; fails with its log if it exits or never does.
+    fn wait_for_socket(&self) {
+        let socket = self.socket();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("libvirtd.log")).unwrap_or_default();
+            assert!(Instant::now() < deadline, "libvirtd did not start:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("sock/libvirt-sock")
+    }
+
+    fn uri(&self) -> String {
+        format!("qemu+unix:///system?socket={}", self.socket().display())
+    }
+}
+
+impl Drop for Libvirtd {
+    fn drop(&mut self) {
+        // SAFETY: kill with the pid of our own child (unshare exec'd sh, which exec'd libvirtd).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// The first CPU model the host's domain capabilities mark unusable, with the features
+/// libvirt says block it (libvirt 10 lists `<blockers>`; 9 does not, then the list is empty);
+/// `None` when every model is usable on this host.
+fn unusable_model(domcaps: &str) -> Option<(String, Vec<String>)> {
+    let start = domcaps.find("<model usable='no'")?;
+    let rest = &domcaps[start..];
+    let model = rest[rest.find('>')? + 1..rest.find("</model>")?].to_owned();
+    let blockers = domcaps
+        .split(&format!("<blockers model='{model}'>"))
+        .nth(1)
+        .and_then(|b| b.split("</blockers>").next())
+        .map(|b| {
+            b.split("<feature name='")
+                .skip(1)
+                .filter_map(|f| f.split('\'').next())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((model, blockers))
+}
+
+#[test]
+fn a_real_libvirtd_defines_runs_and_compares_cpus() {
+    if let Some(missing) = Libvirtd::missing() {
+        return require_env::skip_or_fail(format!("needs {missing}"));
+    }
+    let daemon = Libvirtd::start();
+    let uri = daemon.uri();
+    let conn = LibvirtConnection::open(&uri).unwrap();
+    let virt_type = if Path::new("/dev/kvm").exists() {
+        "kvm"
+    } else {
+        "qemu"
+    };
+
+    // define → list → dumpxml → start/suspend/resume/destroy → undefine, through the library.
+    let name = conn.define(&domain_xml("vireo-lv", virt_type, "")).unwrap();
+    assert_eq!(name, "vireo-lv");
+    let rows = conn.list_domains().unwrap();
+    let row = rows.iter().find(|r| r.name == "vireo-lv").unwrap();
+    assert_eq!(
+        (row.id, row.state, row.persistent),
+        (None, DomainState::ShutOff, true)
+    );
+    let xml = conn.dumpxml("vireo-lv", true).unwrap();
+    assert!(xml.contains(&format!("<uuid>{}</uuid>", row.uuid)), "{xml}");
+    conn.start("vireo-lv", true).unwrap();
+    assert_eq!(
+        conn.domstate("vireo-lv").unwrap(),
+        (DomainState::Paused, "user")
+    );
+    conn.control("vireo-lv", Lifecycle::Resume).unwrap();
+    assert_eq!(
+        conn.domstate("vireo-lv").unwrap(),
+        (DomainState::Running, "unpaused")
+    );
+    // The live XML names the emulator QEMU runs as.
+    assert!(
+        conn.dumpxml("vireo-lv", false)
+            .unwrap()
+            .contains("<emulator>")
+    );
+    conn.control("vireo-lv", Lifecycle::Suspend).unwrap();
+    assert_eq!(
+        conn.domstate("vireo-lv").unwrap(),
+        (DomainState::Paused, "user")
+    );
+    conn.control("vireo-lv", Lifecycle::Destroy).unwrap();
+    assert_eq!(
+        conn.domstate("vireo-lv").unwrap(),
+        (DomainState::ShutOff, "destroyed")
+    );
+    conn.undefine("vireo-lv").unwrap();
+    assert!(
+        conn.list_domains()
+            .unwrap()
+            .iter()
+            .all(|r| r.name != "vireo-lv")
+    );
+
+    // The same through vireoctl -c.
+    let home = Home::new();
+    let c = |verb: &[&str]| -> Vec<String> {
+        ["-c", uri.as_str()]
+            .iter()
+            .chain(verb)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        home.run(&args)
+    };
+    let file = home.file("vm.xml", &domain_xml("vireo-cli", virt_type, ""));
+    let out = run(c(&["define", &file]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(c(&["list", "--all"]));
+    assert!(
+        stdout(&out).contains(" -    vireo-cli   shut off"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(c(&["dumpxml", "vireo-cli"]));
+    assert!(
+        stdout(&out).contains(&format!("<domain type='{virt_type}'>")),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(c(&["undefine", "vireo-cli"]));
+    assert_eq!(
+        stdout(&out),
+        "Domain 'vireo-cli' has been undefined\n",
+        "{}",
+        stderr(&out)
+    );
+
+    // Domain capabilities and the hypervisor CPU: QEMU's host-model is what it can give, so
+    // comparing it is never incompatible, and the baseline of it is a named model.
+    let spec = HypervisorSpec {
+        virttype: Some(virt_type.into()),
+        ..HypervisorSpec::default()
+    };
+    let domcaps = conn.domcapabilities(&spec).unwrap();
+    assert!(
+        domcaps.contains("<mode name='host-model' supported='yes'>"),
+        "{domcaps}"
+    );
+    let host_model = libvirt_host_model(&conn).unwrap();
+    let answer = conn.compare_cpu(&spec, &host_model).unwrap();
+    assert!(
+        matches!(answer, Comparison::Identical | Comparison::Superset),
+        "{answer:?} for {host_model}"
+    );
+    let baseline = conn
+        .baseline_cpu(&spec, std::slice::from_ref(&host_model), true, false)
+        .unwrap();
+    assert!(baseline.contains("<model"), "{baseline}");
+
+    // A model the host cannot run is incompatible, naming the features it lacks (those libvirt
+    // lists as its blockers among them), through the library and through vireoctl.
+    match unusable_model(&domcaps) {
+        None => eprintln!("every CPU model is usable here; nothing incompatible to compare"),
+        Some((model, blockers)) => {
+            let cpu = format!("<cpu mode='custom' match='exact'><model>{model}</model></cpu>");
+            match conn.compare_cpu(&spec, &cpu).unwrap() {
+                Comparison::Incompatible { features, .. } => {
+                    assert!(!features.is_empty(), "{model}: no missing features named");
+                    for blocker in &blockers {
+                        assert!(
+                            features.contains(blocker),
+                            "{model}: {blocker} not in {features:?}"
+                        );
+                    }
+                }
+                other => panic!("{model} is blocked by {blockers:?} but compares {other:?}"),
+            }
+            let file = home.file("cpu.xml", &cpu);
+            let out = run(c(&[
+                "hypervisor-cpu-compare",
+                "--virttype",
+                virt_type,
+                &file,
+            ]));
+            assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+            assert!(
+                stdout(&out).starts_with("incompatible: "),
+                "{}",
+                stdout(&out)
+            );
+            assert!(
+                stdout(&out).trim().len() > "incompatible:".len(),
+                "{}",
+                stdout(&out)
+            );
+        }
+    }
+    let caps_file = home.file("domcaps.xml", &domcaps);
+    let out = run(c(&["hypervisor-cpu-baseline", "--migratable", &caps_file]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("<cpu"), "{}", stdout(&out));
+}
