@@ -9,8 +9,8 @@ use crate::linux_support::{Guest, Running, line, net, tail};
 use vireo::engine::VmState;
 
 /// A user-mode card with `mac`, forwarding host TCP port `port` (if any) to the same port in
-/// the guest. (Debian 12's passt, 2023-03-09, crashes on the guest's first outbound TCP
-/// connection when a forward maps to another guest port, with QEMU as with Vireo: the tests keep
+/// the guest. (Debian 12's passt, 2023-03-09, segfaults on the guest's first outbound TCP
+/// connection to the host's loopback when a forward maps to another guest port: the tests keep
 /// the numbers equal.)
 fn user_nic(mac: &str, port: Option<u16>) -> String {
     let forward = port
