@@ -221,6 +221,82 @@ fn a_failed_undefine_leaves_no_lock_file_behind() {
 }
 
 /// Polls `check` for up to 10 s.
+/// The network verbs on a stored definition: attach-interface, domiflist, domif-setlink /
+/// domif-getlink (an unplugged card needs no passt at start), detach-interface; a bad MAC is
+/// named and changes nothing.
+#[test]
+fn network_cards_are_attached_unplugged_listed_and_detached() {
+    let env = Env::new();
+    env.define("net1", "");
+    env.ok(&[
+        "attach-interface",
+        "net1",
+        "user",
+        "--mac",
+        "52:54:00:aa:bb:01",
+        "--config",
+    ]);
+    let list = env.ok(&["domiflist", "net1"]);
+    assert!(
+        list.contains("user") && list.contains("52:54:00:aa:bb:01"),
+        "{list}"
+    );
+    assert_eq!(
+        env.ok(&["domif-getlink", "net1", "52:54:00:aa:bb:01"])
+            .trim(),
+        "52:54:00:aa:bb:01 up"
+    );
+    env.ok(&[
+        "domif-setlink",
+        "net1",
+        "52:54:00:AA:BB:01",
+        "down",
+        "--config",
+    ]);
+    assert_eq!(
+        env.ok(&["domif-getlink", "net1", "52:54:00:aa:bb:01"])
+            .trim(),
+        "52:54:00:aa:bb:01 down"
+    );
+    let xml = env.ok(&["dumpxml", "net1"]);
+    assert!(
+        xml.contains("<link state=\"down\"/>") || xml.contains("<link state='down'/>"),
+        "{xml}"
+    );
+    let before = std::fs::read(env.domains().join("net1.xml")).unwrap();
+    env.fails(
+        &[
+            "domif-setlink",
+            "net1",
+            "52:54:00:00:00:99",
+            "up",
+            "--config",
+        ],
+        "52:54:00:00:00:99",
+    );
+    assert_eq!(
+        std::fs::read(env.domains().join("net1.xml")).unwrap(),
+        before,
+        "a refused change leaves the file as it was"
+    );
+    env.ok(&[
+        "domif-setlink",
+        "net1",
+        "52:54:00:aa:bb:01",
+        "up",
+        "--config",
+    ]);
+    env.ok(&[
+        "detach-interface",
+        "net1",
+        "user",
+        "--mac",
+        "52:54:00:aa:bb:01",
+        "--config",
+    ]);
+    assert!(!env.ok(&["domiflist", "net1"]).contains("52:54:00:aa:bb:01"));
+}
+
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check() {

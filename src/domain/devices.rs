@@ -64,6 +64,8 @@ pub struct Interface {
     pub backend: Option<String>,
     /// `<portForward>`s (host→guest forwarding of a user-mode interface), as written.
     pub port_forwards: Vec<PortForward>,
+    /// `<link state>` (`up`, libvirt's default, or `down`: the card is there, unplugged).
+    pub link_state: Option<String>,
 }
 
 /// One `<portForward proto=… address=…>` with its `<range>`s, attributes as written.
@@ -336,6 +338,7 @@ impl Domain {
                                 .collect(),
                         })
                         .collect(),
+                    link_state: owned(el.child("link").and_then(|l| l.attr("state"))),
                 }
             })
             .collect()
@@ -355,6 +358,28 @@ impl Domain {
         match interface {
             Some(el) => {
                 el.ensure_child("model", 3).set_attr("type", model);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets the `<link state>` (up or down) of the interface with this MAC address; false when
+    /// absent.
+    pub fn set_interface_link(&mut self, mac: &str, up: bool) -> bool {
+        let Some(devices) = self.document_mut().at_mut(&["devices"]) else {
+            return false;
+        };
+        let interface = devices.elements_mut().find(|e| {
+            e.name() == "interface"
+                && e.child("mac")
+                    .and_then(|m| m.attr("address"))
+                    .is_some_and(|a| a.eq_ignore_ascii_case(mac))
+        });
+        match interface {
+            Some(el) => {
+                el.ensure_child("link", 3)
+                    .set_attr("state", if up { "up" } else { "down" });
                 true
             }
             None => false,

@@ -3,6 +3,7 @@
 //! ([`super::nics::map_nics`]), a MAC is chosen when none is given (and written, so it stays),
 //! and the edit goes through the store (atomic, locked). Takes effect at the next start.
 
+use crate::domain::devices::Interface;
 use crate::domain::interfaces::user_element;
 use crate::domain::store::{DomainStore, StoreError};
 use crate::engine::config::format_mac;
@@ -161,24 +162,46 @@ pub fn detach_interface(
         None => of_type.first().and_then(|i| i.mac.clone()),
     };
     let Some(found) = found else {
-        return Err(NicEditError::NoSuchMac {
-            domain: name.to_owned(),
-            mac: mac.unwrap_or("(any)").to_owned(),
-            macs: interfaces
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{} ({})",
-                        i.mac.as_deref().unwrap_or("no MAC"),
-                        i.if_type.as_deref().unwrap_or("?")
-                    )
-                })
-                .collect(),
-        });
+        return Err(no_such_mac(name, mac.unwrap_or("(any)"), &interfaces));
     };
     stored.domain.remove_interface(&found);
     store.save(&mut stored)?;
     Ok(found)
+}
+
+/// Plugs (`up`) or unplugs the card with MAC `mac` in the stored definition of `name`
+/// (`<link state>`, virsh's `domif-setlink --config`): an unplugged card is attached with its
+/// link down and no passt runs for it.
+pub fn set_link_state(
+    store: &DomainStore,
+    name: &str,
+    mac: &str,
+    up: bool,
+) -> Result<(), NicEditError> {
+    let mut stored = store.get(name)?;
+    if !stored.domain.set_interface_link(mac, up) {
+        return Err(no_such_mac(name, mac, &stored.domain.interfaces()));
+    }
+    store.save(&mut stored)?;
+    Ok(())
+}
+
+/// The error for a MAC no card of `name` has, listing the cards it has.
+fn no_such_mac(name: &str, mac: &str, interfaces: &[Interface]) -> NicEditError {
+    NicEditError::NoSuchMac {
+        domain: name.to_owned(),
+        mac: mac.to_owned(),
+        macs: interfaces
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} ({})",
+                    i.mac.as_deref().unwrap_or("no MAC"),
+                    i.if_type.as_deref().unwrap_or("?")
+                )
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct NicPlan {
     pub generated_mac: bool,
     /// Host→guest forwards for passt.
     pub forwards: Vec<Forward>,
+    /// `<link state='down'/>`: the guest sees the card with its cable out, and no passt runs
+    /// for it (so a VM starts where passt is missing, once the user has said so this way).
+    pub link_down: bool,
 }
 
 /// One `<portForward>` as a passt option: `-t SPEC` or `-u SPEC`.
@@ -153,11 +156,21 @@ fn map_one(interface: &Interface, uuid: &str, position: usize) -> Result<NicPlan
         .iter()
         .map(forward)
         .collect::<Result<Vec<_>, _>>()?;
+    let link_down = match interface.link_state.as_deref() {
+        None | Some("up") => false,
+        Some("down") => true,
+        Some(other) => {
+            return Err(format!(
+                "<link state='{other}'> is not a link state; write 'up' or 'down'"
+            ));
+        }
+    };
     Ok(NicPlan {
         id: format!("net{position}"),
         mac,
         generated_mac,
         forwards,
+        link_down,
     })
 }
 

@@ -42,8 +42,9 @@ pub enum PasstError {
     /// No passt on this host.
     #[error(
         "network interface {nic} needs passt for user-mode networking, but '{program}' is not \
-         installed; install the Debian package 'passt' (sudo apt install passt), or remove the \
-         <interface> to start the VM without a network"
+         installed; install the Debian package 'passt' (sudo apt install passt), or unplug the \
+         card to start the VM without its network (<link state='down'/> in the <interface>, or \
+         remove the <interface>)"
     )]
     NotInstalled {
         /// The card (`net0`).
@@ -139,6 +140,17 @@ fn start_with(
     let mut nics = Vec::new();
     let offline = !has_default_route();
     for plan in plans {
+        if plan.link_down {
+            let stream =
+                FrameStream::unplugged().map_err(os_error(&plan.id, "creating a socket"))?;
+            tracing::info!(vm = vm_name, nic = %plan.id, "link down in the definition: no passt");
+            nics.push(NetConfig {
+                id: plan.id.clone(),
+                mac: plan.mac,
+                backend: NetBackend::Stream(stream),
+            });
+            continue;
+        }
         check_ports(plan)?;
         let (stream, child) = spawn(program, vm_name, plan, offline)?;
         backends.children.push((plan.id.clone(), child));

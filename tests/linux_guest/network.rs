@@ -192,3 +192,30 @@ fn a_killed_passt_takes_the_link_down_and_the_vm_keeps_running() {
     let done = guest.finish(BOOT);
     assert!(done.state.is_final());
 }
+
+/// A card unplugged in the definition (`<link state='down'/>`, virsh's `domif-setlink … down`):
+/// no passt runs for it, and the guest has the card with no carrier.
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn an_unplugged_card_is_there_without_carrier_and_without_passt() {
+    let guest = Guest::new("netwatch")
+        .name("linux-net-unplugged")
+        .device(
+            "<interface type='user'><mac address='52:54:00:de:ad:02'/><backend type='passt'/>\
+             <model type='virtio'/><link state='down'/></interface>",
+        )
+        .start();
+    assert!(
+        guest.network.pids().is_empty(),
+        "no passt for an unplugged card"
+    );
+    guest.wait_for("VIREO-L2 NET LINK 52:54:00:de:ad:02", BOOT);
+    guest.wait_for("VIREO-L2 NET CARRIER 0", BOOT);
+    assert!(
+        guest.text().contains("VIREO-L2 NET NO-LEASE"),
+        "no DHCP lease without a link"
+    );
+    assert_eq!(guest.vm.state(), VmState::Running);
+    guest.vm.force_off();
+    guest.finish(BOOT);
+}

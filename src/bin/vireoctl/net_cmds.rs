@@ -1,5 +1,5 @@
 //! Network verbs with virsh's syntax and output: `domiflist`, `domifaddr`, `attach-interface`,
-//! `detach-interface`. Interfaces are added to and removed from the stored definition only
+//! `detach-interface`, `domif-setlink`, `domif-getlink`. Interfaces are added to and removed from the stored definition only
 //! (`launch::nic_edit`); on a running domain only `--config` is accepted.
 
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use vireo::domain::{Domain, DomainStore};
 use vireo::engine::config::format_mac;
-use vireo::launch::nic_edit::{NicToAttach, attach_interface, detach_interface};
+use vireo::launch::nic_edit::{NicToAttach, attach_interface, detach_interface, set_link_state};
 use vireo::launch::nics::generated_mac;
 use vireo::launch::{passt, runner};
 
@@ -69,6 +69,32 @@ pub enum NetCommand {
         #[arg(long)]
         persistent: bool,
     },
+    /// Plug or unplug a network card (`<link state>`): an unplugged card is there with its link
+    /// down, and no passt runs for it.
+    #[command(name = "domif-setlink")]
+    DomifSetlink {
+        /// The domain's name.
+        domain: String,
+        /// The card's MAC address.
+        interface: String,
+        /// up or down.
+        #[arg(value_parser = ["up", "down"])]
+        state: String,
+        /// Change the stored definition (required while the VM runs).
+        #[arg(long)]
+        config: bool,
+    },
+    /// Show whether a network card is plugged (`<link state>`: up or down).
+    #[command(name = "domif-getlink")]
+    DomifGetlink {
+        /// The domain's name.
+        domain: String,
+        /// The card's MAC address.
+        interface: String,
+        /// Read the stored definition even while the VM runs.
+        #[arg(long)]
+        config: bool,
+    },
 }
 
 pub fn run(cmd: NetCommand) -> anyhow::Result<ExitCode> {
@@ -120,6 +146,49 @@ pub fn run(cmd: NetCommand) -> anyhow::Result<ExitCode> {
                      interface until it stops"
                 );
             }
+        }
+        NetCommand::DomifSetlink {
+            domain,
+            interface,
+            state,
+            config,
+        } => {
+            let running = refuse_live(&domain, config, false, "link change")?;
+            set_link_state(
+                &DomainStore::open_default()?,
+                &domain,
+                &interface,
+                state == "up",
+            )?;
+            println!("Device updated successfully");
+            if running {
+                println!(
+                    "The stored definition of '{domain}' changed; the running VM's card keeps its \
+                     link until the VM stops"
+                );
+            }
+        }
+        NetCommand::DomifGetlink {
+            domain,
+            interface,
+            config,
+        } => {
+            let found = current(&domain, config)?
+                .interfaces()
+                .into_iter()
+                .find(|i| {
+                    i.mac
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(&interface))
+                });
+            let Some(card) = found else {
+                bail!(
+                    "'{domain}' has no network card with MAC {interface}; `vireoctl domiflist \
+                     {domain}` lists them"
+                );
+            };
+            let state = card.link_state.as_deref().unwrap_or("up");
+            println!("{interface} {state}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -65,6 +65,17 @@ impl FrameStream {
         })
     }
 
+    /// A card with its cable out: a stream that is dead from the start (the guest sees the link
+    /// down; nothing is read or written).
+    pub fn unplugged() -> std::io::Result<Self> {
+        let (socket, _) = UnixStream::pair()?;
+        let stream = Self::new(socket)?;
+        if let Ok(mut buffers) = stream.inner.buffers.lock() {
+            buffers.dead = true;
+        }
+        Ok(stream)
+    }
+
     pub(crate) fn socket(&self) -> &UnixStream {
         &self.inner.socket
     }

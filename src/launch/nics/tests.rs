@@ -114,3 +114,19 @@ fn bad_interfaces_are_refused_naming_the_culprit_and_the_fix() {
     );
     assert!(text.contains("proto='sctp'"), "{text}");
 }
+
+#[test]
+fn link_state_down_unplugs_the_card_and_a_bad_state_is_named() {
+    let plans = domain_nics(&domain(
+        "<interface type='user'><link state='down'/></interface>\
+         <interface type='user'><link state='up'/></interface><interface type='user'/>",
+    ))
+    .unwrap();
+    let down: Vec<bool> = plans.iter().map(|p| p.link_down).collect();
+    assert_eq!(down, [true, false, false]);
+    let text = problems("<interface type='user'><link state='sideways'/></interface>");
+    assert!(
+        text.contains("<link state='sideways'>") && text.contains("'up' or 'down'"),
+        "{text}"
+    );
+}

@@ -34,6 +34,7 @@ fn plan(forwards: Vec<Forward>) -> NicPlan {
         mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56],
         generated_mac: false,
         forwards,
+        link_down: false,
     }
 }
 
@@ -76,6 +77,25 @@ fn a_missing_passt_names_the_package() {
     assert!(
         text.contains("net0") && text.contains("Debian package 'passt'"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_card_with_its_link_down_starts_without_passt() {
+    // The user's way of saying "start without this network": <link state='down'/>. No passt
+    // runs (a missing one is no error), and the engine's card is there with its link down.
+    let unplugged = NicPlan {
+        link_down: true,
+        ..plan(vec![tcp(free_port())])
+    };
+    let (nics, backends) = start_with("/nonexistent/passt", "vm", &[unplugged]).unwrap();
+    assert!(backends.pids().is_empty(), "no passt for an unplugged card");
+    assert_eq!(nics.len(), 1);
+    assert_eq!(nics[0].mac, [0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+    let NetBackend::Stream(stream) = &nics[0].backend;
+    assert!(
+        stream.buffers().lock().unwrap().dead,
+        "the card's link is down"
     );
 }
 
