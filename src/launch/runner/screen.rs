@@ -14,7 +14,7 @@
 //! Runner → viewer: one JSON [`ScreenUpdate`] line, then the payload its header announces.
 //! Viewer → runner: one JSON [`ScreenInput`] line each.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -281,6 +281,16 @@ pub struct ScreenReader<R> {
     input: R,
     frame: Framebuffer,
     cursor: CursorShape,
+}
+
+impl<R> std::fmt::Debug for ScreenReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScreenReader")
+            .field("width", &self.frame.width)
+            .field("height", &self.frame.height)
+            .field("seq", &self.frame.seq)
+            .finish()
+    }
 }
 
 impl<R: BufRead> ScreenReader<R> {

@@ -1,7 +1,7 @@
 //! The screen channel without a guest: a test draws into a [`Scanout`], serves it over a
 //! socket pair as the runner does, and reads it back as the viewer does.
 
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::os::unix::net::UnixStream;
 
 use super::*;
