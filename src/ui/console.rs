@@ -86,6 +86,8 @@ pub struct ConsoleWidgets {
     /// Send Key, screenshot, fullscreen.
     pub screen_tools: Vec<gtk::Widget>,
     pub toasts: adw::ToastOverlay,
+    /// Copy and paste, shown with the serial console.
+    pub serial_tools: [gtk::Widget; 2],
 }
 
 impl Component for Console {
@@ -98,8 +100,8 @@ impl Component for Console {
 
     fn init_root() -> adw::Window {
         adw::Window::builder()
-            .default_width(820)
-            .default_height(560)
+            .default_width(1024)
+            .default_height(720)
             .build()
     }
 
@@ -121,6 +123,7 @@ impl Component for Console {
             .build();
         header.pack_end(&paste);
         header.pack_end(&copy);
+        let serial_tools = [copy.clone().upcast::<gtk::Widget>(), paste.clone().upcast()];
         {
             let sender = sender.clone();
             copy.connect_clicked(move |_| sender.input(ConsoleMsg::Copy));
@@ -236,6 +239,7 @@ impl Component for Console {
             views,
             screen_tools,
             toasts,
+            serial_tools,
         };
         ComponentParts { model, widgets }
     }
@@ -322,10 +326,13 @@ impl Component for Console {
         for tool in &widgets.screen_tools {
             tool.set_visible(has_display);
         }
+        for tool in &widgets.serial_tools {
+            tool.set_visible(!on_screen);
+        }
         widgets.title.set_subtitle(&if on_screen && self.grabbed {
-            gettext("Keyboard grabbed — press Ctrl+Alt to release")
+            gettext("Ctrl+Alt releases the keyboard")
         } else if on_screen && self.screen_state == ScreenState::Showing {
-            gettext("Screen — click to control the guest")
+            gettext("Click to control the guest")
         } else if on_screen {
             gettext("Screen")
         } else if self.stream.is_some() {
@@ -369,6 +376,21 @@ impl Console {
     /// Everything the guest printed while this console was open (bounded to 1 MiB).
     pub fn transcript(&self) -> String {
         String::from_utf8_lossy(&self.transcript).into_owned()
+    }
+
+    /// What the screen page shows.
+    pub fn screen_state(&self) -> &ScreenState {
+        &self.screen_state
+    }
+
+    /// Whether the keyboard goes to the guest's screen.
+    pub fn is_grabbed(&self) -> bool {
+        self.grabbed
+    }
+
+    /// The screen view (for tests: its frames and placement).
+    pub fn screen_view(&self) -> &relm4::Controller<crate::ui::display::ScreenView> {
+        &self.screen.view
     }
 
     /// Whether the console is attached to a running VM.
