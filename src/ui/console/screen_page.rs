@@ -53,8 +53,7 @@ pub fn show_state(page: &ScreenPage, state: &ScreenState) {
         ScreenState::Blank => (
             gettext("The guest shows nothing yet"),
             gettext(
-                "The screen appears once the guest's virtio-gpu driver sets a mode. Until then \
-                 the serial console may say more.",
+                "The screen appears once the guest's virtio-gpu driver sets a mode. Until then the serial console may say more.",
             ),
         ),
         ScreenState::Unavailable(message) => {
