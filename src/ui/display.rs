@@ -440,7 +440,7 @@ impl ScreenView {
 fn spawn_reader(mut reader: Reader, slot: Slot, sender: &ComponentSender<ScreenView>) {
     let input = sender.input_sender().clone();
     std::thread::spawn(move || {
-        while let Ok(Some(changed)) = reader.next() {
+        while let Ok(Some(changed)) = reader.next_update() {
             if changed != Changed::Screen {
                 continue;
             }

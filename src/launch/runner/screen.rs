@@ -315,7 +315,7 @@ impl<R: BufRead> ScreenReader<R> {
 
     /// Waits for the next update and applies it. `Ok(None)`: the runner hung up (the VM
     /// stopped). An update that does not fit the screen is an error, not a crash.
-    pub fn next(&mut self) -> std::io::Result<Option<Changed>> {
+    pub fn next_update(&mut self) -> std::io::Result<Option<Changed>> {
         let mut line = String::new();
         if self.input.read_line(&mut line)? == 0 {
             return Ok(None);

@@ -64,7 +64,7 @@ fn read_until(
 ) -> Vec<Changed> {
     let mut seen = Vec::new();
     while !done(reader) {
-        seen.push(reader.next().unwrap().expect("the runner hung up"));
+        seen.push(reader.next_update().unwrap().expect("the runner hung up"));
     }
     seen
 }
@@ -132,9 +132,9 @@ fn a_reader_applies_bands_and_new_sizes() {
     let scanout = f.scanout.clone().unwrap();
     let mut s = serve_pair(f);
     // Nothing drawn yet: the screen is blank.
-    assert_eq!(s.reader.next().unwrap(), Some(Changed::Screen));
+    assert_eq!(s.reader.next_update().unwrap(), Some(Changed::Screen));
     assert!(s.reader.frame().rgba.is_empty());
-    assert_eq!(s.reader.next().unwrap(), Some(Changed::Cursor));
+    assert_eq!(s.reader.next_update().unwrap(), Some(Changed::Cursor));
     assert_eq!(
         s.reader.cursor(),
         &CursorShape::default(),
@@ -268,11 +268,11 @@ fn bad_updates_are_errors_not_crashes() {
         "garbage\n",
     ] {
         let mut reader = ScreenReader::new(BufReader::new(bad.as_bytes()));
-        assert!(reader.next().is_err(), "{bad}");
+        assert!(reader.next_update().is_err(), "{bad}");
     }
     let mut reader = ScreenReader::new(BufReader::new(&b""[..]));
     assert_eq!(
-        reader.next().unwrap(),
+        reader.next_update().unwrap(),
         None,
         "a hang-up is the end, not an error"
     );
