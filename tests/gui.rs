@@ -28,6 +28,8 @@ use gui_details::{
     details_boot_page_shows_disk_boot_order, details_show_nics_display_and_a_one_line_state,
     details_start_lists_every_problem, unreadable_definition_opens_the_xml_editor,
 };
+/// The console window's screen, fed by a fake runner.
+mod gui_display;
 /// Keyboard flow (xdotool) and checks where values are entered.
 mod gui_keyboard;
 /// Networking: the wizard's network selection, details network cards, Add Hardware.
@@ -976,7 +978,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 26] = [
+const TESTS: [(&str, fn()); 27] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -993,6 +995,10 @@ const TESTS: [(&str, fn()); 26] = [
     (
         "wizard_creates_starts_and_shows_the_console",
         wizard_creates_starts_and_shows_the_console,
+    ),
+    (
+        "console_shows_the_screen_and_sends_input",
+        gui_display::console_shows_the_screen_and_sends_input,
     ),
     (
         "details_cpu_page_edits_the_xml",

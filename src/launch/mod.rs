@@ -31,6 +31,7 @@ pub mod prepare;
 pub mod problems;
 pub mod runner;
 pub mod size_edit;
+pub mod viewer;
 
 pub use cpu_verdict::{
     cpu_host_problem, cpu_verdict, cpu_verdict_with, host_cpu_facts, missing_features, refusal,

@@ -13,7 +13,9 @@ use crate::domain::validate::{HostFacts, check_name};
 use crate::engine::config::DiskFormat;
 use crate::prefs::{CpuModePref, Prefs};
 
+mod display;
 mod network;
+pub use display::add_display;
 pub use network::NetworkChoice;
 
 /// How the new VM boots (step 1).
@@ -508,7 +510,8 @@ impl NewVmForm {
     /// The complete domain: the new-VM builder's document (CPU per `prefs` on `host`) with the
     /// [planned disks](Self::planned_disks), each with its real format (`<driver type>`), an
     /// `.iso` as a read-only CD-ROM (booted from when it is the boot image), and the chosen
-    /// [network card](NetworkChoice).
+    /// [network card](NetworkChoice), and a [screen](add_display) with a virtio keyboard and
+    /// tablet.
     pub fn build(
         &self,
         prefs: &Prefs,
@@ -528,6 +531,7 @@ impl NewVmForm {
             domain.set_boot_order(&["cdrom"]);
         }
         self.network.add_to(&mut domain);
+        add_display(&mut domain);
         Ok(domain)
     }
 }

@@ -54,6 +54,7 @@ mod display;
 mod ids;
 mod paths;
 pub mod protocol;
+pub mod screen;
 
 pub use display::{pointer, screenshot, send_keys};
 pub use ids::allocate_id;
@@ -288,6 +289,12 @@ fn handle_client(
         }
         Request::Pointer { x, y, buttons } => {
             display::move_pointer(vm, &summary.name, x, y, buttons)
+        }
+        Request::Screen => {
+            // Like a console, a viewer stays until it or the VM goes.
+            answering.fetch_sub(1, Ordering::SeqCst);
+            let _guard = Rebalance(answering);
+            return screen::serve(out, reader, vm.frontends(), &summary.name);
         }
         Request::Console => {
             // A console stays attached until the VM ends; it does not hold the exit back.

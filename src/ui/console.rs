@@ -1,6 +1,11 @@
-//! The serial console of a VM in a VTE terminal: scrollback, copy and paste, keyboard input to
-//! the guest, a banner saying why the VM stopped, and reconnection when it runs again (after a
-//! reboot, or a new start).
+//! The console window of a VM: the guest's screen ([`screen_page`]) and its serial console one
+//! click away. The serial console is a VTE terminal: scrollback, copy and paste, keyboard input
+//! to the guest, a banner saying why the VM stopped, and reconnection when it runs again (after
+//! a reboot, or a new start). The window opens on the serial console and turns to the screen
+//! the first time the guest shows something there, so a guest that only prints to its serial
+//! port is never hidden behind a black picture.
+
+mod screen_page;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -9,11 +14,13 @@ use std::time::Duration;
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::gtk::{gdk, glib, pango};
-use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
+use relm4::{Component, ComponentController, ComponentParts, ComponentSender, adw, gtk};
 use vte4::prelude::*;
 
 use crate::launch::runner;
 use crate::prefs::Prefs;
+use crate::ui::display::{ScreenMsg, ScreenOutput, ScreenState};
+use screen_page::ScreenPage;
 
 /// How long attaching may take before the console gives up on a runner that does not answer.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +38,14 @@ pub struct Console {
     transcript: Vec<u8>,
     /// A worker is connecting to the runner.
     attaching: bool,
+    /// The screen page.
+    screen: ScreenPage,
+    /// What the screen shows.
+    screen_state: ScreenState,
+    /// The keyboard goes to the guest's screen.
+    grabbed: bool,
+    /// The window turned to the screen once already (it does not turn again by itself).
+    turned_to_screen: bool,
 }
 
 /// The outcome of connecting to the runner, from a worker: the connection, or how the VM
@@ -50,6 +65,14 @@ pub enum ConsoleMsg {
     Reconnect,
     Copy,
     Paste,
+    /// News from the screen view.
+    Screen(ScreenOutput),
+    /// Press these Linux keys together on the guest's keyboard (the Send Key menu).
+    SendCombo(Vec<u16>),
+    /// Save a screenshot (asks where).
+    Screenshot,
+    /// A short note for the user.
+    Toast(String),
 }
 
 pub struct ConsoleWidgets {
@@ -58,6 +81,13 @@ pub struct ConsoleWidgets {
     pub terminal: vte4::Terminal,
     pub banner: gtk::Revealer,
     pub banner_label: gtk::Label,
+    /// "screen" and "serial".
+    pub views: adw::ViewStack,
+    /// Send Key, screenshot, fullscreen.
+    pub screen_tools: Vec<gtk::Widget>,
+    pub toasts: adw::ToastOverlay,
+    /// Copy and paste, shown with the serial console.
+    pub serial_tools: [gtk::Widget; 2],
 }
 
 impl Component for Console {
@@ -70,8 +100,8 @@ impl Component for Console {
 
     fn init_root() -> adw::Window {
         adw::Window::builder()
-            .default_width(820)
-            .default_height(560)
+            .default_width(1024)
+            .default_height(720)
             .build()
     }
 
@@ -93,6 +123,7 @@ impl Component for Console {
             .build();
         header.pack_end(&paste);
         header.pack_end(&copy);
+        let serial_tools = [copy.clone().upcast::<gtk::Widget>(), paste.clone().upcast()];
         {
             let sender = sender.clone();
             copy.connect_clicked(move |_| sender.input(ConsoleMsg::Copy));
@@ -151,11 +182,32 @@ impl Component for Console {
             .child(&terminal)
             .vexpand(true)
             .build();
+        let screen = screen_page::build(&name, &sender);
+        let views = adw::ViewStack::new();
+        views
+            .add_titled(&screen.stack, Some("screen"), &gettext("Screen"))
+            .set_icon_name(Some("video-display-symbolic"));
+        views
+            .add_titled(&scroller, Some("serial"), &gettext("Serial Console"))
+            .set_icon_name(Some("utilities-terminal-symbolic"));
+        views.set_visible_child_name("serial");
+        let switcher = adw::ViewSwitcher::builder()
+            .stack(&views)
+            .policy(adw::ViewSwitcherPolicy::Wide)
+            .build();
+        header.pack_start(&switcher);
+        let screen_tools = screen_page::tools(&window, &header, &sender);
+        {
+            let sender = sender.clone();
+            views.connect_visible_child_name_notify(move |_| sender.input(ConsoleMsg::Reconnect));
+        }
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
         content.append(&header);
         content.append(&banner);
-        content.append(&scroller);
-        window.set_content(Some(&content));
+        content.append(&views);
+        let toasts = adw::ToastOverlay::new();
+        toasts.set_child(Some(&content));
+        window.set_content(Some(&toasts));
 
         let mut model = Console {
             name,
@@ -163,6 +215,10 @@ impl Component for Console {
             banner: None,
             transcript: Vec::new(),
             attaching: false,
+            screen,
+            screen_state: ScreenState::Connecting,
+            grabbed: false,
+            turned_to_screen: false,
         };
         model.attach(&sender);
         // While detached, look for the VM to run again about once a second.
@@ -180,6 +236,10 @@ impl Component for Console {
             terminal,
             banner,
             banner_label,
+            views,
+            screen_tools,
+            toasts,
+            serial_tools,
         };
         ComponentParts { model, widgets }
     }
@@ -214,12 +274,24 @@ impl Component for Console {
             ConsoleMsg::Reconnect => {
                 if self.stream.is_none() {
                     self.attach(&sender);
-                } else {
-                    return;
                 }
             }
             ConsoleMsg::Copy => widgets.terminal.copy_clipboard_format(vte4::Format::Text),
             ConsoleMsg::Paste => paste_into(&widgets.terminal),
+            ConsoleMsg::Screen(ScreenOutput::State(state)) => {
+                screen_page::show_state(&self.screen, &state);
+                if state == ScreenState::Showing && !self.turned_to_screen {
+                    self.turned_to_screen = true;
+                    widgets.views.set_visible_child_name("screen");
+                }
+                self.screen_state = state;
+            }
+            ConsoleMsg::Screen(ScreenOutput::Grab(grabbed)) => self.grabbed = grabbed,
+            ConsoleMsg::SendCombo(codes) => self.screen.view.emit(ScreenMsg::SendCombo(codes)),
+            ConsoleMsg::Screenshot => {
+                screen_page::save_screenshot(&widgets.window, &self.name, &sender)
+            }
+            ConsoleMsg::Toast(text) => widgets.toasts.add_toast(adw::Toast::new(&text)),
         }
         self.update_view(widgets, sender);
     }
@@ -246,7 +318,24 @@ impl Component for Console {
         if let Some(text) = &self.banner {
             widgets.banner_label.set_text(text);
         }
-        widgets.title.set_subtitle(&if self.stream.is_some() {
+        let on_screen = widgets.views.visible_child_name().as_deref() == Some("screen");
+        let has_display = !matches!(self.screen_state, ScreenState::NoDisplay(_));
+        if let Some(page) = widgets.views.child_by_name("screen") {
+            widgets.views.page(&page).set_visible(has_display);
+        }
+        for tool in &widgets.screen_tools {
+            tool.set_visible(has_display);
+        }
+        for tool in &widgets.serial_tools {
+            tool.set_visible(!on_screen);
+        }
+        widgets.title.set_subtitle(&if on_screen && self.grabbed {
+            gettext("Ctrl+Alt releases the keyboard")
+        } else if on_screen && self.screen_state == ScreenState::Showing {
+            gettext("Click to control the guest")
+        } else if on_screen {
+            gettext("Screen")
+        } else if self.stream.is_some() {
             gettext("Serial console — connected")
         } else {
             gettext("Serial console — not connected")
@@ -287,6 +376,21 @@ impl Console {
     /// Everything the guest printed while this console was open (bounded to 1 MiB).
     pub fn transcript(&self) -> String {
         String::from_utf8_lossy(&self.transcript).into_owned()
+    }
+
+    /// What the screen page shows.
+    pub fn screen_state(&self) -> &ScreenState {
+        &self.screen_state
+    }
+
+    /// Whether the keyboard goes to the guest's screen.
+    pub fn is_grabbed(&self) -> bool {
+        self.grabbed
+    }
+
+    /// The screen view (for tests: its frames and placement).
+    pub fn screen_view(&self) -> &relm4::Controller<crate::ui::display::ScreenView> {
+        &self.screen.view
     }
 
     /// Whether the console is attached to a running VM.

@@ -29,6 +29,31 @@ pub fn choose_file(
         Some(&gettext("_Open")),
         Some(&gettext("_Cancel")),
     );
+    run_chooser(chooser, current, chosen);
+}
+
+/// Opens a save dialog titled `title` over `parent`, proposing the file name `suggested`, and
+/// calls `chosen` with the path the user accepts (the chooser asks before replacing a file).
+pub fn choose_save_file(
+    parent: Option<&gtk::Window>,
+    title: &str,
+    suggested: &str,
+    chosen: impl Fn(PathBuf) + 'static,
+) {
+    let chooser = gtk::FileChooserNative::new(
+        Some(title),
+        parent,
+        gtk::FileChooserAction::Save,
+        Some(&gettext("_Save")),
+        Some(&gettext("_Cancel")),
+    );
+    chooser.set_current_name(suggested);
+    run_chooser(chooser, "", chosen);
+}
+
+/// Shows `chooser`, starting in the folder of `current` when that names a file, and keeps it
+/// alive until it answers.
+fn run_chooser(chooser: gtk::FileChooserNative, current: &str, chosen: impl Fn(PathBuf) + 'static) {
     chooser.set_modal(true);
     let folder = std::path::Path::new(current.trim()).parent();
     if let Some(folder) = folder.filter(|f| f.is_dir()) {

@@ -4,6 +4,7 @@ pub mod about;
 pub mod app;
 pub mod console;
 pub mod details;
+pub mod display;
 pub mod file_chooser;
 pub mod i18n;
 pub mod keyboard;

@@ -116,8 +116,9 @@ pub struct WizardWidgets {
     pub network_user: gtk::CheckButton,
     pub network_none: gtk::CheckButton,
     pub network_note: gtk::Label,
-    /// The summary's rows (CPU, Memory, Boot, Storage, Network), each value as its subtitle.
-    pub summary: [adw::ActionRow; 5],
+    /// The summary's rows (CPU, Memory, Boot, Storage, Network, Display), each value as its
+    /// subtitle.
+    pub summary: [adw::ActionRow; 6],
     pub customize: gtk::Switch,
 }
 
@@ -355,6 +356,7 @@ impl Component for Wizard {
             gettext("Boot"),
             gettext("Storage"),
             gettext("Network"),
+            gettext("Display"),
         ];
         let summary = titles.map(|title| {
             let row = adw::ActionRow::builder().title(title).build();
@@ -574,14 +576,14 @@ fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
     }
 }
 
-/// The summary rows' values (CPU, Memory, Boot, Storage, Network): the CPU the VM will get
+/// The summary rows' values (CPU, Memory, Boot, Storage, Network, Display): the CPU the VM will get
 /// under the current preference, memory and vCPUs, how it boots, its disks (the same list
 /// Create records, so Boot and Storage never disagree), its network card.
 fn summary_values(
     form: &NewVmForm,
     host: &HostFacts,
     new_image: Option<&std::path::Path>,
-) -> [String; 5] {
+) -> [String; 6] {
     let prefs = Prefs::load().unwrap_or_default();
     let boot = match form.boot {
         BootKind::Kernel => gettext("Linux kernel {path}").replace("{path}", &form.kernel),
@@ -596,6 +598,8 @@ fn summary_values(
         boot,
         storage,
         network::summary(form.network),
+        // What `NewVmForm::build` adds to every new VM.
+        gettext("Screen (virtio-gpu) with virtio keyboard and tablet"),
     ]
 }
 

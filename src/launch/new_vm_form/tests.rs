@@ -243,3 +243,25 @@ fn the_network_choice_becomes_a_passt_card_or_none() {
     let domain = form.build(&prefs, &HostFacts::default(), None).unwrap();
     assert!(domain.interfaces().is_empty(), "{}", domain.to_xml());
 }
+
+#[test]
+fn a_new_vm_gets_a_screen_keyboard_and_tablet_that_start_maps() {
+    use crate::domain::validate::HostFacts;
+    use crate::engine::config::InputKind;
+    let prefs = Prefs {
+        new_vm_cpu_mode: CpuModePref::HvDefault,
+        ..Prefs::default()
+    };
+    let mut form = NewVmForm::with_defaults(HOST);
+    form.name = "vm".into();
+    form.kernel = "/boot/vmlinuz".into();
+    let domain = form.build(&prefs, &HostFacts::default(), None).unwrap();
+    let xml = domain.to_xml();
+    assert!(xml.contains("<model type='virtio'/>"), "{xml}");
+    let mapped = crate::launch::display::domain_display(&domain).expect("start takes them");
+    assert!(mapped.display.is_some(), "{xml}");
+    assert_eq!(mapped.inputs, [InputKind::Keyboard, InputKind::Tablet]);
+    assert!(mapped.warnings.is_empty(), "{:?}", mapped.warnings);
+    let problems = crate::domain::validate::document_problems(&domain);
+    assert!(problems.is_empty(), "{problems:?}");
+}

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use super::{Reply, Request, RunnerError, exchange, unexpected};
-use crate::engine::display::{BTN_LEFT, BTN_MIDDLE, BTN_RIGHT, EV_KEY, InputEvent, InputKind};
+use crate::engine::display::InputKind;
 use crate::engine::vm::Vm;
 
 /// The longest a key is held (the client waits for the answer).
@@ -65,17 +65,7 @@ pub(super) fn move_pointer(vm: &Vm, name: &str, x: u32, y: u32, buttons: u8) -> 
         };
     };
     tablet.move_to(x, y);
-    let events: Vec<InputEvent> = [BTN_LEFT, BTN_RIGHT, BTN_MIDDLE]
-        .iter()
-        .enumerate()
-        .map(|(bit, code)| InputEvent {
-            kind: EV_KEY,
-            code: *code,
-            value: u32::from(buttons >> bit & 1),
-        })
-        .chain([InputEvent::sync()])
-        .collect();
-    tablet.send(&events);
+    tablet.send(&super::screen::button_events(buttons));
     Reply::Ok
 }
 

@@ -38,6 +38,9 @@ pub enum Request {
     /// Move the virtio tablet's pointer to (`x`, `y`) on its 0..=32767 scale with `buttons`
     /// held (bit 0 left, 1 right, 2 middle).
     Pointer { x: u32, y: u32, buttons: u8 },
+    /// Attach a viewer to the guest's screen: the connection then carries screen updates one
+    /// way and keys, pointer and window size the other ([`super::screen`]).
+    Screen,
 }
 
 impl Request {
@@ -56,6 +59,7 @@ impl Request {
             Request::Screenshot => "screenshot",
             Request::SendKeys { .. } => "send-key",
             Request::Pointer { .. } => "pointer",
+            Request::Screen => "screen",
         }
     }
 }
@@ -80,6 +84,8 @@ pub enum Reply {
         /// The PNG's length.
         bytes: u64,
     },
+    /// Screen updates follow on this connection ([`super::screen`]).
+    Screen,
     /// Refused or failed; the message says why.
     Error {
         /// For the user.

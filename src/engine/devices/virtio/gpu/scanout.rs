@@ -236,6 +236,36 @@ impl Scanout {
         }
     }
 
+    /// Shows `pixels` (tightly packed rows in `mode`'s format) in `area`, switching to `mode`
+    /// first if the screen shows another: what a driver's SET_SCANOUT, transfer and flush do
+    /// together. For fake displays and the tests of viewers, which have no guest to draw.
+    /// An `area` outside the mode, or too few pixels, changes nothing.
+    pub fn draw(&self, mode: Mode, area: Rect, pixels: &[u8]) {
+        self.set_mode(Some(mode));
+        // `blit` reads its source at screen coordinates plus an origin; a source that starts
+        // `area.y` rows and `area.x` pixels before the packed pixels would need a negative one,
+        // so the packed rows are placed at their screen position in a scratch buffer.
+        let stride = (area.x as usize + area.width as usize) * 4;
+        let rows = area.height as usize;
+        if area.width == 0
+            || rows == 0
+            || !area.fits(mode.width, mode.height)
+            || pixels.len() < area.width as usize * rows * 4
+        {
+            return;
+        }
+        let mut source = vec![0u8; (area.y as usize + rows) * stride];
+        for (row, packed) in pixels
+            .chunks_exact(area.width as usize * 4)
+            .take(rows)
+            .enumerate()
+        {
+            let at = (area.y as usize + row) * stride + area.x as usize * 4;
+            source[at..at + packed.len()].copy_from_slice(packed);
+        }
+        self.blit(area, &source, stride, (0, 0));
+    }
+
     /// `events_read` of the device configuration.
     pub(super) fn events(&self) -> u32 {
         self.0.events.load(Ordering::SeqCst)

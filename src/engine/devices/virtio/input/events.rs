@@ -151,6 +151,12 @@ impl InputEvents {
         self.0.leds.load(Ordering::SeqCst)
     }
 
+    /// A copy of the events waiting for the guest, oldest first (for viewers' tests: what a
+    /// key press became, without a guest to read it).
+    pub fn pending_events(&self) -> Vec<InputEvent> {
+        self.pending().iter().copied().collect()
+    }
+
     /// How many events wait for the guest.
     pub fn pending_len(&self) -> usize {
         self.pending().len()
