@@ -153,5 +153,7 @@ impl Drop for VncServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         self.listener.wake();
+        // Now, not when the accepting thread lets go of the listener.
+        self.listener.remove_socket_file();
     }
 }

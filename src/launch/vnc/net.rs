@@ -109,11 +109,18 @@ impl Listener {
     }
 }
 
-impl Drop for Listener {
-    fn drop(&mut self) {
+impl Listener {
+    /// Removes a Unix listener's socket file (clients can no longer find it).
+    pub fn remove_socket_file(&self) {
         if let Self::Unix(_, path) = self {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.remove_socket_file();
     }
 }
 
