@@ -22,7 +22,12 @@ fn pattern(width: u32, height: u32, seed: u8) -> Vec<u8> {
     (0..width * height)
         .flat_map(|i| {
             let (x, y) = (i % width, i / width);
-            [x as u8 ^ seed, y as u8, (x + y) as u8 ^ seed.rotate_left(3), 0]
+            [
+                x as u8 ^ seed,
+                y as u8,
+                (x + y) as u8 ^ seed.rotate_left(3),
+                0,
+            ]
         })
         .collect()
 }
@@ -75,9 +80,15 @@ fn connect(setup: &Setup) -> Client<TcpStream> {
 #[test]
 fn a_client_sees_the_screens_pixels() {
     let setup = serve(None);
-    assert_eq!(setup.server.uri(), format!("vnc://127.0.0.1:{}", setup.port));
+    assert_eq!(
+        setup.server.uri(),
+        format!("vnc://127.0.0.1:{}", setup.port)
+    );
     let mut client = connect(&setup);
-    assert_eq!((client.width, client.height, client.name.as_str()), (W, H, "test-vm"));
+    assert_eq!(
+        (client.width, client.height, client.name.as_str()),
+        (W, H, "test-vm")
+    );
     client.request(false);
     let rects = client.read_update().unwrap();
     assert_eq!(

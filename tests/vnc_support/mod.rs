@@ -21,7 +21,9 @@ pub struct Client<S: Read + Write> {
     pub width: u32,
     pub height: u32,
     pub name: String,
+    /// The framebuffer in the wire format, `bytes_per_pixel` a pixel.
     pub fb: Vec<u8>,
+    pub bytes_per_pixel: u32,
 }
 
 /// Why the server refused the handshake.
@@ -74,7 +76,17 @@ impl<S: Read + Write> Client<S> {
             height,
             name: String::from_utf8_lossy(&name).into_owned(),
             fb: vec![0; (width * height * 4) as usize],
+            bytes_per_pixel: 4,
         })
+    }
+
+    /// SetPixelFormat with RFB's 16-byte PIXEL_FORMAT.
+    pub fn set_pixel_format(&mut self, format: [u8; 16]) {
+        let mut m = vec![0u8, 0, 0, 0];
+        m.extend_from_slice(&format);
+        self.stream.write_all(&m).unwrap();
+        self.bytes_per_pixel = u32::from(format[0] / 8);
+        self.fb = vec![0; (self.width * self.height * self.bytes_per_pixel) as usize];
     }
 
     pub fn set_encodings(&mut self, encodings: &[i32]) {
@@ -128,17 +140,18 @@ impl<S: Read + Write> Client<S> {
             };
             match rect.encoding {
                 0 => {
-                    row.resize((rect.width * 4) as usize, 0);
+                    let bpp = self.bytes_per_pixel;
+                    row.resize((rect.width * bpp) as usize, 0);
                     for y in rect.y..rect.y + rect.height {
                         self.stream.read_exact(&mut row)?;
-                        let at = ((y * self.width + rect.x) * 4) as usize;
+                        let at = ((y * self.width + rect.x) * bpp) as usize;
                         self.fb[at..at + row.len()].copy_from_slice(&row);
                     }
                 }
                 -223 => {
                     self.width = rect.width;
                     self.height = rect.height;
-                    self.fb = vec![0; (rect.width * rect.height * 4) as usize];
+                    self.fb = vec![0; (rect.width * rect.height * self.bytes_per_pixel) as usize];
                 }
                 other => panic!("unexpected encoding {other}"),
             }
