@@ -128,6 +128,20 @@ pub struct Graphics {
     pub graphics_type: Option<String>,
     pub port: Option<String>,
     pub listen: Option<String>,
+    /// `autoport='yes|no'`.
+    pub autoport: Option<String>,
+    /// `passwd` (VNC's 8-character password).
+    pub passwd: Option<String>,
+    /// The `<listen>` children, in order.
+    pub listens: Vec<GraphicsListen>,
+}
+
+/// `<graphics><listen type='address|socket|network|none' address='…' socket='…'/>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GraphicsListen {
+    pub listen_type: Option<String>,
+    pub address: Option<String>,
+    pub socket: Option<String>,
 }
 
 fn owned(value: Option<&str>) -> Option<String> {
@@ -439,8 +453,37 @@ impl Domain {
                 graphics_type: owned(el.attr("type")),
                 port: owned(el.attr("port")),
                 listen: owned(el.attr("listen")),
+                autoport: owned(el.attr("autoport")),
+                passwd: owned(el.attr("passwd")),
+                listens: el
+                    .children_named("listen")
+                    .map(|l| GraphicsListen {
+                        listen_type: owned(l.attr("type")),
+                        address: owned(l.attr("address")),
+                        socket: owned(l.attr("socket")),
+                    })
+                    .collect(),
             })
             .collect()
+    }
+
+    /// Sets attributes of the `index`th `<graphics>` (the live XML records the port a VNC
+    /// server got); false when there is no such element.
+    pub fn set_graphics_attrs(&mut self, index: usize, attrs: &[(&str, &str)]) -> bool {
+        let Some(devices) = self.document_mut().at_mut(&["devices"]) else {
+            return false;
+        };
+        let Some(graphics) = devices
+            .elements_mut()
+            .filter(|e| e.name() == "graphics")
+            .nth(index)
+        else {
+            return false;
+        };
+        for (name, value) in attrs {
+            graphics.set_attr(name, value);
+        }
+        true
     }
 
     pub fn videos(&self) -> Vec<Video> {

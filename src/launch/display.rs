@@ -4,15 +4,17 @@
 //!
 //! - `<video><model type='virtio'/>` is a virtio-gpu (a `<resolution>` is its first size);
 //!   `none` is no display; any other model is refused, naming the one supported.
-//! - `<graphics>` alone implies a display (libvirt adds a default `<video>` for it too); the
-//!   built-in engine serves no VNC or SPICE yet, which is a warning, not a refusal: the screen
-//!   is still there (`vireoctl screenshot`, Vireo's window).
+//! - `<graphics>` alone implies a display (libvirt adds a default `<video>` for it too).
+//!   `<graphics type='vnc'>` is served by the runner's VNC server ([`crate::launch::vnc`]);
+//!   the engine serves no SPICE, which is a warning, not a refusal: the screen is still there
+//!   (`vireoctl screenshot`, Vireo's window).
 //! - `<input type='keyboard|tablet' bus='virtio'/>` are virtio-input devices; USB ones become
 //!   virtio ones (with a warning); PS/2 ones, which libvirt adds to every x86 domain with
 //!   graphics, are left out quietly; mice and passthrough devices are left out with a warning.
 
 use crate::domain::Domain;
 use crate::engine::config::{DisplayConfig, InputKind};
+use crate::launch::vnc::{VncSettings, vnc_settings};
 
 /// The largest display side accepted from `<resolution>` (virtio-gpu resources are capped in
 /// host memory; 8K fits).
@@ -23,6 +25,8 @@ const MAX_SIDE: u32 = 8192;
 pub struct MappedDisplay {
     pub display: Option<DisplayConfig>,
     pub inputs: Vec<InputKind>,
+    /// The VNC server the runner starts, from the first `<graphics type='vnc'>`.
+    pub vnc: Option<VncSettings>,
     pub warnings: Vec<String>,
 }
 
@@ -62,13 +66,17 @@ pub fn domain_display(domain: &Domain) -> Result<MappedDisplay, String> {
         None if !graphics.is_empty() => mapped.display = Some(DisplayConfig::default()),
         None => {}
     }
-    for g in &graphics {
+    for (index, g) in graphics.iter().enumerate() {
         let kind = g.graphics_type.as_deref().unwrap_or("?");
+        if kind == "vnc" && mapped.vnc.is_none() {
+            mapped.vnc = vnc_settings(g, index, &mut mapped.warnings)?;
+            continue;
+        }
         mapped.warnings.push(format!(
             "<graphics type='{kind}'>: the built-in engine does not serve {} yet; the guest's \
              screen is shown in Vireo's window and by `vireoctl screenshot`",
             match kind {
-                "vnc" => "VNC",
+                "vnc" => "a second VNC server",
                 "spice" => "SPICE",
                 _ => "remote displays",
             }
@@ -172,11 +180,14 @@ mod tests {
     }
 
     #[test]
-    fn graphics_is_a_warning_and_implies_a_display() {
-        let m = map("<graphics type='vnc' port='-1'/><input type='tablet' bus='usb'/>").unwrap();
+    fn graphics_implies_a_display_vnc_is_served_and_spice_a_warning() {
+        let m = map("<graphics type='vnc' port='-1'/><graphics type='spice'/>\
+             <input type='tablet' bus='usb'/>")
+        .unwrap();
         assert_eq!(m.display, Some(DisplayConfig::default()));
         assert_eq!(m.inputs, [InputKind::Tablet]);
-        assert!(m.warnings[0].contains("VNC"), "{:?}", m.warnings);
+        assert_eq!(m.vnc.as_ref().map(|v| v.index), Some(0));
+        assert!(m.warnings[0].contains("SPICE"), "{:?}", m.warnings);
         assert!(m.warnings[1].contains("no USB"), "{:?}", m.warnings);
         assert_eq!(map("").unwrap(), MappedDisplay::default());
     }

@@ -32,6 +32,7 @@ pub mod problems;
 pub mod runner;
 pub mod size_edit;
 pub mod viewer;
+pub mod vnc;
 
 pub use cpu_verdict::{
     cpu_host_problem, cpu_verdict, cpu_verdict_with, host_cpu_facts, missing_features, refusal,

@@ -85,6 +85,8 @@ pub struct PreparedDomain {
     /// fills `config.nics` (nothing is started by preparing, so `define` and `validate` may
     /// prepare freely).
     pub nics: Vec<super::nics::NicPlan>,
+    /// The VNC server a runner starts for `<graphics type='vnc'>`.
+    pub vnc: Option<super::vnc::VncSettings>,
 }
 
 impl PreparedDomain {
@@ -260,6 +262,7 @@ fn prepare_facts(
         display: display.display,
         inputs: display.inputs,
     };
+    let vnc = display.vnc;
     let warnings = oversubscription(vcpus, host.online_cpus)
         .into_iter()
         .chain(super::cpu_verdict::no_long_mode_warning(&cpu))
@@ -271,6 +274,7 @@ fn prepare_facts(
         cpu,
         warnings,
         nics,
+        vnc,
     })
 }
 

@@ -116,6 +116,8 @@ pub struct RunningSummary {
     pub warnings: Vec<String>,
     /// The domain's id (see [`allocate_id`]).
     pub id: u32,
+    /// Where its VNC server listens (`vnc://127.0.0.1:5900`), if it has one.
+    pub display: Option<String>,
     /// Set when a client asked for an ACPI reboot: the runner starts the VM again once the
     /// guest has powered off.
     pub reboot_requested: Arc<AtomicBool>,
@@ -270,6 +272,7 @@ fn handle_client(
             id: summary.id,
             uptime_s: started.elapsed().as_secs(),
             warnings: summary.warnings.clone(),
+            display: summary.display.clone(),
         }),
         Request::CpuXml => Reply::CpuXml {
             xml: summary.cpu_xml.clone(),

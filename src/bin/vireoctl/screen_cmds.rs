@@ -1,5 +1,5 @@
 //! virsh's `screenshot`: a PNG of a running VM's screen (what its virtio-gpu shows), taken by
-//! the VM's runner.
+//! the VM's runner; and `domdisplay`: where its VNC server listens.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,15 +24,23 @@ pub enum ScreenCommand {
         #[arg(long)]
         screen: Option<u32>,
     },
+    /// Print the URI of a running VM's VNC server (vnc://127.0.0.1:5900, vnc+unix:///path).
+    Domdisplay {
+        /// The domain's name, id or UUID.
+        name: String,
+    },
 }
 
 pub fn run(cmd: ScreenCommand) -> anyhow::Result<ExitCode> {
-    let ScreenCommand::Screenshot {
-        name,
-        file,
-        file_option,
-        screen,
-    } = cmd;
+    let (name, file, file_option, screen) = match cmd {
+        ScreenCommand::Screenshot {
+            name,
+            file,
+            file_option,
+            screen,
+        } => (name, file, file_option, screen),
+        ScreenCommand::Domdisplay { name } => return domdisplay(&name),
+    };
     let store = DomainStore::open_default()?;
     let name = lookup::resolve(&store, &name)?;
     if let Some(head) = screen.filter(|s| *s != 0) {
@@ -52,4 +60,20 @@ pub fn run(cmd: ScreenCommand) -> anyhow::Result<ExitCode> {
         path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// virsh's `domdisplay`: the VNC URI the runner reports; an error when the VM serves none.
+fn domdisplay(name: &str) -> anyhow::Result<ExitCode> {
+    let store = DomainStore::open_default()?;
+    let name = lookup::resolve(&store, name)?;
+    match runner::info(&name)?.display {
+        Some(uri) => {
+            println!("{uri}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!(
+            "domain '{name}' serves no remote display; add <graphics type='vnc'/> with \
+             `vireoctl edit {name}` and start it again"
+        ),
+    }
 }

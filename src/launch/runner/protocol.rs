@@ -117,6 +117,10 @@ pub struct RunnerInfo {
     /// Warnings from the start (e.g. more vCPUs than host CPUs).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Where the VM's VNC server listens, as virsh's `domdisplay` prints it; `None` without
+    /// one (or from a runner older than VNC).
+    #[serde(default)]
+    pub display: Option<String>,
 }
 
 impl RunnerInfo {
@@ -174,6 +178,7 @@ mod tests {
             id: 3,
             uptime_s: 3,
             warnings: vec!["w".into()],
+            display: Some("vnc://127.0.0.1:5900".into()),
         });
         let line = encode(&info);
         assert_eq!(line.matches('\n').count(), 1, "{line}");
@@ -198,6 +203,7 @@ mod tests {
             id: 1,
             uptime_s: 0,
             warnings: vec![],
+            display: None,
         };
         let text = info.to_dominfo();
         assert!(text.contains("State:          paused\n"), "{text}");

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use vireo::domain::store::DomainStore;
 use vireo::engine::{Vm, VmState};
 use vireo::launch::runner::{self, Request, RunningSummary};
-use vireo::launch::{HostFacts, prepare};
+use vireo::launch::{HostFacts, prepare, vnc};
 
 use super::terminal::{ESCAPE, RawTerminal};
 
@@ -273,6 +273,11 @@ fn runner_main(
         let mut prepared = prepare(&domain, &host)?;
         let listener = runner::bind(name)?;
         bound = true;
+        // The VNC port is taken before the live XML is written, which records it.
+        let vnc = match prepared.vnc.take() {
+            Some(settings) => Some((vnc::bind(&settings, name)?, settings)),
+            None => None,
+        };
         let summary = RunningSummary {
             name: name.to_string(),
             vcpus: prepared.config.vcpus(),
@@ -285,11 +290,21 @@ fn runner_main(
                 None => runner::allocate_id()?,
             },
             reboot_requested: Default::default(),
+            display: match &vnc {
+                Some((listener, _)) => Some(listener.uri()?),
+                None => None,
+            },
         };
         // The live XML: what runs, with host-model replaced by its expansion.
         let mut live = domain.clone();
         if live.cpu_xml().is_some_and(|c| c.contains("host-model")) {
             live.set_cpu_xml(Some(&summary.cpu_xml))?;
+        }
+        if let Some(port) = vnc.as_ref().and_then(|(l, _)| l.port()) {
+            live.set_graphics_attrs(
+                vnc.as_ref().map_or(0, |(_, s)| s.index),
+                &[("port", &port.to_string())],
+            );
         }
         let live = live.to_xml();
         runner::write_live_xml(name, &live)?;
@@ -301,7 +316,11 @@ fn runner_main(
             Vm::start(prepared.config)
         }
         .map_err(|e| start_error(e, name))?;
-        Ok((vm, summary, listener, live, network))
+        let vnc = match vnc {
+            Some((listener, settings)) => Some(start_vnc(&vm, name, listener, &settings)?),
+            None => None,
+        };
+        Ok((vm, summary, listener, live, (network, vnc)))
     })();
     let mut out = std::io::stdout();
     let (vm, summary, listener, live, network) = match started {
@@ -343,6 +362,22 @@ fn runner_main(
         VmState::Crashed(_) => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// Serves the VM's screen over VNC until the returned server is dropped.
+fn start_vnc(
+    vm: &Vm,
+    name: &str,
+    listener: vnc::Listener,
+    settings: &vnc::VncSettings,
+) -> anyhow::Result<vnc::VncServer> {
+    let sources = vnc::VncSources::of(vm.frontends()).with_context(|| {
+        format!(
+            "domain '{name}' has <graphics type='vnc'> but no display to serve; remove              <video><model type='none'/></video> with `vireoctl edit {name}`"
+        )
+    })?;
+    vnc::VncServer::start(listener, sources, name, settings.password.as_deref())
+        .context("starting the VNC server")
 }
 
 /// The second half of `reboot`: the guest has powered off, so this runner becomes a fresh one

@@ -207,6 +207,33 @@ impl Scanout {
         std::mem::take(&mut self.screen().damage)
     }
 
+    /// Copies the screen's pixels, in the guest's format (`width * 4` bytes a row), into
+    /// `into` (resized to fit) and returns the mode with the [`Self::damage_count`] they
+    /// belong to; `None` when the guest shows nothing. For viewers that keep their own copy
+    /// and diff it (VNC): one copy under the lock, no conversion, and no fight over
+    /// [`Self::take_damage`], which has a single consumer.
+    pub fn copy_pixels(&self, into: &mut Vec<u8>) -> Option<(Mode, u64)> {
+        let screen = self.screen();
+        let mode = screen.mode?;
+        into.clear();
+        into.extend_from_slice(&screen.pixels);
+        Some((mode, self.damage_count()))
+    }
+
+    /// Shows `pixels` (a whole frame in `mode`, `width * 4` bytes a row) as if the guest had
+    /// set the mode and flushed the frame. For viewers' tests and benchmarks, which have no
+    /// guest; the device itself uses the crate-private calls.
+    pub fn present(&self, mode: Mode, pixels: &[u8]) {
+        self.set_mode(Some(mode));
+        let area = Rect {
+            x: 0,
+            y: 0,
+            width: mode.width,
+            height: mode.height,
+        };
+        self.blit(area, pixels, mode.width as usize * 4, (0, 0));
+    }
+
     /// The cursor as the guest last set it.
     pub fn cursor(&self) -> Cursor {
         self.screen().cursor.clone()

@@ -162,6 +162,12 @@ impl InputEvents {
         self.pending().len()
     }
 
+    /// Takes every waiting event, as the guest's driver would. For front ends' tests, which
+    /// have no guest to read them.
+    pub fn drain(&self) -> Vec<InputEvent> {
+        self.pending().drain(..).collect()
+    }
+
     pub(super) fn wake_fd(&self) -> &EventFd {
         &self.0.wake
     }
