@@ -266,3 +266,20 @@ fn start_warns_of_more_vcpus_than_host_cpus() {
     );
     env.stdout(&["destroy", "wide"]);
 }
+
+#[test]
+fn the_first_start_clears_the_wizards_never_started_marker() {
+    require_kvm!();
+    let env = Env::new("firststart");
+    env.define("fresh", &engine_support::probe_guest(), 'h');
+    let path = env.root.join("data/vireo/domains/fresh.xml");
+    let mut domain =
+        vireo::domain::Domain::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    domain.set_awaits_first_start(true);
+    std::fs::write(&path, domain.to_xml()).unwrap();
+    env.stdout(&["start", "fresh"]);
+    let after = vireo::domain::Domain::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(!after.awaits_first_start(), "{}", after.to_xml());
+    env.stdout(&["destroy", "fresh"]);
+    env.wait_for_state("fresh", "shut off");
+}

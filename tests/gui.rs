@@ -25,8 +25,10 @@ use gui_cpu::{
 /// The details window's Overview and Devices pages.
 mod gui_details;
 use gui_details::{
-    details_boot_page_shows_disk_boot_order, details_show_nics_display_and_a_one_line_state,
-    details_start_lists_every_problem, unreadable_definition_opens_the_xml_editor,
+    details_boot_page_shows_disk_boot_order,
+    details_offer_begin_installation_until_the_first_start,
+    details_show_nics_display_and_a_one_line_state, details_start_lists_every_problem,
+    unreadable_definition_opens_the_xml_editor,
 };
 /// The console window's screen, fed by a fake runner.
 mod gui_display;
@@ -978,7 +980,11 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 27] = [
+const TESTS: [(&str, fn()); 28] = [
+    (
+        "details_offer_begin_installation_until_the_first_start",
+        details_offer_begin_installation_until_the_first_start,
+    ),
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",

@@ -249,7 +249,7 @@ impl Component for Details {
             .build();
         header.pack_end(&apply);
         let start = gtk::Button::builder()
-            .label(gettext("_Start"))
+            .label(start_label(stored.domain.awaits_first_start()))
             .use_underline(true)
             .tooltip_text(gettext("Start the virtual machine with this configuration"))
             .visible(!matches!(run_state, RunState::Running | RunState::Paused))
@@ -424,6 +424,9 @@ impl Component for Details {
                 .set_visible(!matches!(state, RunState::Running | RunState::Paused));
             let changed = self.run_state != state;
             self.run_state = state;
+            if matches!(self.run_state, RunState::Running | RunState::Paused) {
+                self.started(widgets);
+            }
             if changed {
                 self.show_disks(widgets, &sender);
                 self.show_nics(widgets, &sender);
@@ -567,9 +570,34 @@ impl Details {
         self.dirty
     }
 
+    /// The VM runs: once it has, its Start button says "Start". Starting cleared the "never
+    /// started" marker on disk, so the definition is read again (a later Apply would otherwise
+    /// meet a changed file); the widgets' edits stay, as Apply writes only what differs.
+    fn started(&mut self, widgets: &DetailsWidgets) {
+        if !self.stored.domain.awaits_first_start() {
+            return;
+        }
+        match self.store.get(&self.stored.name) {
+            Ok(fresh) if !fresh.domain.awaits_first_start() => self.stored = fresh,
+            // Not cleared (yet) on disk: keep what Apply compares against, relabel only.
+            _ => self.stored.domain.set_awaits_first_start(false),
+        }
+        widgets.start.set_label(&start_label(false));
+    }
+
     /// The last error (from Apply or from adding a feature).
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
+    }
+}
+
+/// The Start button's label: virt-manager's "Begin Installation" for a VM the wizard made that
+/// has never run (customized before its first start), "Start" otherwise.
+fn start_label(awaits_first_start: bool) -> String {
+    if awaits_first_start {
+        gettext("_Begin Installation")
+    } else {
+        gettext("_Start")
     }
 }
 

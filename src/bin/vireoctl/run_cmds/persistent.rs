@@ -158,9 +158,14 @@ fn start(name: &str, attach: bool, paused: bool) -> anyhow::Result<ExitCode> {
         bail!("domain '{name}' is already running");
     }
     // Fail early (and in this terminal) on an unknown name.
-    DomainStore::open_default()?.get(name)?;
+    let store = DomainStore::open_default()?;
+    store.get(name)?;
     if let Err(code) = spawn_runner(name, None, paused)? {
         return Ok(code);
+    }
+    // The VM has run now: its details offer "Start" rather than "Begin Installation".
+    if let Err(error) = store.note_started(name) {
+        eprintln!("warning: {name} started, but its definition could not be updated: {error}");
     }
     println!(
         "Domain '{name}' started{}",
