@@ -22,6 +22,11 @@ mod gui_disks;
 use gui_cpu::{
     cpu_page_has_one_mode_control_and_a_searchable_model_list, cpu_wording_is_honest_on_this_host,
 };
+/// Autostart: the VMs marked start with the app; the login entry from Preferences.
+mod gui_autostart;
+use gui_autostart::{
+    opening_the_app_starts_the_vms_marked_autostart, preferences_write_and_remove_the_login_entry,
+};
 /// The details window's Overview and Devices pages.
 mod gui_details;
 use gui_details::{
@@ -980,11 +985,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 28] = [
-    (
-        "details_offer_begin_installation_until_the_first_start",
-        details_offer_begin_installation_until_the_first_start,
-    ),
+const TESTS: [(&str, fn()); 30] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1084,6 +1085,18 @@ const TESTS: [(&str, fn()); 28] = [
         add_hardware_works_with_the_keyboard,
     ),
     ("german_translation_is_used", german_translation_is_used),
+    (
+        "preferences_write_and_remove_the_login_entry",
+        preferences_write_and_remove_the_login_entry,
+    ),
+    (
+        "opening_the_app_starts_the_vms_marked_autostart",
+        opening_the_app_starts_the_vms_marked_autostart,
+    ),
+    (
+        "details_offer_begin_installation_until_the_first_start",
+        details_offer_begin_installation_until_the_first_start,
+    ),
 ];
 
 fn main() {

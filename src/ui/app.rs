@@ -285,6 +285,8 @@ impl Component for App {
             let _ = close_sender.send(AppMsg::CloseRequested);
             glib::Propagation::Stop
         });
+        // Like libvirt's session daemon on its start: the VMs marked autostart start now.
+        super::autostart::start_marked_vms(sender.input_sender().clone());
         ComponentParts { model, widgets }
     }
 
