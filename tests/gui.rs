@@ -47,7 +47,8 @@ use gui_disks::{
     wizard_existing_image_format_mismatch_is_shown_inline,
 };
 use gui_keyboard::{
-    details_refuses_a_missing_kernel_before_saving, wizard_works_with_the_keyboard_alone,
+    details_refuses_a_missing_kernel_before_saving, small_dialogs_work_with_the_keyboard,
+    wizard_works_with_the_keyboard_alone,
 };
 use gui_network::{
     add_hardware_works_with_the_keyboard, details_edit_network_cards_and_forwards,
@@ -1096,6 +1097,10 @@ const TESTS: [(&str, fn()); 30] = [
     (
         "details_offer_begin_installation_until_the_first_start",
         details_offer_begin_installation_until_the_first_start,
+    ),
+    (
+        "small_dialogs_work_with_the_keyboard",
+        small_dialogs_work_with_the_keyboard,
     ),
 ];
 

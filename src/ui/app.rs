@@ -1022,6 +1022,7 @@ fn shutdown_progress_dialog(
         .build();
     dialog.add_response("cancel", &gettext("_Cancel"));
     dialog.set_close_response("cancel");
+    dialog.set_default_response(Some("cancel"));
     let sender = sender.clone();
     dialog.connect_response(None, move |_, response| match response {
         "force-off" => sender.input(AppMsg::ForceOffRemaining),
