@@ -31,6 +31,9 @@ pub fn preferences_write_and_remove_the_login_entry() {
         )
     };
     assert!(!switch.is_active(), "no entry, so the switch is off");
+    // Scrolls the page down to the group for the screenshot.
+    switch.grab_focus();
+    super::snap(&prefs_window, "preferences-autostart");
     switch.set_active(true);
     wait_for("the login entry", || entry.is_file());
     let text = std::fs::read_to_string(&entry).unwrap();

@@ -266,6 +266,13 @@ pub fn details_offer_begin_installation_until_the_first_start() {
     open("fresh-install");
     open("ran-before");
     assert_eq!(label("fresh-install"), "_Begin Installation");
+    let fresh_window = app
+        .model()
+        .details("fresh-install")
+        .unwrap()
+        .widget()
+        .clone();
+    super::snap(&fresh_window, "details-begin-installation");
     assert_eq!(label("ran-before"), "_Start");
     // The VM ran (as `vireoctl start` does, the marker is cleared on disk first).
     store.note_started("fresh-install").unwrap();
