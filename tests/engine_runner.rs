@@ -266,3 +266,61 @@ fn start_warns_of_more_vcpus_than_host_cpus() {
     );
     env.stdout(&["destroy", "wide"]);
 }
+
+#[test]
+fn the_first_start_clears_the_wizards_never_started_marker() {
+    require_kvm!();
+    let env = Env::new("firststart");
+    env.define("fresh", &engine_support::probe_guest(), 'h');
+    let path = env.root.join("data/vireo/domains/fresh.xml");
+    let mut domain =
+        vireo::domain::Domain::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    domain.set_awaits_first_start(true);
+    std::fs::write(&path, domain.to_xml()).unwrap();
+    env.stdout(&["start", "fresh"]);
+    let after = vireo::domain::Domain::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(!after.awaits_first_start(), "{}", after.to_xml());
+    env.stdout(&["destroy", "fresh"]);
+    env.wait_for_state("fresh", "shut off");
+}
+
+#[test]
+fn start_autostart_starts_only_the_marked_vms() {
+    require_kvm!();
+    let env = Env::new("autostart");
+    env.define("marked", &engine_support::probe_guest(), 'w');
+    env.define("unmarked", &engine_support::probe_guest(), 'w');
+    env.stdout(&["autostart", "marked"]);
+    let out = env.stdout(&["start", "--autostart"]);
+    assert!(out.contains("Domain 'marked' started"), "{out}");
+    assert_eq!(env.state("marked"), "running");
+    assert_eq!(env.state("unmarked"), "shut off");
+    // Running already: nothing left to start, and that is no error.
+    let again = env.stdout(&["start", "--autostart"]);
+    assert!(!again.contains("started"), "{again}");
+    env.stdout(&["destroy", "marked"]);
+    env.wait_for_state("marked", "shut off");
+}
+
+#[test]
+fn start_autostart_reports_a_failing_vm_and_still_starts_the_others() {
+    require_kvm!();
+    let env = Env::new("autofail");
+    env.define("aa-broken", Path::new("/nonexistent/vmlinuz"), 'w');
+    env.define("bb-good", &engine_support::probe_guest(), 'w');
+    env.stdout(&["autostart", "aa-broken"]);
+    env.stdout(&["autostart", "bb-good"]);
+    let out = env.vireoctl(&["start", "--autostart"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("autostart of 'aa-broken' failed")
+            && stderr.contains("/nonexistent/vmlinuz"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Domain 'bb-good' started"));
+    assert_eq!(env.state("bb-good"), "running");
+    assert_eq!(env.state("aa-broken"), "shut off");
+    env.stdout(&["destroy", "bb-good"]);
+    env.wait_for_state("bb-good", "shut off");
+}

@@ -22,11 +22,18 @@ mod gui_disks;
 use gui_cpu::{
     cpu_page_has_one_mode_control_and_a_searchable_model_list, cpu_wording_is_honest_on_this_host,
 };
+/// Autostart: the VMs marked start with the app; the login entry from Preferences.
+mod gui_autostart;
+use gui_autostart::{
+    opening_the_app_starts_the_vms_marked_autostart, preferences_write_and_remove_the_login_entry,
+};
 /// The details window's Overview and Devices pages.
 mod gui_details;
 use gui_details::{
-    details_boot_page_shows_disk_boot_order, details_show_nics_display_and_a_one_line_state,
-    details_start_lists_every_problem, unreadable_definition_opens_the_xml_editor,
+    details_boot_page_shows_disk_boot_order,
+    details_offer_begin_installation_until_the_first_start,
+    details_show_nics_display_and_a_one_line_state, details_start_lists_every_problem,
+    unreadable_definition_opens_the_xml_editor,
 };
 /// The console window's screen, fed by a fake runner.
 mod gui_display;
@@ -40,7 +47,8 @@ use gui_disks::{
     wizard_existing_image_format_mismatch_is_shown_inline,
 };
 use gui_keyboard::{
-    details_refuses_a_missing_kernel_before_saving, wizard_works_with_the_keyboard_alone,
+    details_refuses_a_missing_kernel_before_saving, small_dialogs_work_with_the_keyboard,
+    wizard_works_with_the_keyboard_alone,
 };
 use gui_network::{
     add_hardware_works_with_the_keyboard, details_edit_network_cards_and_forwards,
@@ -978,7 +986,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 27] = [
+const TESTS: [(&str, fn()); 31] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1078,6 +1086,22 @@ const TESTS: [(&str, fn()); 27] = [
         add_hardware_works_with_the_keyboard,
     ),
     ("german_translation_is_used", german_translation_is_used),
+    (
+        "preferences_write_and_remove_the_login_entry",
+        preferences_write_and_remove_the_login_entry,
+    ),
+    (
+        "opening_the_app_starts_the_vms_marked_autostart",
+        opening_the_app_starts_the_vms_marked_autostart,
+    ),
+    (
+        "details_offer_begin_installation_until_the_first_start",
+        details_offer_begin_installation_until_the_first_start,
+    ),
+    (
+        "small_dialogs_work_with_the_keyboard",
+        small_dialogs_work_with_the_keyboard,
+    ),
 ];
 
 fn main() {

@@ -12,6 +12,7 @@
 pub mod canon;
 pub mod cpu;
 pub mod devices;
+pub mod first_start;
 pub mod interfaces;
 pub mod model;
 pub mod name;

@@ -358,6 +358,18 @@ impl DomainStore {
         Ok(())
     }
 
+    /// Records that `name` has started: clears the wizard's "never started" marker (see
+    /// [`crate::domain::first_start`]) when it is there; a definition without it is not
+    /// rewritten.
+    pub fn note_started(&self, name: &str) -> Result<(), StoreError> {
+        let mut stored = self.get(name)?;
+        if !stored.domain.awaits_first_start() {
+            return Ok(());
+        }
+        stored.domain.set_awaits_first_start(false);
+        self.save(&mut stored)
+    }
+
     /// Renames a domain: the new file is written first, then the old one removed, so a crash in
     /// between leaves the domain defined (possibly twice), never lost.
     pub fn rename(&self, old: &str, new: &str) -> Result<StoredDomain, StoreError> {

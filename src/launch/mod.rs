@@ -9,6 +9,7 @@
 //! `vireoctl` share: the list of machines with their states ([`machines`]) and CPU editing
 //! ([`cpu_edit`]).
 
+pub mod autostart;
 pub mod boot_check;
 pub mod connections;
 pub mod cpu_edit;

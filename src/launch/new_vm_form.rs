@@ -532,6 +532,7 @@ impl NewVmForm {
         }
         self.network.add_to(&mut domain);
         add_display(&mut domain);
+        domain.set_awaits_first_start(true);
         Ok(domain)
     }
 }

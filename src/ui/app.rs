@@ -285,6 +285,8 @@ impl Component for App {
             let _ = close_sender.send(AppMsg::CloseRequested);
             glib::Propagation::Stop
         });
+        // Like libvirt's session daemon on its start: the VMs marked autostart start now.
+        super::autostart::start_marked_vms(sender.input_sender().clone());
         ComponentParts { model, widgets }
     }
 
@@ -1020,6 +1022,7 @@ fn shutdown_progress_dialog(
         .build();
     dialog.add_response("cancel", &gettext("_Cancel"));
     dialog.set_close_response("cancel");
+    dialog.set_default_response(Some("cancel"));
     let sender = sender.clone();
     dialog.connect_response(None, move |_, response| match response {
         "force-off" => sender.input(AppMsg::ForceOffRemaining),

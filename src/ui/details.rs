@@ -9,32 +9,29 @@ use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
 mod add_hardware;
 mod apply;
+mod boot;
 mod boot_disks;
+mod cpu;
 mod cpu_models;
+mod devices;
 mod disk_edits;
 mod disks;
+mod memory;
 mod nics;
 mod other_devices;
+mod overview;
+mod xml;
 
+pub use cpu::host_cpus;
 pub use disks::{DiskInfos, DiskRequest, DiskSection};
 pub use nics::{NicCard, NicMsg, NicSection};
 
 use super::rows;
 use crate::cpu::{CpuMap, Policy};
 use crate::domain::Domain;
-use crate::domain::model::OsText;
 use crate::domain::store::{DomainStore, StoredDomain};
-use crate::domain::units::Memory;
-use crate::launch::cpu_edit::{CpuChoice, CpuSettings, host_verdict, model_usability};
+use crate::launch::cpu_edit::{CpuChoice, CpuSettings};
 use crate::launch::machines::RunState;
-
-const POLICIES: [Policy; 5] = [
-    Policy::Force,
-    Policy::Require,
-    Policy::Optional,
-    Policy::Disable,
-    Policy::Forbid,
-];
 
 pub struct Details {
     store: DomainStore,
@@ -170,39 +167,6 @@ pub struct DetailsWidgets {
     pub xml: gtk::TextView,
 }
 
-fn mode_label(choice: CpuChoice) -> String {
-    match choice {
-        CpuChoice::HvDefault => gettext("Hypervisor default"),
-        CpuChoice::Custom => gettext("Named CPU model"),
-        CpuChoice::HostModel => gettext("Copy host CPU configuration (host-model)"),
-        CpuChoice::HostPassthrough => gettext("Host passthrough"),
-    }
-}
-
-fn memory_mib(domain: &Domain) -> u64 {
-    domain
-        .memory()
-        .ok()
-        .flatten()
-        .and_then(|m| m.bytes())
-        .map_or(0, |b| b >> 20)
-}
-
-fn labelled(group: &adw::PreferencesGroup, title: &str, value: &str) -> gtk::Label {
-    let label = gtk::Label::builder()
-        .label(value)
-        .selectable(true)
-        // One line: a wrapped state or UUID in a row's suffix breaks after every word.
-        .wrap(false)
-        .xalign(1.0)
-        .css_classes(["dim-label"])
-        .build();
-    let row = adw::ActionRow::builder().title(title).build();
-    row.add_suffix(&label);
-    group.add(&row);
-    label
-}
-
 fn entry(
     group: &adw::PreferencesGroup,
     title: &str,
@@ -210,19 +174,6 @@ fn entry(
     edited: impl Fn() + 'static,
 ) -> gtk::Entry {
     let (entry, _) = rows::entry_row(group, title, value);
-    entry.connect_changed(move |_| edited());
-    entry
-}
-
-/// An entry with a browse button, for a file path.
-fn path_entry(
-    group: &adw::PreferencesGroup,
-    title: &str,
-    value: &str,
-    what: &str,
-    edited: impl Fn() + 'static,
-) -> gtk::Entry {
-    let (entry, _) = super::file_chooser::path_row(group, title, value, what);
     entry.connect_changed(move |_| edited());
     entry
 }
@@ -298,7 +249,7 @@ impl Component for Details {
             .build();
         header.pack_end(&apply);
         let start = gtk::Button::builder()
-            .label(gettext("_Start"))
+            .label(start_label(stored.domain.awaits_first_start()))
             .use_underline(true)
             .tooltip_text(gettext("Start the virtual machine with this configuration"))
             .visible(!matches!(run_state, RunState::Running | RunState::Paused))
@@ -314,315 +265,46 @@ impl Component for Details {
         }
 
         // Overview.
-        let overview = adw::PreferencesPage::new();
-        let about = adw::PreferencesGroup::new();
-        labelled(&about, &gettext("Name"), &stored.name);
-        let title = entry(
-            &about,
-            &gettext("Title"),
-            &domain.title().unwrap_or_default(),
-            edited.clone(),
-        );
-        let description = entry(
-            &about,
-            &gettext("Description"),
-            &domain.description().unwrap_or_default(),
-            edited.clone(),
-        );
-        let state = labelled(
-            &about,
-            &gettext("State"),
-            &super::vm_list::state_text(&run_state),
-        );
-        labelled(&about, &gettext("UUID"), &domain.uuid().unwrap_or_default());
-        overview.add(&about);
-        add_page(
-            &stack,
-            "overview",
-            &gettext("Overview"),
-            "computer-symbolic",
-            &overview,
-        );
+        let overview::OverviewWidgets {
+            title,
+            description,
+            state,
+        } = overview::overview_page(&stack, &stored, &run_state, edited.clone());
 
         // CPU.
-        let cpu = CpuSettings::read(domain);
-        // Loaded once per process, by the host-facts worker started with the main window.
-        let map = crate::domain::cpu::cpu_map();
-        // Detected once, off the UI thread, when the main window opened.
-        let kvm = super::worker::host_facts().kvm_cpuid;
-        // Whether KVM enforces CPUID may take a probe guest to find out (then it is cached per
-        // host boot): measured off the UI thread; the host warning appears when it arrives.
-        let what = gettext("the host CPU check");
-        sender.oneshot_command(async move {
-            DetailsCmd::HostCpu(
-                super::worker::run_blocking(&what, || {
-                    crate::host::kvm::supported_cpuid().ok().map(|kvm| {
-                        let enforced = crate::launch::cpuid_enforcement().unwrap_or(true);
-                        crate::launch::host_cpu_facts(&kvm, enforced)
-                    })
-                })
-                .await,
-            )
-        });
-        let cpu_page = adw::PreferencesPage::new();
-        let mode_group = adw::PreferencesGroup::builder()
-            .title(gettext("CPU"))
-            .build();
-        let labels: Vec<String> = CpuChoice::ALL.iter().map(|c| mode_label(*c)).collect();
-        let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let cpu_mode = adw::ComboRow::builder()
-            .title(gettext("Mode"))
-            .model(&gtk::StringList::new(&label_refs))
-            .build();
-        mode_group.add(&cpu_mode);
-        {
-            let sender = sender.clone();
-            let syncing = syncing.clone();
-            cpu_mode.connect_selected_notify(move |row| {
-                if !syncing.get() {
-                    sender.input(DetailsMsg::CpuChoice(
-                        CpuChoice::ALL[row.selected() as usize],
-                    ));
-                }
-            });
-        }
-        let cpuid_note = gtk::Label::builder()
-            .label(super::new_vm_text::cpuid_not_enforced_text())
-            .wrap(true)
-            .xalign(0.0)
-            .visible(false)
-            .margin_top(6)
-            .css_classes(["warning"])
-            .build();
-        let model_row = adw::ExpanderRow::builder().title(gettext("Model")).build();
-        let usability = map
-            .map(|m| model_usability(m, kvm.as_ref()))
-            .unwrap_or_default();
-        let cpu_models::ModelList {
-            search: model_search,
-            buttons: model_buttons,
-        } = cpu_models::model_list(&model_row, usability, &syncing, &sender);
-        mode_group.add(&model_row);
-        mode_group.add(&cpuid_note);
-        cpu_page.add(&mode_group);
-
-        let feature_group = adw::PreferencesGroup::builder()
-            .title(gettext("Features"))
-            .description(gettext("Require, add (force), take if available (optional), hide (disable) or refuse (forbid) single CPU features"))
-            .build();
-        let features = gtk::ListBox::builder()
-            .selection_mode(gtk::SelectionMode::None)
-            .css_classes(["boxed-list"])
-            .build();
-        feature_group.add(&features);
-        let feature_entry = gtk::Entry::builder()
-            .placeholder_text(gettext("Feature name, e.g. avx2"))
-            .hexpand(true)
-            .build();
-        let add_feature = gtk::Button::with_label(&gettext("Add"));
-        let add_box = gtk::Box::builder().spacing(6).margin_top(6).build();
-        add_box.append(&feature_entry);
-        add_box.append(&add_feature);
-        feature_group.add(&add_box);
-        {
-            let sender = sender.clone();
-            let entry = feature_entry.clone();
-            let add = move || {
-                let name = entry.text().trim().to_string();
-                if !name.is_empty() {
-                    sender.input(DetailsMsg::AddFeature(name));
-                    entry.set_text("");
-                }
-            };
-            let add_again = add.clone();
-            add_feature.connect_clicked(move |_| add());
-            feature_entry.connect_activate(move |_| add_again());
-        }
-        cpu_page.add(&feature_group);
-
-        let topology_group = adw::PreferencesGroup::builder()
-            .title(gettext("Topology"))
-            .description(gettext(
-                "The vCPU count is always sockets × cores × threads",
-            ))
-            .build();
-        let vcpus = spin(
-            &topology_group,
-            &gettext("vCPUs"),
-            (1.0, 1024.0),
-            f64::from(cpu.vcpus),
-        );
-        let sockets = spin(
-            &topology_group,
-            &gettext("Sockets"),
-            (1.0, 1024.0),
-            f64::from(cpu.sockets),
-        );
-        let cores = spin(
-            &topology_group,
-            &gettext("Cores per socket"),
-            (1.0, 1024.0),
-            f64::from(cpu.cores),
-        );
-        let threads = spin(
-            &topology_group,
-            &gettext("Threads per core"),
-            (1.0, 8.0),
-            f64::from(cpu.threads),
-        );
-        {
-            let sender = sender.clone();
-            let syncing = syncing.clone();
-            vcpus.connect_value_changed(move |s| {
-                if !syncing.get() {
-                    sender.input(DetailsMsg::Vcpus(s.value_as_int() as u32));
-                }
-            });
-        }
-        for spin in [&sockets, &cores, &threads] {
-            let sender = sender.clone();
-            let syncing = syncing.clone();
-            let (s, c, t) = (sockets.clone(), cores.clone(), threads.clone());
-            spin.connect_value_changed(move |_| {
-                if !syncing.get() {
-                    sender.input(DetailsMsg::Topology(
-                        s.value_as_int() as u32,
-                        c.value_as_int() as u32,
-                        t.value_as_int() as u32,
-                    ));
-                }
-            });
-        }
-        let vcpu_warning = gtk::Label::builder()
-            .css_classes(["warning"])
-            .wrap(true)
-            .xalign(0.0)
-            .visible(false)
-            .margin_top(6)
-            .build();
-        topology_group.add(&vcpu_warning);
-        cpu_page.add(&topology_group);
-        add_page(
-            &stack,
-            "cpu",
-            &gettext("CPU"),
-            "vireo-cpu-symbolic",
-            &cpu_page,
-        );
+        let cpu::CpuPage {
+            cpu,
+            map,
+            cpu_mode,
+            cpuid_note,
+            model_row,
+            model_search,
+            model_buttons,
+            features,
+            feature_entry,
+            vcpus,
+            sockets,
+            cores,
+            threads,
+            vcpu_warning,
+        } = cpu::cpu_page(&stack, domain, &syncing, &sender);
 
         // Memory.
-        let memory_page = adw::PreferencesPage::new();
-        let memory_group = adw::PreferencesGroup::builder()
-            .title(gettext("Memory"))
-            .build();
-        let memory = spin(
-            &memory_group,
-            &gettext("Memory (MiB)"),
-            (16.0, 4.0 * 1024.0 * 1024.0),
-            memory_mib(domain) as f64,
-        );
-        {
-            let edited = edited.clone();
-            memory.connect_value_changed(move |_| edited());
-        }
-        memory_page.add(&memory_group);
-        add_page(
-            &stack,
-            "memory",
-            &gettext("Memory"),
-            "vireo-memory-symbolic",
-            &memory_page,
-        );
+        let memory = memory::memory_page(&stack, domain, edited.clone());
 
         // Boot.
-        let os = domain.os();
-        let boot_page = adw::PreferencesPage::new();
-        let boot_group = adw::PreferencesGroup::builder()
-            .title(gettext("Direct Kernel Boot"))
-            .build();
-        let kernel = path_entry(
-            &boot_group,
-            &gettext("Kernel"),
-            os.kernel.as_deref().unwrap_or(""),
-            &gettext("kernel"),
-            edited.clone(),
-        );
-        let initrd = path_entry(
-            &boot_group,
-            &gettext("Initrd"),
-            os.initrd.as_deref().unwrap_or(""),
-            &gettext("initrd"),
-            edited.clone(),
-        );
-        let cmdline = entry(
-            &boot_group,
-            &gettext("Kernel command line"),
-            os.cmdline.as_deref().unwrap_or(""),
-            edited.clone(),
-        );
-        if let Some(disk_boot) = boot_disks::disk_boot_group(domain) {
-            // A disk-booted VM: its disks and their order, not empty kernel fields.
-            boot_page.add(&disk_boot);
-            boot_group.set_visible(false);
-        }
-        boot_page.add(&boot_group);
-        add_page(
-            &stack,
-            "boot",
-            &gettext("Boot"),
-            "system-run-symbolic",
-            &boot_page,
-        );
+        let boot::BootWidgets {
+            kernel,
+            initrd,
+            cmdline,
+        } = boot::boot_page(&stack, domain, edited.clone());
 
         // Devices, as read from the XML.
-        let devices_page = adw::PreferencesPage::new();
-        let mut disk_section = DiskSection::new(&sender);
-        let running = matches!(run_state, RunState::Running | RunState::Paused);
-        disk_section.show(&domain.disks(), &DiskInfos::new(), running, &sender);
-        devices_page.add(&disk_section.group);
-
-        let mut nic_section = NicSection::new(&sender);
-        nic_section.show(domain, running, &sender);
-        devices_page.add(&nic_section.group);
-        devices_page.add(&other_devices::display_group(domain));
-        devices_page.add(&add_hardware::button_group(&sender));
-        add_page(
-            &stack,
-            "devices",
-            &gettext("Devices"),
-            "drive-harddisk-symbolic",
-            &devices_page,
-        );
+        let (disk_section, nic_section) =
+            devices::devices_page(&stack, domain, &run_state, &sender);
 
         // XML.
-        let xml = gtk::TextView::builder()
-            .monospace(true)
-            .top_margin(12)
-            .bottom_margin(12)
-            .left_margin(12)
-            .right_margin(12)
-            .build();
-        xml.buffer().set_text(&domain.to_xml());
-        {
-            let sender = sender.clone();
-            let syncing = syncing.clone();
-            xml.buffer().connect_changed(move |_| {
-                if !syncing.get() {
-                    sender.input(DetailsMsg::XmlEdited);
-                }
-            });
-        }
-        let xml_scroller = gtk::ScrolledWindow::builder()
-            .child(&xml)
-            .vexpand(true)
-            .build();
-        add_page(
-            &stack,
-            "xml",
-            &gettext("XML"),
-            "text-x-generic-symbolic",
-            &xml_scroller,
-        );
+        let xml = xml::xml_page(&stack, domain, &syncing, &sender);
 
         let error = gtk::Label::builder()
             .css_classes(["error"])
@@ -742,6 +424,9 @@ impl Component for Details {
                 .set_visible(!matches!(state, RunState::Running | RunState::Paused));
             let changed = self.run_state != state;
             self.run_state = state;
+            if matches!(self.run_state, RunState::Running | RunState::Paused) {
+                self.started(widgets);
+            }
             if changed {
                 self.show_disks(widgets, &sender);
                 self.show_nics(widgets, &sender);
@@ -874,48 +559,7 @@ impl Component for Details {
     }
 }
 
-/// This host's online CPUs (0 when unknown), read once.
-pub fn host_cpus() -> u32 {
-    static CPUS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| u32::try_from(crate::host::facts::online_cpus()).unwrap_or(u32::MAX))
-}
-
 impl Details {
-    /// Takes this host's CPU facts from the worker and re-judges the CPU as edited.
-    fn host_cpu_arrived(
-        &mut self,
-        widgets: &mut DetailsWidgets,
-        facts: Result<Option<crate::cpu::guest::HostCpuFacts>, String>,
-    ) {
-        match facts {
-            Ok(facts) => {
-                widgets
-                    .cpuid_note
-                    .set_visible(facts.as_ref().is_some_and(|f| !f.cpuid_enforced));
-                self.host_cpu = facts;
-                self.show_host_warning(widgets);
-            }
-            Err(error) => {
-                let toast = adw::Toast::new(&glib::markup_escape_text(&error));
-                toast.set_timeout(6);
-                widgets.toasts.add_toast(toast);
-            }
-        }
-    }
-
-    /// Shows or hides the note that more vCPUs than this host has CPUs make the guest slower.
-    fn show_vcpu_warning(&self, w: &DetailsWidgets) {
-        let host = host_cpus();
-        let vcpus = self.cpu.vcpus;
-        let text = (host > 0 && vcpus > host).then(|| {
-            gettext("More vCPUs ({vcpus}) than this host has CPUs ({host}): the guest will run slower, not faster")
-                .replace("{vcpus}", &vcpus.to_string())
-                .replace("{host}", &host.to_string())
-        });
-        w.vcpu_warning.set_visible(text.is_some());
-        w.vcpu_warning.set_text(&text.unwrap_or_default());
-    }
-
     /// The CPU settings as edited so far.
     pub fn cpu(&self) -> &CpuSettings {
         &self.cpu
@@ -926,139 +570,34 @@ impl Details {
         self.dirty
     }
 
+    /// The VM runs: once it has, its Start button says "Start". Starting cleared the "never
+    /// started" marker on disk, so the definition is read again (a later Apply would otherwise
+    /// meet a changed file); the widgets' edits stay, as Apply writes only what differs.
+    fn started(&mut self, widgets: &DetailsWidgets) {
+        if !self.stored.domain.awaits_first_start() {
+            return;
+        }
+        match self.store.get(&self.stored.name) {
+            Ok(fresh) if !fresh.domain.awaits_first_start() => self.stored = fresh,
+            // Not cleared (yet) on disk: keep what Apply compares against, relabel only.
+            _ => self.stored.domain.set_awaits_first_start(false),
+        }
+        widgets.start.set_label(&start_label(false));
+    }
+
     /// The last error (from Apply or from adding a feature).
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
     }
+}
 
-    fn add_feature(&mut self, name: String) {
-        let known = self
-            .map
-            .and_then(|m| m.feature(&name).map(|f| f.name().to_string()));
-        match known {
-            Some(canonical) if self.cpu.features.iter().any(|(n, _)| *n == canonical) => {
-                self.error =
-                    Some(gettext("{feature} is already listed").replace("{feature}", &canonical));
-            }
-            Some(canonical) => {
-                self.cpu.features.push((canonical, Policy::Require));
-                if self.cpu.choice == CpuChoice::HvDefault {
-                    self.cpu.choice = CpuChoice::HostModel;
-                }
-                self.dirty = true;
-            }
-            None => {
-                self.error = Some(
-                    gettext("Unknown CPU feature “{feature}”; `vireoctl cpu-features` lists the known ones")
-                        .replace("{feature}", &name),
-                );
-            }
-        }
-    }
-
-    /// Shows or hides the warning that this host cannot run the CPU as edited, naming what
-    /// KVM lacks and the fix, so a CPU that will not start here is never saved unknowingly.
-    /// Start's own resolution decides (`check=` and feature policies included), so this
-    /// warns exactly when starting would fail.
-    fn show_host_warning(&self, w: &DetailsWidgets) {
-        use crate::launch::{missing_features, refusal};
-        let verdict = match (self.map, &self.host_cpu) {
-            (Some(map), Some(host)) => host_verdict(&self.cpu, &self.stored.domain, map, host),
-            _ => None,
-        };
-        let text = match &verdict {
-            None => None,
-            Some(verdict) => {
-                let missing = missing_features(verdict);
-                if !missing.is_empty() {
-                    Some(gettext("This host's KVM cannot provide {features}, so the VM will not start here. Choose “Copy host CPU configuration” as the mode or pick a model marked usable.")
-                        .replace("{features}", &missing.join(", ")))
-                } else {
-                    refusal(verdict).map(|reason| {
-                        gettext("The VM will not start on this host with this CPU: {reason}")
-                            .replace("{reason}", &reason)
-                    })
-                }
-            }
-        };
-        w.host_warning.set_visible(text.is_some());
-        w.host_warning.set_text(&text.unwrap_or_default());
-    }
-
-    fn edited_domain(&self, w: &DetailsWidgets) -> Result<Domain, String> {
-        let mut domain = self.stored.domain.clone();
-        let text = |e: &gtk::Entry| e.text().trim().to_string();
-        if text(&w.title) != domain.title().unwrap_or_default() {
-            domain.set_title(&text(&w.title));
-        }
-        if text(&w.description) != domain.description().unwrap_or_default() {
-            domain.set_description(&text(&w.description));
-        }
-        let mib = w.memory.value_as_int().max(16) as u64;
-        if mib != memory_mib(&domain) {
-            domain.set_memory(Memory::mib(mib));
-            domain.set_current_memory(Memory::mib(mib));
-        }
-        let os = domain.os();
-        for (field, entry, current) in [
-            (OsText::Kernel, &w.kernel, os.kernel),
-            (OsText::Initrd, &w.initrd, os.initrd),
-            (OsText::Cmdline, &w.cmdline, os.cmdline),
-        ] {
-            let value = text(entry);
-            if value != current.unwrap_or_default() {
-                domain.set_os_text(field, Some(value.as_str()).filter(|v| !v.is_empty()));
-            }
-        }
-        self.cpu.write(&mut domain).map_err(|e| e.to_string())?;
-        Ok(domain)
-    }
-
-    /// Puts the CPU settings on the CPU page (without taking the changes as edits).
-    fn show_cpu(&self, w: &mut DetailsWidgets, sender: &ComponentSender<Self>) {
-        self.syncing.set(true);
-        let index = CpuChoice::ALL
-            .iter()
-            .position(|c| *c == self.cpu.choice)
-            .unwrap_or(0);
-        w.cpu_mode.set_selected(index as u32);
-        w.model_row
-            .set_sensitive(self.cpu.choice == CpuChoice::Custom);
-        w.model_row
-            .set_subtitle(self.cpu.model.as_deref().unwrap_or(""));
-        for (name, check) in &w.model_buttons {
-            if Some(name) == self.cpu.model.as_ref() {
-                check.set_active(true);
-            }
-        }
-        w.vcpus.set_value(f64::from(self.cpu.vcpus));
-        w.sockets.set_value(f64::from(self.cpu.sockets));
-        w.cores.set_value(f64::from(self.cpu.cores));
-        w.threads.set_value(f64::from(self.cpu.threads));
-        while let Some(child) = w.features.first_child() {
-            w.features.remove(&child);
-        }
-        for (index, (name, policy)) in self.cpu.features.iter().enumerate() {
-            let names: Vec<&str> = POLICIES.iter().map(|p| p.as_str()).collect();
-            let dropdown = gtk::DropDown::from_strings(&names);
-            dropdown.set_valign(gtk::Align::Center);
-            dropdown.set_selected(POLICIES.iter().position(|p| p == policy).unwrap_or(1) as u32);
-            let sender_policy = sender.clone();
-            dropdown.connect_selected_notify(move |d| {
-                sender_policy.input(DetailsMsg::FeaturePolicy(
-                    index,
-                    POLICIES[d.selected() as usize],
-                ));
-            });
-            let remove = rows::icon_button("user-trash-symbolic", &gettext("Remove"));
-            let sender_remove = sender.clone();
-            remove.connect_clicked(move |_| sender_remove.input(DetailsMsg::RemoveFeature(index)));
-            let row = adw::ActionRow::builder().title(name.as_str()).build();
-            row.add_suffix(&dropdown);
-            row.add_suffix(&remove);
-            w.features.append(&row);
-        }
-        self.syncing.set(false);
+/// The Start button's label: virt-manager's "Begin Installation" for a VM the wizard made that
+/// has never run (customized before its first start), "Start" otherwise.
+fn start_label(awaits_first_start: bool) -> String {
+    if awaits_first_start {
+        gettext("_Begin Installation")
+    } else {
+        gettext("_Start")
     }
 }
 

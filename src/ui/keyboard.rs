@@ -27,6 +27,33 @@ pub fn enter_presses_default(entry: &impl IsA<gtk::Editable>) {
     }
 }
 
+/// A message dialog's keys: Enter presses the `default` response (also from `fields`, the
+/// entries and spin buttons of its extra child), Escape gives its close response, and it
+/// opens with the focus in `fields`' first one, or on the default button when it has none.
+pub fn message_dialog_keys(
+    dialog: &relm4::adw::MessageDialog,
+    default: &str,
+    fields: &[&gtk::Widget],
+) {
+    dialog.set_default_response(Some(default));
+    for field in fields {
+        if let Some(editable) = field.dynamic_cast_ref::<gtk::Editable>() {
+            enter_presses_default(editable);
+        }
+    }
+    if let Some(first) = fields.first() {
+        focus_when_shown(dialog, *first);
+    } else {
+        // The dialog makes its default response's button the window's default widget; a
+        // check box in its extra child would otherwise take the focus (and Enter toggle it).
+        dialog.connect_map(|dialog| {
+            if let Some(button) = dialog.default_widget() {
+                button.grab_focus();
+            }
+        });
+    }
+}
+
 /// Puts the keyboard focus in `widget` once its window is shown (and now, if it already is).
 pub fn focus_when_shown(window: &impl IsA<gtk::Window>, widget: &impl IsA<gtk::Widget>) {
     let widget = widget.as_ref().clone();

@@ -2,6 +2,7 @@
 
 pub mod about;
 pub mod app;
+pub mod autostart;
 pub mod console;
 pub mod details;
 pub mod display;

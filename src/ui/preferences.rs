@@ -8,6 +8,7 @@ use relm4::adw::prelude::*;
 use relm4::{ComponentParts, ComponentSender, SimpleComponent, adw, gtk};
 
 use super::rows::{radio_row, spin_row};
+use crate::launch::autostart;
 use crate::prefs::{CpuModePref, Prefs};
 
 /// The Preferences window's state: the preferences as last saved.
@@ -22,6 +23,8 @@ pub enum PreferencesMsg {
     CpuMode(CpuModePref),
     FontSize(u32),
     ConfirmForceOff(bool),
+    /// Write (true) or remove the login entry that starts the VMs marked autostart.
+    LoginAutostart(bool),
 }
 
 /// The row title and the performance-versus-migration trade-off of each CPU choice.
@@ -87,6 +90,8 @@ pub struct PreferencesWidgets {
     pub cpu_mode_buttons: Vec<gtk::CheckButton>,
     pub font_size: gtk::SpinButton,
     pub confirm_force_off: gtk::Switch,
+    /// "Start VMs marked autostart when I log in": whether the XDG login entry exists.
+    pub login_autostart: gtk::Switch,
 }
 
 impl SimpleComponent for Preferences {
@@ -186,6 +191,7 @@ impl SimpleComponent for Preferences {
         }
         console_group.add(&confirm_row);
         page.add(&console_group);
+        let login_autostart = login_group(&page, &sender);
         window.add(&page);
 
         let widgets = PreferencesWidgets {
@@ -193,6 +199,7 @@ impl SimpleComponent for Preferences {
             cpu_mode_buttons,
             font_size,
             confirm_force_off,
+            login_autostart,
         };
         ComponentParts {
             model: Preferences {
@@ -210,6 +217,13 @@ impl SimpleComponent for Preferences {
             PreferencesMsg::CpuMode(mode) => next.new_vm_cpu_mode = mode,
             PreferencesMsg::FontSize(size) => next.console_font_size = size,
             PreferencesMsg::ConfirmForceOff(on) => next.confirm_force_off = on,
+            PreferencesMsg::LoginAutostart(on) => {
+                // Kept in the entry file itself (its presence is the setting), not in prefs.
+                if let Err(err) = set_login_autostart(on) {
+                    self.save_error = Some(err.to_string());
+                }
+                return;
+            }
         }
         if next == self.prefs {
             return;
@@ -228,6 +242,10 @@ impl SimpleComponent for Preferences {
             let text = gettext("Could not save the preferences: {error}").replace("{error}", error);
             widgets.window.add_toast(adw::Toast::new(&text));
         }
+        // The entry file is the setting: a failed write shows the switch off again.
+        widgets
+            .login_autostart
+            .set_active(autostart::login_entry_enabled());
         if let Some(index) = CpuModePref::ALL
             .iter()
             .position(|m| *m == self.prefs.new_vm_cpu_mode)
@@ -235,6 +253,45 @@ impl SimpleComponent for Preferences {
             widgets.cpu_mode_buttons[index].set_active(true);
         }
     }
+}
+
+/// The "Autostart" group: one switch for the login entry that runs
+/// `vireoctl start --autostart`; returns the switch.
+fn login_group(page: &adw::PreferencesPage, sender: &ComponentSender<Preferences>) -> gtk::Switch {
+    let group = adw::PreferencesGroup::builder()
+        .title(gettext("Autostart"))
+        .build();
+    let switch = gtk::Switch::builder()
+        .valign(gtk::Align::Center)
+        .active(autostart::login_entry_enabled())
+        .build();
+    let row = adw::ActionRow::builder()
+        .title(gettext("Start VMs marked autostart when I log in"))
+        .subtitle(gettext(
+            "Vireo also starts them when it opens. Mark a VM with “vireoctl autostart NAME”.",
+        ))
+        .activatable_widget(&switch)
+        .build();
+    row.add_suffix(&switch);
+    group.add(&row);
+    let sender = sender.clone();
+    switch.connect_active_notify(move |switch| {
+        sender.input(PreferencesMsg::LoginAutostart(switch.is_active()));
+    });
+    page.add(&group);
+    switch
+}
+
+/// Writes or removes the login entry, which runs this installation's `vireoctl`.
+fn set_login_autostart(on: bool) -> Result<(), autostart::AutostartError> {
+    let text = on.then(|| {
+        autostart::login_entry_text(
+            &crate::launch::machines::vireoctl_path(),
+            &gettext("Vireo virtual machines"),
+            &gettext("Starts the virtual machines marked autostart"),
+        )
+    });
+    autostart::set_login_entry(text.as_deref())
 }
 
 impl Preferences {

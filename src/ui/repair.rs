@@ -66,6 +66,9 @@ fn editor(
     dialog.add_responses(&[("cancel", &gettext("_Cancel")), ("save", &gettext("_Save"))]);
     dialog.set_response_appearance("save", adw::ResponseAppearance::Suggested);
     dialog.set_close_response("cancel");
+    // Enter in the editor is a new line; Save is the button the dialog's Enter presses
+    // once the focus leaves the text (Tab).
+    super::keyboard::message_dialog_keys(&dialog, "save", &[view.upcast_ref()]);
     let name = name.to_string();
     let parent = parent.clone();
     dialog.connect_response(Some("save"), move |_, _| {

@@ -11,12 +11,15 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
+mod boot;
 mod boot_files;
+mod name;
 mod network;
+mod size;
 mod storage;
 
-use super::new_vm_text::{cdrom_note, cpu_summary_text, problem_text};
-use super::rows::{self, radio_row};
+use super::new_vm_text::{cdrom_note, problem_text};
+use super::rows;
 use crate::domain::store::DomainStore;
 use crate::domain::validate::HostFacts;
 use crate::engine::config::DiskFormat;
@@ -237,91 +240,20 @@ impl Component for Wizard {
             .build();
 
         // Step 1: how to boot.
-        let boot_group = adw::PreferencesGroup::builder()
-            .title(gettext("How should the virtual machine start?"))
-            .build();
-        let boot_kernel = radio_row(
-            &boot_group,
-            &gettext("Linux kernel and initrd"),
-            &gettext("Boot a kernel directly, with an optional initial ramdisk"),
-            None,
-        );
-        let boot_disk = radio_row(
-            &boot_group,
-            &gettext("Existing disk image"),
-            &gettext("Boot an installed system from a raw or qcow2 image, or an ISO image"),
-            Some(&boot_kernel),
-        );
-        boot_kernel.set_active(true);
-        let kernel_group = adw::PreferencesGroup::builder()
-            .title(gettext("Kernel"))
-            .build();
-        let kernel = entry_row(
-            &kernel_group,
-            &gettext("Kernel"),
-            Some(&gettext("kernel")),
-            &sender,
-        );
-        let initrd = entry_row(
-            &kernel_group,
-            &gettext("Initrd (optional)"),
-            Some(&gettext("initrd")),
-            &sender,
-        );
-        let cmdline = entry_row(
-            &kernel_group,
-            &gettext("Kernel command line"),
-            None,
-            &sender,
-        );
-        cmdline.set_text("console=ttyS0");
-        let disk_group = adw::PreferencesGroup::builder()
-            .title(gettext("Disk Image"))
-            .description(gettext("Vireo starts guests by direct kernel boot; booting from a disk needs firmware, which Vireo's engine does not have yet. The VM is saved in libvirt's format, so virsh can run it, and opens in its details instead of starting."))
-            .visible(false)
-            .build();
-        let boot_image = entry_row(
-            &disk_group,
-            &gettext("Disk image"),
-            Some(&gettext("disk image")),
-            &sender,
-        );
-        let boot_note = note(&disk_group, "dim-label");
-        for (check, kind) in [
-            (&boot_kernel, BootKind::Kernel),
-            (&boot_disk, BootKind::DiskImage),
-        ] {
-            let sender = sender.clone();
-            check.connect_toggled(move |c| {
-                if c.is_active() {
-                    sender.input(WizardMsg::SetBoot(kind));
-                }
-            });
-        }
-        page(&stack, "boot", &[&boot_group, &kernel_group, &disk_group]);
+        let boot::BootWidgets {
+            boot_kernel,
+            boot_disk,
+            kernel,
+            initrd,
+            cmdline,
+            boot_image,
+            kernel_group,
+            disk_group,
+            boot_note,
+        } = boot::boot_page(&stack, &sender);
 
         // Step 2: memory and vCPUs.
-        let size_group = adw::PreferencesGroup::builder()
-            .title(gettext("Memory and Processors"))
-            .build();
-        let memory = spin_row(
-            &size_group,
-            &gettext("Memory (MiB)"),
-            &gettext("Up to {mib} MiB available on this host")
-                .replace("{mib}", &host.memory_mib.to_string()),
-            (16.0, host.memory_mib.max(16) as f64, 64.0),
-            form.memory_mib as f64,
-            &sender,
-        );
-        let vcpus = spin_row(
-            &size_group,
-            &gettext("vCPUs"),
-            &gettext("Up to {n} available on this host").replace("{n}", &host.cpus.to_string()),
-            (1.0, f64::from(host.cpus.max(1)), 1.0),
-            f64::from(form.vcpus),
-            &sender,
-        );
-        page(&stack, "size", &[&size_group]);
+        let (memory, vcpus) = size::size_page(&stack, host, &form, &sender);
 
         // Step 3: storage.
         let storage::StorageWidgets {
@@ -337,52 +269,14 @@ impl Component for Wizard {
         } = storage::storage_page(&stack, &form, &sender);
 
         // Step 4: name and summary.
-        let name_group = adw::PreferencesGroup::builder()
-            .title(gettext("Name"))
-            .build();
-        let name = entry_row(&name_group, &gettext("Name"), None, &sender);
-        let network::NetworkWidgets {
-            group: network_group,
-            user: network_user,
-            none: network_none,
-            note: network_note,
-        } = network::network_group(form.network, passt_installed, &sender);
-        let summary_group = adw::PreferencesGroup::builder()
-            .title(gettext("Summary"))
-            .build();
-        let titles = [
-            gettext("CPU"),
-            gettext("Memory"),
-            gettext("Boot"),
-            gettext("Storage"),
-            gettext("Network"),
-            gettext("Display"),
-        ];
-        let summary = titles.map(|title| {
-            let row = adw::ActionRow::builder().title(title).build();
-            summary_group.add(&row);
-            row
-        });
-        let start_group = adw::PreferencesGroup::new();
-        let customize = gtk::Switch::builder().valign(gtk::Align::Center).build();
-        let customize_row = adw::ActionRow::builder()
-            .title(gettext("Customize configuration before start"))
-            .subtitle(gettext(
-                "Open the details instead of starting the virtual machine",
-            ))
-            .activatable_widget(&customize)
-            .build();
-        customize_row.add_suffix(&customize);
-        start_group.add(&customize_row);
-        {
-            let sender = sender.clone();
-            customize.connect_active_notify(move |_| sender.input(WizardMsg::Edited));
-        }
-        page(
-            &stack,
-            "name",
-            &[&name_group, &network_group, &summary_group, &start_group],
-        );
+        let name::NameWidgets {
+            name,
+            network_user,
+            network_none,
+            network_note,
+            summary,
+            customize,
+        } = name::name_page(&stack, form.network, passt_installed, &sender);
 
         let problem = gtk::Label::builder()
             .css_classes(["error"])
@@ -541,12 +435,11 @@ impl Component for Wizard {
         }
         if self.step + 1 == STEPS {
             let new_image = self.store.as_ref().map(|s| form.new_image_path(s));
-            for (row, value) in
-                widgets
-                    .summary
-                    .iter()
-                    .zip(summary_values(form, &self.facts, new_image.as_deref()))
-            {
+            for (row, value) in widgets.summary.iter().zip(name::summary_values(
+                form,
+                &self.facts,
+                new_image.as_deref(),
+            )) {
                 row.set_subtitle(&glib::markup_escape_text(&value));
             }
         }
@@ -574,33 +467,6 @@ fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
         name: w.name.text().into(),
         customize: w.customize.is_active(),
     }
-}
-
-/// The summary rows' values (CPU, Memory, Boot, Storage, Network, Display): the CPU the VM will get
-/// under the current preference, memory and vCPUs, how it boots, its disks (the same list
-/// Create records, so Boot and Storage never disagree), its network card.
-fn summary_values(
-    form: &NewVmForm,
-    host: &HostFacts,
-    new_image: Option<&std::path::Path>,
-) -> [String; 6] {
-    let prefs = Prefs::load().unwrap_or_default();
-    let boot = match form.boot {
-        BootKind::Kernel => gettext("Linux kernel {path}").replace("{path}", &form.kernel),
-        BootKind::DiskImage => gettext("Disk image {path}").replace("{path}", &form.boot_image),
-    };
-    let storage = storage::summary(form, new_image);
-    [
-        cpu_summary_text(&prefs, host),
-        gettext("{mib} MiB, {n} vCPUs")
-            .replace("{mib}", &form.memory_mib.to_string())
-            .replace("{n}", &form.vcpus.to_string()),
-        boot,
-        storage,
-        network::summary(form.network),
-        // What `NewVmForm::build` adds to every new VM.
-        gettext("Screen (virtio-gpu) with virtio keyboard and tablet"),
-    ]
 }
 
 impl Wizard {
@@ -645,21 +511,6 @@ impl Wizard {
                     self.progress = Some(share);
                 }
             }
-        }
-    }
-
-    /// On arriving at the last step, fills the name field with a suggestion (so the wizard can
-    /// be finished with the mouse only) unless the user has typed a name of their own.
-    fn propose_name(&mut self, widgets: &WizardWidgets) {
-        let typed = widgets.name.text();
-        if !typed.is_empty() && self.suggested_name.as_deref() != Some(typed.as_str()) {
-            return;
-        }
-        let suggestion = self.form.suggest_name(self.store.as_ref());
-        if typed != suggestion.as_str() {
-            self.suggested_name = Some(suggestion.clone());
-            widgets.name.set_text(&suggestion);
-            self.form.name = suggestion;
         }
     }
 

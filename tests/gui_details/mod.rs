@@ -232,3 +232,70 @@ pub fn unreadable_definition_opens_the_xml_editor() {
     wait_for("the repaired definition", || store.get("typo-vm").is_ok());
     window.set_visible(false);
 }
+
+/// A VM the wizard made that has never run offers "Begin Installation" (virt-manager's
+/// wording) in its details; once it runs, and for any other VM, the button says "Start".
+pub fn details_offer_begin_installation_until_the_first_start() {
+    use vireo::domain::Domain;
+    use vireo::domain::store::DomainStore;
+    use vireo::launch::machines::RunState;
+    use vireo::ui::details::DetailsMsg;
+    let store = DomainStore::open_default().unwrap();
+    let xml = |name: &str| {
+        format!(
+            "<domain type='kvm'>\n  <name>{name}</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>/nonexistent/vmlinuz</kernel>\n  </os>\n</domain>\n"
+        )
+    };
+    let mut fresh = Domain::parse(&xml("fresh-install")).unwrap();
+    fresh.set_awaits_first_start(true);
+    store.define(&fresh.to_xml()).unwrap();
+    store.define(&xml("ran-before")).unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    let open = |name: &str| {
+        wait_for("the row", || app.widgets().vm_list.row(name).is_some());
+        assert!(app.widgets().vm_list.activate(name, "open"));
+        wait_for("the details window", || app.model().details(name).is_some());
+    };
+    let label = |name: &str| {
+        let model = app.model();
+        let details = model.details(name).unwrap();
+        details.widgets().start.label().unwrap().to_string()
+    };
+    open("fresh-install");
+    open("ran-before");
+    assert_eq!(label("fresh-install"), "_Begin Installation");
+    let fresh_window = app
+        .model()
+        .details("fresh-install")
+        .unwrap()
+        .widget()
+        .clone();
+    super::snap(&fresh_window, "details-begin-installation");
+    assert_eq!(label("ran-before"), "_Start");
+    // The VM ran (as `vireoctl start` does, the marker is cleared on disk first).
+    store.note_started("fresh-install").unwrap();
+    assert!(
+        !store
+            .get("fresh-install")
+            .unwrap()
+            .domain
+            .awaits_first_start()
+    );
+    app.model()
+        .details("fresh-install")
+        .unwrap()
+        .emit(DetailsMsg::RunState(RunState::Running));
+    wait_for("the relabelled button", || {
+        label("fresh-install") == "_Start"
+    });
+    for name in ["fresh-install", "ran-before"] {
+        app.model()
+            .details(name)
+            .unwrap()
+            .widget()
+            .set_visible(false);
+    }
+    window.set_visible(false);
+}

@@ -199,3 +199,102 @@ pub fn details_refuses_a_missing_kernel_before_saving() {
     }
     window.set_visible(false);
 }
+
+/// The first `T` under `widget` (depth first).
+fn first_descendant<T: IsA<gtk::Widget>>(widget: &gtk::Widget) -> Option<T> {
+    let mut child = widget.first_child();
+    while let Some(c) = child {
+        if let Ok(found) = c.clone().downcast::<T>() {
+            return Some(found);
+        }
+        if let Some(found) = first_descendant::<T>(&c) {
+            return Some(found);
+        }
+        child = c.next_sibling();
+    }
+    None
+}
+
+/// The smaller dialogs by keyboard (xdotool key presses): Resize opens with the cursor in the
+/// size and Enter resizes; Remove Disk opens on its safe default, so Enter and Escape both keep
+/// the disk; Add Disk opens in its size field and Enter adds the disk.
+pub fn small_dialogs_work_with_the_keyboard() {
+    use vireo::domain::store::DomainStore;
+    use vireo::engine::block;
+    use vireo::engine::config::DiskFormat;
+    use vireo::ui::details::DetailsMsg;
+    if xdotool(&["version"]).is_none() {
+        return;
+    }
+    let store = DomainStore::open_default().unwrap();
+    let images = store.dir().parent().unwrap().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let image = images.join("keys-first.raw");
+    let _ = std::fs::remove_file(&image);
+    block::create(&image, DiskFormat::Raw, 1 << 30, &mut |_| {}).unwrap();
+    store
+        .define(&format!(
+            "<domain type='kvm'>\n  <name>keys</name>\n  <memory unit='KiB'>65536</memory>\n  <vcpu>1</vcpu>\n  <os>\n    <type arch='x86_64'>hvm</type>\n    <kernel>/boot/vmlinuz</kernel>\n  </os>\n  <devices>\n    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source file='{}'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n  </devices>\n</domain>\n",
+            image.display()
+        ))
+        .unwrap();
+    let app = App::builder().launch(());
+    let window = app.widget().clone();
+    window.present();
+    wait_for("the row", || app.widgets().vm_list.row("keys").is_some());
+    assert!(app.widgets().vm_list.activate("keys", "open"));
+    wait_for("the details window", || {
+        app.model().details("keys").is_some()
+    });
+    let (sender, details_window) = {
+        let model = app.model();
+        let details = model.details("keys").unwrap();
+        (details.sender().clone(), details.widget().clone())
+    };
+    let disks = || store.get("keys").unwrap().domain.disks().len();
+    let open = |msg: DetailsMsg, heading: &str| {
+        sender.emit(msg);
+        wait_for(heading, || {
+            super::message_dialog(heading).is_some_and(|d| d.is_active())
+        });
+        super::message_dialog(heading).unwrap()
+    };
+
+    // Resize: the size field has the focus; typing a size and Enter resizes.
+    let dialog = open(DetailsMsg::AskResizeDisk("vda".into()), "Resize Disk vda");
+    let size = first_descendant::<gtk::SpinButton>(dialog.upcast_ref()).unwrap();
+    wait_for("the focus in the size", || focus_in(&dialog, &size));
+    press("ctrl+a");
+    type_text("3");
+    press("Return");
+    wait_for("the image resized", || {
+        std::fs::metadata(&image).unwrap().len() == 3 << 30
+    });
+    assert!(!dialog.is_visible(), "Enter closed the dialog");
+
+    // Remove Disk: destructive, so Enter (the default, Cancel) and Escape both keep it.
+    for key in ["Return", "Escape"] {
+        let dialog = open(DetailsMsg::AskRemoveDisk("vda".into()), "Remove Disk vda?");
+        press(key);
+        wait_for("the dialog to close", || !dialog.is_visible());
+        assert_eq!(disks(), 1, "{key} kept the disk");
+    }
+
+    // Add Disk: the size field has the focus; Enter adds a new image as vdb.
+    let dialog = open(DetailsMsg::AskAddDisk, "Add Disk");
+    let size = first_descendant::<gtk::SpinButton>(dialog.upcast_ref()).unwrap();
+    wait_for("the focus in the size", || focus_in(&dialog, &size));
+    press("ctrl+a");
+    type_text("1");
+    press("Return");
+    wait_for("vdb in the definition", || disks() == 2);
+
+    details_window.set_visible(false);
+    window.set_visible(false);
+    let added = store.get("keys").unwrap().domain.disks()[1].source.clone();
+    store.undefine("keys", false).unwrap();
+    let _ = std::fs::remove_file(&image);
+    if let Some(added) = added {
+        let _ = std::fs::remove_file(added);
+    }
+}

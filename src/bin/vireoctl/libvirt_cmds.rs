@@ -95,12 +95,17 @@ fn persistent(
     let (name, action) = match cmd {
         PersistentCommand::Start {
             name,
+            autostart,
             console,
             paused,
         } => {
             if console {
                 return unsupported_option(&uri, verb, "--console");
             }
+            // libvirtd starts its autostart domains itself, when it starts.
+            let Some(name) = name.filter(|_| !autostart) else {
+                return unsupported_option(&uri, verb, "--autostart");
+            };
             let name = conn.domain_name(&name)?;
             conn.start(&name, paused)?;
             println!("Domain '{name}' started");

@@ -202,6 +202,8 @@ fn the_definition_has_each_disk_with_its_real_format() {
     assert_eq!(disks.len(), 1);
     assert_eq!(disks[0].driver_type.as_deref(), Some("qcow2"));
     assert_eq!(disks[0].device.as_deref(), Some("disk"));
+    // A VM the wizard makes has never run: its details offer "Begin Installation".
+    assert!(domain.awaits_first_start());
 }
 
 #[test]

@@ -4,10 +4,12 @@
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
-use relm4::{ComponentSender, adw};
+use relm4::{ComponentSender, adw, gtk};
 
 use super::{Details, DetailsCmd, DetailsWidgets};
 use crate::domain::Domain;
+use crate::domain::model::OsText;
+use crate::domain::units::Memory;
 use crate::domain::validate::document_problems;
 use crate::launch::machines::RunState;
 
@@ -86,5 +88,35 @@ impl Details {
             Err(error) => self.error = Some(error),
         }
         w.apply.set_sensitive(self.dirty);
+    }
+
+    /// The definition with the widgets' values written into it.
+    pub(super) fn edited_domain(&self, w: &DetailsWidgets) -> Result<Domain, String> {
+        let mut domain = self.stored.domain.clone();
+        let text = |e: &gtk::Entry| e.text().trim().to_string();
+        if text(&w.title) != domain.title().unwrap_or_default() {
+            domain.set_title(&text(&w.title));
+        }
+        if text(&w.description) != domain.description().unwrap_or_default() {
+            domain.set_description(&text(&w.description));
+        }
+        let mib = w.memory.value_as_int().max(16) as u64;
+        if mib != super::memory::memory_mib(&domain) {
+            domain.set_memory(Memory::mib(mib));
+            domain.set_current_memory(Memory::mib(mib));
+        }
+        let os = domain.os();
+        for (field, entry, current) in [
+            (OsText::Kernel, &w.kernel, os.kernel),
+            (OsText::Initrd, &w.initrd, os.initrd),
+            (OsText::Cmdline, &w.cmdline, os.cmdline),
+        ] {
+            let value = text(entry);
+            if value != current.unwrap_or_default() {
+                domain.set_os_text(field, Some(value.as_str()).filter(|v| !v.is_empty()));
+            }
+        }
+        self.cpu.write(&mut domain).map_err(|e| e.to_string())?;
+        Ok(domain)
     }
 }

@@ -16,6 +16,7 @@ use super::{Details, DetailsMsg};
 use crate::domain::devices::Disk;
 use crate::engine::block::ImageInfo;
 use crate::engine::config::DiskFormat;
+use crate::ui::keyboard::message_dialog_keys;
 use crate::ui::new_vm_text::{cdrom_note, size_text};
 
 /// What Add disk asks for.
@@ -295,6 +296,11 @@ pub fn ask_add(window: &adw::Window, sender: &ComponentSender<Details>) {
     dialog.set_response_appearance("add", adw::ResponseAppearance::Suggested);
     let form = DiskForm::new();
     dialog.set_extra_child(Some(&form.group));
+    message_dialog_keys(
+        &dialog,
+        "add",
+        &[form.size.upcast_ref(), form.path.upcast_ref()],
+    );
     let sender = sender.clone();
     dialog.connect_response(None, move |_, response| {
         if response == "add" {
@@ -321,6 +327,8 @@ pub fn ask_remove(window: &adw::Window, disk: &Disk, sender: &ComponentSender<De
     // CD-ROMs and read-only images are shared media: never offered for deletion.
     delete.set_sensitive(!is_cdrom(disk) && !disk.readonly && disk.source.is_some());
     dialog.set_extra_child(Some(&delete));
+    // Removing is destructive: Enter keeps the disk, as the delete confirmation does.
+    message_dialog_keys(&dialog, "cancel", &[]);
     let sender = sender.clone();
     dialog.connect_response(None, move |_, response| {
         if response == "remove" {
@@ -362,6 +370,7 @@ pub fn ask_resize(
         gtk::CheckButton::with_label(&gettext("Allow shrinking: data past the new end is lost"));
     group.add(&shrink);
     dialog.set_extra_child(Some(&group));
+    message_dialog_keys(&dialog, "resize", &[size.upcast_ref()]);
     let sender = sender.clone();
     let target = target.to_string();
     dialog.connect_response(None, move |_, response| {

@@ -510,6 +510,8 @@ fn ask_remove(
     dialog.add_response("remove", &gettext("_Remove"));
     dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
     dialog.set_close_response("cancel");
+    // Removing is destructive: Enter keeps the card.
+    crate::ui::keyboard::message_dialog_keys(&dialog, "cancel", &[]);
     let sender = sender.clone();
     dialog.connect_response(None, move |_, response| {
         if response == "remove" {

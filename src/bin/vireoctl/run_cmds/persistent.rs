@@ -20,7 +20,13 @@ pub enum PersistentCommand {
     /// Start a defined VM; it keeps running after this command returns (--console attaches).
     Start {
         /// The domain's name or UUID.
-        name: String,
+        #[arg(required_unless_present = "autostart")]
+        name: Option<String>,
+        /// Start every VM marked with `vireoctl autostart` that is not running (what the login
+        /// entry written by the app's Preferences runs); a VM that fails is reported and the
+        /// others still start.
+        #[arg(long, conflicts_with_all = ["name", "console", "paused"])]
+        autostart: bool,
         /// Attach the serial console after starting.
         #[arg(long)]
         console: bool,
@@ -95,9 +101,13 @@ pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PersistentCommand::Start {
             name,
+            autostart,
             console,
             paused,
-        } => start(&resolve(&name)?, console, paused),
+        } => match name {
+            Some(name) if !autostart => start(&resolve(&name)?, console, paused),
+            _ => start_autostart(),
+        },
         PersistentCommand::Shutdown { name, mode } => {
             check_mode("shutdown", mode.as_deref())?;
             simple(&resolve(&name)?, Request::Shutdown, "is being shutdown")
@@ -158,9 +168,15 @@ fn start(name: &str, attach: bool, paused: bool) -> anyhow::Result<ExitCode> {
         bail!("domain '{name}' is already running");
     }
     // Fail early (and in this terminal) on an unknown name.
-    DomainStore::open_default()?.get(name)?;
-    if let Err(code) = spawn_runner(name, None, paused)? {
-        return Ok(code);
+    let store = DomainStore::open_default()?;
+    store.get(name)?;
+    if let Err(message) = spawn_runner(name, None, paused)? {
+        eprintln!("error: {message}");
+        return Ok(ExitCode::from(2));
+    }
+    // The VM has run now: its details offer "Start" rather than "Begin Installation".
+    if let Err(error) = store.note_started(name) {
+        eprintln!("warning: {name} started, but its definition could not be updated: {error}");
     }
     println!(
         "Domain '{name}' started{}",
@@ -170,6 +186,42 @@ fn start(name: &str, attach: bool, paused: bool) -> anyhow::Result<ExitCode> {
         return console(name);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `start --autostart`: starts every VM marked to start automatically that is not running (see
+/// [`vireo::launch::autostart`]); exit status 1 when any failed, each failure named.
+fn start_autostart() -> anyhow::Result<ExitCode> {
+    let store = DomainStore::open_default()?;
+    let results = vireo::launch::autostart::start_marked(&store, |name| {
+        match spawn_runner(name, None, false) {
+            Ok(Ok(())) => {
+                println!("Domain '{name}' started");
+                if let Err(error) = store.note_started(name) {
+                    eprintln!(
+                        "warning: {name} started, but its definition could not be updated: {error}"
+                    );
+                }
+                Ok(())
+            }
+            Ok(Err(message)) => Err(message),
+            Err(error) => Err(format!("{error:#}")),
+        }
+    });
+    let mut failed = false;
+    for outcome in &results {
+        if let Err(error) = &outcome.result {
+            eprintln!("error: autostart of '{}' failed: {error}", outcome.name);
+            failed = true;
+        }
+    }
+    if results.is_empty() {
+        println!("No VM marked to start automatically is waiting to start");
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `create FILE` without --console: a transient domain held by a detached runner.
@@ -184,20 +236,21 @@ pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
     if runner::is_running(&name) {
         bail!("domain '{name}' is already running");
     }
-    if let Err(code) = spawn_runner(&name, Some(file), false)? {
-        return Ok(code);
+    if let Err(message) = spawn_runner(&name, Some(file), false)? {
+        eprintln!("error: {message}");
+        return Ok(ExitCode::from(2));
     }
     println!("Domain '{name}' created from {}", file.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts `vireoctl runner` detached and waits for it to report the VM started. `Ok(Err(code))`
-/// when the runner refused (its message already printed).
+/// Starts `vireoctl runner` detached and waits for it to report the VM started. `Ok(Err(message))`
+/// when the runner refused.
 fn spawn_runner(
     name: &str,
     file: Option<&Path>,
     paused: bool,
-) -> anyhow::Result<Result<(), ExitCode>> {
+) -> anyhow::Result<Result<(), String>> {
     let exe = std::env::current_exe().context("cannot find the vireoctl executable")?;
     let mut child = Command::new(exe);
     child
@@ -236,8 +289,7 @@ fn spawn_runner(
     match first.trim().strip_prefix("error: ") {
         Some(message) => {
             let _ = child.wait();
-            eprintln!("error: {message}");
-            Ok(Err(ExitCode::from(2)))
+            Ok(Err(message.to_string()))
         }
         None if first.trim() == "ready" => Ok(Ok(())),
         None => bail!("the VM runner exited before the VM started"),
