@@ -9,6 +9,7 @@
 
 mod builtin;
 pub mod cross_host;
+pub mod events;
 mod error;
 mod hypervisor_cpu;
 pub mod libvirt;
