@@ -310,3 +310,33 @@ fn a_real_libvirtd_defines_runs_and_compares_cpus() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("<cpu"), "{}", stdout(&out));
 }
+
+/// A watched connection hears its daemon go away (the close callback), so the app can mark
+/// the host disconnected without polling.
+#[test]
+fn a_watched_connection_reports_the_daemon_going_away() {
+    use vireo::launch::connections::events::{ConnectionEvent, watch};
+    if let Some(missing) = Libvirtd::missing() {
+        return require_env::skip_or_fail(format!("needs {missing}"));
+    }
+    let daemon = Libvirtd::start();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (conn, watch) = watch(&daemon.uri(), move |e| {
+        let _ = tx.send(e);
+    })
+    .unwrap();
+    assert!(conn.list_domains().unwrap().is_empty());
+    drop(daemon);
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(ConnectionEvent::Closed(why)) => {
+                assert!(why.contains("closed"), "{why}");
+                break;
+            }
+            Ok(_) => continue,
+            Err(e) => panic!("no close event after the daemon stopped: {e}"),
+        }
+    }
+    drop(watch);
+    drop(conn);
+}
