@@ -13,6 +13,7 @@ pub mod events;
 mod error;
 mod hypervisor_cpu;
 pub mod libvirt;
+pub mod uri;
 
 pub use error::ConnectionError;
 

@@ -129,8 +129,46 @@ fn builtin_answer(domain_xml: &str) -> HostAnswer {
 pub fn baseline_of_hosts(
     targets: &[Target],
 ) -> Result<(String, Vec<HostVerdict>), ConnectionError> {
-    let mut cpus = Vec::new();
-    let mut unreachable = Vec::new();
+    let plan = plan_common_cpu(targets)?;
+    let unreachable = plan
+        .hosts
+        .into_iter()
+        .filter_map(|h| match h.loses {
+            Err(why) => Some(HostVerdict {
+                host: h.host,
+                answer: HostAnswer::Unreachable(why),
+            }),
+            Ok(_) => None,
+        })
+        .collect();
+    Ok((plan.cpu_xml, unreachable))
+}
+
+/// What one host gives up when a VM uses the common CPU instead of that host's host-model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLoss {
+    /// "This computer" or the URI.
+    pub host: String,
+    /// The features its host-model CPU has and the common CPU lacks (sorted), or why the host
+    /// could not be asked.
+    pub loses: Result<Vec<String>, String>,
+}
+
+/// The CPU all hosts can run and what each host loses with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommonCpu {
+    /// The migratable baseline, a `<cpu>` element.
+    pub cpu_xml: String,
+    /// Every host asked, in the order given.
+    pub hosts: Vec<HostLoss>,
+}
+
+/// Finds the migratable baseline of every reachable target's host-model CPU (see
+/// [`baseline_of_hosts`]) and, per host, the features its host-model has that the baseline
+/// lacks: what a VM gives up on that host for being able to move between all of them.
+pub fn plan_common_cpu(targets: &[Target]) -> Result<CommonCpu, ConnectionError> {
+    let mut models = Vec::new();
+    let mut hosts = Vec::new();
     let mut baseliner = None;
     for target in targets {
         let cpu = match target {
@@ -141,14 +179,13 @@ pub fn baseline_of_hosts(
                 Ok(cpu)
             }),
         };
-        match cpu {
-            Ok(cpu) => cpus.push(cpu),
-            Err(e) => unreachable.push(HostVerdict {
-                host: target.label().to_owned(),
-                answer: HostAnswer::Unreachable(e.to_string()),
-            }),
-        }
+        hosts.push(HostLoss {
+            host: target.label().to_owned(),
+            loses: cpu.as_ref().map(|_| Vec::new()).map_err(|e| e.to_string()),
+        });
+        models.push(cpu.ok());
     }
+    let cpus: Vec<String> = models.iter().flatten().cloned().collect();
     if cpus.is_empty() {
         return Err(ConnectionError::BadAnswer {
             uri: targets
@@ -159,10 +196,10 @@ pub fn baseline_of_hosts(
             what: "no host could be asked for its CPU".into(),
         });
     }
-    let xml = match baseliner {
+    let map = CpuMap::load()?;
+    let cpu_xml = match baseliner {
         Some(conn) => conn.baseline_cpu(&HypervisorSpec::default(), &cpus, true, false)?,
         None => {
-            let map = CpuMap::load()?;
             let defs = cpus
                 .iter()
                 .map(|c| CpuDef::first_from_xml(c))
@@ -174,7 +211,49 @@ pub fn baseline_of_hosts(
             crate::cpu::baseline(&map, &defs, flags)?.to_xml()
         }
     };
-    Ok((xml, unreachable))
+    let common = enabled_features(&map, &cpu_xml)?;
+    for (host, model) in hosts.iter_mut().zip(&models) {
+        if let Some(model) = model {
+            let mut lost: Vec<String> = enabled_features(&map, model)?
+                .into_iter()
+                .filter(|f| !common.contains(f))
+                .collect();
+            lost.sort();
+            host.loses = Ok(lost);
+        }
+    }
+    Ok(CommonCpu { cpu_xml, hosts })
+}
+
+/// Every feature a `<cpu>` turns on: its model's, expanded with Vireo's CPU map, plus its
+/// own `require`d ones, less the `disable`d ones.
+fn enabled_features(map: &CpuMap, cpu_xml: &str) -> Result<Vec<String>, ConnectionError> {
+    let mut cpu = CpuDef::first_from_xml(cpu_xml)?;
+    if cpu.model.is_some() {
+        crate::cpu::expand_features(map, &mut cpu)?;
+    }
+    Ok(cpu
+        .features
+        .into_iter()
+        .filter(|f| {
+            !matches!(
+                f.policy,
+                Some(crate::cpu::Policy::Disable | crate::cpu::Policy::Forbid)
+            )
+        })
+        .map(|f| f.name)
+        .collect())
+}
+
+/// A domain's XML with its `<cpu>` replaced by `cpu_xml` (the common CPU), ready to redefine.
+pub fn with_cpu(domain_xml: &str, cpu_xml: &str) -> Result<String, ConnectionError> {
+    let bad = |e: crate::domain::DomainError| ConnectionError::BadAnswer {
+        uri: "domain XML".into(),
+        what: e.to_string(),
+    };
+    let mut domain = Domain::parse(domain_xml).map_err(bad)?;
+    domain.set_cpu_xml(Some(cpu_xml)).map_err(bad)?;
+    Ok(domain.to_xml())
 }
 
 /// The host-model CPU a libvirt host offers (from its domain capabilities), as a `<cpu>`.
@@ -222,5 +301,26 @@ mod tests {
         assert_eq!(spec.virttype.as_deref(), Some("kvm"));
         assert_eq!(spec.machine.as_deref(), Some("q35"));
         assert_eq!(spec.arch.as_deref(), Some("x86_64"));
+    }
+
+    #[test]
+    fn what_a_host_loses_is_its_model_less_the_common_cpu() {
+        let map = CpuMap::load().unwrap();
+        let haswell = enabled_features(
+            &map,
+            "<cpu mode='custom'><model>Haswell</model>\
+             <feature policy='disable' name='avx2'/><feature policy='require' name='vmx'/></cpu>",
+        )
+        .unwrap();
+        assert!(haswell.iter().any(|f| f == "sse4.2"), "{haswell:?}");
+        assert!(haswell.iter().any(|f| f == "vmx"), "{haswell:?}");
+        assert!(!haswell.iter().any(|f| f == "avx2"), "{haswell:?}");
+        let xml = with_cpu(
+            "<domain type='kvm'><name>a</name><cpu mode='host-model'/></domain>",
+            "<cpu mode='custom' match='exact'><model>Nehalem</model></cpu>",
+        )
+        .unwrap();
+        assert!(xml.contains("<model>Nehalem</model>"), "{xml}");
+        assert!(!xml.contains("host-model"), "{xml}");
     }
 }
