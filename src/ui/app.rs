@@ -13,6 +13,7 @@ use relm4::{
 
 use std::collections::HashMap;
 
+use super::connections::{Connections, ConnectionsMsg, ConnectionsOutput};
 use super::console::Console;
 use super::details::Details;
 use super::preferences::Preferences;
@@ -54,6 +55,9 @@ pub struct App {
     measuring_disks: bool,
     /// Listings since the last disk-usage measurement (running guests fill their disks).
     listings_since_measure: u32,
+    /// The libvirt connections listed below this computer's VMs, and how many there are.
+    connections: Controller<Connections>,
+    connection_count: usize,
 }
 
 /// How long "Shut Down All" waits for guests to power off before offering Force Off.
@@ -120,6 +124,10 @@ pub enum AppMsg {
     ForceOffRemaining,
     /// Stop waiting for the VMs: the window stays open.
     CancelQuit,
+    /// File → Add Connection.
+    AddConnection,
+    /// The number of libvirt connections listed changed.
+    ConnectionCount(usize),
 }
 
 /// Results of work done off the UI thread.
@@ -209,8 +217,22 @@ impl Component for App {
                                 set_margin_start: 12,
                                 set_margin_end: 12,
 
-                                #[local_ref]
-                                vm_list_widget -> gtk::ListBox {},
+                                gtk::Box {
+                                    set_orientation: gtk::Orientation::Vertical,
+                                    set_spacing: 6,
+
+                                    #[name = "this_computer"]
+                                    gtk::Label {
+                                        set_label: &gettext("This computer"),
+                                        set_xalign: 0.0,
+                                        add_css_class: "heading",
+                                        set_visible: false,
+                                    },
+                                    #[local_ref]
+                                    vm_list_widget -> gtk::ListBox {},
+                                    #[local_ref]
+                                    connections_widget -> gtk::Box {},
+                                },
                             },
                         },
                     },
@@ -249,7 +271,16 @@ impl Component for App {
             disk_usage: HashMap::new(),
             measuring_disks: false,
             listings_since_measure: 0,
+            connections: Connections::builder().launch(()).forward(
+                sender.input_sender(),
+                |output| match output {
+                    ConnectionsOutput::Notify(text) => AppMsg::Notify(text),
+                    ConnectionsOutput::Count(n) => AppMsg::ConnectionCount(n),
+                },
+            ),
+            connection_count: 0,
         };
+        let connections_widget = model.connections.widget().clone();
         let row_sender = sender.clone();
         let vm_list = VmList::new(move |request| row_sender.input(AppMsg::Row(request)));
         let vm_list_widget = vm_list.list.clone();
@@ -376,6 +407,8 @@ impl Component for App {
                 }
                 self.wait_for_stop(names, true, &sender, root);
             }
+            AppMsg::AddConnection => self.connections.emit(ConnectionsMsg::ShowAdd),
+            AppMsg::ConnectionCount(n) => self.connection_count = n,
             AppMsg::CancelQuit => {
                 if let Some(quitting) = self.quitting.take() {
                     quitting.dialog.destroy();
@@ -450,6 +483,11 @@ impl App {
     }
 
     /// The Preferences window's component, while it is open.
+    /// The libvirt connections below this computer's VMs.
+    pub fn connections(&self) -> &Controller<Connections> {
+        &self.connections
+    }
+
     pub fn preferences(&self) -> Option<&Controller<Preferences>> {
         self.preferences.as_ref()
     }
@@ -838,11 +876,12 @@ fn load_prefs() -> Prefs {
 fn show(model: &mut App, widgets: &mut AppWidgets) {
     widgets
         .content
-        .set_visible_child_name(if model.vms.is_empty() {
+        .set_visible_child_name(if model.vms.is_empty() && model.connection_count == 0 {
             "empty"
         } else {
             "list"
         });
+    widgets.this_computer.set_visible(model.connection_count > 0);
     widgets.vm_list.update(&model.vms);
     widgets.vm_list.set_disk_usage(&model.disk_usage);
     if let Some(text) = model.toast.take() {
@@ -1061,8 +1100,9 @@ type MessageFactory = fn() -> AppMsg;
 /// Window actions behind the menu and the buttons; they forward to component messages, so
 /// the same code path runs for a click, a keyboard shortcut and a test.
 fn install_window_actions(window: &adw::ApplicationWindow, sender: &ComponentSender<App>) {
-    let entries: [(&str, MessageFactory); 3] = [
+    let entries: [(&str, MessageFactory); 4] = [
         ("new-vm", || AppMsg::NewVm),
+        ("add-connection", || AppMsg::AddConnection),
         ("preferences", || AppMsg::ShowPreferences),
         ("about", || AppMsg::ShowAbout),
     ];

@@ -3,6 +3,7 @@
 pub mod about;
 pub mod app;
 pub mod autostart;
+pub mod connections;
 pub mod console;
 pub mod details;
 pub mod display;

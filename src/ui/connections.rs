@@ -1,0 +1,482 @@
+//! The libvirt connections of the main window, below "This computer": one group per stored
+//! connection with its state and VMs, File → Add Connection, and CPU across hosts.
+//!
+//! libvirt calls run in workers ([`run_blocking`]), never on the UI thread. The list follows
+//! libvirt's events rather than polling: each connection is opened with
+//! [`crate::launch::connections::events::watch`]; a domain event re-lists that connection, a
+//! lost connection marks its group disconnected with the reason and a Reconnect button.
+
+pub mod add_dialog;
+pub mod cross_host;
+pub mod group;
+
+use std::sync::Arc;
+
+use gettextrs::gettext;
+use relm4::adw::prelude::*;
+use relm4::{Component, ComponentParts, ComponentSender, gtk};
+
+use self::add_dialog::AddDialog;
+use self::cross_host::{CrossHostDialog, CrossHostFacts};
+use self::group::{GroupRequest, GroupView, Link};
+use super::worker::run_blocking;
+use crate::launch::connections::cross_host as hosts;
+use crate::launch::connections::events::{ConnectionEvent, EventWatch, watch};
+use crate::launch::connections::{DomainRow, LibvirtConnection, Lifecycle, Target};
+use crate::prefs::Prefs;
+
+/// One stored connection.
+pub struct Group {
+    pub uri: String,
+    pub link: Link,
+    pub view: GroupView,
+    conn: Option<Arc<LibvirtConnection>>,
+    watch: Option<EventWatch>,
+    /// A listing is under way; `relist` asks for another when it ends (events came meanwhile).
+    listing: bool,
+    relist: bool,
+}
+
+/// The connections below this computer's VMs.
+pub struct Connections {
+    pub groups: Vec<Group>,
+    root: gtk::Box,
+    /// File → Add Connection while it is open.
+    pub add_dialog: Option<AddDialog>,
+    /// CPU across hosts while it is open.
+    pub cross_host: Option<CrossHostDialog>,
+}
+
+#[derive(Debug)]
+pub enum ConnectionsMsg {
+    /// Open File → Add Connection.
+    ShowAdd,
+    /// Store `uri` and connect to it.
+    Add { uri: String, autoconnect: bool },
+    /// Something asked from a group's widgets.
+    Group(String, GroupRequest),
+    /// An event from libvirt's event-loop thread.
+    Event(String, ConnectionEvent),
+    /// Give `name` on `uri` the CPU all hosts can run.
+    UseCommonCpu {
+        uri: String,
+        name: String,
+        cpu_xml: String,
+    },
+}
+
+/// An open, watched connection and its first listing.
+type Opened = (Arc<LibvirtConnection>, EventWatch, Vec<DomainRow>);
+
+#[derive(Debug)]
+pub enum ConnectionsCmd {
+    Connected(String, Result<Opened, String>),
+    Listed(String, Result<Vec<DomainRow>, String>),
+    Acted(String, String, Result<(), String>),
+    CrossHost(String, String, CrossHostFacts),
+    CommonCpuUsed(String, String, Result<(), String>),
+}
+
+/// What the main window hears.
+#[derive(Debug)]
+pub enum ConnectionsOutput {
+    /// Show this as a toast.
+    Notify(String),
+    /// How many connections are listed now.
+    Count(usize),
+}
+
+impl Component for Connections {
+    type Init = ();
+    type Input = ConnectionsMsg;
+    type Output = ConnectionsOutput;
+    type CommandOutput = ConnectionsCmd;
+    type Root = gtk::Box;
+    type Widgets = ();
+
+    fn init_root() -> gtk::Box {
+        gtk::Box::builder()
+            .orientation(gtk::Orientation::Vertical)
+            .name("connections")
+            .build()
+    }
+
+    fn init(_: (), root: gtk::Box, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+        let mut model = Connections {
+            groups: Vec::new(),
+            root,
+            add_dialog: None,
+            cross_host: None,
+        };
+        let stored = Prefs::load().map(|p| p.connections).unwrap_or_else(|err| {
+            tracing::warn!(%err, "cannot read the stored connections");
+            Vec::new()
+        });
+        for stored in stored {
+            model.add_group(&stored.uri, &sender);
+            if stored.autoconnect {
+                model.connect(&stored.uri, &sender);
+            }
+        }
+        let _ = sender.output(ConnectionsOutput::Count(model.groups.len()));
+        ComponentParts { model, widgets: () }
+    }
+
+    fn update(&mut self, msg: ConnectionsMsg, sender: ComponentSender<Self>, root: &gtk::Box) {
+        let window = root.root().and_downcast::<gtk::Window>();
+        match msg {
+            ConnectionsMsg::ShowAdd => {
+                self.add_dialog = Some(add_dialog::present(window.as_ref(), &sender));
+            }
+            ConnectionsMsg::Add { uri, autoconnect } => self.add(&uri, autoconnect, &sender),
+            ConnectionsMsg::Group(uri, request) => self.on_request(&uri, request, window, &sender),
+            ConnectionsMsg::Event(uri, event) => self.on_event(&uri, event, &sender),
+            ConnectionsMsg::UseCommonCpu { uri, name, cpu_xml } => {
+                let Some(conn) = self.group(&uri).and_then(|g| g.conn.clone()) else {
+                    return;
+                };
+                let what = gettext("changing the CPU of {name}").replace("{name}", &name);
+                sender.oneshot_command(async move {
+                    let vm = name.clone();
+                    let result = run_blocking(&what, move || {
+                        let xml = conn.dumpxml(&vm, true).map_err(|e| e.to_string())?;
+                        let xml = hosts::with_cpu(&xml, &cpu_xml).map_err(|e| e.to_string())?;
+                        conn.define(&xml).map(drop).map_err(|e| e.to_string())
+                    })
+                    .await
+                    .and_then(|r| r);
+                    ConnectionsCmd::CommonCpuUsed(uri, name, result)
+                });
+            }
+        }
+    }
+
+    fn update_cmd(&mut self, cmd: ConnectionsCmd, sender: ComponentSender<Self>, _: &gtk::Box) {
+        match cmd {
+            ConnectionsCmd::Connected(uri, result) => {
+                let Some(group) = self.group_mut(&uri) else {
+                    // Removed while connecting: let go of it off the UI thread.
+                    if let Ok(opened) = result {
+                        std::thread::spawn(move || drop(opened));
+                    }
+                    return;
+                };
+                match result {
+                    Ok((conn, watch, domains)) => {
+                        group.conn = Some(conn);
+                        group.watch = Some(watch);
+                        group.link = Link::Connected;
+                        group.view.set_link(&group.link);
+                        group.view.set_domains(&domains);
+                        if std::mem::take(&mut group.relist) {
+                            self.list(&uri, &sender);
+                        }
+                    }
+                    Err(why) => {
+                        group.link = Link::Disconnected(why);
+                        group.view.set_link(&group.link);
+                    }
+                }
+            }
+            ConnectionsCmd::Listed(uri, result) => {
+                let Some(group) = self.group_mut(&uri) else {
+                    return;
+                };
+                group.listing = false;
+                match result {
+                    Ok(domains) if group.link == Link::Connected => group.view.set_domains(&domains),
+                    Ok(_) => {}
+                    Err(why) => {
+                        let _ = sender.output(ConnectionsOutput::Notify(why));
+                    }
+                }
+                if std::mem::take(&mut group.relist) {
+                    self.list(&uri, &sender);
+                }
+            }
+            ConnectionsCmd::Acted(uri, _name, result) => {
+                if let Err(why) = result {
+                    let _ = sender.output(ConnectionsOutput::Notify(why));
+                }
+                // The event re-lists; a failed action changed nothing, but say the truth anyway.
+                self.list(&uri, &sender);
+            }
+            ConnectionsCmd::CrossHost(uri, name, facts) => {
+                if let Some(dialog) = &self.cross_host
+                    && dialog.uri == uri
+                    && dialog.vm == name
+                {
+                    dialog.show(&facts);
+                }
+            }
+            ConnectionsCmd::CommonCpuUsed(uri, name, result) => {
+                if let Some(dialog) = &self.cross_host
+                    && dialog.uri == uri
+                    && dialog.vm == name
+                {
+                    dialog.applied(&result);
+                    if result.is_ok() {
+                        self.ask_hosts(&uri, &name, &sender);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Connections {
+    fn group(&self, uri: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.uri == uri)
+    }
+
+    fn group_mut(&mut self, uri: &str) -> Option<&mut Group> {
+        self.groups.iter_mut().find(|g| g.uri == uri)
+    }
+
+    /// The group of `uri` (tests).
+    pub fn view(&self, uri: &str) -> Option<&GroupView> {
+        self.group(uri).map(|g| &g.view)
+    }
+
+    fn add_group(&mut self, uri: &str, sender: &ComponentSender<Self>) {
+        let input = sender.input_sender().clone();
+        let owner = uri.to_owned();
+        let mut view = GroupView::new(uri, move |request| {
+            input.emit(ConnectionsMsg::Group(owner.clone(), request));
+        });
+        let link = Link::Disconnected(String::new());
+        view.set_link(&link);
+        self.root.append(&view.root);
+        self.groups.push(Group {
+            uri: uri.to_owned(),
+            link,
+            view,
+            conn: None,
+            watch: None,
+            listing: false,
+            relist: false,
+        });
+    }
+
+    fn add(&mut self, uri: &str, autoconnect: bool, sender: &ComponentSender<Self>) {
+        let stored = Prefs::load().and_then(|mut prefs| {
+            prefs.add_connection(uri, autoconnect)?;
+            prefs.save()
+        });
+        if let Err(err) = stored {
+            let _ = sender.output(ConnectionsOutput::Notify(err.to_string()));
+        }
+        if self.group(uri).is_none() {
+            self.add_group(uri, sender);
+            let _ = sender.output(ConnectionsOutput::Count(self.groups.len()));
+        }
+        if self.group(uri).is_some_and(|g| g.link != Link::Connected) {
+            self.connect(uri, sender);
+        }
+    }
+
+    fn connect(&mut self, uri: &str, sender: &ComponentSender<Self>) {
+        let Some(group) = self.group_mut(uri) else {
+            return;
+        };
+        group.link = Link::Connecting;
+        group.view.set_link(&group.link);
+        let input = sender.input_sender().clone();
+        let uri = uri.to_owned();
+        let what = gettext("connecting to {uri}").replace("{uri}", &uri);
+        sender.oneshot_command(async move {
+            let target = uri.clone();
+            let opened = run_blocking(&what, move || {
+                let events_uri = target.clone();
+                let (conn, watch) = watch(&target, move |event| {
+                    input.emit(ConnectionsMsg::Event(events_uri.clone(), event));
+                })
+                .map_err(|e| e.to_string())?;
+                let domains = conn.list_domains().map_err(|e| e.to_string())?;
+                Ok((Arc::new(conn), watch, domains))
+            })
+            .await
+            .and_then(|r| r);
+            ConnectionsCmd::Connected(uri, opened)
+        });
+    }
+
+    /// Re-lists `uri`'s domains in a worker (one at a time; another follows if asked meanwhile).
+    fn list(&mut self, uri: &str, sender: &ComponentSender<Self>) {
+        let Some(group) = self.group_mut(uri) else {
+            return;
+        };
+        let Some(conn) = group.conn.clone() else {
+            group.relist = true;
+            return;
+        };
+        if group.listing {
+            group.relist = true;
+            return;
+        }
+        group.listing = true;
+        let uri = uri.to_owned();
+        let what = gettext("listing the VMs of {uri}").replace("{uri}", &uri);
+        sender.oneshot_command(async move {
+            let listed = run_blocking(&what, move || conn.list_domains().map_err(|e| e.to_string()))
+                .await
+                .and_then(|r| r);
+            ConnectionsCmd::Listed(uri, listed)
+        });
+    }
+
+    fn on_event(&mut self, uri: &str, event: ConnectionEvent, sender: &ComponentSender<Self>) {
+        match event {
+            ConnectionEvent::Domain { .. } => self.list(uri, sender),
+            ConnectionEvent::Closed(why) => {
+                let Some(group) = self.group_mut(uri) else {
+                    return;
+                };
+                tracing::info!(uri, why, "libvirt connection lost");
+                let (conn, watch) = (group.conn.take(), group.watch.take());
+                // Unregistering talks to the (gone) host: not on the UI thread.
+                std::thread::spawn(move || drop((watch, conn)));
+                group.link = Link::Disconnected(
+                    gettext("Connection lost: {why}").replace("{why}", &why),
+                );
+                group.view.set_link(&group.link);
+            }
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        uri: &str,
+        request: GroupRequest,
+        window: Option<gtk::Window>,
+        sender: &ComponentSender<Self>,
+    ) {
+        match request {
+            GroupRequest::Reconnect => self.connect(uri, sender),
+            GroupRequest::Remove => {
+                let stored = Prefs::load().and_then(|mut prefs| {
+                    prefs.remove_connection(uri)?;
+                    prefs.save()
+                });
+                if let Err(err) = stored {
+                    tracing::warn!(%err, uri, "removing the stored connection");
+                }
+                if let Some(index) = self.groups.iter().position(|g| g.uri == uri) {
+                    let group = self.groups.remove(index);
+                    self.root.remove(&group.view.root);
+                    let (conn, watch) = (group.conn, group.watch);
+                    std::thread::spawn(move || drop((watch, conn)));
+                }
+                let _ = sender.output(ConnectionsOutput::Count(self.groups.len()));
+            }
+            GroupRequest::Vm(name, "cross-host") => {
+                self.cross_host = Some(cross_host::present(window.as_ref(), uri, &name, sender));
+                self.ask_hosts(uri, &name, sender);
+            }
+            GroupRequest::Vm(name, "delete") => confirm_delete(window.as_ref(), uri, &name, sender),
+            GroupRequest::Vm(name, action) => self.act(uri, name, action, sender),
+        }
+    }
+
+    /// Runs a VM action (`start`, `shutdown`, …, or `undefine`) in a worker.
+    fn act(&mut self, uri: &str, name: String, action: &str, sender: &ComponentSender<Self>) {
+        let Some(conn) = self.group(uri).and_then(|g| g.conn.clone()) else {
+            return;
+        };
+        let lifecycle = match action {
+            "shutdown" => Some(Lifecycle::Shutdown),
+            "reboot" => Some(Lifecycle::Reboot),
+            "force-off" => Some(Lifecycle::Destroy),
+            "pause" => Some(Lifecycle::Suspend),
+            "resume" => Some(Lifecycle::Resume),
+            "start" | "undefine" => None,
+            _ => return,
+        };
+        let action = action.to_owned();
+        let uri = uri.to_owned();
+        let what = gettext("{action} of {name}")
+            .replace("{action}", &action)
+            .replace("{name}", &name);
+        sender.oneshot_command(async move {
+            let vm = name.clone();
+            let result = run_blocking(&what, move || {
+                match (action.as_str(), lifecycle) {
+                    ("start", _) => conn.start(&vm, false),
+                    (_, Some(lifecycle)) => conn.control(&vm, lifecycle),
+                    _ => conn.undefine(&vm),
+                }
+                .map_err(|e| e.to_string())
+            })
+            .await
+            .and_then(|r| r);
+            ConnectionsCmd::Acted(uri, name, result)
+        });
+    }
+
+    /// Asks every connected host (and this computer) about `name`'s CPU, in a worker.
+    fn ask_hosts(&self, uri: &str, name: &str, sender: &ComponentSender<Self>) {
+        let Some(conn) = self.group(uri).and_then(|g| g.conn.clone()) else {
+            return;
+        };
+        let mut targets = vec![Target::Builtin];
+        targets.extend(
+            self.groups
+                .iter()
+                .filter(|g| g.link == Link::Connected)
+                .map(|g| Target::Libvirt(g.uri.clone())),
+        );
+        let (uri, name) = (uri.to_owned(), name.to_owned());
+        let what = gettext("asking the hosts about {name}'s CPU").replace("{name}", &name);
+        sender.oneshot_command(async move {
+            let vm = name.clone();
+            let facts = run_blocking(&what, move || {
+                let verdicts = conn
+                    .dumpxml(&vm, true)
+                    .and_then(|xml| hosts::compare_on_hosts(&xml, &targets))
+                    .map_err(|e| e.to_string());
+                let plan = hosts::plan_common_cpu(&targets).map_err(|e| e.to_string());
+                CrossHostFacts { verdicts, plan }
+            })
+            .await
+            .unwrap_or_else(|why| CrossHostFacts {
+                verdicts: Err(why.clone()),
+                plan: Err(why),
+            });
+            ConnectionsCmd::CrossHost(uri, name, facts)
+        });
+    }
+}
+
+/// Deleting a libvirt VM removes its definition only: its disks stay on that host.
+fn confirm_delete(
+    parent: Option<&gtk::Window>,
+    uri: &str,
+    name: &str,
+    sender: &ComponentSender<Connections>,
+) {
+    let dialog = relm4::adw::MessageDialog::builder()
+        .modal(true)
+        .heading(gettext("Delete {name}?").replace("{name}", name))
+        .body(
+            gettext("The definition of {name} is removed from {uri}. Its disk images stay on that host.")
+                .replace("{name}", name)
+                .replace("{uri}", uri),
+        )
+        .build();
+    dialog.set_transient_for(parent);
+    dialog.add_responses(&[
+        ("cancel", &gettext("_Cancel")),
+        ("delete", &gettext("_Delete")),
+    ]);
+    dialog.set_response_appearance("delete", relm4::adw::ResponseAppearance::Destructive);
+    dialog.set_default_response(Some("cancel"));
+    dialog.set_close_response("cancel");
+    let (sender, uri, name) = (sender.clone(), uri.to_owned(), name.to_owned());
+    dialog.connect_response(Some("delete"), move |_, _| {
+        sender.input(ConnectionsMsg::Group(
+            uri.clone(),
+            GroupRequest::Vm(name.clone(), "undefine"),
+        ));
+    });
+    dialog.present();
+}
