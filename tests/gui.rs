@@ -39,6 +39,8 @@ use gui_details::{
 mod gui_display;
 /// Keyboard flow (xdotool) and checks where values are entered.
 mod gui_keyboard;
+/// libvirt connections: Add Connection, groups following events, CPU across hosts.
+mod gui_connections;
 /// Networking: the wizard's network selection, details network cards, Add Hardware.
 mod gui_network;
 use gui_disks::{
@@ -1101,6 +1103,19 @@ const TESTS: [(&str, fn()); 31] = [
     (
         "small_dialogs_work_with_the_keyboard",
         small_dialogs_work_with_the_keyboard,
+    ),
+    (
+        "added_connection_lists_vms_and_follows_events",
+        gui_connections::added_connection_lists_vms_and_follows_events,
+    ),
+    ("bad_uri_is_said_inline", gui_connections::bad_uri_is_said_inline),
+    (
+        "add_connection_works_with_the_keyboard",
+        gui_connections::add_connection_works_with_the_keyboard,
+    ),
+    (
+        "cross_host_dialog_lists_hosts_and_names_features",
+        gui_connections::cross_host_dialog_lists_hosts_and_names_features,
     ),
 ];
 
