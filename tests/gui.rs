@@ -35,12 +35,12 @@ use gui_details::{
     details_show_nics_display_and_a_one_line_state, details_start_lists_every_problem,
     unreadable_definition_opens_the_xml_editor,
 };
+/// libvirt connections: Add Connection, groups following events, CPU across hosts.
+mod gui_connections;
 /// The console window's screen, fed by a fake runner.
 mod gui_display;
 /// Keyboard flow (xdotool) and checks where values are entered.
 mod gui_keyboard;
-/// libvirt connections: Add Connection, groups following events, CPU across hosts.
-mod gui_connections;
 /// Networking: the wizard's network selection, details network cards, Add Hardware.
 mod gui_network;
 use gui_disks::{
@@ -173,9 +173,19 @@ fn primary_menu_lists_preferences_shortcuts_about() {
     let menu = gtk::Builder::from_resource("/dev/vireo/Vireo/menus.ui")
         .object::<gio::MenuModel>("primary_menu")
         .unwrap();
-    let section = menu
+    let connections = menu
         .item_link(0, gio::MENU_LINK_SECTION.as_str())
-        .expect("one section");
+        .expect("a first section: Add Connection");
+    assert_eq!(
+        connections
+            .item_attribute_value(0, "action", None)
+            .and_then(|v| v.get::<String>())
+            .as_deref(),
+        Some("win.add-connection")
+    );
+    let section = menu
+        .item_link(1, gio::MENU_LINK_SECTION.as_str())
+        .expect("a section: Preferences, Shortcuts, About");
     let actions: Vec<String> = (0..section.n_items())
         .map(|i| {
             section
@@ -189,7 +199,7 @@ fn primary_menu_lists_preferences_shortcuts_about() {
         ["win.preferences", "win.show-help-overlay", "win.about"]
     );
     let quit_section = menu
-        .item_link(1, gio::MENU_LINK_SECTION.as_str())
+        .item_link(2, gio::MENU_LINK_SECTION.as_str())
         .expect("a second section: Quit");
     assert_eq!(
         quit_section
@@ -198,7 +208,7 @@ fn primary_menu_lists_preferences_shortcuts_about() {
             .as_deref(),
         Some("app.quit")
     );
-    for action in ["new-vm", "preferences", "about"] {
+    for action in ["new-vm", "add-connection", "preferences", "about"] {
         assert!(
             window.lookup_action(action).is_some(),
             "win.{action} missing"
@@ -1108,7 +1118,10 @@ const TESTS: [(&str, fn()); 31] = [
         "added_connection_lists_vms_and_follows_events",
         gui_connections::added_connection_lists_vms_and_follows_events,
     ),
-    ("bad_uri_is_said_inline", gui_connections::bad_uri_is_said_inline),
+    (
+        "bad_uri_is_said_inline",
+        gui_connections::bad_uri_is_said_inline,
+    ),
     (
         "add_connection_works_with_the_keyboard",
         gui_connections::add_connection_works_with_the_keyboard,

@@ -9,8 +9,8 @@
 
 mod builtin;
 pub mod cross_host;
-pub mod events;
 mod error;
+pub mod events;
 mod hypervisor_cpu;
 pub mod libvirt;
 pub mod uri;

@@ -283,6 +283,15 @@ impl Component for App {
         let connections_widget = model.connections.widget().clone();
         let row_sender = sender.clone();
         let vm_list = VmList::new(move |request| row_sender.input(AppMsg::Row(request)));
+        // With libvirt connections listed below, this computer's empty list says so in place.
+        vm_list.list.set_placeholder(Some(
+            &gtk::Label::builder()
+                .label(gettext("No virtual machines on this computer"))
+                .css_classes(["dim-label"])
+                .margin_top(12)
+                .margin_bottom(12)
+                .build(),
+        ));
         let vm_list_widget = vm_list.list.clone();
         let mut widgets = view_output!();
         super::startup_mark("main window: widgets built");
@@ -874,14 +883,16 @@ fn load_prefs() -> Prefs {
 
 /// Puts the model on screen: empty state or list, rows, and the pending toast (shown once).
 fn show(model: &mut App, widgets: &mut AppWidgets) {
-    widgets
-        .content
-        .set_visible_child_name(if model.vms.is_empty() && model.connection_count == 0 {
+    widgets.content.set_visible_child_name(
+        if model.vms.is_empty() && model.connection_count == 0 {
             "empty"
         } else {
             "list"
-        });
-    widgets.this_computer.set_visible(model.connection_count > 0);
+        },
+    );
+    widgets
+        .this_computer
+        .set_visible(model.connection_count > 0);
     widgets.vm_list.update(&model.vms);
     widgets.vm_list.set_disk_usage(&model.disk_usage);
     if let Some(text) = model.toast.take() {

@@ -184,7 +184,9 @@ impl Component for Connections {
                 };
                 group.listing = false;
                 match result {
-                    Ok(domains) if group.link == Link::Connected => group.view.set_domains(&domains),
+                    Ok(domains) if group.link == Link::Connected => {
+                        group.view.set_domains(&domains)
+                    }
                     Ok(_) => {}
                     Err(why) => {
                         let _ = sender.output(ConnectionsOutput::Notify(why));
@@ -318,9 +320,11 @@ impl Connections {
         let uri = uri.to_owned();
         let what = gettext("listing the VMs of {uri}").replace("{uri}", &uri);
         sender.oneshot_command(async move {
-            let listed = run_blocking(&what, move || conn.list_domains().map_err(|e| e.to_string()))
-                .await
-                .and_then(|r| r);
+            let listed = run_blocking(&what, move || {
+                conn.list_domains().map_err(|e| e.to_string())
+            })
+            .await
+            .and_then(|r| r);
             ConnectionsCmd::Listed(uri, listed)
         });
     }
@@ -336,9 +340,8 @@ impl Connections {
                 let (conn, watch) = (group.conn.take(), group.watch.take());
                 // Unregistering talks to the (gone) host: not on the UI thread.
                 std::thread::spawn(move || drop((watch, conn)));
-                group.link = Link::Disconnected(
-                    gettext("Connection lost: {why}").replace("{why}", &why),
-                );
+                group.link =
+                    Link::Disconnected(gettext("Connection lost: {why}").replace("{why}", &why));
                 group.view.set_link(&group.link);
             }
         }

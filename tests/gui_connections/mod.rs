@@ -39,7 +39,12 @@ fn open_add(app: &AppController) -> vireo::ui::connections::add_dialog::AddDialo
             .as_ref()
             .is_some_and(|d| d.window.is_mapped())
     });
-    app.model().connections().model().add_dialog.clone().unwrap()
+    app.model()
+        .connections()
+        .model()
+        .add_dialog
+        .clone()
+        .unwrap()
 }
 
 fn state_of(app: &AppController, vm: &str) -> Option<String> {
@@ -143,10 +148,17 @@ pub fn bad_uri_is_said_inline() {
     dialog.custom_uri.set_text("not a uri");
     dialog.add.emit_clicked();
     assert!(dialog.error.is_visible());
-    assert!(dialog.error.text().contains("not a uri"), "{}", dialog.error.text());
+    assert!(
+        dialog.error.text().contains("not a uri"),
+        "{}",
+        dialog.error.text()
+    );
     assert!(dialog.window.is_visible(), "the dialog stays open");
     dialog.custom_uri.set_text("nosuchdriver:///system");
-    assert!(!dialog.error.is_visible(), "the error goes once the URI changes");
+    assert!(
+        !dialog.error.is_visible(),
+        "the error goes once the URI changes"
+    );
     dialog.add.emit_clicked();
     wait_for("the group to say it failed", || {
         app.model()
@@ -182,8 +194,14 @@ pub fn add_connection_works_with_the_keyboard() {
         focus_in(&dialog.window, &dialog.system)
     });
     let focus = || {
-        let id = xdotool(&["search", "--sync", "--onlyvisible", "--name", "^Add Connection$"])
-            .expect("xdotool ran");
+        let id = xdotool(&[
+            "search",
+            "--sync",
+            "--onlyvisible",
+            "--name",
+            "^Add Connection$",
+        ])
+        .expect("xdotool ran");
         let id = id.lines().last().expect("the dialog's X window").to_owned();
         xdotool(&["windowfocus", "--sync", &id]);
     };
@@ -212,7 +230,9 @@ pub fn cross_host_dialog_lists_hosts_and_names_features() {
     dialog.custom.set_active(true);
     dialog.custom_uri.set_text(URI);
     dialog.add.emit_clicked();
-    wait_for("the test driver's VM listed", || state_of(&app, "test").is_some());
+    wait_for("the test driver's VM listed", || {
+        state_of(&app, "test").is_some()
+    });
     let other = LibvirtConnection::open(URI).unwrap();
     let xml = other.dumpxml("test", true).unwrap();
     // A fixed model, so each host must be asked (the test driver's VM has none).
@@ -223,7 +243,14 @@ pub fn cross_host_dialog_lists_hosts_and_names_features() {
     .unwrap();
     other.define(&fixed).unwrap();
     assert!(act(&app, "test", "cross-host"));
-    let cross = || app.model().connections().model().cross_host.clone().unwrap();
+    let cross = || {
+        app.model()
+            .connections()
+            .model()
+            .cross_host
+            .clone()
+            .unwrap()
+    };
     wait_for("the hosts' answers", || {
         cross().hosts.row_at_index(1).is_some()
     });

@@ -52,10 +52,7 @@ impl DomainEventKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionEvent {
     /// A domain's lifecycle changed.
-    Domain {
-        name: String,
-        kind: DomainEventKind,
-    },
+    Domain { name: String, kind: DomainEventKind },
     /// The connection is gone (the daemon ended, the network or keepalive failed); the reason
     /// in words.
     Closed(String),

@@ -66,7 +66,10 @@ impl AddDialog {
     /// Checks the URI; stores and connects it, or says what is wrong in the dialog.
     pub fn submit(&self, sender: &ComponentSender<Connections>) {
         let uri = self.chosen_uri();
-        let problem = if self.ssh.is_active() && !self.custom.is_active() && self.host.text().trim().is_empty() {
+        let problem = if self.ssh.is_active()
+            && !self.custom.is_active()
+            && self.host.text().trim().is_empty()
+        {
             Some(gettext("Enter the host name of the remote computer"))
         } else {
             crate::prefs::check_connection_uri(&uri).err().map(|_| {
@@ -135,7 +138,11 @@ pub fn present(parent: Option<&gtk::Window>, sender: &ComponentSender<Connection
 
     let remote = adw::PreferencesGroup::new();
     let ssh = switch_row(&remote, &gettext("Connect to remote host over SSH"), false);
-    let (user, _) = entry_row(&remote, &gettext("Username"), &glib::user_name().to_string_lossy());
+    let (user, _) = entry_row(
+        &remote,
+        &gettext("Username"),
+        &glib::user_name().to_string_lossy(),
+    );
     let (host, _) = entry_row(&remote, &gettext("Hostname"), "");
     let options = adw::PreferencesGroup::new();
     let autoconnect = switch_row(&options, &gettext("Autoconnect"), true);
@@ -200,7 +207,10 @@ pub fn present(parent: Option<&gtk::Window>, sender: &ComponentSender<Connection
     {
         let add = add.clone();
         keys.connect_key_pressed(move |_, key, _, _| {
-            if matches!(key, gdk::Key::Return | gdk::Key::KP_Enter | gdk::Key::ISO_Enter) {
+            if matches!(
+                key,
+                gdk::Key::Return | gdk::Key::KP_Enter | gdk::Key::ISO_Enter
+            ) {
                 add.emit_clicked();
                 return glib::Propagation::Stop;
             }

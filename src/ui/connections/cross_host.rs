@@ -109,9 +109,8 @@ impl CrossHostDialog {
                 self.apply.set_sensitive(true);
             }
             Err(why) => {
-                self.common.set_text(
-                    &gettext("No common CPU: {why}").replace("{why}", why),
-                );
+                self.common
+                    .set_text(&gettext("No common CPU: {why}").replace("{why}", why));
                 *self.cpu_xml.borrow_mut() = None;
                 self.apply.set_sensitive(false);
             }
@@ -121,10 +120,10 @@ impl CrossHostDialog {
     /// Says how applying the common CPU went.
     pub fn applied(&self, result: &Result<(), String>) {
         self.status.set_text(&match result {
-            Ok(()) => gettext(
-                "“{vm}” now uses the common CPU. It takes effect the next time it starts.",
-            )
-            .replace("{vm}", &self.vm),
+            Ok(()) => {
+                gettext("“{vm}” now uses the common CPU. It takes effect the next time it starts.")
+                    .replace("{vm}", &self.vm)
+            }
             Err(why) => why.clone(),
         });
     }
@@ -166,7 +165,9 @@ pub fn present(
     let page = adw::PreferencesPage::new();
     let hosts_group = adw::PreferencesGroup::builder()
         .title(gettext("Can each host run the CPU of “{vm}”?").replace("{vm}", vm))
-        .description(gettext("Every connected host is asked: its own CPU, QEMU and KVM."))
+        .description(gettext(
+            "Every connected host is asked: its own CPU, QEMU and KVM.",
+        ))
         .build();
     let hosts = gtk::ListBox::builder()
         .selection_mode(gtk::SelectionMode::None)

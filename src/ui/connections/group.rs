@@ -90,7 +90,8 @@ impl GroupView {
             .label(gettext("Reconnect"))
             .valign(gtk::Align::Center)
             .build();
-        let remove = crate::ui::rows::icon_button("user-trash-symbolic", &gettext("Remove Connection"));
+        let remove =
+            crate::ui::rows::icon_button("user-trash-symbolic", &gettext("Remove Connection"));
         for (button, request) in [
             (&reconnect, GroupRequest::Reconnect),
             (&remove, GroupRequest::Remove),
@@ -148,7 +149,8 @@ impl GroupView {
             Link::Connected => gettext("Connected"),
             Link::Disconnected(_) => gettext("Not connected"),
         });
-        self.reconnect.set_visible(matches!(link, Link::Disconnected(_)));
+        self.reconnect
+            .set_visible(matches!(link, Link::Disconnected(_)));
         self.reconnect.set_label(&match link {
             Link::Disconnected(why) if why.is_empty() => gettext("Connect"),
             _ => gettext("Reconnect"),
@@ -187,7 +189,8 @@ impl GroupView {
             }
         }
         self.list.set_visible(!self.rows.is_empty());
-        self.empty.set_visible(self.rows.is_empty() && self.status.text() == gettext("Connected"));
+        self.empty
+            .set_visible(self.rows.is_empty() && self.status.text() == gettext("Connected"));
     }
 
     /// The state label of `name`'s row (tests).
@@ -218,7 +221,9 @@ impl GroupView {
         for action_name in VM_ACTIONS {
             let action = gio::SimpleAction::new(action_name, None);
             let (on_request, name) = (self.on_request.clone(), name.to_owned());
-            action.connect_activate(move |_, _| on_request(GroupRequest::Vm(name.clone(), action_name)));
+            action.connect_activate(move |_, _| {
+                on_request(GroupRequest::Vm(name.clone(), action_name))
+            });
             actions.add_action(&action);
         }
         row.insert_action_group("dom", Some(&actions));
@@ -232,7 +237,11 @@ impl GroupView {
                 .build()
         };
         let run = button("media-playback-start-symbolic", gettext("Run"), "dom.start");
-        let shutdown = button("system-shutdown-symbolic", gettext("Shut Down"), "dom.shutdown");
+        let shutdown = button(
+            "system-shutdown-symbolic",
+            gettext("Shut Down"),
+            "dom.shutdown",
+        );
         let menu = gio::Menu::new();
         let lifecycle = gio::Menu::new();
         lifecycle.append(Some(&gettext("Reboot")), Some("dom.reboot"));
@@ -308,5 +317,6 @@ fn apply(row: &VmRow, domain: &DomainRow) {
     if domain.autostart {
         notes.push(gettext("Starts with the host"));
     }
-    row.row.set_subtitle(&glib::markup_escape_text(&notes.join(" — ")));
+    row.row
+        .set_subtitle(&glib::markup_escape_text(&notes.join(" — ")));
 }
