@@ -397,9 +397,7 @@ impl Connections {
         };
         let action = action.to_owned();
         let uri = uri.to_owned();
-        let what = gettext("{action} of {name}")
-            .replace("{action}", &action)
-            .replace("{name}", &name);
+        let what = gettext("changing the state of {name}").replace("{name}", &name);
         sender.oneshot_command(async move {
             let vm = name.clone();
             let result = run_blocking(&what, move || {
