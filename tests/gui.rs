@@ -1130,6 +1130,10 @@ const TESTS: [(&str, fn()); 31] = [
         "cross_host_dialog_lists_hosts_and_names_features",
         gui_connections::cross_host_dialog_lists_hosts_and_names_features,
     ),
+    (
+        "local_vm_copies_to_a_host_and_asks_all_hosts",
+        gui_connections::local_vm_copies_to_a_host_and_asks_all_hosts,
+    ),
 ];
 
 fn main() {

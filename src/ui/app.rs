@@ -13,6 +13,7 @@ use relm4::{
 
 use std::collections::HashMap;
 
+use super::connections::group::GroupRequest;
 use super::connections::{Connections, ConnectionsMsg, ConnectionsOutput};
 use super::console::Console;
 use super::details::Details;
@@ -710,6 +711,14 @@ impl App {
             RowRequest::Open(name) => self.open_details(&name, None, sender),
             RowRequest::Console(name) => self.open_console(&name, root),
             RowRequest::Delete(name) => confirm_delete(root, name, sender),
+            RowRequest::CrossHost(name) => self.connections.emit(ConnectionsMsg::Group(
+                crate::launch::connections::BUILTIN_URI.into(),
+                GroupRequest::Vm(name, "cross-host"),
+            )),
+            RowRequest::Copy(name) => self.connections.emit(ConnectionsMsg::Group(
+                crate::launch::connections::BUILTIN_URI.into(),
+                GroupRequest::Vm(name, "copy"),
+            )),
         }
     }
 

@@ -7,6 +7,7 @@
 //! lost connection marks its group disconnected with the reason and a Reconnect button.
 
 pub mod add_dialog;
+pub mod copy;
 pub mod cross_host;
 pub mod group;
 
@@ -22,7 +23,7 @@ use self::group::{GroupRequest, GroupView, Link};
 use super::worker::run_blocking;
 use crate::launch::connections::cross_host as hosts;
 use crate::launch::connections::events::{ConnectionEvent, EventWatch, watch};
-use crate::launch::connections::{DomainRow, LibvirtConnection, Lifecycle, Target};
+use crate::launch::connections::{BUILTIN_URI, Connection, DomainRow, Lifecycle, Target};
 use crate::prefs::Prefs;
 
 /// One stored connection.
@@ -30,7 +31,7 @@ pub struct Group {
     pub uri: String,
     pub link: Link,
     pub view: GroupView,
-    conn: Option<Arc<LibvirtConnection>>,
+    conn: Option<Arc<Connection>>,
     watch: Option<EventWatch>,
     /// A listing is under way; `relist` asks for another when it ends (events came meanwhile).
     listing: bool,
@@ -45,6 +46,8 @@ pub struct Connections {
     pub add_dialog: Option<AddDialog>,
     /// CPU across hosts while it is open.
     pub cross_host: Option<CrossHostDialog>,
+    /// What the last copy said (also shown as a toast).
+    pub last_copy: Option<String>,
 }
 
 #[derive(Debug)]
@@ -53,10 +56,17 @@ pub enum ConnectionsMsg {
     ShowAdd,
     /// Store `uri` and connect to it.
     Add { uri: String, autoconnect: bool },
-    /// Something asked from a group's widgets.
+    /// Something asked from a group's widgets, or of one of this computer's VMs (with
+    /// `vireo:///session`: CPU Across Hosts and Copy).
     Group(String, GroupRequest),
     /// An event from libvirt's event-loop thread.
     Event(String, ConnectionEvent),
+    /// Copy `name`'s definition from `from` to `to` (either may be this computer).
+    Copy {
+        from: String,
+        to: String,
+        name: String,
+    },
     /// Give `name` on `uri` the CPU all hosts can run.
     UseCommonCpu {
         uri: String,
@@ -66,7 +76,7 @@ pub enum ConnectionsMsg {
 }
 
 /// An open, watched connection and its first listing.
-type Opened = (Arc<LibvirtConnection>, EventWatch, Vec<DomainRow>);
+type Opened = (Arc<Connection>, EventWatch, Vec<DomainRow>);
 
 #[derive(Debug)]
 pub enum ConnectionsCmd {
@@ -75,6 +85,26 @@ pub enum ConnectionsCmd {
     Acted(String, String, Result<(), String>),
     CrossHost(String, String, CrossHostFacts),
     CommonCpuUsed(String, String, Result<(), String>),
+    Copied(String, String, Result<(), String>),
+}
+
+/// Where a VM lives, for work done in a worker: this computer's store is opened there (it
+/// reads files), a libvirt connection is the group's open one.
+#[derive(Clone)]
+enum Host {
+    Builtin,
+    Open(Arc<Connection>),
+}
+
+impl Host {
+    fn get(&self) -> Result<Arc<Connection>, String> {
+        match self {
+            Host::Builtin => Connection::open(&Target::Builtin)
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+            Host::Open(conn) => Ok(conn.clone()),
+        }
+    }
 }
 
 /// What the main window hears.
@@ -107,6 +137,7 @@ impl Component for Connections {
             root,
             add_dialog: None,
             cross_host: None,
+            last_copy: None,
         };
         let stored = Prefs::load().map(|p| p.connections).unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot read the stored connections");
@@ -131,14 +162,16 @@ impl Component for Connections {
             ConnectionsMsg::Add { uri, autoconnect } => self.add(&uri, autoconnect, &sender),
             ConnectionsMsg::Group(uri, request) => self.on_request(&uri, request, window, &sender),
             ConnectionsMsg::Event(uri, event) => self.on_event(&uri, event, &sender),
+            ConnectionsMsg::Copy { from, to, name } => self.copy(from, to, name, &sender),
             ConnectionsMsg::UseCommonCpu { uri, name, cpu_xml } => {
-                let Some(conn) = self.group(&uri).and_then(|g| g.conn.clone()) else {
+                let Some(host) = self.host(&uri) else {
                     return;
                 };
                 let what = gettext("changing the CPU of {name}").replace("{name}", &name);
                 sender.oneshot_command(async move {
                     let vm = name.clone();
                     let result = run_blocking(&what, move || {
+                        let conn = host.get()?;
                         let xml = conn.dumpxml(&vm, true).map_err(|e| e.to_string())?;
                         let xml = hosts::with_cpu(&xml, &cpu_xml).map_err(|e| e.to_string())?;
                         conn.define(&xml).map(drop).map_err(|e| e.to_string())
@@ -209,6 +242,26 @@ impl Component for Connections {
                     && dialog.vm == name
                 {
                     dialog.show(&facts);
+                }
+            }
+            ConnectionsCmd::Copied(to, name, result) => {
+                let text = match result {
+                    Ok(()) => {
+                        let place = if to == BUILTIN_URI {
+                            gettext("This computer")
+                        } else {
+                            to.clone()
+                        };
+                        gettext("{name} copied to {host}")
+                            .replace("{name}", &name)
+                            .replace("{host}", &place)
+                    }
+                    Err(why) => why,
+                };
+                self.last_copy = Some(text.clone());
+                let _ = sender.output(ConnectionsOutput::Notify(text));
+                if to != BUILTIN_URI {
+                    self.list(&to, &sender);
                 }
             }
             ConnectionsCmd::CommonCpuUsed(uri, name, result) => {
@@ -295,7 +348,7 @@ impl Connections {
                 })
                 .map_err(|e| e.to_string())?;
                 let domains = conn.list_domains().map_err(|e| e.to_string())?;
-                Ok((Arc::new(conn), watch, domains))
+                Ok((Arc::new(Connection::Libvirt(conn)), watch, domains))
             })
             .await
             .and_then(|r| r);
@@ -376,6 +429,10 @@ impl Connections {
                 self.cross_host = Some(cross_host::present(window.as_ref(), uri, &name, sender));
                 self.ask_hosts(uri, &name, sender);
             }
+            GroupRequest::Vm(name, "copy") => {
+                let targets = self.copy_targets(uri);
+                copy::confirm_copy(window.as_ref(), uri, &name, &targets, sender);
+            }
             GroupRequest::Vm(name, "delete") => confirm_delete(window.as_ref(), uri, &name, sender),
             GroupRequest::Vm(name, action) => self.act(uri, name, action, sender),
         }
@@ -402,7 +459,7 @@ impl Connections {
             let vm = name.clone();
             let result = run_blocking(&what, move || {
                 match (action.as_str(), lifecycle) {
-                    ("start", _) => conn.start(&vm, false),
+                    ("start", _) => conn.start(&vm),
                     (_, Some(lifecycle)) => conn.control(&vm, lifecycle),
                     _ => conn.undefine(&vm),
                 }
@@ -414,9 +471,62 @@ impl Connections {
         });
     }
 
+    /// This computer (`vireo:///session`) or a connected group's connection.
+    fn host(&self, uri: &str) -> Option<Host> {
+        if uri == BUILTIN_URI {
+            return Some(Host::Builtin);
+        }
+        self.group(uri).and_then(|g| g.conn.clone()).map(Host::Open)
+    }
+
+    /// Where `uri`'s VMs can be copied: this computer and the other connected hosts.
+    pub fn copy_targets(&self, uri: &str) -> Vec<String> {
+        std::iter::once(BUILTIN_URI.to_owned())
+            .chain(
+                self.groups
+                    .iter()
+                    .filter(|g| g.link == Link::Connected)
+                    .map(|g| g.uri.clone()),
+            )
+            .filter(|t| t != uri)
+            .collect()
+    }
+
+    /// Copies a definition (not its disks) in a worker; refuses to replace a VM of that name.
+    fn copy(&mut self, from: String, to: String, name: String, sender: &ComponentSender<Self>) {
+        let (Some(source), Some(target)) = (self.host(&from), self.host(&to)) else {
+            return;
+        };
+        let what = gettext("copying {name}").replace("{name}", &name);
+        sender.oneshot_command(async move {
+            let vm = name.clone();
+            let dest = to.clone();
+            let result = run_blocking(&what, move || {
+                let (source, target) = (source.get()?, target.get()?);
+                let taken = target
+                    .list_domains()
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .any(|d| d.name == vm);
+                if taken {
+                    return Err(gettext(
+                        "{uri} already has a virtual machine named {name}; nothing was copied",
+                    )
+                    .replace("{uri}", &dest)
+                    .replace("{name}", &vm));
+                }
+                let xml = source.dumpxml(&vm, true).map_err(|e| e.to_string())?;
+                target.define(&xml).map(drop).map_err(|e| e.to_string())
+            })
+            .await
+            .and_then(|r| r);
+            ConnectionsCmd::Copied(to, name, result)
+        });
+    }
+
     /// Asks every connected host (and this computer) about `name`'s CPU, in a worker.
     fn ask_hosts(&self, uri: &str, name: &str, sender: &ComponentSender<Self>) {
-        let Some(conn) = self.group(uri).and_then(|g| g.conn.clone()) else {
+        let Some(host) = self.host(uri) else {
             return;
         };
         let mut targets = vec![Target::Builtin];
@@ -431,10 +541,12 @@ impl Connections {
         sender.oneshot_command(async move {
             let vm = name.clone();
             let facts = run_blocking(&what, move || {
-                let verdicts = conn
-                    .dumpxml(&vm, true)
-                    .and_then(|xml| hosts::compare_on_hosts(&xml, &targets))
-                    .map_err(|e| e.to_string());
+                let verdicts = host
+                    .get()
+                    .and_then(|conn| conn.dumpxml(&vm, true).map_err(|e| e.to_string()))
+                    .and_then(|xml| {
+                        hosts::compare_on_hosts(&xml, &targets).map_err(|e| e.to_string())
+                    });
                 let plan = hosts::plan_common_cpu(&targets).map_err(|e| e.to_string());
                 CrossHostFacts { verdicts, plan }
             })

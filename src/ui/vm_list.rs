@@ -22,6 +22,10 @@ pub enum RowRequest {
     Open(String),
     Console(String),
     Delete(String),
+    /// CPU Across Hosts (the libvirt connections' list opens it).
+    CrossHost(String),
+    /// Copy the definition to a libvirt host.
+    Copy(String),
 }
 
 /// The widgets of one row.
@@ -236,7 +240,7 @@ impl VmList {
         let actions = gio::SimpleActionGroup::new();
         let request = self.on_request.clone();
         let name = vm.name.clone();
-        let entries: [(&str, RequestFactory); 9] = [
+        let entries: [(&str, RequestFactory); 11] = [
             ("start", RowRequest::Start),
             ("pause", |n| RowRequest::Act(n, VmAction::Pause)),
             ("resume", |n| RowRequest::Act(n, VmAction::Resume)),
@@ -246,6 +250,8 @@ impl VmList {
             ("open", RowRequest::Open),
             ("console", RowRequest::Console),
             ("delete", RowRequest::Delete),
+            ("cross-host", RowRequest::CrossHost),
+            ("copy", RowRequest::Copy),
         ];
         for (action_name, make) in entries {
             let action = gio::SimpleAction::new(action_name, None);
@@ -287,10 +293,14 @@ impl VmList {
         let open = gio::Menu::new();
         open.append(Some(&gettext("Open Console")), Some("vm.console"));
         open.append(Some(&gettext("Details")), Some("vm.open"));
+        let hosts = gio::Menu::new();
+        hosts.append(Some(&gettext("CPU Across Hosts…")), Some("vm.cross-host"));
+        hosts.append(Some(&gettext("Copy to Another Host…")), Some("vm.copy"));
         let danger = gio::Menu::new();
         danger.append(Some(&gettext("Delete…")), Some("vm.delete"));
         menu.append_section(None, &lifecycle);
         menu.append_section(None, &open);
+        menu.append_section(None, &hosts);
         menu.append_section(None, &danger);
         let more = gtk::MenuButton::builder()
             .icon_name("view-more-symbolic")
@@ -395,6 +405,8 @@ fn apply(row: &mut Row, vm: &VmSummary) {
     // A broken definition opens its repair editor instead of the details.
     enable("open", true);
     enable("delete", !runs);
+    enable("cross-host", !broken);
+    enable("copy", !broken);
     row.summary = vm.clone();
 }
 

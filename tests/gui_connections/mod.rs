@@ -311,3 +311,100 @@ pub fn cross_host_dialog_lists_hosts_and_names_features() {
     });
     assert_eq!(loss, "Loses against its host-model CPU: avx512f");
 }
+
+/// One of this computer's VMs: CPU Across Hosts from its row asks this computer and the
+/// connection; Copy to Another Host warns that disks are not copied, then defines it there,
+/// and refuses to replace a VM of the same name.
+pub fn local_vm_copies_to_a_host_and_asks_all_hosts() {
+    let store = vireo::domain::store::DomainStore::open_default().unwrap();
+    store
+        .define(
+            "<domain type='kvm'><name>copy-me</name><memory unit='MiB'>64</memory>\
+             <os><type arch='x86_64'>hvm</type></os>\
+             <cpu mode='custom' match='exact'><model>qemu64</model></cpu></domain>",
+        )
+        .unwrap();
+    let (app, window) = launch();
+    let dialog = open_add(&app);
+    dialog.custom.set_active(true);
+    dialog.custom_uri.set_text(URI);
+    dialog.add.emit_clicked();
+    wait_for("the test driver's VM listed", || {
+        state_of(&app, "test").is_some()
+    });
+    wait_for("the local VM listed", || {
+        app.widgets().vm_list.row("copy-me").is_some()
+    });
+    assert!(app.widgets().this_computer.is_visible());
+
+    assert!(app.widgets().vm_list.activate("copy-me", "cross-host"));
+    let cross = || {
+        app.model()
+            .connections()
+            .model()
+            .cross_host
+            .clone()
+            .unwrap()
+    };
+    wait_for("the hosts' answers", || {
+        cross().vm == "copy-me" && cross().hosts.row_at_index(1).is_some()
+    });
+    let titles: Vec<String> = (0..2)
+        .map(|i| {
+            cross()
+                .hosts
+                .row_at_index(i)
+                .and_downcast::<relm4::adw::ActionRow>()
+                .unwrap()
+                .title()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(titles, ["This computer", URI]);
+    cross().window.close();
+
+    let copy_dialog = || super::message_dialog("Copy copy-me to Another Host");
+    assert!(app.widgets().vm_list.activate("copy-me", "copy"));
+    wait_for("the copy dialog", || copy_dialog().is_some());
+    let body = copy_dialog().unwrap().body().to_string();
+    assert!(body.contains("disk images are not"), "{body}");
+    copy_dialog().unwrap().response("copy");
+    wait_for("the copy listed on the host", || {
+        app.model().connections().model().last_copy.as_deref()
+            == Some("copy-me copied to test:///default")
+            && state_of(&app, "copy-me").as_deref() == Some("Shut off")
+    });
+    let other = LibvirtConnection::open(URI).unwrap();
+    let copied = other.dumpxml("copy-me", true).unwrap();
+    assert!(copied.contains("qemu64</model>"), "{copied}");
+    // Again: the host has one by that name now; nothing is replaced.
+    other.undefine("copy-me").unwrap();
+    other
+        .define(
+            "<domain type='test'><name>copy-me</name><memory unit='MiB'>32</memory>\
+             <os><type arch='x86_64'>hvm</type></os></domain>",
+        )
+        .unwrap();
+    assert!(app.widgets().vm_list.activate("copy-me", "copy"));
+    wait_for("the copy dialog again", || copy_dialog().is_some());
+    copy_dialog().unwrap().response("copy");
+    wait_for("the refused copy", || {
+        app.model()
+            .connections()
+            .model()
+            .last_copy
+            .as_deref()
+            .is_some_and(|t| t.contains("already has a virtual machine named copy-me"))
+    });
+    assert!(
+        other
+            .dumpxml("copy-me", true)
+            .unwrap()
+            .contains("type='test'"),
+        "the host's own VM was replaced"
+    );
+    other.undefine("copy-me").unwrap();
+    remove_connection(&app, URI);
+    store.undefine("copy-me", false).unwrap();
+    window.set_visible(false);
+}

@@ -24,7 +24,7 @@ pub enum GroupRequest {
 }
 
 /// The VM actions a row offers, in menu order after its buttons.
-pub const VM_ACTIONS: [&str; 8] = [
+pub const VM_ACTIONS: [&str; 9] = [
     "start",
     "shutdown",
     "reboot",
@@ -33,6 +33,7 @@ pub const VM_ACTIONS: [&str; 8] = [
     "resume",
     "delete",
     "cross-host",
+    "copy",
 ];
 
 /// Where a connection stands.
@@ -250,6 +251,7 @@ impl GroupView {
         lifecycle.append(Some(&gettext("Resume")), Some("dom.resume"));
         let cpu = gio::Menu::new();
         cpu.append(Some(&gettext("CPU Across Hosts…")), Some("dom.cross-host"));
+        cpu.append(Some(&gettext("Copy to Another Host…")), Some("dom.copy"));
         let danger = gio::Menu::new();
         danger.append(Some(&gettext("Delete…")), Some("dom.delete"));
         menu.append_section(None, &lifecycle);
@@ -300,6 +302,7 @@ fn apply(row: &VmRow, domain: &DomainRow) {
         ("resume", paused),
         ("delete", domain.persistent),
         ("cross-host", true),
+        ("copy", true),
     ];
     for (name, on) in enabled {
         if let Some(action) = row
