@@ -912,28 +912,11 @@ fn show(model: &mut App, widgets: &mut AppWidgets) {
 }
 
 fn confirm_force_off(root: &adw::ApplicationWindow, name: String, sender: &ComponentSender<App>) {
-    let dialog = adw::MessageDialog::builder()
-        .transient_for(root)
-        .modal(true)
-        .heading(gettext("Force Off {name}?").replace("{name}", &name))
-        .body(gettext(
-            "This cuts the power like pulling the plug: unsaved data in the guest is lost.",
-        ))
-        .build();
-    dialog.add_responses(&[
-        ("cancel", &gettext("_Cancel")),
-        ("force-off", &gettext("_Force Off")),
-    ]);
-    dialog.set_response_appearance("force-off", adw::ResponseAppearance::Destructive);
-    dialog.set_default_response(Some("cancel"));
-    dialog.set_close_response("cancel");
     let sender = sender.clone();
-    dialog.connect_response(None, move |_, response| {
-        if response == "force-off" {
-            sender.input(AppMsg::ForceOffConfirmed(name.clone()));
-        }
+    let label = name.clone();
+    super::vm_list::ask_force_off(Some(root.upcast_ref()), &label, move || {
+        sender.input(AppMsg::ForceOffConfirmed(name.clone()));
     });
-    dialog.present();
 }
 
 /// Says why `name` did not start. When the reason is its CPU (this host's KVM cannot give

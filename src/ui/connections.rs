@@ -434,6 +434,17 @@ impl Connections {
                 copy::confirm_copy(window.as_ref(), uri, &name, &targets, sender);
             }
             GroupRequest::Vm(name, "delete") => confirm_delete(window.as_ref(), uri, &name, sender),
+            GroupRequest::Vm(name, "force-off")
+                if Prefs::load().is_ok_and(|p| p.confirm_force_off) =>
+            {
+                let (sender, uri, vm) = (sender.clone(), uri.to_owned(), name.clone());
+                super::vm_list::ask_force_off(window.as_ref(), &name, move || {
+                    sender.input(ConnectionsMsg::Group(
+                        uri.clone(),
+                        GroupRequest::Vm(vm.clone(), "destroy"),
+                    ));
+                });
+            }
             GroupRequest::Vm(name, action) => self.act(uri, name, action, sender),
         }
     }
@@ -446,7 +457,7 @@ impl Connections {
         let lifecycle = match action {
             "shutdown" => Some(Lifecycle::Shutdown),
             "reboot" => Some(Lifecycle::Reboot),
-            "force-off" => Some(Lifecycle::Destroy),
+            "force-off" | "destroy" => Some(Lifecycle::Destroy),
             "pause" => Some(Lifecycle::Suspend),
             "resume" => Some(Lifecycle::Resume),
             "start" | "undefine" => None,
@@ -567,23 +578,21 @@ fn confirm_delete(
     name: &str,
     sender: &ComponentSender<Connections>,
 ) {
-    let dialog = relm4::adw::MessageDialog::builder()
-        .modal(true)
-        .heading(gettext("Delete {name}?").replace("{name}", name))
-        .body(
-            gettext("The definition of {name} is removed from {uri}. Its disk images stay on that host.")
-                .replace("{name}", name)
-                .replace("{uri}", uri),
+    let dialog = super::vm_list::question(
+        parent,
+        &gettext("Delete {name}?").replace("{name}", name),
+        &gettext(
+            "The definition of {name} is removed from {uri}. Its disk images stay on that host.",
         )
-        .build();
-    dialog.set_transient_for(parent);
-    dialog.add_responses(&[
-        ("cancel", &gettext("_Cancel")),
-        ("delete", &gettext("_Delete")),
-    ]);
-    dialog.set_response_appearance("delete", relm4::adw::ResponseAppearance::Destructive);
-    dialog.set_default_response(Some("cancel"));
-    dialog.set_close_response("cancel");
+        .replace("{name}", name)
+        .replace("{uri}", uri),
+        (
+            "delete",
+            &gettext("_Delete"),
+            relm4::adw::ResponseAppearance::Destructive,
+        ),
+        "cancel",
+    );
     let (sender, uri, name) = (sender.clone(), uri.to_owned(), name.to_owned());
     dialog.connect_response(Some("delete"), move |_, _| {
         sender.input(ConnectionsMsg::Group(

@@ -7,15 +7,19 @@ use relm4::gtk;
 
 /// Makes `default` the button Enter presses in `window` and Escape close it.
 pub fn dialog_keys(window: &impl IsA<gtk::Window>, default: &impl IsA<gtk::Widget>) {
-    let window = window.as_ref();
-    window.set_default_widget(Some(default));
+    window.as_ref().set_default_widget(Some(default));
+    escape_closes(window);
+}
+
+/// Escape closes `window` (a dialog without a default button).
+pub fn escape_closes(window: &impl IsA<gtk::Window>) {
     let shortcuts = gtk::ShortcutController::new();
     shortcuts.set_scope(gtk::ShortcutScope::Managed);
     shortcuts.add_shortcut(gtk::Shortcut::new(
         gtk::ShortcutTrigger::parse_string("Escape"),
         Some(gtk::NamedAction::new("window.close")),
     ));
-    window.add_controller(shortcuts);
+    window.as_ref().add_controller(shortcuts);
 }
 
 /// Enter in `entry` presses its window's default button.

@@ -286,29 +286,21 @@ impl VmList {
             &gettext("Shut Down"),
             "vm.shutdown",
         );
-        let menu = gio::Menu::new();
-        let lifecycle = gio::Menu::new();
-        lifecycle.append(Some(&gettext("Reboot")), Some("vm.reboot"));
-        lifecycle.append(Some(&gettext("Force Off")), Some("vm.force-off"));
-        let open = gio::Menu::new();
-        open.append(Some(&gettext("Open Console")), Some("vm.console"));
-        open.append(Some(&gettext("Details")), Some("vm.open"));
-        let hosts = gio::Menu::new();
-        hosts.append(Some(&gettext("CPU Across Hosts…")), Some("vm.cross-host"));
-        hosts.append(Some(&gettext("Copy to Another Host…")), Some("vm.copy"));
-        let danger = gio::Menu::new();
-        danger.append(Some(&gettext("Delete…")), Some("vm.delete"));
-        menu.append_section(None, &lifecycle);
-        menu.append_section(None, &open);
-        menu.append_section(None, &hosts);
-        menu.append_section(None, &danger);
-        let more = gtk::MenuButton::builder()
-            .icon_name("view-more-symbolic")
-            .tooltip_text(gettext("More Actions"))
-            .menu_model(&menu)
-            .valign(gtk::Align::Center)
-            .css_classes(["flat"])
-            .build();
+        let more = more_actions(&[
+            &[
+                (gettext("Reboot"), "vm.reboot"),
+                (gettext("Force Off"), "vm.force-off"),
+            ],
+            &[
+                (gettext("Open Console"), "vm.console"),
+                (gettext("Details"), "vm.open"),
+            ],
+            &[
+                (gettext("CPU Across Hosts…"), "vm.cross-host"),
+                (gettext("Copy to Another Host…"), "vm.copy"),
+            ],
+            &[(gettext("Delete…"), "vm.delete")],
+        ]);
         for widget in [
             state_label.upcast_ref::<gtk::Widget>(),
             sparkline.upcast_ref(),
@@ -353,7 +345,27 @@ impl VmList {
 /// Turns a VM name into the request one of its row's actions makes.
 type RequestFactory = fn(String) -> RowRequest;
 
-fn icon_button(icon: &str, tooltip: &str, action: &str) -> gtk::Button {
+/// A row's "More Actions" menu button: `sections` of (label, action), separated by lines.
+pub fn more_actions(sections: &[&[(String, &str)]]) -> gtk::MenuButton {
+    let menu = gio::Menu::new();
+    for items in sections {
+        let section = gio::Menu::new();
+        for (label, action) in *items {
+            section.append(Some(label), Some(action));
+        }
+        menu.append_section(None, &section);
+    }
+    gtk::MenuButton::builder()
+        .icon_name("view-more-symbolic")
+        .tooltip_text(gettext("More Actions"))
+        .menu_model(&menu)
+        .valign(gtk::Align::Center)
+        .css_classes(["flat"])
+        .build()
+}
+
+/// A flat icon button in a row that activates `action`.
+pub fn icon_button(icon: &str, tooltip: &str, action: &str) -> gtk::Button {
     gtk::Button::builder()
         .icon_name(icon)
         .tooltip_text(tooltip)
@@ -448,4 +460,48 @@ fn sparkline(history: Rc<RefCell<CpuHistory>>) -> gtk::DrawingArea {
         let _ = cr.stroke();
     });
     area
+}
+
+/// Asks before forcing `name` off (like pulling the plug); `on_confirm` runs on Force Off.
+/// Shared by this computer's list and the libvirt connections' lists.
+pub fn ask_force_off(parent: Option<&gtk::Window>, name: &str, on_confirm: impl Fn() + 'static) {
+    let dialog = question(
+        parent,
+        &gettext("Force Off {name}?").replace("{name}", name),
+        &gettext("This cuts the power like pulling the plug: unsaved data in the guest is lost."),
+        (
+            "force-off",
+            &gettext("_Force Off"),
+            adw::ResponseAppearance::Destructive,
+        ),
+        "cancel",
+    );
+    dialog.connect_response(Some("force-off"), move |_, _| on_confirm());
+    dialog.present();
+}
+
+/// The one action a [`question`] offers besides Cancel: its id, label and look.
+pub type Answer<'a> = (&'a str, &'a str, adw::ResponseAppearance);
+
+/// A modal question over `parent` with Cancel and `answer`; Enter gives `default`, Escape
+/// Cancel. The caller connects the answer's response.
+pub fn question(
+    parent: Option<&gtk::Window>,
+    heading: &str,
+    body: &str,
+    answer: Answer<'_>,
+    default: &str,
+) -> adw::MessageDialog {
+    let dialog = adw::MessageDialog::builder()
+        .modal(true)
+        .heading(heading)
+        .body(body)
+        .build();
+    dialog.set_transient_for(parent);
+    let (id, label, appearance) = answer;
+    dialog.add_responses(&[("cancel", &gettext("_Cancel")), (id, label)]);
+    dialog.set_response_appearance(id, appearance);
+    dialog.set_default_response(Some(default));
+    dialog.set_close_response("cancel");
+    dialog
 }

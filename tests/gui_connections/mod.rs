@@ -55,6 +55,27 @@ fn state_of(app: &AppController, vm: &str) -> Option<String> {
         .and_then(|v| v.state_label(vm))
 }
 
+/// Adds test:///default through the dialog and waits for its VM to be listed.
+fn add_test_connection(app: &AppController) {
+    let dialog = open_add(app);
+    dialog.custom.set_active(true);
+    dialog.custom_uri.set_text(URI);
+    dialog.add.emit_clicked();
+    wait_for("the test driver's VM listed", || {
+        state_of(app, "test").is_some()
+    });
+}
+
+/// The open CPU Across Hosts dialog.
+fn cross_host_dialog(app: &AppController) -> vireo::ui::connections::cross_host::CrossHostDialog {
+    app.model()
+        .connections()
+        .model()
+        .cross_host
+        .clone()
+        .expect("CPU Across Hosts is open")
+}
+
 /// Activates `vm`'s row action `action` on the test connection.
 fn act(app: &AppController, vm: &str, action: &str) -> bool {
     let model = app.model();
@@ -115,6 +136,13 @@ pub fn added_connection_lists_vms_and_follows_events() {
     snap(&window, "connections-group");
 
     assert!(act(&app, "test", "force-off"));
+    // Force Off asks first, as for this computer's VMs (the default preference).
+    wait_for("the Force Off question", || {
+        super::message_dialog("Force Off test?").is_some()
+    });
+    super::message_dialog("Force Off test?")
+        .unwrap()
+        .response("force-off");
     wait_for("Shut off after Force Off", || {
         state_of(&app, "test").as_deref() == Some("Shut off")
     });
@@ -226,13 +254,7 @@ pub fn add_connection_works_with_the_keyboard() {
 /// answer; a host that lacks features is told by name.
 pub fn cross_host_dialog_lists_hosts_and_names_features() {
     let (app, window) = launch();
-    let dialog = open_add(&app);
-    dialog.custom.set_active(true);
-    dialog.custom_uri.set_text(URI);
-    dialog.add.emit_clicked();
-    wait_for("the test driver's VM listed", || {
-        state_of(&app, "test").is_some()
-    });
+    add_test_connection(&app);
     let other = LibvirtConnection::open(URI).unwrap();
     let xml = other.dumpxml("test", true).unwrap();
     // A fixed model, so each host must be asked (the test driver's VM has none).
@@ -243,14 +265,7 @@ pub fn cross_host_dialog_lists_hosts_and_names_features() {
     .unwrap();
     other.define(&fixed).unwrap();
     assert!(act(&app, "test", "cross-host"));
-    let cross = || {
-        app.model()
-            .connections()
-            .model()
-            .cross_host
-            .clone()
-            .unwrap()
-    };
+    let cross = || cross_host_dialog(&app);
     wait_for("the hosts' answers", || {
         cross().hosts.row_at_index(1).is_some()
     });
@@ -325,27 +340,14 @@ pub fn local_vm_copies_to_a_host_and_asks_all_hosts() {
         )
         .unwrap();
     let (app, window) = launch();
-    let dialog = open_add(&app);
-    dialog.custom.set_active(true);
-    dialog.custom_uri.set_text(URI);
-    dialog.add.emit_clicked();
-    wait_for("the test driver's VM listed", || {
-        state_of(&app, "test").is_some()
-    });
+    add_test_connection(&app);
     wait_for("the local VM listed", || {
         app.widgets().vm_list.row("copy-me").is_some()
     });
     assert!(app.widgets().this_computer.is_visible());
 
     assert!(app.widgets().vm_list.activate("copy-me", "cross-host"));
-    let cross = || {
-        app.model()
-            .connections()
-            .model()
-            .cross_host
-            .clone()
-            .unwrap()
-    };
+    let cross = || cross_host_dialog(&app);
     wait_for("the hosts' answers", || {
         cross().vm == "copy-me" && cross().hosts.row_at_index(1).is_some()
     });

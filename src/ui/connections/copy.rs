@@ -5,7 +5,7 @@ use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{ComponentSender, adw, gtk};
 
-use super::{Connections, ConnectionsMsg};
+use super::{Connections, ConnectionsMsg, ConnectionsOutput};
 use crate::launch::connections::BUILTIN_URI;
 
 /// The name a host goes by in the list of targets.
@@ -25,34 +25,30 @@ pub fn confirm_copy(
     targets: &[String],
     sender: &ComponentSender<Connections>,
 ) {
-    let dialog = adw::MessageDialog::builder()
-        .modal(true)
-        .heading(gettext("Copy {name} to Another Host").replace("{name}", name))
-        .body(gettext(
-            "Only the definition is copied. Its disk images are not: the copy refers to the same paths, which must hold the same images on the other host before it can start there.",
-        ))
-        .build();
-    dialog.set_transient_for(parent);
     if targets.is_empty() {
-        dialog.set_body(&gettext(
+        let _ = sender.output(ConnectionsOutput::Notify(gettext(
             "There is no other connected host. Add or connect one first.",
-        ));
-        dialog.add_response("close", &gettext("_Close"));
-        dialog.present();
+        )));
         return;
     }
+    let dialog = crate::ui::vm_list::question(
+        parent,
+        &gettext("Copy {name} to Another Host").replace("{name}", name),
+        &gettext(
+            "Only the definition is copied. Its disk images are not: the copy refers to the same paths, which must hold the same images on the other host before it can start there.",
+        ),
+        (
+            "copy",
+            &gettext("_Copy Definition"),
+            adw::ResponseAppearance::Suggested,
+        ),
+        "copy",
+    );
     let labels: Vec<String> = targets.iter().map(|t| host_label(t)).collect();
     let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
     let choice = gtk::DropDown::from_strings(&label_refs);
     choice.set_widget_name("copy-target");
     dialog.set_extra_child(Some(&choice));
-    dialog.add_responses(&[
-        ("cancel", &gettext("_Cancel")),
-        ("copy", &gettext("_Copy Definition")),
-    ]);
-    dialog.set_response_appearance("copy", adw::ResponseAppearance::Suggested);
-    dialog.set_default_response(Some("copy"));
-    dialog.set_close_response("cancel");
     let (sender, from, name, targets) = (
         sender.clone(),
         uri.to_owned(),

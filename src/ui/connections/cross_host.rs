@@ -239,13 +239,7 @@ pub fn present(
             }
         });
     }
-    let shortcuts = gtk::ShortcutController::new();
-    shortcuts.set_scope(gtk::ShortcutScope::Managed);
-    shortcuts.add_shortcut(gtk::Shortcut::new(
-        gtk::ShortcutTrigger::parse_string("Escape"),
-        Some(gtk::NamedAction::new("window.close")),
-    ));
-    window.add_controller(shortcuts);
+    crate::ui::keyboard::escape_closes(&window);
     window.present();
     dialog
 }

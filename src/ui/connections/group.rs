@@ -12,6 +12,7 @@ use relm4::gtk::{gio, glib};
 use relm4::{adw, gtk};
 
 use crate::launch::connections::{DomainRow, DomainState};
+use crate::ui::vm_list::{icon_button, more_actions};
 
 /// What a group's widgets ask of the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,42 +229,29 @@ impl GroupView {
             actions.add_action(&action);
         }
         row.insert_action_group("dom", Some(&actions));
-        let button = |icon: &str, tip: String, action: &str| {
-            gtk::Button::builder()
-                .icon_name(icon)
-                .tooltip_text(tip)
-                .action_name(action)
-                .valign(gtk::Align::Center)
-                .css_classes(["flat"])
-                .build()
-        };
-        let run = button("media-playback-start-symbolic", gettext("Run"), "dom.start");
-        let shutdown = button(
+        let run = icon_button(
+            "media-playback-start-symbolic",
+            &gettext("Run"),
+            "dom.start",
+        );
+        let shutdown = icon_button(
             "system-shutdown-symbolic",
-            gettext("Shut Down"),
+            &gettext("Shut Down"),
             "dom.shutdown",
         );
-        let menu = gio::Menu::new();
-        let lifecycle = gio::Menu::new();
-        lifecycle.append(Some(&gettext("Reboot")), Some("dom.reboot"));
-        lifecycle.append(Some(&gettext("Force Off")), Some("dom.force-off"));
-        lifecycle.append(Some(&gettext("Pause")), Some("dom.pause"));
-        lifecycle.append(Some(&gettext("Resume")), Some("dom.resume"));
-        let cpu = gio::Menu::new();
-        cpu.append(Some(&gettext("CPU Across Hosts…")), Some("dom.cross-host"));
-        cpu.append(Some(&gettext("Copy to Another Host…")), Some("dom.copy"));
-        let danger = gio::Menu::new();
-        danger.append(Some(&gettext("Delete…")), Some("dom.delete"));
-        menu.append_section(None, &lifecycle);
-        menu.append_section(None, &cpu);
-        menu.append_section(None, &danger);
-        let more = gtk::MenuButton::builder()
-            .icon_name("view-more-symbolic")
-            .tooltip_text(gettext("More Actions"))
-            .menu_model(&menu)
-            .valign(gtk::Align::Center)
-            .css_classes(["flat"])
-            .build();
+        let more = more_actions(&[
+            &[
+                (gettext("Reboot"), "dom.reboot"),
+                (gettext("Force Off"), "dom.force-off"),
+                (gettext("Pause"), "dom.pause"),
+                (gettext("Resume"), "dom.resume"),
+            ],
+            &[
+                (gettext("CPU Across Hosts…"), "dom.cross-host"),
+                (gettext("Copy to Another Host…"), "dom.copy"),
+            ],
+            &[(gettext("Delete…"), "dom.delete")],
+        ]);
         row.add_suffix(&state);
         row.add_suffix(&run);
         row.add_suffix(&shutdown);
