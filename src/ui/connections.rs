@@ -21,7 +21,6 @@ use self::add_dialog::AddDialog;
 use self::cross_host::{CrossHostDialog, CrossHostFacts};
 use self::group::{GroupRequest, GroupView, Link};
 use super::worker::run_blocking;
-use crate::launch::connections::cross_host as hosts;
 use crate::launch::connections::events::{ConnectionEvent, EventWatch, watch};
 use crate::launch::connections::{BUILTIN_URI, Connection, DomainRow, Lifecycle, Target};
 use crate::prefs::Prefs;
@@ -164,22 +163,7 @@ impl Component for Connections {
             ConnectionsMsg::Event(uri, event) => self.on_event(&uri, event, &sender),
             ConnectionsMsg::Copy { from, to, name } => self.copy(from, to, name, &sender),
             ConnectionsMsg::UseCommonCpu { uri, name, cpu_xml } => {
-                let Some(host) = self.host(&uri) else {
-                    return;
-                };
-                let what = gettext("changing the CPU of {name}").replace("{name}", &name);
-                sender.oneshot_command(async move {
-                    let vm = name.clone();
-                    let result = run_blocking(&what, move || {
-                        let conn = host.get()?;
-                        let xml = conn.dumpxml(&vm, true).map_err(|e| e.to_string())?;
-                        let xml = hosts::with_cpu(&xml, &cpu_xml).map_err(|e| e.to_string())?;
-                        conn.define(&xml).map(drop).map_err(|e| e.to_string())
-                    })
-                    .await
-                    .and_then(|r| r);
-                    ConnectionsCmd::CommonCpuUsed(uri, name, result)
-                });
+                self.use_common_cpu(uri, name, cpu_xml, &sender);
             }
         }
     }
@@ -488,86 +472,6 @@ impl Connections {
             return Some(Host::Builtin);
         }
         self.group(uri).and_then(|g| g.conn.clone()).map(Host::Open)
-    }
-
-    /// Where `uri`'s VMs can be copied: this computer and the other connected hosts.
-    pub fn copy_targets(&self, uri: &str) -> Vec<String> {
-        std::iter::once(BUILTIN_URI.to_owned())
-            .chain(
-                self.groups
-                    .iter()
-                    .filter(|g| g.link == Link::Connected)
-                    .map(|g| g.uri.clone()),
-            )
-            .filter(|t| t != uri)
-            .collect()
-    }
-
-    /// Copies a definition (not its disks) in a worker; refuses to replace a VM of that name.
-    fn copy(&mut self, from: String, to: String, name: String, sender: &ComponentSender<Self>) {
-        let (Some(source), Some(target)) = (self.host(&from), self.host(&to)) else {
-            return;
-        };
-        let what = gettext("copying {name}").replace("{name}", &name);
-        sender.oneshot_command(async move {
-            let vm = name.clone();
-            let dest = to.clone();
-            let result = run_blocking(&what, move || {
-                let (source, target) = (source.get()?, target.get()?);
-                let taken = target
-                    .list_domains()
-                    .map_err(|e| e.to_string())?
-                    .iter()
-                    .any(|d| d.name == vm);
-                if taken {
-                    return Err(gettext(
-                        "{uri} already has a virtual machine named {name}; nothing was copied",
-                    )
-                    .replace("{uri}", &dest)
-                    .replace("{name}", &vm));
-                }
-                let xml = source.dumpxml(&vm, true).map_err(|e| e.to_string())?;
-                target.define(&xml).map(drop).map_err(|e| e.to_string())
-            })
-            .await
-            .and_then(|r| r);
-            ConnectionsCmd::Copied(to, name, result)
-        });
-    }
-
-    /// Asks every connected host (and this computer) about `name`'s CPU, in a worker.
-    fn ask_hosts(&self, uri: &str, name: &str, sender: &ComponentSender<Self>) {
-        let Some(host) = self.host(uri) else {
-            return;
-        };
-        let mut targets = vec![Target::Builtin];
-        targets.extend(
-            self.groups
-                .iter()
-                .filter(|g| g.link == Link::Connected)
-                .map(|g| Target::Libvirt(g.uri.clone())),
-        );
-        let (uri, name) = (uri.to_owned(), name.to_owned());
-        let what = gettext("asking the hosts about {name}'s CPU").replace("{name}", &name);
-        sender.oneshot_command(async move {
-            let vm = name.clone();
-            let facts = run_blocking(&what, move || {
-                let verdicts = host
-                    .get()
-                    .and_then(|conn| conn.dumpxml(&vm, true).map_err(|e| e.to_string()))
-                    .and_then(|xml| {
-                        hosts::compare_on_hosts(&xml, &targets).map_err(|e| e.to_string())
-                    });
-                let plan = hosts::plan_common_cpu(&targets).map_err(|e| e.to_string());
-                CrossHostFacts { verdicts, plan }
-            })
-            .await
-            .unwrap_or_else(|why| CrossHostFacts {
-                verdicts: Err(why.clone()),
-                plan: Err(why),
-            });
-            ConnectionsCmd::CrossHost(uri, name, facts)
-        });
     }
 }
 

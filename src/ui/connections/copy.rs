@@ -5,8 +5,10 @@ use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{ComponentSender, adw, gtk};
 
-use super::{Connections, ConnectionsMsg, ConnectionsOutput};
+use super::group::Link;
+use super::{Connections, ConnectionsCmd, ConnectionsMsg, ConnectionsOutput};
 use crate::launch::connections::BUILTIN_URI;
+use crate::ui::worker::run_blocking;
 
 /// The name a host goes by in the list of targets.
 fn host_label(uri: &str) -> String {
@@ -65,4 +67,57 @@ pub fn confirm_copy(
         }
     });
     dialog.present();
+}
+
+impl Connections {
+    /// Where `uri`'s VMs can be copied: this computer and the other connected hosts.
+    pub fn copy_targets(&self, uri: &str) -> Vec<String> {
+        std::iter::once(BUILTIN_URI.to_owned())
+            .chain(
+                self.groups
+                    .iter()
+                    .filter(|g| g.link == Link::Connected)
+                    .map(|g| g.uri.clone()),
+            )
+            .filter(|t| t != uri)
+            .collect()
+    }
+
+    /// Copies a definition (not its disks) in a worker; refuses to replace a VM of that name.
+    pub(super) fn copy(
+        &mut self,
+        from: String,
+        to: String,
+        name: String,
+        sender: &ComponentSender<Self>,
+    ) {
+        let (Some(source), Some(target)) = (self.host(&from), self.host(&to)) else {
+            return;
+        };
+        let what = gettext("copying {name}").replace("{name}", &name);
+        sender.oneshot_command(async move {
+            let vm = name.clone();
+            let dest = to.clone();
+            let result = run_blocking(&what, move || {
+                let (source, target) = (source.get()?, target.get()?);
+                let taken = target
+                    .list_domains()
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .any(|d| d.name == vm);
+                if taken {
+                    return Err(gettext(
+                        "{uri} already has a virtual machine named {name}; nothing was copied",
+                    )
+                    .replace("{uri}", &dest)
+                    .replace("{name}", &vm));
+                }
+                let xml = source.dumpxml(&vm, true).map_err(|e| e.to_string())?;
+                target.define(&xml).map(drop).map_err(|e| e.to_string())
+            })
+            .await
+            .and_then(|r| r);
+            ConnectionsCmd::Copied(to, name, result)
+        });
+    }
 }

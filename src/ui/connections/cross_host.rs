@@ -11,8 +11,12 @@ use relm4::adw::prelude::*;
 use relm4::gtk::glib;
 use relm4::{ComponentSender, adw, gtk};
 
-use super::{Connections, ConnectionsMsg};
+use super::group::Link;
+use super::{Connections, ConnectionsCmd, ConnectionsMsg};
+use crate::launch::connections::Target;
+use crate::launch::connections::cross_host as hosts;
 use crate::launch::connections::cross_host::{CommonCpu, HostAnswer, HostLoss, HostVerdict};
+use crate::ui::worker::run_blocking;
 
 /// What the dialog shows, gathered off the UI thread.
 #[derive(Debug, Clone)]
@@ -242,4 +246,67 @@ pub fn present(
     crate::ui::keyboard::escape_closes(&window);
     window.present();
     dialog
+}
+
+impl Connections {
+    /// Asks every connected host (and this computer) about `name`'s CPU, in a worker.
+    pub(super) fn ask_hosts(&self, uri: &str, name: &str, sender: &ComponentSender<Self>) {
+        let Some(host) = self.host(uri) else {
+            return;
+        };
+        let mut targets = vec![Target::Builtin];
+        targets.extend(
+            self.groups
+                .iter()
+                .filter(|g| g.link == Link::Connected)
+                .map(|g| Target::Libvirt(g.uri.clone())),
+        );
+        let (uri, name) = (uri.to_owned(), name.to_owned());
+        let what = gettext("asking the hosts about {name}'s CPU").replace("{name}", &name);
+        sender.oneshot_command(async move {
+            let vm = name.clone();
+            let facts = run_blocking(&what, move || {
+                let verdicts = host
+                    .get()
+                    .and_then(|conn| conn.dumpxml(&vm, true).map_err(|e| e.to_string()))
+                    .and_then(|xml| {
+                        hosts::compare_on_hosts(&xml, &targets).map_err(|e| e.to_string())
+                    });
+                let plan = hosts::plan_common_cpu(&targets).map_err(|e| e.to_string());
+                CrossHostFacts { verdicts, plan }
+            })
+            .await
+            .unwrap_or_else(|why| CrossHostFacts {
+                verdicts: Err(why.clone()),
+                plan: Err(why),
+            });
+            ConnectionsCmd::CrossHost(uri, name, facts)
+        });
+    }
+
+    /// Gives `name` on `uri` the common CPU (redefines it) in a worker.
+    pub(super) fn use_common_cpu(
+        &self,
+        uri: String,
+        name: String,
+        cpu_xml: String,
+        sender: &ComponentSender<Connections>,
+    ) {
+        let Some(host) = self.host(&uri) else {
+            return;
+        };
+        let what = gettext("changing the CPU of {name}").replace("{name}", &name);
+        sender.oneshot_command(async move {
+            let vm = name.clone();
+            let result = run_blocking(&what, move || {
+                let conn = host.get()?;
+                let xml = conn.dumpxml(&vm, true).map_err(|e| e.to_string())?;
+                let xml = hosts::with_cpu(&xml, &cpu_xml).map_err(|e| e.to_string())?;
+                conn.define(&xml).map(drop).map_err(|e| e.to_string())
+            })
+            .await
+            .and_then(|r| r);
+            ConnectionsCmd::CommonCpuUsed(uri, name, result)
+        });
+    }
 }
