@@ -13,7 +13,7 @@ use vireo::prefs::Prefs;
 use vireo::ui::app::App;
 use vireo::ui::connections::cross_host::{answer_text, loss_text};
 
-use super::gui_keyboard::{focus_in, press, xdotool};
+use super::gui_keyboard::{focus_in, press, type_text, xdotool};
 use super::{snap, wait_for};
 
 const URI: &str = "test:///default";
@@ -173,6 +173,12 @@ pub fn bad_uri_is_said_inline() {
     let (app, window) = launch();
     let dialog = open_add(&app);
     dialog.custom.set_active(true);
+    dialog.add.emit_clicked();
+    assert!(
+        dialog.error.text().starts_with("Enter a libvirt URI"),
+        "{}",
+        dialog.error.text()
+    );
     dialog.custom_uri.set_text("not a uri");
     dialog.add.emit_clicked();
     assert!(dialog.error.is_visible());
@@ -236,11 +242,16 @@ pub fn add_connection_works_with_the_keyboard() {
     focus();
     press("Escape");
     wait_for("Escape to cancel", || !dialog.window.is_visible());
+    // Down to Custom URI, Space picks it and puts the cursor in the URI; Enter adds.
     let dialog = open_add(&app);
-    dialog.custom.set_active(true);
-    dialog.custom_uri.set_text(URI);
-    dialog.custom_uri.grab_focus();
     focus();
+    press("Down");
+    press("Down");
+    press("space");
+    assert!(dialog.custom.is_active());
+    assert!(focus_in(&dialog.window, &dialog.custom_uri));
+    type_text(URI);
+    assert_eq!(dialog.uri.text(), URI);
     press("Return");
     wait_for("Enter to add", || {
         state_of(&app, "test").as_deref() == Some("Running")

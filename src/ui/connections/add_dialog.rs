@@ -22,6 +22,10 @@ pub struct AddDialog {
     pub session: gtk::CheckButton,
     pub custom: gtk::CheckButton,
     pub custom_uri: gtk::Entry,
+    /// The custom URI's row, shown only when Custom URI is chosen.
+    custom_row: adw::ActionRow,
+    /// SSH, user and host: not for a custom URI (it says all itself).
+    remote: adw::PreferencesGroup,
     pub ssh: gtk::Switch,
     pub user: gtk::Entry,
     pub host: gtk::Entry,
@@ -54,8 +58,8 @@ impl AddDialog {
 
     fn refresh(&self) {
         let custom = self.custom.is_active();
-        self.custom_uri.set_sensitive(custom);
-        self.ssh.set_sensitive(!custom);
+        self.custom_row.set_visible(custom);
+        self.remote.set_visible(!custom);
         let remote = self.ssh.is_active() && !custom;
         self.user.set_sensitive(remote);
         self.host.set_sensitive(remote);
@@ -66,7 +70,11 @@ impl AddDialog {
     /// Checks the URI; stores and connects it, or says what is wrong in the dialog.
     pub fn submit(&self, sender: &ComponentSender<Connections>) {
         let uri = self.chosen_uri();
-        let problem = if self.ssh.is_active()
+        let problem = if uri.is_empty() {
+            Some(gettext(
+                "Enter a libvirt URI, such as qemu:///system or qemu+ssh://user@host/system",
+            ))
+        } else if self.ssh.is_active()
             && !self.custom.is_active()
             && self.host.text().trim().is_empty()
         {
@@ -133,7 +141,7 @@ pub fn present(parent: Option<&gtk::Window>, sender: &ComponentSender<Connection
         Some(&system),
     );
     system.set_active(true);
-    let (custom_uri, _) = entry_row(&hypervisor, &gettext("URI"), "");
+    let (custom_uri, custom_row) = entry_row(&hypervisor, &gettext("URI"), "");
     custom_uri.set_widget_name("custom-uri");
 
     let remote = adw::PreferencesGroup::new();
@@ -170,6 +178,8 @@ pub fn present(parent: Option<&gtk::Window>, sender: &ComponentSender<Connection
         session,
         custom,
         custom_uri,
+        custom_row,
+        remote: remote.clone(),
         ssh,
         user,
         host,
@@ -190,6 +200,15 @@ pub fn present(parent: Option<&gtk::Window>, sender: &ComponentSender<Connection
         let d = dialog.clone();
         entry.connect_changed(move |_| d.refresh());
         enter_presses_default(entry);
+    }
+    {
+        // Choosing Custom URI puts the cursor where the URI is typed.
+        let d = dialog.clone();
+        dialog.custom.connect_toggled(move |check| {
+            if check.is_active() {
+                d.custom_uri.grab_focus();
+            }
+        });
     }
     dialog.refresh();
     {
