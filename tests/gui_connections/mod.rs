@@ -111,6 +111,10 @@ fn remove_connection(app: &AppController, uri: &str) {
 /// group under "This computer"; Force Off and Run from the row, and a destroy done by another
 /// connection, change the state shown — through libvirt's events, the list is not polled.
 pub fn added_connection_lists_vms_and_follows_events() {
+    // Force Off asks first by default; an earlier test may have turned that off.
+    let mut prefs = Prefs::load().unwrap();
+    prefs.confirm_force_off = true;
+    prefs.save().unwrap();
     let (app, window) = launch();
     let dialog = open_add(&app);
     assert_eq!(dialog.uri.text(), "qemu:///system", "the default choice");
@@ -253,9 +257,7 @@ pub fn add_connection_works_with_the_keyboard() {
     type_text(URI);
     assert_eq!(dialog.uri.text(), URI);
     press("Return");
-    wait_for("Enter to add", || {
-        state_of(&app, "test").as_deref() == Some("Running")
-    });
+    wait_for("Enter to add", || state_of(&app, "test").is_some());
     assert!(!dialog.window.is_visible());
     remove_connection(&app, URI);
     window.set_visible(false);
