@@ -998,7 +998,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 32] = [
+const TESTS: [(&str, fn()); 36] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
