@@ -177,6 +177,47 @@ fn edit_saves_valid_changes_and_keeps_the_rest() {
     assert!(stdout(&out).contains("not changed"), "{}", stdout(&out));
 }
 
+/// `edit` of a definition that cannot be parsed opens the file as it is: leaving it unchanged
+/// touches nothing (exit 2), and a valid domain of the same name repairs it.
+#[test]
+fn edit_repairs_an_unreadable_definition() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.domains()).unwrap();
+    let broken = "<domain type='kvm'><name>vm1</name><memory>64";
+    std::fs::write(env.domains().join("vm1.xml"), broken).unwrap();
+    let out = env.run_with(&["edit", "vm1"], Some(&env.editor("true")), "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be read") && stderr(&out).contains("repair"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.domains().join("vm1.xml")).unwrap(),
+        broken,
+        "left as it was"
+    );
+    let wrong_name = env.editor(&format!(
+        "printf '%s' \"{}\" > \"$1\"",
+        VM.replace("vm1", "other").replace('"', "\\\"")
+    ));
+    let out = env.run_with(&["edit", "vm1"], Some(&wrong_name), "n\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("must stay 'vm1'"), "{}", stderr(&out));
+    let fixer = env.editor(&format!(
+        "printf '%s' \"{}\" > \"$1\"",
+        VM.replace('"', "\\\"")
+    ));
+    let out = env.run_with(&["edit", "vm1"], Some(&fixer), "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("repaired"), "{}", stdout(&out));
+    let listed = stdout(&env.run(&["list", "--all"]));
+    assert!(
+        listed.contains("vm1") && listed.contains("shut off"),
+        "{listed}"
+    );
+}
+
 #[test]
 fn edit_rejects_invalid_xml_and_reopens_on_request() {
     let env = Env::new();

@@ -438,7 +438,10 @@ impl Drop for EditFile {
 
 fn edit(name: &str) -> anyhow::Result<ExitCode> {
     let store = DomainStore::open_default()?;
-    let mut stored = store.get(name)?;
+    let mut stored = match store.get(name) {
+        Err(StoreError::Broken { path, error, .. }) => return repair(&store, name, &path, &error),
+        other => other?,
+    };
     let original = stored.domain.to_xml();
     let tmp = EditFile::create(name, &original)?;
     loop {
@@ -481,6 +484,46 @@ fn edit(name: &str) -> anyhow::Result<ExitCode> {
         }
         if !ask_retry() {
             eprintln!("Domain '{name}' left unchanged.");
+            return Ok(ExitCode::from(2));
+        }
+    }
+}
+
+/// `edit` of a definition that cannot be read: the file as it is goes to the editor, and what
+/// comes back replaces it only when it is a valid domain of the same name (as the GUI's repair
+/// editor does); the broken file is never touched otherwise.
+fn repair(
+    store: &DomainStore,
+    name: &str,
+    path: &std::path::Path,
+    error: &str,
+) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "{} cannot be read ({error}); opening it as it is, so that you can repair it",
+        path.display()
+    );
+    let original = std::fs::read_to_string(path)?;
+    let tmp = EditFile::create(name, &original)?;
+    loop {
+        run_editor(tmp.path())?;
+        let edited = std::fs::read_to_string(tmp.path())?;
+        if edited == original {
+            eprintln!("Domain '{name}' left unchanged (still unreadable).");
+            return Ok(ExitCode::from(2));
+        }
+        match store.repair(name, &edited) {
+            Ok(_) => {
+                println!("Domain '{name}' XML configuration repaired.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(StoreError::Invalid(problems)) => {
+                eprintln!("error: the edited XML is not valid:");
+                print_problems(&problems);
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
+        if !ask_retry() {
+            eprintln!("Domain '{name}' left unchanged (still unreadable).");
             return Ok(ExitCode::from(2));
         }
     }
