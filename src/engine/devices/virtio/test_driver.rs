@@ -1,5 +1,6 @@
 //! A minimal virtio-pci guest driver for device tests: finds the function in slot 1 through
-//! ECAM, enables MSI-X, negotiates VIRTIO_F_VERSION_1 only, sets up every queue and reaches
+//! ECAM, enables MSI-X, negotiates VIRTIO_F_VERSION_1 (and the features a test asks for), sets
+//! up every queue (the configuration-change interrupt on the vector after them) and reaches
 //! DRIVER_OK, then posts descriptor chains and waits for used entries. Needs /dev/kvm (the
 //! transport registers ioeventfds and irqfds), not a guest.
 
@@ -39,14 +40,32 @@ pub struct Driver {
 impl Driver {
     /// A VM with only `frontends`' devices, the first of them driven.
     pub fn new(frontends: &Frontends, device_id: u16, queues: usize) -> Self {
+        Self::with(frontends, &[], device_id, queues, 0)
+    }
+
+    /// A VM with `frontends`' devices and the network cards `nics`, the first device driven
+    /// with `features` (bits 0–31) besides VIRTIO_F_VERSION_1.
+    pub fn with(
+        frontends: &Frontends,
+        nics: &[crate::engine::config::NetConfig],
+        device_id: u16,
+        queues: usize,
+        features: u32,
+    ) -> Self {
         let kvm = kvm_ioctls::Kvm::new().expect("/dev/kvm");
         let vm = Arc::new(kvm.create_vm().expect("KVM_CREATE_VM"));
         vm.create_irq_chip().expect("KVM_CREATE_IRQCHIP");
         let memory = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), MEMORY)]).unwrap();
-        let devices =
-            DeviceManager::new(vm, &Console::new(1024), &memory, Vec::new(), &[], frontends)
-                .unwrap();
-        Self::probe(devices, memory, device_id, queues)
+        let devices = DeviceManager::new(
+            vm,
+            &Console::new(1024),
+            &memory,
+            Vec::new(),
+            nics,
+            frontends,
+        )
+        .unwrap();
+        Self::probe(devices, memory, device_id, queues, features)
     }
 
     fn config32(&self, offset: u64) -> u32 {
@@ -83,6 +102,7 @@ impl Driver {
         memory: GuestMemoryMmap,
         device_id: u16,
         queues: usize,
+        features: u32,
     ) -> Self {
         let mut d = Driver {
             devices,
@@ -116,8 +136,16 @@ impl Driver {
             d.write(0x400c + 16 * vector, &0u32.to_le_bytes());
         }
         d.write(0x14, &[1 | 2]);
+        d.write(0x00, &0u32.to_le_bytes());
+        let mut offered = [0u8; 4];
+        d.read(0x04, &mut offered);
+        assert_eq!(
+            u32::from_le_bytes(offered) & features,
+            features,
+            "the device offers {features:#x}"
+        );
         d.write(0x08, &0u32.to_le_bytes());
-        d.write(0x0c, &0u32.to_le_bytes());
+        d.write(0x0c, &features.to_le_bytes());
         d.write(0x08, &1u32.to_le_bytes());
         d.write(0x0c, &1u32.to_le_bytes());
         d.write(0x14, &[1 | 2 | 8]);
