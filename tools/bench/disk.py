@@ -14,10 +14,12 @@ each metric's median per VMM and the ratio Vireo / QEMU (higher is better for al
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from interleaved import print_table, run_rounds  # noqa: E402  (beside this script)
 
 kernel, initrd, vireoctl = sys.argv[1:4]
 rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 3
@@ -72,26 +74,9 @@ def one(name):
     return {"seqread": float(m[1]), "seqwrite": float(m[2]), "randread_iops": float(m[3])}
 
 
-results = {name: [] for name in vmms}
-for i in range(rounds):
-    for name in vmms:
-        r = one(name)
-        results[name].append(r)
-        print(f"round {i + 1}/{rounds} {name}: " +
-              " ".join(f"{k}={r[k]:g}" for k in METRICS), flush=True)
+results = run_rounds(rounds, vmms, METRICS, one)
 shutil.rmtree(work)
-
-print()
-print(f"Disk, median of {rounds} rounds (raw image, cache=none, Vireo io={IO}, QEMU "
+print_table(f"Disk, median of {rounds} rounds (raw image, cache=none, Vireo io={IO}, QEMU "
       f"aio={QEMU_AIO}, {mib} MiB sequential, "
-      f"{secs} s of 4 KiB random reads, queue depth 1, O_DIRECT in the guest)")
-print()
-print("| metric | " + " | ".join(f"{n} median" for n in vmms) +
-      (" | Vireo / QEMU |" if len(vmms) == 2 else " |"))
-print("| --- | " + " | ".join("---" for _ in vmms) + (" | --- |" if len(vmms) == 2 else " |"))
-for k in METRICS:
-    med = [statistics.median(r[k] for r in results[n]) for n in vmms]
-    row = f"| {k} ({UNITS[k]}) | " + " | ".join(f"{v:.1f}" for v in med)
-    if len(vmms) == 2:
-        row += f" | {med[0] / med[1]:.2f}" if med[1] else " | -"
-    print(row + " |")
+      f"{secs} s of 4 KiB random reads, queue depth 1, O_DIRECT in the guest)",
+            vmms, results, METRICS, UNITS)

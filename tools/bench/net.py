@@ -14,13 +14,15 @@ Vireo / QEMU (throughput: higher is better; round-trip time: lower is better).""
 import os
 import re
 import socket
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from interleaved import print_table, run_rounds  # noqa: E402  (beside this script)
 
 kernel, initrd, vireoctl = sys.argv[1:4]
 rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 3
@@ -143,24 +145,7 @@ def one(name):
     return r
 
 
-results = {name: [] for name in vmms}
-for i in range(rounds):
-    for name in vmms:
-        r = one(name)
-        results[name].append(r)
-        print(f"round {i + 1}/{rounds} {name}: " +
-              " ".join(f"{k}={r[k]:g}" for k in METRICS), flush=True)
-
-print()
-print(f"Network, median of {rounds} rounds (virtio-net + passt, 1 vCPU, {mib} MiB each way, "
-      f"{secs} s of 1-byte request/response, one TCP connection each)")
-print()
-print("| metric | " + " | ".join(f"{n} median" for n in vmms) +
-      (" | Vireo / QEMU |" if len(vmms) == 2 else " |"))
-print("| --- | " + " | ".join("---" for _ in vmms) + (" | --- |" if len(vmms) == 2 else " |"))
-for k in METRICS:
-    med = [statistics.median(r[k] for r in results[n]) for n in vmms]
-    row = f"| {k} ({UNITS[k]}) | " + " | ".join(f"{v:.1f}" for v in med)
-    if len(vmms) == 2:
-        row += f" | {med[0] / med[1]:.2f}" if med[1] else " | -"
-    print(row + " |")
+results = run_rounds(rounds, vmms, METRICS, one)
+print_table(f"Network, median of {rounds} rounds (virtio-net + passt, 1 vCPU, {mib} MiB each way, "
+      f"{secs} s of 1-byte request/response, one TCP connection each)",
+            vmms, results, METRICS, UNITS)
