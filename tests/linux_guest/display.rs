@@ -69,16 +69,17 @@ impl Started {
                 .ctl
                 .run(&["screenshot".as_ref(), self.name.as_ref(), shot.as_os_str()]);
             assert!(out.status.success(), "screenshot: {out:?}");
-            let decoder =
-                png::Decoder::new(BufReader::new(std::fs::File::open(&shot).unwrap()));
+            let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(&shot).unwrap()));
             let mut reader = decoder.read_info().unwrap();
             let mut rgba = vec![0; reader.output_buffer_size().unwrap()];
             let info = reader.next_frame(&mut rgba).unwrap();
             assert_eq!((info.width, info.height), SCREEN);
-            let wrong = (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).find(|&(x, y)| {
-                let at = ((y * w + x) * 4) as usize;
-                rgba[at..at + 3] != fb_pattern(x, y) || rgba[at + 3] != 0xff
-            });
+            let wrong = (0..h)
+                .flat_map(|y| (0..w).map(move |x| (x, y)))
+                .find(|&(x, y)| {
+                    let at = ((y * w + x) * 4) as usize;
+                    rgba[at..at + 3] != fb_pattern(x, y) || rgba[at + 3] != 0xff
+                });
             match wrong {
                 None => return Ok(rgba),
                 Some(p) if Instant::now() >= deadline => return Err(p),
@@ -199,10 +200,11 @@ fn tablet_position(v: u32, side: u32) -> u32 {
 }
 
 /// A VNC client's click at a pixel arrives in the guest's evdev as the virtio tablet's
-/// ABS_X/ABS_Y scaled to 0..=32767 and a BTN_LEFT press and release.
+/// ABS_X/ABS_Y scaled to 0..=32767 and a BTN_LEFT press and release; a right click on the GUI's
+/// screen channel (already on the tablet's scale) arrives as its position and BTN_RIGHT.
 #[test]
 #[ignore = "needs hardware virtualization: run by tools/testbed test"]
-fn a_vnc_click_arrives_as_the_scaled_tablet_position_and_left_button() {
+fn clicks_by_vnc_and_the_screen_channel_arrive_as_tablet_positions_and_buttons() {
     let guest = Started::new(
         "fb-click",
         fb_guest(
@@ -222,6 +224,20 @@ fn a_vnc_click_arrives_as_the_scaled_tablet_position_and_left_button() {
     guest
         .console
         .wait_for("VIREO-L2 BTN 272 0", Duration::from_secs(60));
+    let mut channel = guest.screen_channel();
+    let (cx, cy) = (20000, 10000);
+    for buttons in [2, 0] {
+        channel
+            .send(&ScreenInput::Pointer {
+                x: cx,
+                y: cy,
+                buttons,
+            })
+            .unwrap();
+    }
+    guest
+        .console
+        .wait_for("VIREO-L2 BTN 273 0", Duration::from_secs(60));
     let text = guest.console.text();
     let (ax, ay) = (
         tablet_position(x.into(), SCREEN.0),
@@ -229,13 +245,18 @@ fn a_vnc_click_arrives_as_the_scaled_tablet_position_and_left_button() {
     );
     assert_eq!(
         lines(&text, "VIREO-L2 ABS "),
-        [format!("0 {ax}"), format!("1 {ay}")],
-        "one move to ({x}, {y}) of {SCREEN:?}"
+        [
+            format!("0 {ax}"),
+            format!("1 {ay}"),
+            format!("0 {cx}"),
+            format!("1 {cy}")
+        ],
+        "a VNC move to ({x}, {y}) of {SCREEN:?}, then the channel's to ({cx}, {cy})"
     );
     assert_eq!(
         lines(&text, "VIREO-L2 BTN "),
-        ["272 1", "272 0"],
-        "BTN_LEFT pressed, then released"
+        ["272 1", "272 0", "273 1", "273 0"],
+        "BTN_LEFT pressed and released by VNC, then BTN_RIGHT by the screen channel"
     );
 }
 
