@@ -7,6 +7,7 @@
 //! CPU). When they run they never skip: a missing guest image or KVM is a failure.
 
 mod linux_support;
+mod vnc_support;
 
 use std::time::Duration;
 
@@ -615,96 +616,8 @@ fn the_new_qcow2_disk_the_wizard_makes_is_seen_in_the_guest() {
     );
 }
 
-// ---- The screen and keyboard: virtio-gpu and virtio-input (tools/testbed-guest/fbkeys.c) ----
+// ---- The screen, keyboard and tablet: virtio-gpu and virtio-input, through the runner's
+// screenshot, send-key, VNC and screen-channel paths (tests/linux_guest/display.rs) ----
 
-/// The pattern `fbkeys fill` writes: pixel (x, y) as R, G, B.
-fn fb_pattern(x: u32, y: u32) -> [u8; 3] {
-    [
-        ((x * 7 + y) & 0xff) as u8,
-        ((y * 5 + x * 3) & 0xff) as u8,
-        ((x ^ y) & 0xff) as u8,
-    ]
-}
-
-/// The guest's virtio_gpu driver takes the offered size, its framebuffer console is
-/// unbound, and the pattern it writes to /dev/fb0 is exactly what `vireoctl screenshot` saves.
-#[test]
-#[ignore = "needs hardware virtualization: run by tools/testbed test"]
-fn what_the_guest_draws_on_its_framebuffer_is_what_a_screenshot_shows() {
-    let scratch = disk::Scratch::new("fb");
-    let ctl = disk::Vireoctl::new(&scratch);
-    let guest = Guest::new("fb").device(
-        "<video><model type='virtio'><resolution x='320' y='200'/></model></video>\
-         <graphics type='vnc'/>",
-    );
-    let name = guest.domain_name();
-    let started = ctl.create(&guest.write_xml(&scratch.dir));
-    assert!(started.status.success(), "starting {name}: {started:?}");
-    let console = ctl.console(&name);
-    console.wait_for("VIREO-L2 FB FILLED", BOOT);
-    let text = console.text();
-    assert_eq!(
-        line(&text, "VIREO-L2 FB FILLED"),
-        "320x200",
-        "the offered size"
-    );
-    let shot = scratch.path("screen.png");
-    // The driver flushes what was written from a worker: wait until the picture is complete.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mismatch = loop {
-        let out = ctl.run(&["screenshot".as_ref(), name.as_ref(), shot.as_os_str()]);
-        assert!(out.status.success(), "screenshot: {out:?}");
-        let decoder =
-            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-        let mut reader = decoder.read_info().unwrap();
-        let mut rgba = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut rgba).unwrap();
-        assert_eq!((info.width, info.height), (320, 200));
-        let wrong = (0..200u32)
-            .flat_map(|y| (0..320u32).map(move |x| (x, y)))
-            .find(|&(x, y)| {
-                let at = ((y * 320 + x) * 4) as usize;
-                rgba[at..at + 3] != fb_pattern(x, y) || rgba[at + 3] != 0xff
-            });
-        match wrong {
-            None => break None,
-            Some(p) if std::time::Instant::now() >= deadline => break Some(p),
-            Some(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    };
-    ctl.destroy(&name);
-    assert_eq!(
-        mismatch, None,
-        "the first pixel that differs from the pattern"
-    );
-}
-
-/// `vireoctl send-key` reaches the guest's evdev as key presses and releases of the virtio
-/// keyboard, in order.
-#[test]
-#[ignore = "needs hardware virtualization: run by tools/testbed test"]
-fn send_key_types_on_the_virtio_keyboard() {
-    let scratch = disk::Scratch::new("keys");
-    let ctl = disk::Vireoctl::new(&scratch);
-    let guest = Guest::new("keys").device("<input type='keyboard' bus='virtio'/>");
-    let name = guest.domain_name();
-    let started = ctl.create(&guest.write_xml(&scratch.dir));
-    assert!(started.status.success(), "starting {name}: {started:?}");
-    let console = ctl.console(&name);
-    console.wait_for("VIREO-L2 KEYS READY", BOOT);
-    let out = ctl.run(&[
-        "send-key".as_ref(),
-        name.as_ref(),
-        "KEY_LEFTCTRL".as_ref(),
-        "30".as_ref(),
-    ]);
-    assert!(out.status.success(), "send-key: {out:?}");
-    console.wait_for("VIREO-L2 KEY 29 0", Duration::from_secs(60));
-    ctl.destroy(&name);
-    let keys = lines(&console.text(), "VIREO-L2 KEY ");
-    assert_eq!(
-        keys,
-        ["29 1", "30 1", "30 0", "29 0"],
-        "press in order, release in reverse"
-    );
-}
+#[path = "linux_guest/display.rs"]
+mod display;

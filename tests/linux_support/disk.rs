@@ -349,6 +349,12 @@ impl Vireoctl {
             })
     }
 
+    /// The control socket of the runner holding `name` (`$XDG_RUNTIME_DIR/vireo/NAME.sock`), for
+    /// requests `vireoctl` does not make (the GUI's screen channel).
+    pub fn control_socket(&self, name: &str) -> PathBuf {
+        self.runtime.join("vireo").join(format!("{name}.sock"))
+    }
+
     /// Whether `vireoctl dominfo NAME` reports it running.
     pub fn is_running(&self, name: &str) -> bool {
         let out = self.run(os!["dominfo", name]);

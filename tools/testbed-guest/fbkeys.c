@@ -3,7 +3,10 @@
  *                 "VIREO-L2 FB FILLED WxH": pixel (x, y) is R = x*7+y, G = y*5+x*3, B = x^y
  *                 (each mod 256), the pattern tests/linux_guest.rs compares a screenshot with
  *   fbkeys keys   finds the input device named "Vireo Virtio Keyboard", prints
- *                 "VIREO-L2 KEYS READY", then "VIREO-L2 KEY code value" for every key event */
+ *                 "VIREO-L2 KEYS READY", then "VIREO-L2 KEY code value" for every key event
+ *   fbkeys tablet finds "Vireo Virtio Tablet", prints "VIREO-L2 TABLET READY", then
+ *                 "VIREO-L2 ABS code value" and "VIREO-L2 BTN code value" for its EV_ABS and
+ *                 EV_KEY events */
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fb.h>
@@ -49,25 +52,32 @@ static int fill(void) {
   return 0;
 }
 
-static int keys(void) {
-  char path[300], name[256];
+/* Opens the evdev device named `wanted` (waiting up to 10 s for it to appear); -1 if none. */
+static int open_named(const char *wanted, char *path, size_t path_len) {
+  char name[256];
   int fd = -1;
   for (int tries = 0; fd < 0 && tries < 100; tries++) {
     DIR *dir = opendir("/dev/input");
     struct dirent *e;
     while (dir && (e = readdir(dir)) && fd < 0) {
       if (strncmp(e->d_name, "event", 5)) continue;
-      snprintf(path, sizeof path, "/dev/input/%s", e->d_name);
+      snprintf(path, path_len, "/dev/input/%s", e->d_name);
       int candidate = open(path, O_RDONLY);
       if (candidate < 0) continue;
       memset(name, 0, sizeof name);
       ioctl(candidate, EVIOCGNAME(sizeof name - 1), name);
-      if (!strcmp(name, "Vireo Virtio Keyboard")) fd = candidate;
+      if (!strcmp(name, wanted)) fd = candidate;
       else close(candidate);
     }
     if (dir) closedir(dir);
     if (fd < 0) usleep(100000);
   }
+  return fd;
+}
+
+static int keys(void) {
+  char path[300];
+  int fd = open_named("Vireo Virtio Keyboard", path, sizeof path);
   if (fd < 0) {
     printf("VIREO-L2 NO-KEYBOARD\n");
     return 1;
@@ -84,9 +94,29 @@ static int keys(void) {
   return 0;
 }
 
+static int tablet(void) {
+  char path[300];
+  int fd = open_named("Vireo Virtio Tablet", path, sizeof path);
+  if (fd < 0) {
+    printf("VIREO-L2 NO-TABLET\n");
+    return 1;
+  }
+  printf("VIREO-L2 TABLET READY %s\n", path);
+  fflush(stdout);
+  struct input_event ev;
+  while (read(fd, &ev, sizeof ev) == sizeof ev) {
+    if (ev.type == EV_ABS || ev.type == EV_KEY) {
+      printf("VIREO-L2 %s %u %d\n", ev.type == EV_ABS ? "ABS" : "BTN", ev.code, ev.value);
+      fflush(stdout);
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "fill")) return fill();
   if (argc > 1 && !strcmp(argv[1], "keys")) return keys();
-  fprintf(stderr, "usage: fbkeys fill|keys\n");
+  if (argc > 1 && !strcmp(argv[1], "tablet")) return tablet();
+  fprintf(stderr, "usage: fbkeys fill|keys|tablet\n");
   return 2;
 }
