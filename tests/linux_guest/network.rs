@@ -49,8 +49,9 @@ fn deliver(guest: &Running, port: u16, token: &str) -> String {
 
 /// The guest's card (the MAC from the definition) gets a DHCP lease from passt, resolves a name
 /// at its gateway (a DNS server on L1's loopback), fetches a file over TCP from a server on L1's
-/// loopback, and L1 reaches the guest's TCP server through the host port forward
-/// (`<portForward>` host port → guest port 7777).
+/// loopback, gets an IPv6 address in the host's prefix and fetches the file again over IPv6 (from
+/// L1's ::1), and a token L1 sends to the host port of a `<portForward>` reaches the guest's TCP
+/// server on the same port.
 #[test]
 #[ignore = "needs hardware virtualization: run by tools/testbed test"]
 fn a_user_mode_nic_gets_a_lease_resolves_fetches_and_serves_through_a_port_forward() {
@@ -82,6 +83,16 @@ fn a_user_mode_nic_gets_a_lease_resolves_fetches_and_serves_through_a_port_forwa
         line(out, "VIREO-L2 NET FETCHED"),
         "VIREO-HTTP-OK",
         "HTTP over TCP from L1's loopback at the gateway"
+    );
+    let v6 = line(out, "VIREO-L2 NET IPV6");
+    assert!(
+        v6.starts_with("fd00:100::"),
+        "an IPv6 address in the host's prefix, from passt's router advertisement: {v6}"
+    );
+    assert_eq!(
+        line(out, "VIREO-L2 NET FETCHED6"),
+        "VIREO-HTTP-OK",
+        "HTTP over TCP/IPv6 from L1's ::1 at the gateway"
     );
     assert_eq!(
         received, token,

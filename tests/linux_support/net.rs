@@ -49,11 +49,21 @@ pub fn dns_responder(address: [u8; 4]) {
     });
 }
 
-/// Serves `body` for every request on 127.0.0.1, on a free port it returns.
+/// Serves `body` for every request on 127.0.0.1 and on ::1, on a free port it returns (the
+/// same on both).
 pub fn http_server(body: &'static str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
+    let listener6 = TcpListener::bind(("::1", port)).expect("binding [::1] on the same port");
+    for listener in [listener, listener6] {
+        std::thread::spawn(move || serve_http(listener, body));
+    }
+    port
+}
+
+/// Answers every connection to `listener` with `body`.
+fn serve_http(listener: TcpListener, body: &'static str) {
+    {
         for mut stream in listener.incoming().map_while(Result::ok) {
             let mut request = [0u8; 2048];
             let _ = stream.read(&mut request);
@@ -63,8 +73,7 @@ pub fn http_server(body: &'static str) -> u16 {
                 body.len()
             );
         }
-    });
-    port
+    }
 }
 
 /// A TCP port on L1's loopback that nothing listens on now (for a port forward's host side).
