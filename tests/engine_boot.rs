@@ -158,8 +158,26 @@ fn pause_resume_and_force_off_a_running_guest() {
     wait_for_text(&vm, &reader, "VIREO-PROBE END");
     vm.pause();
     assert!(vm.wait_for_state(&VmState::Paused, Duration::from_secs(5)));
+    // A reset while paused (a guest's reboot racing the pause, or the user's) keeps the VM
+    // paused: the rebuilt machine waits for resume.
+    let banners = |text: &str| text.matches("VIREO-PROBE END").count();
+    let before = banners(&String::from_utf8_lossy(&vm.console().attach().scrollback));
+    vm.reboot();
+    assert!(
+        !vm.wait_for_state(&VmState::Running, Duration::from_secs(2)),
+        "a reset undid the pause"
+    );
+    assert_eq!(vm.state(), VmState::Paused);
     vm.resume();
     assert!(vm.wait_for_state(&VmState::Running, Duration::from_secs(5)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while banners(&String::from_utf8_lossy(&vm.console().attach().scrollback)) <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset guest never ran again after resume"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     vm.force_off();
     assert_eq!(
         vm.wait_timeout(Duration::from_secs(5)),

@@ -26,6 +26,7 @@ impl Env {
             .env("XDG_DATA_HOME", self.root.join("data"))
             .env("XDG_CONFIG_HOME", self.root.join("config"))
             .env("XDG_RUNTIME_DIR", self.root.join("run"))
+            .env("XDG_STATE_HOME", self.root.join("state"))
             .output()
             .expect("run vireoctl")
     }
@@ -105,6 +106,28 @@ fn start_suspend_resume_shutdown_through_the_runner() {
     // The probe waits for the ACPI power button, then powers off.
     env.stdout(&["shutdown", "waiter"]);
     env.wait_for_state("waiter", "shut off");
+    // The detached runner's log: private, one line when it started and one when it ended.
+    let log_file = env.root.join("state/vireo/log/waiter.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log_file).is_ok_and(|l| l.contains("ended:")) {
+        assert!(
+            Instant::now() < deadline,
+            "no end in {}",
+            log_file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(
+        log.contains("started") && log.contains("domain=\"waiter\""),
+        "{log}"
+    );
+    assert!(log.contains("ended: shut off (guest powered off)"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no terminal colours in a file: {log}"
+    );
+    assert_eq!(mode(&log_file), 0o600, "the VM's log");
 }
 
 #[test]
@@ -130,6 +153,11 @@ fn start_reports_a_bad_kernel_and_leaves_nothing_running() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/vmlinuz"));
     assert_eq!(env.state("broken"), "shut off");
+    let log = std::fs::read_to_string(env.root.join("state/vireo/log/broken.log")).unwrap();
+    assert!(
+        log.contains("not started") && log.contains("/nonexistent/vmlinuz"),
+        "the refusal is in the VM's log too: {log}"
+    );
     assert!(!env.root.join("run/vireo/broken.sock").exists());
 }
 

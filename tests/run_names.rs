@@ -32,6 +32,7 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.root.join("data"))
             .env("XDG_CONFIG_HOME", self.root.join("config"))
             .env("XDG_RUNTIME_DIR", self.run_dir())
+            .env("XDG_STATE_HOME", self.root.join("state"))
             .output()
             .expect("run vireoctl")
     }

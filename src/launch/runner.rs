@@ -52,12 +52,14 @@ pub enum RunnerError {
 
 mod display;
 mod ids;
+mod log;
 mod paths;
 pub mod protocol;
 pub mod screen;
 
 pub use display::{pointer, screenshot, send_keys};
 pub use ids::allocate_id;
+pub use log::{log_path, open_log};
 
 pub use paths::{exit_state_path, live_xml_path, runtime_dir, socket_path};
 pub use protocol::{Reply, Request, RunnerInfo};

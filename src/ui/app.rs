@@ -144,6 +144,8 @@ pub enum AppCmd {
     DetailsLoaded(String, Option<&'static str>, Result<StoredDomain, String>),
     /// Each VM's disk usage, measured in a worker.
     DiskUsage(Result<HashMap<String, DiskUsage>, String>),
+    /// A VM deleted in a worker, and how many of its disk images went with it.
+    Deleted(String, Result<usize, String>),
 }
 
 #[relm4::component(pub)]
@@ -382,17 +384,10 @@ impl Component for App {
             AppMsg::ForceOffConfirmed(name) => act(&sender, name, VmAction::ForceOff),
             AppMsg::DeleteConfirmed(name, with_disks) => self.delete(&name, with_disks, &sender),
             AppMsg::Notify(text) => self.toast = Some(text),
-            AppMsg::UseHostModel(name) => {
-                let switched = self
-                    .store
-                    .as_ref()
-                    .ok_or_else(|| gettext("The VM store cannot be opened"))
-                    .and_then(|store| machines::use_host_model(store, &name));
-                match switched {
-                    Ok(()) => start(&sender, name),
-                    Err(error) => self.toast = Some(error),
-                }
-            }
+            AppMsg::UseHostModel(name) => match self.store.clone() {
+                Some(store) => use_host_model_and_start(&sender, store, name),
+                None => self.toast = Some(gettext("The VM store cannot be opened")),
+            },
             AppMsg::EditCpu(name) => self.open_details(&name, Some("cpu"), &sender),
             AppMsg::StartFromDetails(name) => start(&sender, name),
             AppMsg::CloseRequested => self.close_requested(&sender, root),
@@ -471,6 +466,15 @@ impl Component for App {
             AppCmd::RunningOnClose(Ok(running)) if running.is_empty() => self.close_now(root),
             AppCmd::RunningOnClose(Ok(running)) => confirm_close(root, running, &sender),
             AppCmd::RunningOnClose(Err(error)) => self.toast = Some(error),
+            AppCmd::Deleted(name, deleted) => {
+                self.toast = Some(match deleted {
+                    Ok(0) => gettext("Deleted {name}").replace("{name}", &name),
+                    Ok(count) => gettext("Deleted {name} and {count} disk images")
+                        .replace("{name}", &name)
+                        .replace("{count}", &count.to_string()),
+                    Err(error) => error,
+                });
+            }
             AppCmd::Acted(name, _, Err(error)) => {
                 self.toast = Some(format!("{name}: {error}"));
             }
@@ -812,22 +816,25 @@ impl App {
         }
     }
 
+    /// Undefines `name` (and its disks) in a worker: deleting images may take a while on a
+    /// slow disk; the result comes back as [`AppCmd::Deleted`].
     fn delete(&mut self, name: &str, with_disks: bool, sender: &ComponentSender<Self>) {
-        let Some(store) = &self.store else { return };
-        match store.undefine(name, with_disks) {
-            Ok(removed) => {
-                let text = if removed.is_empty() {
-                    gettext("Deleted {name}").replace("{name}", name)
-                } else {
-                    gettext("Deleted {name} and {count} disk images")
-                        .replace("{name}", name)
-                        .replace("{count}", &removed.len().to_string())
-                };
-                self.toast = Some(text);
-            }
-            Err(err) => self.toast = Some(err.to_string()),
-        }
-        self.request_refresh(sender);
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let name = name.to_string();
+        sender.oneshot_command(async move {
+            let target = name.clone();
+            let what = gettext("deleting {name}").replace("{name}", &name);
+            let result = run_blocking(&what, move || {
+                store
+                    .undefine(&target, with_disks)
+                    .map(|removed| removed.len())
+                    .map_err(|err| err.to_string())
+            })
+            .await;
+            AppCmd::Deleted(name, result.and_then(|r| r))
+        });
     }
 }
 
@@ -842,6 +849,21 @@ fn start(sender: &ComponentSender<App>, name: String) {
         let target = name.clone();
         let what = gettext("starting {name}").replace("{name}", &name);
         let result = run_blocking(&what, move || {
+            machines::start(&target).map_err(|error| every_problem(&target, error))
+        })
+        .await;
+        AppCmd::Started(name, result.and_then(|r| r))
+    });
+}
+
+/// Switches `name` to the host's CPU model and starts it, both in one worker (the switch
+/// writes the definition; the start waits for the runner).
+fn use_host_model_and_start(sender: &ComponentSender<App>, store: DomainStore, name: String) {
+    sender.oneshot_command(async move {
+        let target = name.clone();
+        let what = gettext("starting {name}").replace("{name}", &name);
+        let result = run_blocking(&what, move || {
+            machines::use_host_model(&store, &target)?;
             machines::start(&target).map_err(|error| every_problem(&target, error))
         })
         .await;

@@ -28,6 +28,7 @@ impl Home {
             .env("XDG_DATA_HOME", self.path("data"))
             .env("XDG_CONFIG_HOME", self.path("config"))
             .env("XDG_RUNTIME_DIR", self.path("run"))
+            .env("XDG_STATE_HOME", self.path("state"))
             .env("HOME", self.tmp.path())
             .env_remove("VIREO_DEFAULT_URI");
         if let Some(uri) = default_uri {

@@ -13,7 +13,7 @@ use vireo::prefs::Prefs;
 use vireo::ui::app::App;
 use vireo::ui::connections::cross_host::{answer_text, loss_text};
 
-use super::gui_keyboard::{focus_in, press, type_text, xdotool};
+use super::gui_keyboard::{focus_in, focus_window, press, type_text, xdotool};
 use super::{snap, wait_for};
 
 const URI: &str = "test:///default";
@@ -231,18 +231,7 @@ pub fn add_connection_works_with_the_keyboard() {
     wait_for("the focus on the first choice", || {
         focus_in(&dialog.window, &dialog.system)
     });
-    let focus = || {
-        let id = xdotool(&[
-            "search",
-            "--sync",
-            "--onlyvisible",
-            "--name",
-            "^Add Connection$",
-        ])
-        .expect("xdotool ran");
-        let id = id.lines().last().expect("the dialog's X window").to_owned();
-        xdotool(&["windowfocus", "--sync", &id]);
-    };
+    let focus = || focus_window("^Add Connection$");
     focus();
     press("Escape");
     wait_for("Escape to cancel", || !dialog.window.is_visible());

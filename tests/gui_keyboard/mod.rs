@@ -42,6 +42,20 @@ pub fn type_text(text: &str) {
     settle();
 }
 
+/// Gives the X input focus to the visible window whose title matches `title` (a regular
+/// expression, as xdotool takes it): the X server sends key presses there.
+pub fn focus_window(title: &str) {
+    let ids =
+        xdotool(&["search", "--sync", "--onlyvisible", "--name", title]).expect("xdotool ran");
+    let id = ids
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no visible X window titled {title}"))
+        .to_owned();
+    xdotool(&["windowfocus", "--sync", &id]);
+    settle();
+}
+
 fn settle() {
     let until = std::time::Instant::now() + std::time::Duration::from_millis(200);
     wait_for("the window to settle", || std::time::Instant::now() > until);
@@ -86,21 +100,7 @@ pub fn wizard_works_with_the_keyboard_alone() {
         focus_in(&window, &kernel)
     });
     // The X server sends keys to the window with the input focus: the wizard's.
-    let id = xdotool(&[
-        "search",
-        "--sync",
-        "--onlyvisible",
-        "--name",
-        "^New Virtual Machine$",
-    ])
-    .expect("xdotool ran");
-    let id = id
-        .lines()
-        .last()
-        .expect("the wizard's X window")
-        .to_string();
-    xdotool(&["windowfocus", "--sync", &id]);
-    settle();
+    focus_window("^New Virtual Machine$");
 
     type_text("/etc/passwd");
     wait_for("the typed kernel", || kernel.text() == "/etc/passwd");

@@ -315,6 +315,7 @@ impl Vireoctl {
             .env("XDG_RUNTIME_DIR", &self.runtime)
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_STATE_HOME", home.join("state"))
             .stdin(Stdio::null());
         c
     }

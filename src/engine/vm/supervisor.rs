@@ -106,7 +106,16 @@ impl Supervisor {
     fn apply(&mut self, action: LifecycleAction, ended: VmState) -> Option<VmState> {
         match action {
             LifecycleAction::Destroy => Some(ended),
-            LifecycleAction::Restart => self.restart(&ended.to_string()),
+            LifecycleAction::Restart => {
+                let why = match &ended {
+                    VmState::Shutoff(StopReason::GuestReset) => "the guest reset itself".into(),
+                    VmState::Shutoff(StopReason::GuestPoweroff) => {
+                        "the guest powered off and on_poweroff says restart".into()
+                    }
+                    other => format!("{other}; the definition says restart"),
+                };
+                self.restart(&why)
+            }
             LifecycleAction::Preserve => {
                 // Stop the vCPUs but keep memory until the user destroys the VM.
                 if let Some(m) = &self.machine {
@@ -119,14 +128,22 @@ impl Supervisor {
         }
     }
 
-    /// Replaces the machine with a freshly built one (same configuration, same CPUID).
+    /// Replaces the machine with a freshly built one (same configuration, same CPUID). A VM
+    /// the user paused stays paused (as QEMU keeps a paused VM paused across a reset): the
+    /// guest may have asked for the reset just before the pause reached every vCPU, and a
+    /// pause must never be undone behind the user's back. A VM stopped by `on_*='preserve'`
+    /// is not "paused" in that sense and runs again.
     fn restart(&mut self, why: &str) -> Option<VmState> {
-        tracing::info!(vm = %self.config.name, "restarting: {why}");
+        let keep_paused = self.paused && *self.shared.state() == VmState::Paused;
+        tracing::info!(vm = %self.config.name, keep_paused, "restarting: {why}");
         if let Some(mut old) = self.machine.take() {
             old.stop();
         }
         let rebuilt =
             Machine::build(&self.config, &self.console, &self.frontends).and_then(|mut m| {
+                if keep_paused {
+                    m.request(Desired::Pause);
+                }
                 m.start(&self.config, &self.vcpu_tx, &self.shared.first_exit)?;
                 Ok(m)
             });
@@ -138,8 +155,12 @@ impl Supervisor {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner()) = machine.programmed_cpuid().to_vec();
                 self.machine = Some(machine);
-                self.paused = false;
-                self.shared.publish(VmState::Running);
+                self.paused = keep_paused;
+                self.shared.publish(if keep_paused {
+                    VmState::Paused
+                } else {
+                    VmState::Running
+                });
                 None
             }
             Err(e) => Some(VmState::Crashed(format!("restart failed: {e}"))),

@@ -244,6 +244,10 @@ pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a runner logs unless `RUST_LOG` says otherwise: Vireo's own lifecycle news (starts,
+/// restarts, passt's messages) and everyone's warnings.
+const RUNNER_LOG_LEVEL: &str = "warn,vireo=info,vireoctl=info";
+
 /// Starts `vireoctl runner` detached and waits for it to report the VM started. `Ok(Err(message))`
 /// when the runner refused.
 fn spawn_runner(
@@ -252,13 +256,18 @@ fn spawn_runner(
     paused: bool,
 ) -> anyhow::Result<Result<(), String>> {
     let exe = std::env::current_exe().context("cannot find the vireoctl executable")?;
+    // The runner outlives this command and its terminal: what it logs goes to the VM's log.
+    let log = runner::open_log(name).context("cannot open the VM's log file")?;
     let mut child = Command::new(exe);
     child
         .arg("runner")
         .arg(name)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(log);
+    if std::env::var_os("RUST_LOG").is_none() {
+        child.env("RUST_LOG", RUNNER_LOG_LEVEL);
+    }
     if let Some(file) = file {
         child.arg("--file").arg(std::path::absolute(file)?);
     }
@@ -292,7 +301,10 @@ fn spawn_runner(
             Ok(Err(message.to_string()))
         }
         None if first.trim() == "ready" => Ok(Ok(())),
-        None => bail!("the VM runner exited before the VM started"),
+        None => bail!(
+            "the VM runner exited before the VM started; its log is {}",
+            runner::log_path(name)?.display()
+        ),
     }
 }
 
@@ -381,11 +393,20 @@ fn runner_main(
             if let Some(path) = bound.then(|| runner::socket_path(name).ok()).flatten() {
                 let _ = std::fs::remove_file(path);
             }
+            tracing::error!(domain = name, "not started: {e:#}");
             writeln!(out, "error: {e:#}")?;
             return Ok(ExitCode::from(2));
         }
     };
+    tracing::info!(
+        domain = name,
+        id = summary.id,
+        pid = std::process::id(),
+        version = env!("CARGO_PKG_VERSION"),
+        "started"
+    );
     for warning in &summary.warnings {
+        tracing::warn!(domain = name, "{warning}");
         writeln!(out, "warning: {warning}")?;
     }
     writeln!(out, "ready")?;
@@ -405,6 +426,7 @@ fn runner_main(
     drop(network);
     // Say how the VM ended, for the GUI's console banner and the VM list.
     runner::write_exit_state(name, &end);
+    tracing::info!(domain = name, "ended: {end}");
     if reboot.load(std::sync::atomic::Ordering::SeqCst)
         && end == VmState::Shutoff(vireo::engine::StopReason::GuestPoweroff)
     {
