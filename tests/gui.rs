@@ -890,7 +890,9 @@ fn quitting_waits_for_vms_to_stop() {
     if gui_keyboard::xdotool(&["version"]).is_none() {
         return store.undefine("quit-probe", false).map(drop).unwrap();
     }
-    gui_keyboard::focus_window("^Vireo$");
+    // A title of its own: earlier tests' windows may still be mapped under "Vireo".
+    window.set_title(Some("Vireo (quit test)"));
+    gui_keyboard::focus_window("^Vireo \\(quit test\\)$");
     gui_keyboard::press("ctrl+q");
     wait_for("the question on Ctrl+Q", || {
         message_dialog("Virtual Machines Are Running").is_some()

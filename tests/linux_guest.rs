@@ -122,7 +122,7 @@ fn two_sockets_two_cores_two_threads_show_in_lscpu() {
         lscpu
             .iter()
             .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-            .unwrap_or_else(|| panic!("no {name} in lscpu: {lscpu:#?}"))
+            .unwrap_or_else(|| panic!("no {name} in lscpu: {lscpu:#?}\n{}", guest.tail(60)))
     };
     assert_eq!(field("Socket(s):"), "2");
     assert_eq!(field("Core(s) per socket:"), "2");

@@ -327,14 +327,23 @@ fn masked(leaf: u32, sub: u32, regs: [u32; 4]) -> [u32; 4] {
     r
 }
 
-/// The CPUID lines the guest printed for `cpu`: (leaf, subleaf) → [eax, ebx, ecx, edx].
-pub fn guest_cpuid(output: &str, cpu: u32) -> Result<BTreeMap<(u32, u32), [u32; 4]>, String> {
+/// What the guest's cpuid-dump printed for one CPU.
+pub struct GuestDump {
+    /// (leaf, subleaf) → [eax, ebx, ecx, edx].
+    pub regs: BTreeMap<(u32, u32), [u32; 4]>,
+    /// Enumerating leaf → the subleaf that ended its enumeration (nothing dumped past it).
+    pub stops: BTreeMap<u32, u32>,
+}
+
+/// The CPUID lines the guest printed for `cpu`.
+pub fn guest_cpuid(output: &str, cpu: u32) -> Result<GuestDump, String> {
     if !output.contains("VIREO-CPUID end") {
         return Err("the guest printed no complete CPUID dump".into());
     }
     let prefix = format!("VIREO-CPUID cpu={cpu} ");
     let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).ok();
     let mut map = BTreeMap::new();
+    let mut stops = BTreeMap::new();
     for l in output
         .lines()
         .filter_map(|l| l.trim_end().strip_prefix(&prefix))
@@ -345,6 +354,10 @@ pub fn guest_cpuid(output: &str, cpu: u32) -> Result<BTreeMap<(u32, u32), [u32; 
             .filter_map(|(k, v)| Some((k, hex(v)?)))
             .collect();
         let get = |k: &str| fields.get(k).copied().ok_or(format!("no {k} in '{l}'"));
+        if let Some(&stop) = fields.get("stop") {
+            stops.insert(get("leaf")?, stop);
+            continue;
+        }
         map.insert(
             (get("leaf")?, get("sub")?),
             [get("eax")?, get("ebx")?, get("ecx")?, get("edx")?],
@@ -353,21 +366,27 @@ pub fn guest_cpuid(output: &str, cpu: u32) -> Result<BTreeMap<(u32, u32), [u32; 
     if map.is_empty() {
         return Err(format!("the guest printed no CPUID for CPU {cpu}"));
     }
-    Ok(map)
+    Ok(GuestDump { regs: map, stops })
 }
 
 fn compare(
     table: &GuestCpuid,
-    guest: &BTreeMap<(u32, u32), [u32; 4]>,
+    dump: &GuestDump,
     leaves: impl Fn(u32) -> bool,
 ) -> Result<(), String> {
+    let guest = &dump.regs;
+    // Past the subleaf that ends an enumeration the guest dumped nothing to compare.
+    let dumped = |leaf: u32, sub: u32| dump.stops.get(&leaf).is_none_or(|&stop| sub <= stop);
     let mut diffs = Vec::new();
     let mut expected = BTreeMap::new();
     for e in table.entries() {
         expected.insert((e.leaf, e.subleaf), [e.eax, e.ebx, e.ecx, e.edx]);
     }
     let show = |r: [u32; 4]| format!("{:08x} {:08x} {:08x} {:08x}", r[0], r[1], r[2], r[3]);
-    for (&(leaf, sub), &want) in expected.iter().filter(|((l, _), _)| leaves(*l)) {
+    for (&(leaf, sub), &want) in expected
+        .iter()
+        .filter(|((l, s), _)| leaves(*l) && dumped(*l, *s))
+    {
         let seen = match guest.get(&(leaf, sub)) {
             Some(&r) => r,
             // The guest omits all-zero subleaves of indexed leaves, and dumps no others.

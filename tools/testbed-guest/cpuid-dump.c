@@ -2,8 +2,12 @@
  * Linux-guest tests compare with the table Vireo resolved:
  *   VIREO-CPUID cpu=N leaf=0xL sub=0xS eax=... ebx=... ecx=... edx=...
  * Leaves: 0..max basic, 0x40000000..max hypervisor, 0x80000000..max extended. Subleaf 0 always;
- * for leaves with subleaves, 1..63 where any register is non-zero. `cpuid-dump topo` limits
- * CPUs other than 0 to the per-CPU topology leaves (1, 4, 0xB, 0x1F, 0x8000001E). */
+ * for leaves with subleaves, 1..63 where any register is non-zero. The enumerating leaves (4,
+ * 0xB, 0x1F, 0x8000001D) stop at the subleaf that ends the enumeration (cache type 0, level
+ * type 0), announced as `VIREO-CPUID cpu=N leaf=0xL stop=0xS`: past it the CPU only echoes the
+ * subleaf, and 64 such lines per leaf and CPU cost minutes of serial output in the nested test
+ * bed. `cpuid-dump topo` limits CPUs other than 0 to the per-CPU topology leaves (1, 4, 0xB,
+ * 0x1F, 0x8000001E). */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <stdio.h>
@@ -21,6 +25,13 @@ static int indexed(unsigned l) {
   return 0;
 }
 
+/* Whether subleaf `r` ends the enumeration of leaf `l` (an enumerating leaf's invalid entry). */
+static int ends_enumeration(unsigned l, const unsigned r[4]) {
+  if (l == 4 || l == 0x8000001d) return (r[0] & 0x1f) == 0;
+  if (l == 0xb || l == 0x1f) return ((r[2] >> 8) & 0xff) == 0;
+  return 0;
+}
+
 static int topo_leaf(unsigned l) { return l == 1 || l == 4 || l == 0xb || l == 0x1f || l == 0x8000001e; }
 
 static void range(int cpu, unsigned first, int only_topo) {
@@ -35,6 +46,10 @@ static void range(int cpu, unsigned first, int only_topo) {
       if (s && !(r[0] | r[1] | r[2] | r[3])) continue;
       printf("VIREO-CPUID cpu=%d leaf=0x%x sub=0x%x eax=0x%08x ebx=0x%08x ecx=0x%08x edx=0x%08x\n", cpu, l, s,
              r[0], r[1], r[2], r[3]);
+      if (ends_enumeration(l, r)) {
+        printf("VIREO-CPUID cpu=%d leaf=0x%x stop=0x%x\n", cpu, l, s);
+        break;
+      }
     }
   }
 }
