@@ -81,6 +81,23 @@ pub fn no_long_mode_warning(cpu: &ResolvedCpu) -> Option<String> {
     ))
 }
 
+/// The warning for an AMD (or Hygon) guest CPU with `threads` > 1 but no `topoext`: Linux
+/// reads an AMD CPU's threads per core from CPUID 0x8000001E only when `topoext` says that leaf
+/// is there, so without it the guest counts every thread as a core of its own (`lscpu`:
+/// "Thread(s) per core: 1", twice the cores). QEMU warns the same way for such CPUs. `topoext`
+/// only announces CPUID leaves, which Vireo fills itself, so forcing it is safe even on a host
+/// CPU without it (as the test bed's emulated EPYC). `None` when the topology will show.
+pub fn amd_threads_without_topoext_warning(cpu: &ResolvedCpu, threads: u32) -> Option<String> {
+    if threads < 2 || !cpu.table.is_amd_like() || cpu.features.iter().any(|f| f == "topoext") {
+        return None;
+    }
+    Some(format!(
+        "<topology threads='{threads}'> on an AMD guest CPU without 'topoext': the guest counts \
+         each thread as a core of its own; add <feature policy='force' name='topoext'/> to the \
+         <cpu> (`vireoctl edit`) or use threads='1'"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +134,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(no_long_mode_warning(&passthrough), None);
+    }
+
+    /// An AMD model without `topoext` and threads='2' is named at start, with the fix; forcing
+    /// `topoext`, one thread per core or an Intel model need no word.
+    #[test]
+    fn amd_threads_without_topoext_are_named_at_start() {
+        let map = crate::cpu::CpuMap::builtin().unwrap();
+        let kvm = crate::cpu::CpuidData::from_xml(include_str!(
+            "../../tests/data/pvm-amd-epyc-milan-kvm.xml"
+        ))
+        .unwrap();
+        let host = host_cpu_facts(&kvm, true);
+        let resolve = |model: &str, extra: &str| {
+            let xml = format!(
+                "<domain type='kvm'><name>v</name><memory unit='MiB'>64</memory><vcpu>4</vcpu>\
+                 <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>{model}</model>\
+                 <topology sockets='1' cores='2' threads='2'/>{extra}</cpu>\
+                 <os><type arch='x86_64'>hvm</type></os></domain>"
+            );
+            cpu_verdict_with(&xml, &host, &map).unwrap()
+        };
+        let opteron = resolve("Opteron_G1", "");
+        let warning = amd_threads_without_topoext_warning(&opteron, 2).unwrap();
+        assert!(
+            warning.contains("threads='2'") && warning.contains("policy='force' name='topoext'"),
+            "{warning}"
+        );
+        assert_eq!(amd_threads_without_topoext_warning(&opteron, 1), None);
+        let forced = resolve("Opteron_G1", "<feature policy='force' name='topoext'/>");
+        assert_eq!(amd_threads_without_topoext_warning(&forced, 2), None);
+        let intel = resolve("Nehalem", "");
+        assert_eq!(amd_threads_without_topoext_warning(&intel, 2), None);
     }
 }

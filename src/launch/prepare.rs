@@ -266,6 +266,10 @@ fn prepare_facts(
     let warnings = oversubscription(vcpus, host.online_cpus)
         .into_iter()
         .chain(super::cpu_verdict::no_long_mode_warning(&cpu))
+        .chain(super::cpu_verdict::amd_threads_without_topoext_warning(
+            &cpu,
+            config.topology.threads,
+        ))
         .chain(disks.warnings)
         .chain(display.warnings)
         .collect();
