@@ -5,7 +5,8 @@
 //!
 //! [`Target`] says which one a command means (`vireoctl -c URI`, `VIREO_DEFAULT_URI`);
 //! [`libvirt::LibvirtConnection`] is one open libvirt connection with virsh's domain verbs;
-//! [`cross_host`] compares a VM's CPU with every stored host and finds their common baseline.
+//! [`cross_host`] compares a VM's CPU with every stored host and finds their common baseline;
+//! [`migrate`] moves a running VM between two libvirt hosts after checking that CPU first.
 
 mod builtin;
 pub mod cross_host;
@@ -13,6 +14,7 @@ mod error;
 pub mod events;
 mod hypervisor_cpu;
 pub mod libvirt;
+pub mod migrate;
 pub mod uri;
 
 pub use error::ConnectionError;

@@ -1,6 +1,8 @@
-//! Shared pieces of the connection tests: `vireoctl` with private XDG directories, and a
-//! domain XML for a given hypervisor type.
+//! Shared pieces of the connection tests: `vireoctl` with private XDG directories, a domain
+//! XML for a given hypervisor type, and private libvirt daemons ([`libvirtd`]).
 #![allow(dead_code)]
+
+pub mod libvirtd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

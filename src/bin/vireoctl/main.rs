@@ -15,6 +15,7 @@ mod cpu_cmds;
 mod disk_cmds;
 mod domain_cmds;
 mod libvirt_cmds;
+mod migrate_cmds;
 mod net_cmds;
 mod run_cmds;
 mod screen_cmds;
@@ -60,6 +61,8 @@ enum Command {
     Screen(screen_cmds::ScreenCommand),
     #[command(flatten)]
     Connection(connection_cmds::ConnectionCommand),
+    #[command(flatten)]
+    Migrate(migrate_cmds::MigrateCommand),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -69,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match (&target, command) {
         // Verbs that need no connection, or choose their hosts themselves.
         (_, Command::Connection(cmd)) => connection_cmds::run(cmd, &target),
+        (_, Command::Migrate(cmd)) => migrate_cmds::run(cmd, &target),
         (_, Command::Version) => run_builtin(Command::Version),
         (_, Command::Domain(domain_cmds::DomainCommand::Prefs(cmd))) => {
             run_builtin(Command::Domain(domain_cmds::DomainCommand::Prefs(cmd)))
@@ -102,6 +106,9 @@ fn run_builtin(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(cmd) => run_cmds::run(cmd),
         Command::Connection(cmd) => {
             connection_cmds::run(cmd, &vireo::launch::connections::Target::Builtin)
+        }
+        Command::Migrate(cmd) => {
+            migrate_cmds::run(cmd, &vireo::launch::connections::Target::Builtin)
         }
     }
 }

@@ -92,8 +92,27 @@ pub fn compare_on_hosts(
         .collect())
 }
 
+/// Asks one open libvirt connection whether it can run `domain_xml`'s CPU: the check a
+/// migration makes on its destination before anything moves.
+pub fn compare_on_connection(
+    domain_xml: &str,
+    conn: &LibvirtConnection,
+) -> Result<HostAnswer, ConnectionError> {
+    let domain = Domain::parse(domain_xml).map_err(|e| ConnectionError::BadAnswer {
+        uri: "domain XML".into(),
+        what: e.to_string(),
+    })?;
+    Ok(match fixed_cpu(&domain)? {
+        Err(mode) => HostAnswer::FollowsHost(mode),
+        Ok(cpu_xml) => answer_of(conn.compare_cpu(&spec_for(&domain), &cpu_xml)),
+    })
+}
+
 fn libvirt_answer(uri: &str, spec: &HypervisorSpec, cpu_xml: &str) -> HostAnswer {
-    let answer = LibvirtConnection::open(uri).and_then(|conn| conn.compare_cpu(spec, cpu_xml));
+    answer_of(LibvirtConnection::open(uri).and_then(|conn| conn.compare_cpu(spec, cpu_xml)))
+}
+
+fn answer_of(answer: Result<Comparison, ConnectionError>) -> HostAnswer {
     match answer {
         Ok(Comparison::Identical) => HostAnswer::CanRun("identical"),
         Ok(Comparison::Superset) => HostAnswer::CanRun("superset"),
