@@ -1,8 +1,10 @@
 //! Shared pieces of the connection tests: `vireoctl` with private XDG directories, a domain
-//! XML for a given hypervisor type, and private libvirt daemons ([`libvirtd`]).
+//! XML for a given hypervisor type, private libvirt daemons ([`libvirtd`]) and an sshd in
+//! front of one ([`sshd`]).
 #![allow(dead_code)]
 
 pub mod libvirtd;
+pub mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

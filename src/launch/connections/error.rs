@@ -3,6 +3,8 @@
 
 use virt::error::{Error as VirtError, ErrorNumber};
 
+use super::uri::RemoteHost;
+
 /// An error from a libvirt connection.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -19,6 +21,12 @@ pub enum ConnectionError {
         /// How to fix it, when the cause is known.
         hint: Option<String>,
     },
+    /// A URI whose scheme libvirt does not know.
+    #[error(
+        "{uri}: unknown URI scheme '{scheme}'; libvirt connections look like qemu:///system, \
+         qemu:///session or qemu+ssh://user@host/system (test:///default for libvirt's test driver)"
+    )]
+    UnknownScheme { uri: String, scheme: String },
     /// The connection has no such domain.
     #[error("{uri}: no domain '{name}'; `vireoctl -c {uri} list --all` lists the domains there")]
     NoDomain { uri: String, name: String },
@@ -70,6 +78,12 @@ impl ConnectionError {
 fn fix_for(uri: &str, code: ErrorNumber, message: &str) -> Option<String> {
     let lower = message.to_ascii_lowercase();
     let remote = uri.contains("+ssh") || uri.contains("+tcp") || uri.contains("+tls");
+    if let Some(host) = RemoteHost::of(uri)
+        && uri.contains("ssh")
+        && let Some(fix) = ssh_fix(&host, &lower)
+    {
+        return Some(fix);
+    }
     if lower.contains("permission denied") || code == ErrorNumber::AuthFailed {
         if uri.ends_with("/system") && !remote {
             return Some(
@@ -113,6 +127,52 @@ fn fix_for(uri: &str, code: ErrorNumber, message: &str) -> Option<String> {
     None
 }
 
+/// The fix for what goes wrong on the way to a host over SSH, from ssh's own words in
+/// libvirt's message. libvirt runs `ssh` without a terminal, so nothing can be typed or
+/// confirmed: keys and host keys must be in place beforehand.
+fn ssh_fix(host: &RemoteHost, lower: &str) -> Option<String> {
+    let name = &host.host;
+    if lower.contains("host key verification failed") {
+        return Some(format!(
+            "SSH does not know the host key of {name} yet (or it changed): connect once with \
+             `{}` and accept it, then connect again",
+            host.ssh_command("ssh")
+        ));
+    }
+    if lower.contains("permission denied (publickey") || lower.contains("too many authentication") {
+        return Some(format!(
+            "{name} refused your SSH key: install it there with `{}` (or name another key with \
+             ?keyfile=PATH in the URI); a password cannot be typed here",
+            host.ssh_command("ssh-copy-id")
+        ));
+    }
+    if lower.contains("could not resolve hostname") {
+        return Some(format!(
+            "the name {name} does not resolve: check its spelling, or use its IP address"
+        ));
+    }
+    if lower.contains("ssh: connect to host") {
+        let what = if lower.contains("connection refused") {
+            "nothing accepts SSH connections on"
+        } else {
+            "no answer from"
+        };
+        return Some(format!(
+            "{what} {}: check the host name and port, that the host is up and that sshd runs \
+             there (`{}` must work)",
+            host.host_and_port(),
+            host.ssh_command("ssh")
+        ));
+    }
+    if lower.contains("nc: not found") {
+        return Some(format!(
+            "{name} lacks netcat, which the socket= parameter needs: install netcat-openbsd \
+             there, or leave socket= out so that libvirt's virt-ssh-helper is used"
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +204,32 @@ mod tests {
             fix_for("qemu:///system", ErrorNumber::XmlError, "bad XML"),
             None
         );
+    }
+
+    #[test]
+    fn ssh_failures_get_the_ssh_fix() {
+        let uri = "qemu+ssh://root@far:2222/system";
+        let fix = |message: &str| fix_for(uri, ErrorNumber::SystemError, message).unwrap();
+        let hint = fix(
+            "Cannot recv data: root@far: Permission denied (publickey).: Connection reset by peer",
+        );
+        assert!(hint.contains("ssh-copy-id -p 2222 root@far"), "{hint}");
+        let hint = fix(
+            "Cannot recv data: ssh: connect to host far port 2222: Connection refused: Connection reset by peer",
+        );
+        assert!(
+            hint.starts_with("nothing accepts SSH connections on far port 2222"),
+            "{hint}"
+        );
+        let hint = fix("Cannot recv data: Host key verification failed.: Connection reset by peer");
+        assert!(hint.contains("`ssh -p 2222 root@far`"), "{hint}");
+        let hint =
+            fix("Cannot recv data: ssh: Could not resolve hostname far: Name or service not known");
+        assert!(hint.contains("the name far does not resolve"), "{hint}");
+        // A daemon that is not running over SSH keeps its own fix.
+        let hint = fix(
+            "virt-ssh-helper: cannot connect to '/var/run/libvirt/libvirt-sock': Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory",
+        );
+        assert!(hint.contains("not running on that host"), "{hint}");
     }
 }

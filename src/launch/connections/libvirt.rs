@@ -238,6 +238,7 @@ fn quiet_libvirt() {
 impl LibvirtConnection {
     /// Connects to `uri` (read-write).
     pub fn open(uri: &str) -> Result<LibvirtConnection, ConnectionError> {
+        super::uri::check_scheme(uri)?;
         quiet_libvirt();
         let conn = Connect::open(Some(uri))
             .map_err(|e| ConnectionError::from_virt(uri, "cannot connect", &e))?;
