@@ -1,5 +1,5 @@
 //! The libvirt connections of the main window, below "This computer": one group per stored
-//! connection with its state and VMs, File → Add Connection, and CPU across hosts.
+//! connection with its state and VMs, File → Add Connection, CPU across hosts, and Migrate….
 //!
 //! libvirt calls run in workers ([`run_blocking`]), never on the UI thread. The list follows
 //! libvirt's events rather than polling: each connection is opened with
@@ -10,6 +10,7 @@ pub mod add_dialog;
 pub mod copy;
 pub mod cross_host;
 pub mod group;
+pub mod migrate;
 
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ pub struct Connections {
     pub cross_host: Option<CrossHostDialog>,
     /// What the last copy said (also shown as a toast).
     pub last_copy: Option<String>,
+    /// Migrate… while it is open.
+    pub migrate: Option<migrate::MigrateDialog>,
 }
 
 #[derive(Debug)]
@@ -72,6 +75,25 @@ pub enum ConnectionsMsg {
         name: String,
         cpu_xml: String,
     },
+    /// Run the migration pre-flight of `name` on `uri` to `dest`.
+    CheckMigration {
+        uri: String,
+        name: String,
+        dest: String,
+    },
+    /// Migrate `name` from `uri` to `dest`.
+    Migrate {
+        uri: String,
+        name: String,
+        dest: String,
+        options: crate::launch::connections::migrate::MigrateOptions,
+    },
+    /// A running migration's news, from its worker.
+    Migrating {
+        uri: String,
+        name: String,
+        update: migrate::MigrationUpdate,
+    },
 }
 
 /// An open, watched connection and its first listing.
@@ -85,6 +107,13 @@ pub enum ConnectionsCmd {
     CrossHost(String, String, CrossHostFacts),
     CommonCpuUsed(String, String, Result<(), String>),
     Copied(String, String, Result<(), String>),
+    MigrationChecked(
+        String,
+        String,
+        String,
+        Result<crate::launch::connections::migrate::Preflight, String>,
+    ),
+    Migrated(String, String, String, Result<(), String>),
 }
 
 /// Where a VM lives, for work done in a worker: this computer's store is opened there (it
@@ -137,6 +166,7 @@ impl Component for Connections {
             add_dialog: None,
             cross_host: None,
             last_copy: None,
+            migrate: None,
         };
         let stored = Prefs::load().map(|p| p.connections).unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot read the stored connections");
@@ -164,6 +194,18 @@ impl Component for Connections {
             ConnectionsMsg::Copy { from, to, name } => self.copy(from, to, name, &sender),
             ConnectionsMsg::UseCommonCpu { uri, name, cpu_xml } => {
                 self.use_common_cpu(uri, name, cpu_xml, &sender);
+            }
+            ConnectionsMsg::CheckMigration { uri, name, dest } => {
+                self.check_migration(uri, name, dest, &sender);
+            }
+            ConnectionsMsg::Migrate {
+                uri,
+                name,
+                dest,
+                options,
+            } => self.migrate(uri, name, dest, options, &sender),
+            ConnectionsMsg::Migrating { uri, name, update } => {
+                self.migrating(&uri, &name, update);
             }
         }
     }
@@ -247,6 +289,12 @@ impl Component for Connections {
                 if to != BUILTIN_URI {
                     self.list(&to, &sender);
                 }
+            }
+            ConnectionsCmd::MigrationChecked(uri, name, dest, verdict) => {
+                self.migration_checked(&uri, &name, &dest, verdict);
+            }
+            ConnectionsCmd::Migrated(uri, name, dest, result) => {
+                self.migrated(&uri, &name, &dest, result, &sender);
             }
             ConnectionsCmd::CommonCpuUsed(uri, name, result) => {
                 if let Some(dialog) = &self.cross_host
@@ -413,6 +461,7 @@ impl Connections {
                 self.cross_host = Some(cross_host::present(window.as_ref(), uri, &name, sender));
                 self.ask_hosts(uri, &name, sender);
             }
+            GroupRequest::Vm(name, "migrate") => self.show_migrate(uri, &name, window, sender),
             GroupRequest::Vm(name, "copy") => {
                 let targets = self.copy_targets(uri);
                 copy::confirm_copy(window.as_ref(), uri, &name, &targets, sender);

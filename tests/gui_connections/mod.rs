@@ -14,6 +14,8 @@ use vireo::ui::app::App;
 use vireo::ui::connections::cross_host::{answer_text, loss_text};
 
 use super::gui_keyboard::{focus_in, focus_window, press, type_text, xdotool};
+
+pub mod migrate;
 use super::{snap, wait_for};
 
 const URI: &str = "test:///default";

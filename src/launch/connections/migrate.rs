@@ -137,6 +137,15 @@ pub struct Canceller {
     domain: Arc<Domain>,
 }
 
+impl std::fmt::Debug for Canceller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Canceller")
+            .field("source", &self.source)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
 impl Canceller {
     /// Asks libvirt to abort the domain's job (`virDomainAbortJob`). The migration then ends
     /// with [`MigrateError::Cancelled`]; the VM keeps running on the source.

@@ -20,12 +20,12 @@ pub enum GroupRequest {
     Reconnect,
     Remove,
     /// A VM's action (`start`, `shutdown`, `reboot`, `force-off`, `pause`, `resume`, `delete`,
-    /// `cross-host`) by name.
+    /// `cross-host`, `migrate`, `copy`) by name.
     Vm(String, &'static str),
 }
 
 /// The VM actions a row offers, in menu order after its buttons.
-pub const VM_ACTIONS: [&str; 9] = [
+pub const VM_ACTIONS: [&str; 10] = [
     "start",
     "shutdown",
     "reboot",
@@ -34,6 +34,7 @@ pub const VM_ACTIONS: [&str; 9] = [
     "resume",
     "delete",
     "cross-host",
+    "migrate",
     "copy",
 ];
 
@@ -248,6 +249,7 @@ impl GroupView {
             ],
             &[
                 (gettext("CPU Across Hosts…"), "dom.cross-host"),
+                (gettext("Migrate…"), "dom.migrate"),
                 (gettext("Copy to Another Host…"), "dom.copy"),
             ],
             &[(gettext("Delete…"), "dom.delete")],
@@ -290,6 +292,7 @@ fn apply(row: &VmRow, domain: &DomainRow) {
         ("resume", paused),
         ("delete", domain.persistent),
         ("cross-host", true),
+        ("migrate", runs),
         ("copy", true),
     ];
     for (name, on) in enabled {
