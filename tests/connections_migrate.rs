@@ -312,6 +312,24 @@ fn a_cancelled_migration_leaves_the_vm_running_on_the_source() {
         DomainState::Running
     );
     assert!(!has(&dst, "vireo-cancel"), "left on the destination");
+
+    // Cancelled before its job began (during the pre-flight, say): it never begins.
+    let migration = Migration::new(&src, "vireo-cancel").unwrap();
+    migration.canceller().cancel().unwrap();
+    let err = migration
+        .run(&src, &dest.uri(), &options(true, false, false), |e| {
+            assert!(
+                matches!(e, MigrationEvent::Checked(_)),
+                "the job ran: {e:?}"
+            )
+        })
+        .unwrap_err();
+    assert!(matches!(err, MigrateError::Cancelled { .. }), "{err}");
+    assert_eq!(
+        src.domstate("vireo-cancel").unwrap().0,
+        DomainState::Running
+    );
+    assert!(!has(&dst, "vireo-cancel"), "left on the destination");
 }
 
 #[test]

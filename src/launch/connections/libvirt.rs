@@ -277,10 +277,16 @@ impl LibvirtConnection {
             .conn
             .list_all_domains(0)
             .map_err(self.fail("listing domains"))?;
-        let mut rows = domains
-            .iter()
-            .map(|d| self.row(d))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = Vec::with_capacity(domains.len());
+        for domain in &domains {
+            match self.row(domain) {
+                Ok(row) => rows.push(row),
+                // Gone between the listing and the reading (migrated away, a transient one
+                // stopped): not an error of the listing.
+                Err(e) if e.code() == Some(virt::error::ErrorNumber::NoDomain) => {}
+                Err(e) => return Err(e),
+            }
+        }
         rows.sort_by(|a, b| (a.id.is_none(), a.id, &a.name).cmp(&(b.id.is_none(), b.id, &b.name)));
         Ok(rows)
     }

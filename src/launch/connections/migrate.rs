@@ -7,6 +7,7 @@
 mod preflight;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
@@ -127,6 +128,9 @@ pub struct Migration {
     source: String,
     name: String,
     domain: Arc<Domain>,
+    /// Set by [`Canceller::cancel`]: also stops a migration whose job has not begun yet
+    /// (during the pre-flight), which libvirt's abort cannot reach.
+    cancelled: Arc<AtomicBool>,
 }
 
 /// Cancels the migration it came from ([`Migration::canceller`]); cheap to clone and send.
@@ -135,6 +139,7 @@ pub struct Canceller {
     source: String,
     name: String,
     domain: Arc<Domain>,
+    cancelled: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Canceller {
@@ -147,22 +152,32 @@ impl std::fmt::Debug for Canceller {
 }
 
 impl Canceller {
-    /// Asks libvirt to abort the domain's job (`virDomainAbortJob`). The migration then ends
-    /// with [`MigrateError::Cancelled`]; the VM keeps running on the source.
+    /// Stops the migration: asks libvirt to abort the domain's job (`virDomainAbortJob`),
+    /// and, should the job not have begun yet, keeps it from beginning. The migration then
+    /// ends with [`MigrateError::Cancelled`]; the VM keeps running on the source.
     pub fn cancel(&self) -> Result<(), ConnectionError> {
-        // SAFETY: `domain` holds a valid virDomainPtr (and with it a reference to its
-        // connection) for as long as this Canceller lives; virDomainAbortJob only reads it.
-        let result = unsafe { sys::virDomainAbortJob(self.domain.as_ptr()) };
-        if result == -1 {
-            let err = virt::error::Error::last_error();
-            return Err(ConnectionError::from_virt(
+        self.cancelled.store(true, Ordering::SeqCst);
+        match abort_job(&self.domain) {
+            // No job yet: the flag stops it before it starts, or the poller once it runs.
+            Err(e) if e.code() == ErrorNumber::OperationInvalid => Ok(()),
+            Err(e) => Err(ConnectionError::from_virt(
                 &self.source,
                 format!("cancelling the migration of domain '{}'", self.name),
-                &err,
-            ));
+                &e,
+            )),
+            Ok(()) => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// `virDomainAbortJob`, which the `virt` crate does not wrap.
+fn abort_job(domain: &Domain) -> Result<(), virt::error::Error> {
+    // SAFETY: `domain` holds a valid virDomainPtr (and with it a reference to its connection)
+    // for as long as it lives; virDomainAbortJob only reads it.
+    if unsafe { sys::virDomainAbortJob(domain.as_ptr()) } == -1 {
+        return Err(virt::error::Error::last_error());
+    }
+    Ok(())
 }
 
 impl Migration {
@@ -176,6 +191,7 @@ impl Migration {
             source: source.uri().to_owned(),
             name,
             domain: Arc::new(domain),
+            cancelled: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -189,6 +205,7 @@ impl Migration {
             source: self.source.clone(),
             name: self.name.clone(),
             domain: Arc::clone(&self.domain),
+            cancelled: Arc::clone(&self.cancelled),
         }
     }
 
@@ -208,6 +225,9 @@ impl Migration {
         if !can {
             return Err(MigrateError::Refused(Box::new(verdict)));
         }
+        if self.cancelled.load(Ordering::SeqCst) {
+            return Err(self.cancelled_error(dest_uri));
+        }
         tracing::info!(name = %self.name, source = %self.source, dest_uri, ?options, "migrating");
         self.migrate(dest_uri, options, move |p| {
             on_event(MigrationEvent::Progress(p))
@@ -222,11 +242,15 @@ impl Migration {
         mut on_progress: impl FnMut(Progress) + Send,
     ) -> Result<(), MigrateError> {
         let (done, finished) = mpsc::channel::<()>();
-        let domain = &self.domain;
+        let (domain, cancelled) = (&self.domain, &self.cancelled);
         let result = std::thread::scope(|scope| {
             scope.spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(POLL) {
                     if let Some(progress) = job_progress(domain) {
+                        // A cancel that came before the job began reaches it now.
+                        if cancelled.load(Ordering::SeqCst) {
+                            let _ = abort_job(domain);
+                        }
                         on_progress(progress);
                     }
                 }
@@ -238,11 +262,7 @@ impl Migration {
         });
         result.map_err(|e| {
             if e.code() == ErrorNumber::OperationAborted {
-                MigrateError::Cancelled {
-                    name: self.name.clone(),
-                    from: self.source.clone(),
-                    destination: dest_uri.to_owned(),
-                }
+                self.cancelled_error(dest_uri)
             } else {
                 MigrateError::Failed(ConnectionError::from_virt(
                     &self.source,
@@ -251,6 +271,16 @@ impl Migration {
                 ))
             }
         })
+    }
+}
+
+impl Migration {
+    fn cancelled_error(&self, dest_uri: &str) -> MigrateError {
+        MigrateError::Cancelled {
+            name: self.name.clone(),
+            from: self.source.clone(),
+            destination: dest_uri.to_owned(),
+        }
     }
 }
 

@@ -38,7 +38,7 @@ pub struct MigrateDialog {
     pub vm: String,
     /// The other connected libvirt hosts, in the order of [`MigrateDialog::destination`].
     pub destinations: Vec<String>,
-    pub destination: gtk::DropDown,
+    pub destination: adw::ComboRow,
     /// The destination's answer for the VM's CPU.
     pub cpu: gtk::Label,
     /// What stops the migration, one line each (hidden when nothing does).
@@ -230,6 +230,7 @@ impl MigrateDialog {
         match result {
             Ok(()) => {
                 self.progress.set_fraction(1.0);
+                self.progress.set_text(Some(&gettext("Done")));
                 self.status.set_text(
                     &gettext("“{vm}” now runs on {uri}.")
                         .replace("{vm}", &self.vm)
@@ -276,15 +277,16 @@ pub fn present(
         )
         .build();
     let labels: Vec<&str> = destinations.iter().map(String::as_str).collect();
-    let destination = gtk::DropDown::from_strings(&labels);
-    destination.set_widget_name("migrate-destination");
-    destination.set_valign(gtk::Align::Center);
-    let row = adw::ActionRow::builder()
+    // The chosen URI as the row's subtitle, where a long one wraps instead of squeezing the
+    // title.
+    let destination = adw::ComboRow::builder()
         .title(gettext("_Destination"))
         .use_underline(true)
+        .use_subtitle(true)
+        .model(&gtk::StringList::new(&labels))
+        .name("migrate-destination")
         .build();
-    row.add_suffix(&destination);
-    row.set_activatable_widget(Some(&destination));
+    let row = destination.clone();
     let temporary = gtk::CheckButton::builder()
         .label(gettext(
             "_Temporary move: run it there, keep its definition here",
