@@ -1,6 +1,6 @@
 //! `qemu+ssh://` through Vireo's library, to an sshd the test starts on 127.0.0.1 in front of
 //! a private libvirtd (tests/connections_support/sshd.rs): list, define, start and stop over
-//! SSH; and the faults a user meets first, each naming the URI and the fix: an unknown host
+//! SSH (through virt-ssh-helper, and with `socket=` through netcat); and the faults a user meets first, each naming the URI and the fix: an unknown host
 //! key, a refused key, a closed port, an unknown URI scheme.
 //!
 //! One test only: it puts the `ssh` wrapper first on PATH (libvirt runs `ssh` by name), which
@@ -70,6 +70,20 @@ fn qemu_ssh_reaches_a_host_and_names_each_fault_with_its_fix() {
         (rows[0].name.as_str(), rows[0].state),
         ("vireo-ssh", DomainState::ShutOff)
     );
+    // The same daemon named by its socket (libvirt's `socket=` parameter, which makes libvirt
+    // run netcat on the host instead of virt-ssh-helper).
+    let by_socket = format!("{uri}&socket={}", daemon.socket().display());
+    let other = LibvirtConnection::open(&by_socket).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        other
+            .list_domains()
+            .unwrap()
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["vireo-ssh"]
+    );
+    drop(other);
     conn.start("vireo-ssh", false).unwrap();
     assert_eq!(conn.domstate("vireo-ssh").unwrap().0, DomainState::Running);
     conn.control("vireo-ssh", Lifecycle::Destroy).unwrap();

@@ -40,6 +40,7 @@ impl Sshd {
             ("/usr/bin/ssh", "openssh-client"),
             ("/usr/bin/ssh-keygen", "openssh-client"),
             ("/usr/bin/virt-ssh-helper", "libvirt-daemon"),
+            ("/usr/bin/nc", "netcat-openbsd"),
         ]
         .into_iter()
         .find(|(p, _)| !Path::new(p).exists())
