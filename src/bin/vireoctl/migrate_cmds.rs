@@ -93,23 +93,26 @@ pub fn run(cmd: MigrateCommand, target: &Target) -> anyhow::Result<ExitCode> {
     unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
     let mut last = None;
     let mut cancelled = false;
-    let on_event = |event: MigrationEvent| match event {
-        MigrationEvent::Checked(verdict) => print!("{verdict}"),
-        MigrationEvent::Progress(p) => {
-            if INTERRUPTED.load(Ordering::SeqCst) && !cancelled {
-                cancelled = true;
-                if let Err(e) = canceller.cancel() {
-                    eprintln!("warning: {e}");
+    let on_event = |event: MigrationEvent| {
+        // A Ctrl-C during the pre-flight keeps the job from starting; during the job, aborts it.
+        if INTERRUPTED.load(Ordering::SeqCst) && !cancelled {
+            cancelled = true;
+            if let Err(e) = canceller.cancel() {
+                eprintln!("warning: {e}");
+            }
+        }
+        match event {
+            MigrationEvent::Checked(verdict) => print!("{verdict}"),
+            MigrationEvent::Progress(p) => {
+                if p.total == 0 {
+                    // The job has begun but libvirt counts no bytes yet.
+                    return;
                 }
-            }
-            if p.total == 0 {
-                // The job has begun but libvirt counts no bytes yet.
-                return;
-            }
-            let line = p.describe();
-            if last.as_ref() != Some(&line) {
-                println!("Migration: {line}");
-                last = Some(line);
+                let line = p.describe();
+                if last.as_ref() != Some(&line) {
+                    println!("Migration: {line}");
+                    last = Some(line);
+                }
             }
         }
     };
