@@ -37,6 +37,9 @@ use gui_details::{
 };
 /// libvirt connections: Add Connection, groups following events, CPU across hosts.
 mod gui_connections;
+// The private libvirt daemons of the connection tests, for the real migration in the app.
+#[path = "connections_support/mod.rs"]
+mod connections_support;
 /// The console window's screen, fed by a fake runner.
 mod gui_display;
 /// Keyboard flow (xdotool) and checks where values are entered.
@@ -1009,7 +1012,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 37] = [
+const TESTS: [(&str, fn()); 38] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1148,6 +1151,10 @@ const TESTS: [(&str, fn()); 37] = [
     (
         "migrate_dialog_checks_the_destination_first",
         gui_connections::migrate::migrate_dialog_checks_the_destination_first,
+    ),
+    (
+        "migrate_dialog_moves_a_vm_between_real_hosts",
+        gui_connections::migrate::migrate_dialog_moves_a_vm_between_real_hosts,
     ),
 ];
 

@@ -181,3 +181,141 @@ pub fn migrate_dialog_checks_the_destination_first() {
     remove_connection(&app, URI);
     window.set_visible(false);
 }
+
+/// Waits up to a minute (a migration between two real daemons on a busy machine).
+fn wait_long(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ctx = relm4::gtk::glib::MainContext::default();
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        while ctx.iteration(false) {}
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn row_state(app: &AppController, uri: &str, vm: &str) -> Option<String> {
+    app.model()
+        .connections()
+        .model()
+        .view(uri)
+        .and_then(|v| v.state_label(vm))
+}
+
+fn add_connection(app: &AppController, uri: &str) {
+    let add = open_add(app);
+    add.custom.set_active(true);
+    add.custom_uri.set_text(uri);
+    add.add.emit_clicked();
+}
+
+/// Opens Migrate… for `vm` on `uri` and waits for the pre-flight's verdict.
+fn open_migrate(app: &AppController, uri: &str, vm: &str) -> MigrateDialog {
+    let offered = app
+        .model()
+        .connections()
+        .model()
+        .view(uri)
+        .unwrap()
+        .activate(vm, "migrate");
+    assert!(offered, "Migrate… not offered for {vm}");
+    wait_long("the dialog", || {
+        app.model()
+            .connections()
+            .model()
+            .migrate
+            .as_ref()
+            .is_some_and(|d| d.uri == uri && d.vm == vm && d.window.is_visible())
+    });
+    wait_long("the verdict", || {
+        let text = dialog(app).cpu.text();
+        !text.is_empty() && !text.starts_with("Checking")
+    });
+    dialog(app)
+}
+
+/// Two private libvirtd instances (tests/connections_support/libvirtd.rs) as two hosts: a
+/// running TCG guest moves from one to the other through the dialog, with the memory sent to
+/// 127.0.0.1 (the daemons' own host names do not resolve); then a migration back is cancelled
+/// from the dialog while the pre-flight waits on the held destination, and the VM stays.
+pub fn migrate_dialog_moves_a_vm_between_real_hosts() {
+    use super::super::connections_support::domain_xml;
+    use super::super::connections_support::libvirtd::Libvirtd;
+    if let Some(missing) = Libvirtd::missing() {
+        return super::super::skip_or_fail(format!("the real migration: needs {missing}"));
+    }
+    let (source, dest) = (Libvirtd::start(), Libvirtd::start());
+    let (a, b) = (source.uri(), dest.uri());
+    let src = LibvirtConnection::open(&a).unwrap();
+    src.define(&domain_xml("vireo-gui-mig", "qemu", ""))
+        .unwrap();
+    src.start("vireo-gui-mig", false).unwrap();
+
+    let (app, window) = launch();
+    add_connection(&app, &a);
+    add_connection(&app, &b);
+    wait_long("both hosts connected", || {
+        row_state(&app, &a, "vireo-gui-mig").as_deref() == Some("Running")
+            && app
+                .model()
+                .connections()
+                .model()
+                .migrate_destinations(&a)
+                .contains(&b)
+    });
+
+    let d = open_migrate(&app, &a, "vireo-gui-mig");
+    assert_eq!(d.cpu.text(), "CPU: the destination can give it");
+    assert!(d.migrate.is_sensitive(), "{}", d.problems.text());
+    d.address.set_text("127.0.0.1");
+    d.migrate.emit_clicked();
+    assert!(d.is_migrating());
+    assert_eq!(d.cancel.label().unwrap(), "Cancel Migration");
+    wait_long("the migration's end", || !d.is_migrating());
+    assert_eq!(
+        d.status.text(),
+        format!("“vireo-gui-mig” now runs on {b}."),
+        "{}",
+        source.log()
+    );
+    assert_eq!(d.progress.fraction(), 1.0);
+    snap(&d.window, "connections-migrate-done");
+    wait_long("the list to follow", || {
+        row_state(&app, &b, "vireo-gui-mig").as_deref() == Some("Running")
+            && row_state(&app, &a, "vireo-gui-mig").is_none()
+    });
+    d.window.close();
+
+    // Back, cancelled: the destination (the first host) is held while the pre-flight asks it.
+    let d = open_migrate(&app, &b, "vireo-gui-mig");
+    d.address.set_text("127.0.0.1");
+    assert!(source.signal(libc::SIGSTOP));
+    d.migrate.emit_clicked();
+    wait_long("the migration to be cancellable", || d.can_cancel());
+    d.cancel.emit_clicked();
+    assert_eq!(d.status.text(), "Cancelling…");
+    assert!(source.signal(libc::SIGCONT));
+    wait_long("the cancelled migration's end", || !d.is_migrating());
+    assert_eq!(
+        d.status.text(),
+        format!("Migration cancelled; “vireo-gui-mig” runs on at {b}.")
+    );
+    let dst = LibvirtConnection::open(&b).unwrap();
+    assert_eq!(
+        dst.domstate("vireo-gui-mig").unwrap().0,
+        vireo::launch::connections::DomainState::Running
+    );
+    assert!(
+        src.list_domains()
+            .unwrap()
+            .iter()
+            .all(|r| r.name != "vireo-gui-mig"),
+        "moved after all"
+    );
+    d.window.close();
+    remove_connection(&app, &a);
+    remove_connection(&app, &b);
+    window.set_visible(false);
+}

@@ -45,6 +45,9 @@ pub struct MigrateDialog {
     pub problems: gtk::Label,
     /// The disks that are not copied.
     pub disks: gtk::Label,
+    /// Where the source sends the memory, when the destination's own host name does not
+    /// resolve from the source (virt-manager's "Address"); empty: that name.
+    pub address: adw::EntryRow,
     /// Run it there without moving its definition.
     pub temporary: gtk::CheckButton,
     pub progress: gtk::ProgressBar,
@@ -128,12 +131,23 @@ impl MigrateDialog {
 
     fn options(&self) -> MigrateOptions {
         let temporary = self.temporary.is_active();
+        let address = self.address.text().trim().to_owned();
         MigrateOptions {
             live: true,
             persistent: !temporary,
             undefine_source: !temporary,
+            migrate_uri: match address.as_str() {
+                "" => None,
+                a if a.contains("://") => Some(address),
+                a => Some(format!("tcp://{a}")),
+            },
             ..MigrateOptions::default()
         }
+    }
+
+    /// Whether Cancel Migration can reach the running migration (tests).
+    pub fn can_cancel(&self) -> bool {
+        self.canceller.borrow().is_some()
     }
 
     /// The pre-flight is under way for the chosen destination.
@@ -201,6 +215,7 @@ impl MigrateDialog {
     fn set_migrating(&self, on: bool) {
         *self.migrating.borrow_mut() = on;
         self.destination.set_sensitive(!on);
+        self.address.set_sensitive(!on);
         self.temporary.set_sensitive(!on);
         self.migrate.set_sensitive(
             !on && self
@@ -287,6 +302,13 @@ pub fn present(
         .name("migrate-destination")
         .build();
     let row = destination.clone();
+    let address = adw::EntryRow::builder()
+        .title(gettext("Destination _address for the memory copy (optional)"))
+        .use_underline(true)
+        .tooltip_text(gettext(
+            "A host name or IP address the source host reaches the destination by, when the destination's own host name does not resolve there",
+        ))
+        .build();
     let temporary = gtk::CheckButton::builder()
         .label(gettext(
             "_Temporary move: run it there, keep its definition here",
@@ -299,6 +321,7 @@ pub fn present(
         .css_classes(["boxed-list"])
         .build();
     list.append(&row);
+    list.append(&address);
     group.add(&list);
     group.add(&temporary);
     let check = adw::PreferencesGroup::builder()
@@ -360,6 +383,7 @@ pub fn present(
         cpu,
         problems,
         disks,
+        address,
         temporary,
         progress,
         migrate: migrate.clone(),
