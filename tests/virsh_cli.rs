@@ -360,7 +360,7 @@ fn a_running_domain_through_virsh_verbs() {
     ] {
         assert!(stats.contains(line), "{line} in {stats}");
     }
-    env.fails(&["send-key", "vm", "KEY_A"], "has no virtio keyboard");
+    env.fails(&["send-key", "vm", "KEY_A"], "has no keyboard");
     env.fails(&["send-key", "vm", "KEY_NOPE"], "not a Linux key name");
     env.fails(
         &["screenshot", "vm", &env.path("shot.png").to_string_lossy()],

@@ -82,7 +82,7 @@ impl Machine {
         let apic_ids: Vec<u32> = (0..config.vcpus())
             .map(|i| config.topology.apic_id(i))
             .collect();
-        acpi::write(&memory, &apic_ids)?;
+        acpi::write(&memory, &apic_ids, config.ps2_keyboard)?;
 
         // Every image is opened (and locked) before anything runs, so a bad disk fails the
         // start with its own error.

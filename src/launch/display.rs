@@ -9,8 +9,10 @@
 //!   the engine serves no SPICE, which is a warning, not a refusal: the screen is still there
 //!   (`vireoctl screenshot`, Vireo's window).
 //! - `<input type='keyboard|tablet' bus='virtio'/>` are virtio-input devices; USB ones become
-//!   virtio ones (with a warning); PS/2 ones, which libvirt adds to every x86 domain with
-//!   graphics, are left out quietly; mice and passthrough devices are left out with a warning.
+//!   virtio ones (with a warning). `<input type='keyboard' bus='ps2'/>` (which libvirt adds to
+//!   every x86 domain with graphics) is the PS/2 keyboard on the i8042, which the host's keys
+//!   reach when there is no virtio keyboard; the PS/2 mouse is left out quietly (the tablet
+//!   is the pointer); other mice and passthrough devices are left out with a warning.
 
 use crate::domain::Domain;
 use crate::engine::config::{DisplayConfig, InputKind};
@@ -25,6 +27,8 @@ const MAX_SIDE: u32 = 8192;
 pub struct MappedDisplay {
     pub display: Option<DisplayConfig>,
     pub inputs: Vec<InputKind>,
+    /// `<input type='keyboard' bus='ps2'/>`: the i8042's keyboard.
+    pub ps2_keyboard: bool,
     /// The VNC server the runner starts, from the first `<graphics type='vnc'>`.
     pub vnc: Option<VncSettings>,
     pub warnings: Vec<String>,
@@ -92,6 +96,7 @@ pub fn domain_display(domain: &Domain) -> Result<MappedDisplay, String> {
         };
         match (mapped_kind, bus) {
             (Some(k), "virtio") => mapped.inputs.push(k),
+            (Some(InputKind::Keyboard), "ps2") => mapped.ps2_keyboard = true,
             (Some(k), "usb") => {
                 mapped.warnings.push(format!(
                     "<input type='{kind}' bus='usb'>: the built-in engine has no USB; the guest \
@@ -99,7 +104,7 @@ pub fn domain_display(domain: &Domain) -> Result<MappedDisplay, String> {
                 ));
                 mapped.inputs.push(k);
             }
-            // libvirt's implicit PS/2 keyboard and mouse: nothing to attach, nothing to say.
+            // libvirt's implicit PS/2 mouse: nothing to attach, nothing to say.
             (_, "ps2") | (_, "") if kind != "passthrough" && kind != "evdev" => {}
             _ => mapped.warnings.push(format!(
                 "<input type='{kind}'{}> is not supported by the built-in engine and is left \
@@ -163,6 +168,7 @@ mod tests {
             })
         );
         assert_eq!(m.inputs, [InputKind::Keyboard, InputKind::Tablet]);
+        assert!(m.ps2_keyboard, "the PS/2 keyboard is attached too");
         assert!(m.warnings.is_empty(), "{:?}", m.warnings);
     }
 

@@ -261,6 +261,7 @@ fn prepare_facts(
         nics: Vec::new(),
         display: display.display,
         inputs: display.inputs,
+        ps2_keyboard: display.ps2_keyboard,
     };
     let vnc = display.vnc;
     let warnings = oversubscription(vcpus, host.online_cpus)

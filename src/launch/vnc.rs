@@ -35,7 +35,7 @@ pub use settings::{VncListen, VncSettings, vnc_settings};
 pub struct VncSources {
     /// The guest's screen.
     pub scanout: Scanout,
-    /// The virtio keyboard, if the VM has one (key events are dropped otherwise).
+    /// The keyboard (virtio, else PS/2), if the VM has one (key events are dropped otherwise).
     pub keyboard: Option<InputEvents>,
     /// The virtio tablet, if the VM has one (pointer events are dropped otherwise).
     pub tablet: Option<InputEvents>,
@@ -46,7 +46,7 @@ impl VncSources {
     pub fn of(frontends: &Frontends) -> Option<Self> {
         Some(Self {
             scanout: frontends.scanout.clone()?,
-            keyboard: frontends.input(InputKind::Keyboard).cloned(),
+            keyboard: frontends.keyboard().cloned(),
             tablet: frontends.input(InputKind::Tablet).cloned(),
         })
     }

@@ -83,6 +83,7 @@ pub fn probe_config(
         nics: Vec::new(),
         display: None,
         inputs: Vec::new(),
+        ps2_keyboard: false,
     }
 }
 

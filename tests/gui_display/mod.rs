@@ -130,6 +130,7 @@ pub fn console_shows_the_screen_and_sends_input() {
             (InputKind::Keyboard, keyboard.clone()),
             (InputKind::Tablet, tablet.clone()),
         ],
+        ps2_keyboard: None,
     });
 
     let console = Console::builder().launch(NAME.to_string()).detach();

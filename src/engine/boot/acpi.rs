@@ -10,7 +10,7 @@ use acpi_tables::{Aml, aml};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::engine::devices::legacy::pm::{PM1_CNT_PORT, PM1_EVT_PORT, S5_SLEEP_TYPE, SCI_IRQ};
-use crate::engine::devices::legacy::{cmos, pvpanic};
+use crate::engine::devices::legacy::{cmos, i8042, pvpanic};
 use crate::engine::devices::pci::root as pci_config;
 use crate::engine::error::EngineError;
 use crate::engine::layout::{
@@ -96,8 +96,11 @@ fn checksum(bytes: &[u8]) -> u8 {
 
 /// The DSDT's AML, built with rust-vmm's `acpi_tables`: the `_S5_` sleep type the guest writes
 /// to power off, the CMOS RTC (`PNP0B00`, so rtc_cmos binds to it as on a PC) and the pvpanic
-/// device (`QEMU0001`, as QEMU describes it).
-fn dsdt_aml() -> Vec<u8> {
+/// device (`QEMU0001`, as QEMU describes it), and with `ps2_keyboard` the i8042's keyboard
+/// (`PNP0303`): Linux's i8042 driver looks for it there, and without it (and without the
+/// FADT's 8042 flag) leaves the controller alone, so VMs without the keyboard boot without
+/// probing it. No `PNP0F13` mouse: the driver then skips the auxiliary port too.
+fn dsdt_aml(ps2_keyboard: bool) -> Vec<u8> {
     let s5 = S5_SLEEP_TYPE as u8;
     let sleep = aml::Name::new(
         "_S5_".into(),
@@ -146,19 +149,39 @@ fn dsdt_aml() -> Vec<u8> {
     let mb_uid = aml::Name::new("_UID".into(), &"ECAM");
     let mb_crs = aml::Name::new("_CRS".into(), &ecam_crs);
     let motherboard = aml::Device::new("RES0".into(), vec![&mb_hid, &mb_uid, &mb_crs]);
-    let system_bus = aml::Scope::new(
-        "\\_SB_".into(),
-        vec![&pci0, &motherboard, &rtc, &pvpanic_device],
-    );
+    let kbd_data = aml::IO::new(i8042::DATA_PORT, i8042::DATA_PORT, 1, 1);
+    let kbd_command = aml::IO::new(i8042::COMMAND_PORT, i8042::COMMAND_PORT, 1, 1);
+    let kbd_irq = IrqNoFlags(i8042::KEYBOARD_IRQ as u8);
+    let kbd_crs = aml::ResourceTemplate::new(vec![&kbd_data, &kbd_command, &kbd_irq]);
+    let kbd_hid = aml::Name::new("_HID".into(), &aml::EISAName::new("PNP0303"));
+    let kbd_crs = aml::Name::new("_CRS".into(), &kbd_crs);
+    let kbd_sta = aml::Name::new("_STA".into(), &0x0fu8);
+    let keyboard = aml::Device::new("KBD_".into(), vec![&kbd_hid, &kbd_sta, &kbd_crs]);
+    let mut devices: Vec<&dyn Aml> = vec![&pci0, &motherboard, &rtc, &pvpanic_device];
+    if ps2_keyboard {
+        devices.push(&keyboard);
+    }
+    let system_bus = aml::Scope::new("\\_SB_".into(), devices);
     let mut body = Vec::new();
     sleep.to_aml_bytes(&mut body);
     system_bus.to_aml_bytes(&mut body);
     body
 }
 
-fn dsdt() -> Vec<u8> {
+/// An ISA `IRQNoFlags` descriptor (edge, active high, exclusive), as QEMU gives the
+/// keyboard; `acpi_tables` only has the extended form.
+struct IrqNoFlags(u8);
+
+impl Aml for IrqNoFlags {
+    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
+        sink.byte(0x22); // small IRQ descriptor, 2 bytes
+        sink.word(1 << self.0);
+    }
+}
+
+fn dsdt(ps2_keyboard: bool) -> Vec<u8> {
     let mut t = Sdt::new(b"DSDT", 2);
-    t.raw(&dsdt_aml());
+    t.raw(&dsdt_aml(ps2_keyboard));
     t.finish()
 }
 
@@ -287,11 +310,11 @@ fn rsdp(xsdt_addr: u64) -> Vec<u8> {
 
 /// Builds every table for vCPUs with `apic_ids`, laid out from `base`, as (address, bytes).
 /// The RSDP comes first, at `base`, 16-byte aligned as the RSDP search requires.
-pub fn build(base: u64, apic_ids: &[u32]) -> Vec<(u64, Vec<u8>)> {
+pub fn build(base: u64, apic_ids: &[u32], ps2_keyboard: bool) -> Vec<(u64, Vec<u8>)> {
     let align = |a: u64| (a + 15) & !15;
     let facs_addr = (base + 36 + 63) & !63;
     let dsdt_addr = align(facs_addr + 64);
-    let dsdt = dsdt();
+    let dsdt = dsdt(ps2_keyboard);
     let fadt_addr = align(dsdt_addr + dsdt.len() as u64);
     let fadt = fadt(facs_addr, dsdt_addr);
     let madt_addr = align(fadt_addr + fadt.len() as u64);
@@ -311,9 +334,14 @@ pub fn build(base: u64, apic_ids: &[u32]) -> Vec<(u64, Vec<u8>)> {
     ]
 }
 
-/// Writes the tables for vCPUs with `apic_ids` at [`ACPI_ADDR`].
-pub fn write(mem: &GuestMemoryMmap, apic_ids: &[u32]) -> Result<(), EngineError> {
-    for (addr, bytes) in build(ACPI_ADDR, apic_ids) {
+/// Writes the tables for vCPUs with `apic_ids` (and the PS/2 keyboard, if asked) at
+/// [`ACPI_ADDR`].
+pub fn write(
+    mem: &GuestMemoryMmap,
+    apic_ids: &[u32],
+    ps2_keyboard: bool,
+) -> Result<(), EngineError> {
+    for (addr, bytes) in build(ACPI_ADDR, apic_ids, ps2_keyboard) {
         mem.write_slice(&bytes, GuestAddress(addr))
             .map_err(|e| EngineError::Boot(format!("writing ACPI tables at {addr:#x}: {e}")))?;
     }
@@ -330,7 +358,7 @@ mod tests {
 
     #[test]
     fn the_dsdt_describes_s5_the_rtc_and_pvpanic() {
-        let aml = dsdt_aml();
+        let aml = dsdt_aml(false);
         // Name (_S5_, Package (4) { 5, 5, 0, 0 }), as the PM code expects.
         assert!(aml.starts_with(&[0x08, b'_', b'S', b'5', b'_', 0x12]));
         let find = |needle: &[u8]| aml.windows(needle.len()).any(|w| w == needle);
@@ -354,8 +382,23 @@ mod tests {
     }
 
     #[test]
+    fn the_ps2_keyboard_is_in_the_dsdt_only_when_the_vm_has_one() {
+        let find = |aml: &[u8], needle: &[u8]| aml.windows(needle.len()).any(|w| w == needle);
+        // EISAID("PNP0303"), IO(0x60), IO(0x64) and IRQNoFlags() {1}.
+        let pnp0303 = [0x0c, 0x41, 0xd0, 0x03, 0x03];
+        let resources = [
+            0x47, 1, 0x60, 0, 0x60, 0, 1, 1, 0x47, 1, 0x64, 0, 0x64, 0, 1, 1, 0x22, 0x02, 0x00,
+        ];
+        let with = dsdt_aml(true);
+        assert!(find(&with, &pnp0303) && find(&with, b"KBD_"));
+        assert!(find(&with, &resources));
+        let without = dsdt_aml(false);
+        assert!(!find(&without, &pnp0303) && !find(&without, b"KBD_"));
+    }
+
+    #[test]
     fn every_table_checksums_and_has_its_length() {
-        for (_, bytes) in build(ACPI_ADDR, &[0, 1, 2, 3]).into_iter().skip(2) {
+        for (_, bytes) in build(ACPI_ADDR, &[0, 1, 2, 3], false).into_iter().skip(2) {
             assert!(sums_to_zero(&bytes));
             let len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
             assert_eq!(len, bytes.len());
@@ -364,7 +407,7 @@ mod tests {
 
     #[test]
     fn facs_is_64_byte_aligned_and_referenced_by_the_fadt() {
-        let tables = build(ACPI_ADDR, &[0]);
+        let tables = build(ACPI_ADDR, &[0], false);
         let (facs_addr, facs) = &tables[1];
         assert_eq!(
             (facs_addr % 64, &facs[..4], facs.len()),
@@ -379,7 +422,7 @@ mod tests {
 
     #[test]
     fn rsdp_checksums_and_points_at_the_xsdt() {
-        let tables = build(ACPI_ADDR, &[0]);
+        let tables = build(ACPI_ADDR, &[0], false);
         let rsdp = &tables[0].1;
         assert!(sums_to_zero(&rsdp[..20]));
         assert!(sums_to_zero(rsdp));
@@ -408,7 +451,7 @@ mod tests {
 
     #[test]
     fn fadt_is_acpi_6_sized_and_madt_lists_each_cpu() {
-        let tables = build(ACPI_ADDR, &[0, 1, 4, 5]);
+        let tables = build(ACPI_ADDR, &[0, 1, 4, 5], false);
         assert_eq!(tables[3].1.len(), 276);
         let madt = &tables[4].1;
         let lapics: Vec<u8> = madt[44..]
@@ -425,7 +468,7 @@ mod tests {
     #[test]
     fn apic_ids_beyond_a_byte_get_x2apic_entries() {
         let ids: Vec<u32> = (0..300).collect();
-        let tables = build(ACPI_ADDR, &ids);
+        let tables = build(ACPI_ADDR, &ids, false);
         let madt = &tables[4].1;
         let body = &madt[44..];
         let x2apic = &body[255 * 8..255 * 8 + 16];

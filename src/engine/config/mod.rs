@@ -39,6 +39,9 @@ pub struct VmConfig {
     pub display: Option<DisplayConfig>,
     /// virtio-input devices, in the order the guest enumerates them.
     pub inputs: Vec<InputKind>,
+    /// A PS/2 keyboard on the i8042 (announced to the guest as ACPI `PNP0303`), for guests
+    /// without virtio-input; keys go to it when the VM has no virtio keyboard.
+    pub ps2_keyboard: bool,
 }
 
 /// A virtio-gpu with one scanout.

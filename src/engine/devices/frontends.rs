@@ -14,6 +14,8 @@ pub struct Frontends {
     pub scanout: Option<Scanout>,
     /// Each virtio-input device, in the order the guest enumerates them.
     pub inputs: Vec<(InputKind, InputEvents)>,
+    /// The PS/2 keyboard on the i8042, if the VM has one.
+    pub ps2_keyboard: Option<InputEvents>,
 }
 
 impl Frontends {
@@ -30,9 +32,17 @@ impl Frontends {
                     })
             })
             .collect::<Result<_, _>>()?;
+        let ps2_keyboard = if config.ps2_keyboard {
+            Some(InputEvents::new().map_err(|e| {
+                EngineError::Config(format!("creating the PS/2 keyboard's eventfd: {e}"))
+            })?)
+        } else {
+            None
+        };
         Ok(Self {
             scanout: config.display.map(|d| Scanout::new(d.width, d.height)),
             inputs,
+            ps2_keyboard,
         })
     }
 
@@ -42,5 +52,12 @@ impl Frontends {
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, events)| events)
+    }
+
+    /// The keyboard the host's keys go to: the virtio keyboard, else the PS/2 one (a guest
+    /// with both drivers reads the virtio one; one without virtio-input only has the PS/2).
+    pub fn keyboard(&self) -> Option<&InputEvents> {
+        self.input(InputKind::Keyboard)
+            .or(self.ps2_keyboard.as_ref())
     }
 }

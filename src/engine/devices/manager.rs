@@ -14,10 +14,9 @@ use vmm_sys_util::eventfd::EventFd;
 
 use super::bus::{Bus, SharedDevice};
 use super::interrupts::{InterruptRouter, IrqFdTrigger};
+use super::legacy::i8042::{self, I8042, KeyFeed};
 use super::legacy::serial::{self, SerialPort};
-use super::legacy::{
-    I8042, I8042_COMMAND_PORT, I8042_DATA_PORT, PmDevice, PvPanic, cmos, pm, pvpanic,
-};
+use super::legacy::{PmDevice, PvPanic, cmos, pm, pvpanic};
 use super::pci::SharedPciDevice;
 use super::pci::root::{ADDRESS_PORT, DATA_PORT, PciRoot};
 use super::virtio::VirtioDevice;
@@ -39,6 +38,8 @@ pub struct DeviceManager {
     mmio: Arc<Bus>,
     serial: Arc<Mutex<SerialPort>>,
     pm: Arc<Mutex<PmDevice>>,
+    /// Types the host's keys on the PS/2 keyboard, when the VM has one.
+    _ps2_feed: Option<KeyFeed>,
 }
 
 fn bus_error(what: &str) -> impl Fn(super::bus::BusError) -> EngineError + '_ {
@@ -71,9 +72,25 @@ impl DeviceManager {
         )));
         pio.insert(serial.clone(), serial::COM1_PORT.into(), serial::PORT_COUNT)
             .map_err(bus_error("COM1"))?;
-        let i8042: SharedDevice = Arc::new(Mutex::new(I8042::default()));
-        for port in [I8042_DATA_PORT, I8042_COMMAND_PORT] {
-            pio.insert(i8042.clone(), port.into(), 1)
+        let keyboard_irq = EventFd::new(libc::EFD_NONBLOCK)
+            .map_err(|e| EngineError::Config(format!("creating the keyboard's irqfd: {e}")))?;
+        vm.register_irqfd(&keyboard_irq, i8042::KEYBOARD_IRQ)
+            .map_err(EngineError::kvm("KVM_IRQFD"))?;
+        let controller = Arc::new(Mutex::new(I8042::new(
+            Some(keyboard_irq),
+            frontends.ps2_keyboard.clone(),
+        )));
+        let ps2_feed = match &frontends.ps2_keyboard {
+            Some(events) => Some(
+                KeyFeed::start(Arc::downgrade(&controller), events.clone()).map_err(|e| {
+                    EngineError::Config(format!("starting the PS/2 keyboard's thread: {e}"))
+                })?,
+            ),
+            None => None,
+        };
+        let controller: SharedDevice = controller;
+        for port in [i8042::DATA_PORT, i8042::COMMAND_PORT] {
+            pio.insert(controller.clone(), port.into(), 1)
                 .map_err(bus_error("the i8042"))?;
         }
         let pm = Arc::new(Mutex::new(PmDevice::new(vm.clone())));
@@ -150,6 +167,7 @@ impl DeviceManager {
             mmio,
             serial,
             pm,
+            _ps2_feed: ps2_feed,
         })
     }
 

@@ -34,11 +34,11 @@ pub(super) fn png_of_screen(vm: &Vm, name: &str) -> Result<Vec<u8>, String> {
 
 /// Presses `codes` together, holds them, releases them in reverse order.
 pub(super) fn press_keys(vm: &Vm, name: &str, codes: &[u16], hold_ms: u32) -> Reply {
-    let Some(keyboard) = vm.frontends().input(InputKind::Keyboard) else {
+    let Some(keyboard) = vm.frontends().keyboard() else {
         return Reply::Error {
             message: format!(
-                "domain '{name}' has no virtio keyboard; add <input type='keyboard' \
-                 bus='virtio'/> with `vireoctl edit {name}` and start it again, or type into \
+                "domain '{name}' has no keyboard; add <input type='keyboard' \
+                 bus='virtio'/> (or bus='ps2' for a guest without virtio drivers) with `vireoctl edit {name}` and start it again, or type into \
                  `vireoctl console {name}`"
             ),
         };

@@ -203,7 +203,7 @@ fn apply_input(mut input: impl BufRead, frontends: &Frontends) {
         };
         match message {
             ScreenInput::Key { code, pressed } => {
-                if let Some(keyboard) = frontends.input(InputKind::Keyboard) {
+                if let Some(keyboard) = frontends.keyboard() {
                     keyboard.key(code, pressed);
                 }
             }

@@ -35,6 +35,7 @@ fn frontends() -> Frontends {
             (InputKind::Keyboard, InputEvents::new().unwrap()),
             (InputKind::Tablet, InputEvents::new().unwrap()),
         ],
+        ps2_keyboard: None,
     }
 }
 

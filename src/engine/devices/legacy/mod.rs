@@ -1,8 +1,9 @@
 //! The legacy PC devices a direct-booted guest talks to over port I/O, each a [`BusDevice`] on
-//! the PIO bus: the COM1 UART (the console), the i8042 (for its reset line), the ACPI PM
+//! the PIO bus: the COM1 UART (the console), the i8042 (its reset line and PS/2 keyboard), the ACPI PM
 //! registers (power button, S5), the CMOS RTC and QEMU's pvpanic port.
 
 pub mod cmos;
+pub mod i8042;
 pub mod pm;
 pub mod pvpanic;
 pub mod serial;
@@ -10,57 +11,10 @@ pub mod serial;
 use std::sync::Arc;
 
 use kvm_ioctls::VmFd;
-use vm_superio::{I8042Device, Trigger};
 
 use crate::engine::devices::GuestRequest;
 use crate::engine::devices::bus::BusDevice;
 use pm::{PmAction, PowerManagement, SCI_IRQ};
-
-/// The i8042's data port.
-pub const I8042_DATA_PORT: u16 = 0x60;
-/// The i8042's command/status port.
-pub const I8042_COMMAND_PORT: u16 = 0x64;
-
-/// Records that the i8042 pulsed the reset line; read back after each write.
-#[derive(Default)]
-pub struct ResetLine(std::cell::Cell<bool>);
-
-impl Trigger for ResetLine {
-    type E = std::convert::Infallible;
-
-    fn trigger(&self) -> Result<(), Self::E> {
-        self.0.set(true);
-        Ok(())
-    }
-}
-
-/// The i8042 keyboard controller, reached at 0x60 and 0x64 (two one-byte ranges).
-pub struct I8042(I8042Device<ResetLine>);
-
-impl Default for I8042 {
-    fn default() -> Self {
-        Self(I8042Device::new(ResetLine::default()))
-    }
-}
-
-impl BusDevice for I8042 {
-    fn read(&mut self, base: u64, _offset: u64, data: &mut [u8]) {
-        match data {
-            [byte] => *byte = self.0.read((base as u16 - I8042_DATA_PORT) as u8),
-            _ => data.fill(0xff),
-        }
-    }
-
-    fn write(&mut self, base: u64, _offset: u64, data: &[u8]) -> Option<GuestRequest> {
-        let [byte] = data else { return None };
-        let _ = self.0.write((base as u16 - I8042_DATA_PORT) as u8, *byte);
-        self.0
-            .reset_evt()
-            .0
-            .replace(false)
-            .then_some(GuestRequest::Reset)
-    }
-}
 
 /// The ACPI PM1 registers with the SCI line they drive.
 pub struct PmDevice {

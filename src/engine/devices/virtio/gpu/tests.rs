@@ -55,6 +55,7 @@ impl Gpu {
         let frontends = Frontends {
             scanout: Some(scanout.clone()),
             inputs: Vec::new(),
+            ps2_keyboard: None,
         };
         let d = Driver::new(&frontends, 16, 2);
         assert_eq!(d.class(), 0x03_80_00, "a display controller");

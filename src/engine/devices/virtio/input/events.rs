@@ -168,7 +168,8 @@ impl InputEvents {
         self.pending().drain(..).collect()
     }
 
-    pub(super) fn wake_fd(&self) -> &EventFd {
+    /// Written when events arrive (the device reading them waits on it).
+    pub(crate) fn wake_fd(&self) -> &EventFd {
         &self.0.wake
     }
 
@@ -191,6 +192,11 @@ impl InputEvents {
         for e in events.into_iter().rev() {
             pending.push_front(e);
         }
+    }
+
+    /// The guest set all three LEDs at once (the PS/2 keyboard's set-LEDs command).
+    pub(crate) fn set_leds(&self, leds: u32) {
+        self.0.leds.store(leds & 0b111, Ordering::SeqCst);
     }
 
     /// The guest set an LED (statusq).

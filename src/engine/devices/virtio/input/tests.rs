@@ -19,6 +19,7 @@ fn driver(kind: InputKind) -> (Driver, InputEvents) {
     let frontends = Frontends {
         scanout: None,
         inputs: vec![(kind, events.clone())],
+        ps2_keyboard: None,
     };
     let d = Driver::new(&frontends, 18, 2);
     assert_eq!(d.class(), 0x09_80_00, "an input controller");
