@@ -1,7 +1,8 @@
 //! The runner's VNC server against a minimal RFB client, fed by a Scanout without a guest:
 //! the handshake, the pixels, incremental updates of changed tiles only, mode changes, key
 //! and pointer events as the virtio devices see them, passwords, and a malformed client that
-//! is closed while the others go on.
+//! is closed while the others go on, and the guest's pointer shape for clients that take the
+//! Cursor pseudo-encoding.
 
 mod vnc_support;
 
@@ -9,7 +10,8 @@ use std::io::Read;
 use std::net::{Ipv4Addr, TcpStream};
 
 use vireo::engine::display::{
-    ABS_MAX, BTN_LEFT, EV_ABS, EV_KEY, EV_SYN, InputEvent, InputEvents, Mode, PixelFormat, Scanout,
+    ABS_MAX, BTN_LEFT, EV_ABS, EV_KEY, EV_SYN, Image, InputEvent, InputEvents, Mode, PixelFormat,
+    Scanout,
 };
 use vireo::launch::vnc::{Listener, VncServer, VncSources};
 use vnc_support::{Client, Rect};
@@ -243,4 +245,92 @@ fn a_unix_socket_serves_too_and_goes_with_the_server() {
     assert_eq!(client.rgba(), scanout.image().unwrap().rgba);
     drop(server);
     assert!(!path.exists(), "the socket is removed with the server");
+}
+
+/// A client that lists the Cursor pseudo-encoding gets the guest's pointer shape with its hot
+/// spot, pixels and mask when the guest sets it (and an empty one while it is hidden); a
+/// pointer move is no new shape; a client without the encoding never gets one.
+#[test]
+fn the_guests_pointer_shape_goes_to_clients_with_the_cursor_encoding() {
+    let setup = serve(None);
+    let mut client = connect(&setup);
+    client.set_encodings(&[0, -223, -239]);
+    client.request(false);
+    let rects = client.read_update().unwrap();
+    assert!(
+        rects.contains(&Rect {
+            x: 0,
+            y: 0,
+            width: 0,
+            height: 0,
+            encoding: -239
+        }),
+        "no pointer yet: an empty shape ({rects:?})"
+    );
+
+    // A 64 x 64 arrow: pixel (0, 0) opaque red, (1, 0) transparent, the rest half-opaque blue.
+    let mut rgba: Vec<u8> = [0, 0, 0xff, 0x80].repeat(64 * 64);
+    rgba[..8].copy_from_slice(&[0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0]);
+    let image = Image {
+        width: 64,
+        height: 64,
+        rgba,
+    };
+    setup.scanout.set_cursor_image(Some(image), 5, 6);
+    setup.scanout.move_cursor(40, 30);
+    client.request(true);
+    let rects = client.read_update().unwrap();
+    assert_eq!(
+        rects,
+        [Rect {
+            x: 5,
+            y: 6,
+            width: 64,
+            height: 64,
+            encoding: -239
+        }],
+        "only the shape: the screen did not change"
+    );
+    let shape = client.cursor.clone().unwrap();
+    assert_eq!(
+        &shape.pixels[..8],
+        &[0, 0, 0xff, 0, 0xff, 0xff, 0xff, 0],
+        "XRGB"
+    );
+    assert_eq!(&shape.pixels[8..12], &[0xff, 0, 0, 0], "blue");
+    assert_eq!(shape.mask.len(), 8 * 64);
+    assert_eq!(shape.mask[0], 0b1011_1111, "(1, 0) is transparent");
+    assert!(shape.mask[1..].iter().all(|b| *b == 0xff));
+
+    // A move alone is no new shape: the next update carries only the changed screen.
+    setup.scanout.move_cursor(41, 30);
+    let mut frame = pattern(W, H, 0);
+    frame[0] ^= 0xff;
+    setup.scanout.present(mode(W, H), &frame);
+    client.request(true);
+    let rects = client.read_update().unwrap();
+    assert!(rects.iter().all(|r| r.encoding == 0), "{rects:?}");
+
+    // Hidden: an empty shape.
+    setup.scanout.set_cursor_image(None, 0, 0);
+    client.request(true);
+    let rects = client.read_update().unwrap();
+    assert_eq!(rects.len(), 1);
+    assert_eq!((rects[0].width, rects[0].encoding), (0, -239));
+
+    // A client without the encoding gets frames only.
+    let mut plain = connect(&setup);
+    setup.scanout.set_cursor_image(
+        Some(Image {
+            width: 64,
+            height: 64,
+            rgba: vec![0xff; 64 * 64 * 4],
+        }),
+        1,
+        1,
+    );
+    plain.request(false);
+    let rects = plain.read_update().unwrap();
+    assert!(rects.iter().all(|r| r.encoding != -239), "{rects:?}");
+    assert!(plain.cursor.is_none());
 }

@@ -1,7 +1,7 @@
 //! The guest's screen end to end: virtio-gpu and virtio-input in a real Linux guest started the
 //! way users start one (`vireoctl create`), seen and driven through the runner's paths a user's
 //! tools take — `vireoctl screenshot` and `send-key`, the VNC server, and the GUI's screen
-//! channel. The guest side is the `fb` and `keys` scenarios of `tools/testbed-guest/init`
+//! channel. The guest side is the `fb`, `keys` and `ps2keys` scenarios of `tools/testbed-guest/init`
 //! (`tools/testbed-guest/fbkeys.c` draws, and echoes the keyboard's and tablet's events).
 
 use std::io::{BufRead, BufReader, Write};
@@ -318,6 +318,46 @@ fn send_key_types_on_the_virtio_keyboard() {
     assert_eq!(
         keys,
         ["29 1", "30 1", "30 0", "29 0"],
+        "press in order, release in reverse"
+    );
+}
+
+/// A guest without virtio drivers types on the PS/2 keyboard: Linux's i8042 driver finds the
+/// controller by its ACPI `PNP0303` device, atkbd names the keyboard "AT Translated Set 2
+/// keyboard", and `vireoctl send-key` (the VM has no virtio keyboard) reaches its evdev as
+/// presses and releases in order, extended keys (E0-prefixed scancodes) included.
+#[test]
+#[ignore = "needs hardware virtualization: run by tools/testbed test"]
+fn send_key_types_on_the_ps2_keyboard_of_a_guest_without_virtio() {
+    let guest = Started::new(
+        "ps2keys",
+        Guest::new("ps2keys").device("<input type='keyboard' bus='ps2'/>"),
+    );
+    guest.console.wait_for("VIREO-L2 KEYS READY", BOOT);
+    let text = guest.console.text();
+    let inputs = lines(&text, "VIREO-L2 INPUT ");
+    assert!(
+        inputs.iter().any(|n| n == "AT Translated Set 2 keyboard"),
+        "the guest's input devices: {inputs:?}"
+    );
+    for l in lines(&text, "VIREO-L2 DMESG ") {
+        eprintln!("guest: {l}");
+    }
+    let out = guest.ctl.run(&[
+        "send-key".as_ref(),
+        guest.name.as_ref(),
+        "KEY_LEFTCTRL".as_ref(),
+        "30".as_ref(),
+        "KEY_UP".as_ref(),
+    ]);
+    assert!(out.status.success(), "send-key: {out:?}");
+    guest
+        .console
+        .wait_for("VIREO-L2 KEY 29 0", Duration::from_secs(60));
+    let keys = lines(&guest.console.text(), "VIREO-L2 KEY ");
+    assert_eq!(
+        keys,
+        ["29 1", "30 1", "103 1", "103 0", "30 0", "29 0"],
         "press in order, release in reverse"
     );
 }

@@ -1,5 +1,5 @@
 //! A minimal RFB 3.8 client for tests and the display benchmark: security None or VNC
-//! authentication, 32-bit XRGB pixels, Raw and DesktopSize.
+//! authentication, 32-bit XRGB pixels, Raw, DesktopSize and Cursor.
 
 #![allow(dead_code)]
 
@@ -15,6 +15,19 @@ pub struct Rect {
     pub encoding: i32,
 }
 
+/// The pointer shape of the last Cursor pseudo-encoding rectangle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorShape {
+    pub hot_x: u32,
+    pub hot_y: u32,
+    pub width: u32,
+    pub height: u32,
+    /// In the wire format, `bytes_per_pixel` a pixel.
+    pub pixels: Vec<u8>,
+    /// A row of whole bytes each, most significant bit first.
+    pub mask: Vec<u8>,
+}
+
 /// A connected client with its copy of the framebuffer (XRGB, 4 bytes a pixel).
 pub struct Client<S: Read + Write> {
     pub stream: S,
@@ -24,6 +37,8 @@ pub struct Client<S: Read + Write> {
     /// The framebuffer in the wire format, `bytes_per_pixel` a pixel.
     pub fb: Vec<u8>,
     pub bytes_per_pixel: u32,
+    /// The pointer shape the server sent last (Cursor pseudo-encoding).
+    pub cursor: Option<CursorShape>,
 }
 
 /// Why the server refused the handshake.
@@ -77,6 +92,7 @@ impl<S: Read + Write> Client<S> {
             name: String::from_utf8_lossy(&name).into_owned(),
             fb: vec![0; (width * height * 4) as usize],
             bytes_per_pixel: 4,
+            cursor: None,
         })
     }
 
@@ -152,6 +168,21 @@ impl<S: Read + Write> Client<S> {
                     self.width = rect.width;
                     self.height = rect.height;
                     self.fb = vec![0; (rect.width * rect.height * self.bytes_per_pixel) as usize];
+                }
+                -239 => {
+                    let mut pixels =
+                        vec![0u8; (rect.width * rect.height * self.bytes_per_pixel) as usize];
+                    self.stream.read_exact(&mut pixels)?;
+                    let mut mask = vec![0u8; (rect.width.div_ceil(8) * rect.height) as usize];
+                    self.stream.read_exact(&mut mask)?;
+                    self.cursor = Some(CursorShape {
+                        hot_x: rect.x,
+                        hot_y: rect.y,
+                        width: rect.width,
+                        height: rect.height,
+                        pixels,
+                        mask,
+                    });
                 }
                 other => panic!("unexpected encoding {other}"),
             }

@@ -4,7 +4,7 @@
 # virtualization it runs inside the test bed's L1 (tools/testbed), so absolute figures are TCG
 # figures: read the ratios.
 #
-#   tools/bench/linux-boot.sh [RUNS]
+#   tools/bench/linux-boot.sh [RUNS]   (VIREO_BENCH_VMMS=vireo,vireo-ps2kbd,… picks VMMs)
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"

@@ -2,8 +2,9 @@
  *   fbkeys fill   writes a known pattern to /dev/fb0 (32 bpp) and prints
  *                 "VIREO-L2 FB FILLED WxH": pixel (x, y) is R = x*7+y, G = y*5+x*3, B = x^y
  *                 (each mod 256), the pattern tests/linux_guest.rs compares a screenshot with
- *   fbkeys keys   finds the input device named "Vireo Virtio Keyboard", prints
- *                 "VIREO-L2 KEYS READY", then "VIREO-L2 KEY code value" for every key event
+ *   fbkeys keys [NAME]  finds the input device named NAME (default "Vireo Virtio Keyboard"),
+ *                 prints "VIREO-L2 KEYS READY", then "VIREO-L2 KEY code value" for every key
+ *                 event (autorepeats, value 2, left out)
  *   fbkeys tablet finds "Vireo Virtio Tablet", prints "VIREO-L2 TABLET READY", then
  *                 "VIREO-L2 ABS code value" and "VIREO-L2 BTN code value" for its EV_ABS and
  *                 EV_KEY events */
@@ -75,9 +76,9 @@ static int open_named(const char *wanted, char *path, size_t path_len) {
   return fd;
 }
 
-static int keys(void) {
+static int keys(const char *name) {
   char path[300];
-  int fd = open_named("Vireo Virtio Keyboard", path, sizeof path);
+  int fd = open_named(name, path, sizeof path);
   if (fd < 0) {
     printf("VIREO-L2 NO-KEYBOARD\n");
     return 1;
@@ -86,7 +87,7 @@ static int keys(void) {
   fflush(stdout);
   struct input_event ev;
   while (read(fd, &ev, sizeof ev) == sizeof ev) {
-    if (ev.type == EV_KEY) {
+    if (ev.type == EV_KEY && ev.value != 2) {
       printf("VIREO-L2 KEY %u %d\n", ev.code, ev.value);
       fflush(stdout);
     }
@@ -115,8 +116,8 @@ static int tablet(void) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "fill")) return fill();
-  if (argc > 1 && !strcmp(argv[1], "keys")) return keys();
+  if (argc > 1 && !strcmp(argv[1], "keys")) return keys(argc > 2 ? argv[2] : "Vireo Virtio Keyboard");
   if (argc > 1 && !strcmp(argv[1], "tablet")) return tablet();
-  fprintf(stderr, "usage: fbkeys fill|keys|tablet\n");
+  fprintf(stderr, "usage: fbkeys fill|keys [NAME]|tablet\n");
   return 2;
 }

@@ -1,9 +1,9 @@
 //! Which parts of the screen changed since a client's last update (64 × 64 tiles compared
 //! with the copy it was last sent), and those parts as Raw rectangles in the client's pixel
-//! format.
+//! format; and the guest's pointer as a Cursor pseudo-encoding rectangle.
 
-use super::rfb::{ENCODING_RAW, PixelFormat, rect_header};
-use crate::engine::display::PixelFormat as GuestFormat;
+use super::rfb::{ENCODING_CURSOR, ENCODING_RAW, PixelFormat, rect_header};
+use crate::engine::display::{Cursor, PixelFormat as GuestFormat};
 
 /// The side of the squares compared between updates: small enough that a blinking cursor
 /// sends little, large enough that a full-screen change is a few dozen rectangles.
@@ -76,6 +76,46 @@ pub fn changed(now: &[u8], before: &[u8], stride_px: u32, area: Area) -> Vec<Are
         ty += th;
     }
     rects
+}
+
+/// Appends the guest's pointer as a Cursor pseudo-encoding rectangle in the client's `pf`:
+/// the hot spot as its position, the pixels, then a bitmask of the pixels shown (alpha of
+/// half or more), a row of whole bytes each, most significant bit first. A hidden pointer is
+/// an empty rectangle, which clients take as no pointer.
+pub fn cursor_rect(out: &mut Vec<u8>, cursor: &Cursor, pf: PixelFormat) {
+    let Some(image) = &cursor.image else {
+        rect_header(out, 0, 0, 0, 0, ENCODING_CURSOR);
+        return;
+    };
+    let (w, h) = (image.width, image.height);
+    let start = out.len();
+    let area = Area {
+        x: 0,
+        y: 0,
+        width: w,
+        height: h,
+    };
+    raw_rect(out, &image.rgba, w, GuestFormat::R8G8B8A8, area, pf);
+    let mut header = Vec::with_capacity(12);
+    rect_header(
+        &mut header,
+        cursor.hot_x.min(w.saturating_sub(1)),
+        cursor.hot_y.min(h.saturating_sub(1)),
+        w,
+        h,
+        ENCODING_CURSOR,
+    );
+    out[start..start + 12].copy_from_slice(&header);
+    let row_bytes = (w as usize).div_ceil(8);
+    for row in image.rgba.chunks_exact(w as usize * 4).take(h as usize) {
+        let mut mask = vec![0u8; row_bytes];
+        for (x, px) in row.chunks_exact(4).enumerate() {
+            if px[3] >= 0x80 {
+                mask[x / 8] |= 0x80 >> (x % 8);
+            }
+        }
+        out.extend_from_slice(&mask);
+    }
 }
 
 /// Appends `area` of `frame` (`stride_px` pixels a row in `format`) as a Raw rectangle in

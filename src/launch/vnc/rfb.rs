@@ -5,6 +5,9 @@ use std::io::Read;
 
 /// `SetEncodings`' DesktopSize pseudo-encoding: the client follows mode changes.
 pub const ENCODING_DESKTOP_SIZE: i32 = -223;
+/// `SetEncodings`' Cursor pseudo-encoding: the client draws the guest's pointer shape
+/// itself (RFC 6143 §7.8.1).
+pub const ENCODING_CURSOR: i32 = -239;
 /// The Raw encoding.
 pub const ENCODING_RAW: i32 = 0;
 /// The most encodings a client may list (real ones send a few dozen).

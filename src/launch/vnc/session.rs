@@ -1,5 +1,12 @@
 //! One VNC client: the handshake, then a thread reading its messages (input goes straight to
 //! the virtio devices) and one sending updates when it asked for one and the screen changed.
+//!
+//! The guest's pointer (virtio-gpu's cursor plane) goes to clients that list the Cursor
+//! pseudo-encoding, as a shape they draw at their own pointer (gtk-vnc, TigerVNC and noVNC
+//! do): no round trip between the user's hand and the arrow. Clients without it get nothing
+//! composited into the frame, as from QEMU's VNC server: their own local pointer is where the
+//! guest's is, since the tablet is absolute, and compositing would turn every pointer move
+//! into screen damage.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,10 +17,10 @@ use super::VncSources;
 use super::auth;
 use super::keysym::linux_code;
 use super::net::Stream;
-use super::pixels::{Area, changed, raw_rect};
+use super::pixels::{Area, changed, cursor_rect, raw_rect};
 use super::rfb::{
-    ClientMessage, ENCODING_DESKTOP_SIZE, PixelFormat, ReadError, read_message, rect_header,
-    update_header,
+    ClientMessage, ENCODING_CURSOR, ENCODING_DESKTOP_SIZE, PixelFormat, ReadError, read_message,
+    rect_header, update_header,
 };
 use crate::engine::display::{
     ABS_MAX, BTN_LEFT, BTN_MIDDLE, BTN_RIGHT, EV_KEY, InputEvent, Mode, PixelFormat as Guest,
@@ -39,6 +46,8 @@ pub struct Config {
 struct State {
     format: PixelFormat,
     desktop_size: bool,
+    /// The client draws the guest's pointer shape (the Cursor pseudo-encoding).
+    cursor: bool,
     /// The pending FramebufferUpdateRequest and a counter telling requests apart.
     request: Option<(bool, Area)>,
     request_seq: u64,
@@ -88,6 +97,7 @@ fn serve(mut stream: Stream, config: &Config, stopped: &Arc<AtomicBool>) -> Resu
         state: Mutex::new(State {
             format: PixelFormat::XRGB,
             desktop_size: false,
+            cursor: false,
             request: None,
             request_seq: 0,
             size,
@@ -200,7 +210,9 @@ fn read_messages(stream: &mut Stream, config: &Config, shared: &Shared) -> Resul
         match message {
             ClientMessage::SetPixelFormat(format) => shared.lock().format = format,
             ClientMessage::SetEncodings(encodings) => {
-                shared.lock().desktop_size = encodings.contains(&ENCODING_DESKTOP_SIZE);
+                let mut state = shared.lock();
+                state.desktop_size = encodings.contains(&ENCODING_DESKTOP_SIZE);
+                state.cursor = encodings.contains(&ENCODING_CURSOR);
             }
             ClientMessage::UpdateRequest {
                 incremental,
@@ -298,6 +310,8 @@ struct Sent {
     pixels: Vec<u8>,
     mode: Option<Mode>,
     damage: Option<u64>,
+    /// The scanout's cursor shape count when the client last got the shape.
+    cursor: Option<u64>,
 }
 
 fn send_updates(
@@ -311,12 +325,13 @@ fn send_updates(
         pixels: Vec::new(),
         mode: None,
         damage: None,
+        cursor: None,
     };
     let mut client_size = size;
     let mut frame = Vec::new();
     let mut out = Vec::new();
     loop {
-        let (seq, incremental, area, format, desktop_size) = {
+        let (seq, incremental, area, format, desktop_size, wants_cursor) = {
             let mut state = shared.lock();
             loop {
                 if state.closed || stopped.load(Ordering::SeqCst) {
@@ -329,6 +344,7 @@ fn send_updates(
                         area,
                         state.format,
                         state.desktop_size,
+                        state.cursor,
                     );
                 }
                 state = shared
@@ -338,7 +354,12 @@ fn send_updates(
                     .0;
             }
         };
-        if incremental && sent.damage == Some(sources.scanout.damage_count()) {
+        if !wants_cursor {
+            sent.cursor = None;
+        }
+        let shape = sources.scanout.cursor_shape_count();
+        let cursor_due = wants_cursor && sent.cursor != Some(shape);
+        if incremental && !cursor_due && sent.damage == Some(sources.scanout.damage_count()) {
             let state = shared.lock();
             if state.request_seq == seq {
                 drop(shared.wake.wait_timeout(state, POLL));
@@ -363,9 +384,15 @@ fn send_updates(
         out.clear();
         update_header(&mut out, 0);
         let mut rects = 0u16;
+        if cursor_due {
+            cursor_rect(&mut out, &sources.scanout.cursor(), format);
+            sent.cursor = Some(shape);
+            rects += 1;
+        }
         let resized = (mode.width, mode.height) != client_size;
         let mut area = area;
-        if resized && desktop_size {
+        let announce_size = resized && desktop_size;
+        if announce_size {
             rect_header(
                 &mut out,
                 0,
@@ -387,7 +414,7 @@ fn send_updates(
         let area = area
             .clip(client_size.0, client_size.1)
             .clip(mode.width, mode.height);
-        let whole = !incremental || rects > 0 || sent.mode != Some(mode);
+        let whole = !incremental || announce_size || sent.mode != Some(mode);
         let dirty = if area.is_empty() {
             Vec::new()
         } else if whole {

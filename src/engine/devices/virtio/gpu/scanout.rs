@@ -132,6 +132,9 @@ struct Screen {
 struct Inner {
     screen: Mutex<Screen>,
     damage_count: AtomicU64,
+    /// Cursor image or hot spot changes (not moves), so viewers send a shape only when it
+    /// changed.
+    cursor_shapes: AtomicU64,
     /// The preferred display size, `width << 32 | height`.
     preferred: AtomicU64,
     /// `virtio_gpu_config.events_read`.
@@ -170,6 +173,7 @@ impl Scanout {
                 },
             }),
             damage_count: AtomicU64::new(0),
+            cursor_shapes: AtomicU64::new(0),
             preferred: AtomicU64::new(pack(width, height)),
             events: AtomicU32::new(0),
             config_interrupt: Mutex::new(None),
@@ -195,6 +199,12 @@ impl Scanout {
             height: mode.height,
             rgba: to_rgba(mode.format, &screen.pixels, true),
         })
+    }
+
+    /// How many times the guest set its cursor's image or hot spot (a viewer sends the shape
+    /// again when it moves; pointer moves do not count).
+    pub fn cursor_shape_count(&self) -> u64 {
+        self.0.cursor_shapes.load(Ordering::SeqCst)
     }
 
     /// How many flushes have changed the screen so far (a viewer redraws when it moves).
@@ -375,16 +385,19 @@ impl Scanout {
         self.0.damage_count.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// A new cursor image (`None` hides it) with its hot spot.
-    pub(super) fn set_cursor_image(&self, image: Option<Image>, hot_x: u32, hot_y: u32) {
+    /// A new cursor image (`None` hides it) with its hot spot. The device's call; public for
+    /// viewers' tests, as [`Self::present`] is.
+    pub fn set_cursor_image(&self, image: Option<Image>, hot_x: u32, hot_y: u32) {
         let mut screen = self.screen();
         screen.cursor.image = image;
         screen.cursor.hot_x = hot_x;
         screen.cursor.hot_y = hot_y;
+        drop(screen);
+        self.0.cursor_shapes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The cursor moved.
-    pub(super) fn move_cursor(&self, x: u32, y: u32) {
+    pub fn move_cursor(&self, x: u32, y: u32) {
         let mut screen = self.screen();
         screen.cursor.x = x;
         screen.cursor.y = y;

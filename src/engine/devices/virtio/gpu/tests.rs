@@ -237,6 +237,7 @@ fn a_driver_shows_its_framebuffer_on_the_scanout() {
     );
     let c = g.scanout.cursor();
     assert_eq!((c.x, c.y, c.hot_x, c.hot_y), (100, 50, 3, 4));
+    assert_eq!(g.scanout.cursor_shape_count(), 1, "one new shape");
     assert_eq!(
         &c.image.unwrap().rgba[..4],
         &[30, 20, 10, 40],
@@ -246,6 +247,18 @@ fn a_driver_shows_its_framebuffer_on_the_scanout() {
     let c = g.scanout.cursor();
     assert_eq!((c.x, c.y), (7, 8));
     assert!(c.image.is_some(), "MOVE_CURSOR keeps the image");
+    assert_eq!(
+        g.scanout.cursor_shape_count(),
+        1,
+        "a move is not a new shape"
+    );
+    // Resource 0 hides the cursor.
+    g.send_on(
+        1,
+        &request(kind::UPDATE_CURSOR, 0, &[0, 7, 8, 0, 0, 0, 0, 0]),
+    );
+    assert!(g.scanout.cursor().image.is_none(), "hidden");
+    assert_eq!(g.scanout.cursor_shape_count(), 2);
 
     // Unref the shown resource: the scanout goes dark.
     assert_eq!(
