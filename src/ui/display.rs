@@ -4,6 +4,13 @@
 //! redrawn only when an update arrives; keys, pointer and wheel go back to the guest's virtio
 //! keyboard and tablet, and a settled widget size becomes the guest's preferred display size.
 //!
+//! The guest's pointer shape (virtio-gpu's cursor plane) becomes the widget's own cursor while
+//! the host pointer is over the screen, as virt-viewer does through gtk-vnc and spice-gtk
+//! with an absolute pointer: the host draws it where the user's hand is, without waiting for
+//! the guest; the guest's pointer is there too, as the tablet is absolute. A hidden guest
+//! pointer hides it over the screen. The shape keeps its size in guest pixels whatever the
+//! screen's scale.
+//!
 //! Keyboard grab as in virt-manager: a click (or Tab) into the screen grabs the keyboard —
 //! system shortcuts included, where the desktop allows — and Ctrl+Alt lets go; every key
 //! still held then is released in the guest, so no modifier sticks there.
@@ -62,6 +69,8 @@ pub struct ScreenView {
     image_size: (u32, u32),
     /// Frames drawn, for tests and diagnostics.
     frames_shown: u64,
+    /// The guest's pointer hot spot, `None` while it shows none (or no shape came yet).
+    guest_cursor: Option<(u32, u32)>,
 }
 
 #[derive(Debug)]
@@ -70,6 +79,8 @@ pub enum ScreenMsg {
     FrameReady,
     /// The guest shows nothing.
     Blank,
+    /// The guest's pointer shape changed: hot spot and 64 × 64 RGBA (empty: hidden).
+    Cursor(u32, u32, Vec<u8>),
     /// The runner hung up.
     Detached,
     /// A key went down (`true`) or up, by hardware key code.
@@ -148,6 +159,7 @@ impl Component for ScreenView {
             ticks: 0,
             image_size: (0, 0),
             frames_shown: 0,
+            guest_cursor: None,
         };
         model.attach(&sender);
         let timer = sender.input_sender().clone();
@@ -190,6 +202,14 @@ impl Component for ScreenView {
                 picture.set_paintable(None::<&gdk::Paintable>);
                 self.image_size = (0, 0);
                 self.set_state(ScreenState::Blank, &sender);
+            }
+            ScreenMsg::Cursor(hot_x, hot_y, rgba) => {
+                let cursor = guest_cursor(hot_x, hot_y, rgba);
+                self.guest_cursor = cursor.is_some().then_some((hot_x, hot_y));
+                match cursor {
+                    Some(cursor) => picture.set_cursor(Some(&cursor)),
+                    None => picture.set_cursor_from_name(Some("none")),
+                }
             }
             ScreenMsg::Detached => self.detach(picture, &sender),
             ScreenMsg::Key(keycode, pressed) => {
@@ -337,6 +357,11 @@ impl ScreenView {
         self.frames_shown
     }
 
+    /// The guest's pointer hot spot as the widget's cursor shows it; `None` while none shows.
+    pub fn guest_cursor(&self) -> Option<(u32, u32)> {
+        self.guest_cursor
+    }
+
     /// The guest's screen size as shown, in guest pixels; (0, 0) while blank.
     pub fn image_size(&self) -> (u32, u32) {
         self.image_size
@@ -426,6 +451,8 @@ impl ScreenView {
             self.held.release_all();
             self.buttons = 0;
             picture.set_paintable(None::<&gdk::Paintable>);
+            picture.set_cursor(None);
+            self.guest_cursor = None;
             self.image_size = (0, 0);
             self.set_state(
                 ScreenState::Unavailable(gettext("The virtual machine is not running.")),
@@ -440,8 +467,21 @@ impl ScreenView {
 fn spawn_reader(mut reader: Reader, slot: Slot, sender: &ComponentSender<ScreenView>) {
     let input = sender.input_sender().clone();
     std::thread::spawn(move || {
+        let mut shape_sent: Option<(u32, u32, Vec<u8>)> = None;
         while let Ok(Some(changed)) = reader.next_update() {
-            if changed != Changed::Screen {
+            if changed == Changed::Cursor {
+                // Moves come with every pointer motion; only a new shape matters here.
+                let c = reader.cursor();
+                let shape = (c.hot_x, c.hot_y, c.rgba.clone());
+                if shape_sent.as_ref() != Some(&shape) {
+                    shape_sent = Some(shape.clone());
+                    if input
+                        .send(ScreenMsg::Cursor(shape.0, shape.1, shape.2))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
                 continue;
             }
             let frame = reader.frame();
@@ -463,6 +503,28 @@ fn spawn_reader(mut reader: Reader, slot: Slot, sender: &ComponentSender<ScreenV
         }
         let _ = input.send(ScreenMsg::Detached);
     });
+}
+
+/// The guest's pointer as a cursor: its 64 × 64 RGBA with the hot spot; `None` when the guest
+/// hides it (empty) or sent a shape of the wrong size.
+fn guest_cursor(hot_x: u32, hot_y: u32, rgba: Vec<u8>) -> Option<gdk::Cursor> {
+    let side = screen::CURSOR_SIDE;
+    if rgba.len() != (side * side * 4) as usize {
+        return None;
+    }
+    let texture = gdk::MemoryTexture::new(
+        side as i32,
+        side as i32,
+        gdk::MemoryFormat::R8g8b8a8,
+        &glib::Bytes::from_owned(rgba),
+        side as usize * 4,
+    );
+    Some(gdk::Cursor::from_texture(
+        &texture,
+        hot_x.min(side - 1) as i32,
+        hot_y.min(side - 1) as i32,
+        None,
+    ))
 }
 
 /// Keys, pointer, buttons, wheel and focus of `picture` become messages.

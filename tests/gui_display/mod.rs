@@ -2,8 +2,9 @@
 //! request with [`serve_stream`] over a test [`Scanout`], so no guest (and no KVM) is needed.
 //! Checks the pixels of the window as GTK renders it, that X key presses (xdotool) reach the
 //! virtio keyboard's queue as Linux key codes, that a click lands on the right tablet
-//! coordinates, that Ctrl+Alt lets go of the keyboard and that a resized window becomes the
-//! guest's preferred size. Run from `tests/gui.rs`'s harness, in its sandbox.
+//! coordinates, that Ctrl+Alt lets go of the keyboard, that a resized window becomes the
+//! guest's preferred size and that the guest's pointer shape becomes the screen's cursor. Run
+//! from `tests/gui.rs`'s harness, in its sandbox.
 
 use std::io::{BufRead, BufReader, Write};
 
@@ -11,7 +12,7 @@ use relm4::adw::prelude::*;
 use relm4::{Component, ComponentController, adw, gtk};
 
 use vireo::engine::display::{
-    ABS_MAX, BTN_LEFT, EV_ABS, EV_KEY, Frontends, InputEvent, InputEvents, InputKind, Mode,
+    ABS_MAX, BTN_LEFT, EV_ABS, EV_KEY, Frontends, Image, InputEvent, InputEvents, InputKind, Mode,
     PixelFormat, Rect, Scanout,
 };
 use vireo::launch::runner::screen::serve_stream;
@@ -315,5 +316,39 @@ pub fn console_shows_the_screen_and_sends_input() {
     wait_for("the change to be drawn", || {
         console.model().screen_view().model().frames_shown() > frames
     });
+
+    // The guest's pointer shape becomes the screen's cursor, hot spot and all; hidden, none.
+    let mut arrow = vec![0u8; 64 * 64 * 4];
+    arrow[..4].copy_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    scanout.set_cursor_image(
+        Some(Image {
+            width: 64,
+            height: 64,
+            rgba: arrow,
+        }),
+        5,
+        6,
+    );
+    scanout.move_cursor(10, 10);
+    wait_for("the guest's pointer to become the cursor", || {
+        console.model().screen_view().model().guest_cursor() == Some((5, 6))
+    });
+    let cursor = picture.cursor().expect("a cursor on the screen");
+    assert_eq!((cursor.hotspot_x(), cursor.hotspot_y()), (5, 6));
+    let texture = cursor.texture().expect("the guest's image");
+    assert_eq!((texture.width(), texture.height()), (64, 64));
+    scanout.set_cursor_image(None, 0, 0);
+    wait_for("the guest's pointer to hide", || {
+        console
+            .model()
+            .screen_view()
+            .model()
+            .guest_cursor()
+            .is_none()
+    });
+    assert_eq!(
+        picture.cursor().and_then(|c| c.name()).as_deref(),
+        Some("none")
+    );
     window.close();
 }

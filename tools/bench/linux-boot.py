@@ -83,8 +83,9 @@ def one(argv):
     return marker_at, uptime, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
 
 
-# VIREO_BENCH_VMMS=vireo,vireo-ps2kbd runs only those.
-only = [n for n in os.environ.get("VIREO_BENCH_VMMS", "").split(",") if n]
+# A fifth argument (or VIREO_BENCH_VMMS), e.g. vireo,vireo-ps2kbd, runs only those.
+picked = sys.argv[5] if len(sys.argv) > 5 else os.environ.get("VIREO_BENCH_VMMS", "")
+only = [n for n in picked.split(",") if n]
 if only:
     VMMS = {n: argv for n, argv in VMMS.items() if n in only}
 results = {name: [] for name in VMMS}

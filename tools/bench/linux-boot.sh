@@ -13,6 +13,6 @@ cargo build --quiet --release --no-default-features --bin vireoctl
 set -- $(tools/testbed paths)
 kernel=$1 initrd=$2
 if target/release/vireoctl host-validate 2>/dev/null | grep -Eq '^hardware virtualization +: PASS'; then
-  exec python3 tools/bench/linux-boot.py "$kernel" "$initrd" "$root/target/release/vireoctl" "$runs"
+  exec python3 tools/bench/linux-boot.py "$kernel" "$initrd" "$root/target/release/vireoctl" "$runs" "${VIREO_BENCH_VMMS:-}"
 fi
-exec tools/testbed run python3 tools/bench/linux-boot.py "$kernel" "$initrd" "$root/target/release/vireoctl" "$runs"
+exec tools/testbed run python3 tools/bench/linux-boot.py "$kernel" "$initrd" "$root/target/release/vireoctl" "$runs" "${VIREO_BENCH_VMMS:-}"

@@ -23,8 +23,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{Reply, Request, RunnerError, exchange, protocol, unexpected};
+/// The side of the guest's pointer image in [`CursorShape::rgba`].
+pub use crate::engine::display::CURSOR_SIDE;
 use crate::engine::display::{
-    BTN_LEFT, BTN_MIDDLE, BTN_RIGHT, CURSOR_SIDE, Cursor, EV_KEY, Frontends, InputEvent, InputKind,
+    BTN_LEFT, BTN_MIDDLE, BTN_RIGHT, Cursor, EV_KEY, Frontends, InputEvent, InputKind,
 };
 
 /// How often the runner looks for a changed screen (about 60 times a second).
