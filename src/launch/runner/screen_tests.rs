@@ -304,3 +304,81 @@ fn a_runner_without_a_display_says_how_to_add_one() {
         "{message}"
     );
 }
+
+#[test]
+fn the_guests_pointer_shape_and_position_cross_the_channel() {
+    let f = frontends();
+    let scanout = f.scanout.clone().unwrap();
+    let mut s = serve_pair(f);
+    let mut arrow = [9u8, 8, 7, 0xff].repeat(64 * 64);
+    arrow[4..8].copy_from_slice(&[0, 0, 0, 0]);
+    scanout.set_cursor_image(
+        Some(crate::engine::display::Image {
+            width: 64,
+            height: 64,
+            rgba: arrow.clone(),
+        }),
+        3,
+        4,
+    );
+    scanout.move_cursor(100, 50);
+    read_until(&mut s.reader, |r| r.cursor().x == 100);
+    let c = s.reader.cursor();
+    assert_eq!((c.x, c.y, c.hot_x, c.hot_y), (100, 50, 3, 4));
+    assert_eq!(c.rgba, arrow, "the 64 x 64 RGBA as the guest set it");
+    scanout.move_cursor(7, 8);
+    read_until(&mut s.reader, |r| r.cursor().x == 7);
+    assert_eq!(s.reader.cursor().rgba, arrow, "a move keeps the shape");
+    scanout.set_cursor_image(None, 0, 0);
+    read_until(&mut s.reader, |r| r.cursor().rgba.is_empty());
+    assert_eq!(s.reader.cursor().y, 8);
+}
+
+#[test]
+fn keys_go_to_the_ps2_keyboard_when_there_is_no_virtio_keyboard() {
+    let ps2 = InputEvents::new().unwrap();
+    let f = Frontends {
+        scanout: Some(Scanout::new(W, H)),
+        inputs: vec![(InputKind::Tablet, InputEvents::new().unwrap())],
+        ps2_keyboard: Some(ps2.clone()),
+    };
+    let s = serve_pair(f);
+    let mut sender = s.sender;
+    sender
+        .send(&ScreenInput::Key {
+            code: 30,
+            pressed: true,
+        })
+        .unwrap();
+    sender
+        .send(&ScreenInput::Size {
+            width: 1024,
+            height: 600,
+        })
+        .unwrap();
+    let scanout = s.frontends.scanout.clone().unwrap();
+    while scanout.preferred_size() != (1024, 600) {
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        ps2.pending_events(),
+        [
+            InputEvent {
+                kind: EV_KEY,
+                code: 30,
+                value: 1
+            },
+            InputEvent::sync()
+        ]
+    );
+    // With both, the virtio keyboard wins (the guest's driver for it is the better one).
+    let both = frontends();
+    let with_ps2 = Frontends {
+        ps2_keyboard: Some(InputEvents::new().unwrap()),
+        ..both.clone()
+    };
+    assert!(std::ptr::eq(
+        with_ps2.keyboard().unwrap(),
+        with_ps2.input(InputKind::Keyboard).unwrap()
+    ));
+}
