@@ -143,7 +143,7 @@ fn the_keyboard_answers_atkbds_probe() {
     );
     assert_eq!(keyboard(&mut c, &[0xf5]), [0xfa], "disable");
     assert!(
-        c.key(30, true).irq == false && drain(&mut c).0.is_empty(),
+        !c.key(30, true).irq && drain(&mut c).0.is_empty(),
         "not scanning"
     );
     assert_eq!(keyboard(&mut c, &[0xf0, 0x02]), [0xfa, 0xfa], "set 2");
