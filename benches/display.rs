@@ -3,6 +3,11 @@
 //! client over loopback TCP, asking for the next incremental update as soon as one arrives.
 //! Prints a table; `tools/bench/display.sh` runs it in release mode.
 //!
+//! With `VIREO_BENCH_REMOTE=NAME=HOST:PORT=PID[,…]` it measures running VNC servers instead,
+//! with the same client (`tools/bench/display-guest.sh`: a guest redrawing its screen, served
+//! by Vireo's runner and by QEMU's VNC server): updates a second and the serving process's CPU
+//! (its guest's included) from /proc.
+//!
 //! CPU: the process's CPU time less the producer's and the client's threads' own (each thread
 //! measures itself), i.e. what the server's threads and the Scanout's copies cost.
 
@@ -139,11 +144,80 @@ fn run(case: &'static str, changing: bool, format: Option<[u8; 16]>, seconds: f6
     }
 }
 
+/// User + system CPU time of process `pid` so far.
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name's closing parenthesis: utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |n: usize| -> u64 {
+        rest.split_whitespace()
+            .nth(n - 3)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64((field(14) + field(15)) as f64 / ticks)
+}
+
+/// Reads updates from the VNC server at `address` for `seconds`, asking for the next
+/// incremental one as soon as one arrives; prints updates a second, MB a second and the CPU
+/// share of process `pid`.
+fn run_remote(name: &str, address: &str, pid: u32, seconds: f64) {
+    let stream = TcpStream::connect(address)
+        .unwrap_or_else(|e| panic!("connecting to {name}'s VNC server at {address}: {e}"));
+    let mut client = vnc_support::Client::connect(stream, None).unwrap();
+    client.set_encodings(&[0]);
+    client.request(false);
+    client.read_update().unwrap();
+    let (mut updates, mut bytes) = (0u64, 0u64);
+    let cpu_start = process_cpu(pid);
+    let start = Instant::now();
+    client.request(true);
+    while start.elapsed().as_secs_f64() < seconds {
+        let rects = client.read_update().unwrap();
+        updates += 1;
+        bytes += rects
+            .iter()
+            .map(|r| u64::from(r.width * r.height * client.bytes_per_pixel))
+            .sum::<u64>();
+        client.request(true);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = (process_cpu(pid) - cpu_start).as_secs_f64();
+    println!(
+        "{:<22} {:>5}x{:<5} {:>10.1} {:>10.1} {:>22.1}",
+        name,
+        client.width,
+        client.height,
+        updates as f64 / elapsed,
+        bytes as f64 / 1e6 / elapsed,
+        cpu * 100.0 / elapsed
+    );
+}
+
 fn main() {
     let seconds: f64 = std::env::var("VIREO_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
+    if let Ok(remotes) = std::env::var("VIREO_BENCH_REMOTE") {
+        println!("a guest redrawing its whole screen, VNC over loopback TCP, {seconds} s each");
+        println!(
+            "{:<22} {:>11} {:>10} {:>10} {:>22}",
+            "server", "size", "updates/s", "MB/s", "VMM CPU % (guest too)"
+        );
+        for remote in remotes.split(',').filter(|r| !r.is_empty()) {
+            let mut parts = remote.splitn(3, '=');
+            let (Some(name), Some(address), Some(pid)) = (parts.next(), parts.next(), parts.next())
+            else {
+                panic!("VIREO_BENCH_REMOTE entry '{remote}' is not NAME=HOST:PORT=PID");
+            };
+            let pid = pid.parse().expect("a process id");
+            run_remote(name, address, pid, seconds);
+        }
+        return;
+    }
     let rgb565 = [16, 16, 0, 1, 0, 31, 0, 63, 0, 31, 11, 5, 0, 0, 0, 0];
     let rows = [
         run("full-screen change, 32-bit client", true, None, seconds),

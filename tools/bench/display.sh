@@ -6,8 +6,8 @@
 #
 #   tools/bench/display.sh [SECONDS]    (default 5 s per case; builds in release mode)
 #
-# QEMU's VNC server is not measured here: it cannot be fed a Scanout, and a fair comparison
-# needs the same guest drawing full frames in both; see the report of the VNC branch.
+# QEMU's VNC server cannot be fed a Scanout: tools/bench/display-guest.sh compares the two
+# with the same guest drawing full frames, read by this benchmark's client.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"

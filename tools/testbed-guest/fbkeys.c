@@ -5,6 +5,8 @@
  *   fbkeys keys [NAME]  finds the input device named NAME (default "Vireo Virtio Keyboard"),
  *                 prints "VIREO-L2 KEYS READY", then "VIREO-L2 KEY code value" for every key
  *                 event (autorepeats, value 2, left out)
+ *   fbkeys spin   redraws all of /dev/fb0 forever, every pixel changing every frame (the
+ *                 display benchmark's guest), after printing "VIREO-L2 FB SPINNING WxH"
  *   fbkeys tablet finds "Vireo Virtio Tablet", prints "VIREO-L2 TABLET READY", then
  *                 "VIREO-L2 ABS code value" and "VIREO-L2 BTN code value" for its EV_ABS and
  *                 EV_KEY events */
@@ -20,26 +22,51 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static int fill(void) {
+/* Maps /dev/fb0 (32 bpp); NULL after printing why not. */
+static uint8_t *map_fb(struct fb_var_screeninfo *var, struct fb_fix_screeninfo *fix, size_t *len) {
   int fd = open("/dev/fb0", O_RDWR);
-  struct fb_var_screeninfo var;
-  struct fb_fix_screeninfo fix;
-  if (fd < 0 || ioctl(fd, FBIOGET_VSCREENINFO, &var) || ioctl(fd, FBIOGET_FSCREENINFO, &fix)) {
+  if (fd < 0 || ioctl(fd, FBIOGET_VSCREENINFO, var) || ioctl(fd, FBIOGET_FSCREENINFO, fix)) {
     perror("VIREO-L2 FB-ERROR /dev/fb0");
-    return 1;
+    return NULL;
   }
-  if (var.bits_per_pixel != 32) {
-    printf("VIREO-L2 FB-ERROR bpp=%u\n", var.bits_per_pixel);
-    return 1;
+  if (var->bits_per_pixel != 32) {
+    printf("VIREO-L2 FB-ERROR bpp=%u\n", var->bits_per_pixel);
+    return NULL;
   }
-  /* Through a mapping, as graphical programs draw: the driver's deferred I/O notices the
-   * written pages and flushes them to the device; msync asks for that at once. */
-  size_t len = (size_t)fix.line_length * var.yres;
-  uint8_t *fb = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  *len = (size_t)fix->line_length * var->yres;
+  uint8_t *fb = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (fb == MAP_FAILED) {
     perror("VIREO-L2 FB-ERROR mmap");
-    return 1;
+    return NULL;
   }
+  return fb;
+}
+
+static int spin(void) {
+  struct fb_var_screeninfo var;
+  struct fb_fix_screeninfo fix;
+  size_t len;
+  uint8_t *fb = map_fb(&var, &fix, &len);
+  if (!fb) return 1;
+  printf("VIREO-L2 FB SPINNING %ux%u\n", var.xres, var.yres);
+  fflush(stdout);
+  for (uint32_t n = 0;; n++) {
+    for (uint32_t y = 0; y < var.yres; y++) {
+      uint32_t *row = (uint32_t *)(fb + (size_t)y * fix.line_length);
+      for (uint32_t x = 0; x < var.xres; x++) row[x] = (x + y + n) * 0x010203u;
+    }
+    msync(fb, len, MS_SYNC);
+  }
+}
+
+static int fill(void) {
+  struct fb_var_screeninfo var;
+  struct fb_fix_screeninfo fix;
+  size_t len;
+  /* Through a mapping, as graphical programs draw: the driver's deferred I/O notices the
+   * written pages and flushes them to the device; msync asks for that at once. */
+  uint8_t *fb = map_fb(&var, &fix, &len);
+  if (!fb) return 1;
   for (uint32_t y = 0; y < var.yres; y++) {
     for (uint32_t x = 0; x < var.xres; x++) {
       uint32_t r = (x * 7 + y) & 0xff, g = (y * 5 + x * 3) & 0xff, b = (x ^ y) & 0xff;
@@ -118,6 +145,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "fill")) return fill();
   if (argc > 1 && !strcmp(argv[1], "keys")) return keys(argc > 2 ? argv[2] : "Vireo Virtio Keyboard");
   if (argc > 1 && !strcmp(argv[1], "tablet")) return tablet();
-  fprintf(stderr, "usage: fbkeys fill|keys [NAME]|tablet\n");
+  if (argc > 1 && !strcmp(argv[1], "spin")) return spin();
+  fprintf(stderr, "usage: fbkeys fill|keys [NAME]|tablet|spin\n");
   return 2;
 }
