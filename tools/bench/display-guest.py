@@ -55,15 +55,21 @@ def vireo():
             f"<devices><video><model type='virtio'/></video>"
             f"<graphics type='vnc' port='{PORT_VIREO}' listen='127.0.0.1'/></devices></domain>")
     log = os.path.join(work, "vireo.log")
-    console = subprocess.Popen([vireoctl, "create", domain, "--console"], stdin=subprocess.DEVNULL,
+    # A detached runner serves VNC (`create --console` runs the VM in its own process, without).
+    subprocess.run([vireoctl, "create", domain], check=True, stdin=subprocess.DEVNULL,
+                   capture_output=True)
+    console = subprocess.Popen([vireoctl, "console", "bench-display"], stdin=subprocess.PIPE,
                                stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
         wait_for(log, b"VIREO-L2 FB SPINNING")
-        pid = subprocess.run(["pgrep", "-f", "vireoctl runner bench-display"], capture_output=True,
-                             text=True).stdout.split()[0]
-        return measure("vireo (runner)", pid, PORT_VIREO)
+        pids = subprocess.run(["pgrep", "-f", "runner bench-display"], capture_output=True,
+                              text=True).stdout.split()
+        if not pids:
+            raise SystemExit("cannot find the runner of bench-display")
+        return measure("vireo (runner)", pids[0], PORT_VIREO)
     finally:
         subprocess.run([vireoctl, "destroy", "bench-display"], capture_output=True)
+        console.stdin.close()
         console.wait(timeout=60)
 
 

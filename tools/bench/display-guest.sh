@@ -12,7 +12,7 @@ cd "$root"
 seconds=${1:-10} rounds=${2:-2}
 cargo build --quiet --release --no-default-features --bin vireoctl
 bench=$(cargo bench --no-default-features --bench display --no-run --message-format=json 2>/dev/null |
-  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+  sed -n 's/.*"executable":"\([^"]*\/deps\/display-[^"]*\)".*/\1/p' | tail -n 1)
 [ -n "$bench" ] || { echo "display-guest.sh: could not build benches/display.rs" >&2; exit 1; }
 set -- $(tools/testbed paths)
 kernel=$1 initrd=$2
