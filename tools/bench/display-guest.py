@@ -41,8 +41,16 @@ def wait_for(path, needle):
 def measure(name, pid, port):
     env = dict(os.environ, VIREO_BENCH_SECONDS=seconds,
                VIREO_BENCH_REMOTE=f"{name}=127.0.0.1:{port}={pid}")
-    out = subprocess.run([bench], env=env, capture_output=True, text=True, check=True).stdout
-    return out.strip().splitlines()
+    done = subprocess.run([bench], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"measuring {name} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout.strip().splitlines()
+
+
+def fresh(name):
+    """A console log path of its own for each boot (an old one would already say SPINNING)."""
+    fresh.n = getattr(fresh, "n", 0) + 1
+    return os.path.join(work, f"{name}-{fresh.n}.log")
 
 
 def vireo():
@@ -54,7 +62,7 @@ def vireo():
             f"<kernel>{kernel}</kernel><initrd>{initrd}</initrd><cmdline>{CMDLINE}</cmdline></os>"
             f"<devices><video><model type='virtio'/></video>"
             f"<graphics type='vnc' port='{PORT_VIREO}' listen='127.0.0.1'/></devices></domain>")
-    log = os.path.join(work, "vireo.log")
+    log = fresh("vireo")
     # A detached runner serves VNC (`create --console` runs the VM in its own process, without).
     subprocess.run([vireoctl, "create", domain], check=True, stdin=subprocess.DEVNULL,
                    capture_output=True)
@@ -74,7 +82,7 @@ def vireo():
 
 
 def qemu():
-    log = os.path.join(work, "qemu.log")
+    log = fresh("qemu")
     p = subprocess.Popen(
         ["qemu-system-x86_64", "-enable-kvm", "-cpu", "host", "-m", str(MEM), "-smp", "1",
          "-machine", "q35", "-nodefaults", "-no-user-config", "-display", "none",
