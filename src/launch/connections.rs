@@ -8,6 +8,7 @@
 //! [`cross_host`] compares a VM's CPU with every stored host and finds their common baseline.
 
 mod builtin;
+pub mod console;
 pub mod cross_host;
 mod error;
 pub mod events;
@@ -15,6 +16,7 @@ mod hypervisor_cpu;
 pub mod libvirt;
 pub mod uri;
 
+pub use console::{ConsoleError, ConsoleSession};
 pub use error::ConnectionError;
 
 use crate::domain::store::DomainStore;

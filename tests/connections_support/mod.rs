@@ -2,6 +2,8 @@
 //! domain XML for a given hypervisor type.
 #![allow(dead_code)]
 
+pub mod libvirtd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

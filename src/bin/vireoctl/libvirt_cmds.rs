@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use vireo::launch::connections::{BUILTIN_URI, HypervisorSpec, LibvirtConnection, Lifecycle};
+use vireo::launch::connections::{
+    BUILTIN_URI, ConsoleSession, HypervisorSpec, LibvirtConnection, Lifecycle,
+};
 
 use crate::Command;
 use crate::cpu_cmds::CpuCommand;
@@ -120,6 +122,10 @@ fn persistent(
         PersistentCommand::Destroy { name, graceful: _ } => (name, Lifecycle::Destroy),
         PersistentCommand::Suspend { name } => (name, Lifecycle::Suspend),
         PersistentCommand::Resume { name } => (name, Lifecycle::Resume),
+        PersistentCommand::Console { name, force } => {
+            let session = ConsoleSession::open(&uri, &name, force)?;
+            return crate::run_cmds::persistent::attach_terminal(&name, session.into_stream());
+        }
         PersistentCommand::Dominfo { name } => {
             print!("{}", conn.dominfo(&name)?.to_dominfo());
             return Ok(ExitCode::SUCCESS);
