@@ -1009,7 +1009,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 36] = [
+const TESTS: [(&str, fn()); 37] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1144,6 +1144,10 @@ const TESTS: [(&str, fn()); 36] = [
     (
         "local_vm_copies_to_a_host_and_asks_all_hosts",
         gui_connections::local_vm_copies_to_a_host_and_asks_all_hosts,
+    ),
+    (
+        "libvirt_vm_console_shows_output_takes_keys_and_takes_over",
+        gui_connections::libvirt_vm_console_shows_output_takes_keys_and_takes_over,
     ),
 ];
 

@@ -113,6 +113,8 @@ pub enum ConnectionsOutput {
     Notify(String),
     /// How many connections are listed now.
     Count(usize),
+    /// Open the console window of `name` on `uri`.
+    OpenConsole { uri: String, name: String },
 }
 
 impl Component for Connections {
@@ -416,6 +418,10 @@ impl Connections {
             GroupRequest::Vm(name, "copy") => {
                 let targets = self.copy_targets(uri);
                 copy::confirm_copy(window.as_ref(), uri, &name, &targets, sender);
+            }
+            GroupRequest::Vm(name, "console") => {
+                let uri = uri.to_owned();
+                let _ = sender.output(ConnectionsOutput::OpenConsole { uri, name });
             }
             GroupRequest::Vm(name, "delete") => confirm_delete(window.as_ref(), uri, &name, sender),
             GroupRequest::Vm(name, "force-off")

@@ -16,6 +16,11 @@ use vireo::ui::connections::cross_host::{answer_text, loss_text};
 use super::gui_keyboard::{focus_in, focus_window, press, type_text, xdotool};
 use super::{snap, wait_for};
 
+mod console;
+#[path = "../connections_support/libvirtd.rs"]
+mod libvirtd;
+pub use console::libvirt_vm_console_shows_output_takes_keys_and_takes_over;
+
 const URI: &str = "test:///default";
 
 type AppController = relm4::component::Connector<App>;

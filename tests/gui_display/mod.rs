@@ -17,7 +17,7 @@ use vireo::engine::display::{
 use vireo::launch::runner::screen::serve_stream;
 use vireo::launch::runner::{self, Reply, Request};
 use vireo::launch::viewer;
-use vireo::ui::console::Console;
+use vireo::ui::console::{Console, ConsoleTarget};
 use vireo::ui::display::ScreenState;
 
 use super::gui_keyboard::xdotool;
@@ -132,7 +132,9 @@ pub fn console_shows_the_screen_and_sends_input() {
         ],
     });
 
-    let console = Console::builder().launch(NAME.to_string()).detach();
+    let console = Console::builder()
+        .launch(ConsoleTarget::builtin(NAME))
+        .detach();
     let window = console.widget().clone();
     window.set_default_size(820, 560);
     window.present();
@@ -143,7 +145,7 @@ pub fn console_shows_the_screen_and_sends_input() {
         let widgets = console.widgets();
         (
             widgets.views.clone(),
-            console.model().screen_view().widget().clone(),
+            console.model().screen_view().unwrap().widget().clone(),
         )
     };
     wait_for("the window to turn to the screen", || {
@@ -296,7 +298,12 @@ pub fn console_shows_the_screen_and_sends_input() {
     });
 
     // A new frame is drawn (only what changed crosses the channel).
-    let frames = console.model().screen_view().model().frames_shown();
+    let frames = console
+        .model()
+        .screen_view()
+        .unwrap()
+        .model()
+        .frames_shown();
     scanout.draw(
         Mode {
             width: W,
@@ -312,7 +319,13 @@ pub fn console_shows_the_screen_and_sends_input() {
         &[0, 0xff, 0, 0],
     );
     wait_for("the change to be drawn", || {
-        console.model().screen_view().model().frames_shown() > frames
+        console
+            .model()
+            .screen_view()
+            .unwrap()
+            .model()
+            .frames_shown()
+            > frames
     });
     window.close();
 }

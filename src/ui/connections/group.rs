@@ -19,13 +19,14 @@ use crate::ui::vm_list::{icon_button, more_actions};
 pub enum GroupRequest {
     Reconnect,
     Remove,
-    /// A VM's action (`start`, `shutdown`, `reboot`, `force-off`, `pause`, `resume`, `delete`,
-    /// `cross-host`) by name.
+    /// A VM's action (`console`, `start`, `shutdown`, `reboot`, `force-off`, `pause`,
+    /// `resume`, `delete`, `cross-host`, `copy`) by name.
     Vm(String, &'static str),
 }
 
 /// The VM actions a row offers, in menu order after its buttons.
-pub const VM_ACTIONS: [&str; 9] = [
+pub const VM_ACTIONS: [&str; 10] = [
+    "console",
     "start",
     "shutdown",
     "reboot",
@@ -240,6 +241,7 @@ impl GroupView {
             "dom.shutdown",
         );
         let more = more_actions(&[
+            &[(gettext("Open Console"), "dom.console")],
             &[
                 (gettext("Reboot"), "dom.reboot"),
                 (gettext("Force Off"), "dom.force-off"),
@@ -282,6 +284,7 @@ fn apply(row: &VmRow, domain: &DomainRow) {
     let running = matches!(domain.state, DomainState::Running | DomainState::Blocked);
     let paused = matches!(domain.state, DomainState::Paused | DomainState::PmSuspended);
     let enabled = [
+        ("console", true),
         ("start", !runs && domain.persistent),
         ("shutdown", running),
         ("reboot", running),
