@@ -1009,7 +1009,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 37] = [
+const TESTS: [(&str, fn()); 38] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1148,6 +1148,10 @@ const TESTS: [(&str, fn()); 37] = [
     (
         "libvirt_vm_console_shows_output_takes_keys_and_takes_over",
         gui_connections::libvirt_vm_console_shows_output_takes_keys_and_takes_over,
+    ),
+    (
+        "libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host",
+        gui_connections::libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host,
     ),
 ];
 

@@ -10,6 +10,7 @@
 mod builtin;
 pub mod console;
 pub mod cross_host;
+pub mod edit;
 mod error;
 pub mod events;
 mod hypervisor_cpu;

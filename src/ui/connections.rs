@@ -9,6 +9,7 @@
 pub mod add_dialog;
 pub mod copy;
 pub mod cross_host;
+pub mod details;
 pub mod group;
 
 use std::sync::Arc;
@@ -17,8 +18,13 @@ use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{Component, ComponentParts, ComponentSender, gtk};
 
+use std::collections::HashMap;
+
+use relm4::{ComponentController, Controller};
+
 use self::add_dialog::AddDialog;
 use self::cross_host::{CrossHostDialog, CrossHostFacts};
+use self::details::{RemoteDetails, RemoteDetailsInit};
 use self::group::{GroupRequest, GroupView, Link};
 use super::worker::run_blocking;
 use crate::launch::connections::events::{ConnectionEvent, EventWatch, watch};
@@ -47,6 +53,8 @@ pub struct Connections {
     pub cross_host: Option<CrossHostDialog>,
     /// What the last copy said (also shown as a toast).
     pub last_copy: Option<String>,
+    /// The open details windows of libvirt VMs, by URI and name.
+    pub details: HashMap<(String, String), Controller<RemoteDetails>>,
 }
 
 #[derive(Debug)]
@@ -139,6 +147,7 @@ impl Component for Connections {
             add_dialog: None,
             cross_host: None,
             last_copy: None,
+            details: HashMap::new(),
         };
         let stored = Prefs::load().map(|p| p.connections).unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot read the stored connections");
@@ -266,6 +275,28 @@ impl Component for Connections {
 }
 
 impl Connections {
+    /// Shows the details window of `name` on `uri`, opening it if needed.
+    fn open_details(&mut self, uri: &str, name: String, window: Option<gtk::Window>) {
+        let Some(conn) = self.group(uri).and_then(|g| g.conn.clone()) else {
+            return;
+        };
+        self.details.retain(|_, d| d.widget().is_visible());
+        let details = self
+            .details
+            .entry((uri.to_owned(), name.clone()))
+            .or_insert_with(|| {
+                let init = RemoteDetailsInit {
+                    uri: uri.to_owned(),
+                    name,
+                    conn,
+                };
+                let details = RemoteDetails::builder().launch(init).detach();
+                details.widget().set_transient_for(window.as_ref());
+                details
+            });
+        details.widget().present();
+    }
+
     fn group(&self, uri: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.uri == uri)
     }
@@ -419,6 +450,7 @@ impl Connections {
                 let targets = self.copy_targets(uri);
                 copy::confirm_copy(window.as_ref(), uri, &name, &targets, sender);
             }
+            GroupRequest::Vm(name, "details") => self.open_details(uri, name, window),
             GroupRequest::Vm(name, "console") => {
                 let uri = uri.to_owned();
                 let _ = sender.output(ConnectionsOutput::OpenConsole { uri, name });

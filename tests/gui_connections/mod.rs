@@ -17,9 +17,11 @@ use super::gui_keyboard::{focus_in, focus_window, press, type_text, xdotool};
 use super::{snap, wait_for};
 
 mod console;
+mod details;
 #[path = "../connections_support/libvirtd.rs"]
 mod libvirtd;
 pub use console::libvirt_vm_console_shows_output_takes_keys_and_takes_over;
+pub use details::libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host;
 
 const URI: &str = "test:///default";
 

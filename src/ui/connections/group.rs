@@ -19,14 +19,15 @@ use crate::ui::vm_list::{icon_button, more_actions};
 pub enum GroupRequest {
     Reconnect,
     Remove,
-    /// A VM's action (`console`, `start`, `shutdown`, `reboot`, `force-off`, `pause`,
+    /// A VM's action (`console`, `details`, `start`, `shutdown`, `reboot`, `force-off`, `pause`,
     /// `resume`, `delete`, `cross-host`, `copy`) by name.
     Vm(String, &'static str),
 }
 
 /// The VM actions a row offers, in menu order after its buttons.
-pub const VM_ACTIONS: [&str; 10] = [
+pub const VM_ACTIONS: [&str; 11] = [
     "console",
+    "details",
     "start",
     "shutdown",
     "reboot",
@@ -241,7 +242,10 @@ impl GroupView {
             "dom.shutdown",
         );
         let more = more_actions(&[
-            &[(gettext("Open Console"), "dom.console")],
+            &[
+                (gettext("Open Console"), "dom.console"),
+                (gettext("Details…"), "dom.details"),
+            ],
             &[
                 (gettext("Reboot"), "dom.reboot"),
                 (gettext("Force Off"), "dom.force-off"),
@@ -285,6 +289,7 @@ fn apply(row: &VmRow, domain: &DomainRow) {
     let paused = matches!(domain.state, DomainState::Paused | DomainState::PmSuspended);
     let enabled = [
         ("console", true),
+        ("details", domain.persistent),
         ("start", !runs && domain.persistent),
         ("shutdown", running),
         ("reboot", running),
