@@ -15,6 +15,7 @@ mod error;
 pub mod events;
 mod hypervisor_cpu;
 pub mod libvirt;
+pub mod new_vm;
 pub mod uri;
 
 pub use console::{ConsoleError, ConsoleSession};
