@@ -1009,7 +1009,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 38] = [
+const TESTS: [(&str, fn()); 39] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1152,6 +1152,10 @@ const TESTS: [(&str, fn()); 38] = [
     (
         "libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host",
         gui_connections::libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host,
+    ),
+    (
+        "wizard_defines_on_a_chosen_libvirt_connection",
+        gui_connections::wizard_defines_on_a_chosen_libvirt_connection,
     ),
 ];
 

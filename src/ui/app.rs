@@ -129,6 +129,8 @@ pub enum AppMsg {
     AddConnection,
     /// The number of libvirt connections listed changed.
     ConnectionCount(usize),
+    /// The wizard defined `name` on the libvirt connection `uri`.
+    CreatedOn { uri: String, name: String },
     /// Show a console window (a libvirt VM's, from its connection's list).
     OpenConsole(ConsoleTarget),
 }
@@ -347,16 +349,27 @@ impl Component for App {
     ) {
         match msg {
             AppMsg::NewVm => {
-                let wizard = Wizard::builder().transient_for(root).launch(()).forward(
+                let hosts = self.connections.model().connected();
+                let wizard = Wizard::builder().transient_for(root).launch(hosts).forward(
                     sender.input_sender(),
                     |output| match output {
                         WizardOutput::Created { name, customize } => {
                             AppMsg::Created { name, customize }
                         }
+                        WizardOutput::CreatedOn { uri, name } => AppMsg::CreatedOn { uri, name },
                     },
                 );
                 wizard.widget().present();
                 self.wizard = Some(wizard);
+            }
+            AppMsg::CreatedOn { uri, name } => {
+                if let Some(wizard) = self.wizard.take() {
+                    wizard.widget().close();
+                }
+                let text = gettext("{name} defined on {host}")
+                    .replace("{name}", &name)
+                    .replace("{host}", &uri);
+                self.toast = Some(text);
             }
             AppMsg::Created { name, customize } => {
                 if let Some(wizard) = self.wizard.take() {

@@ -275,6 +275,15 @@ impl Component for Connections {
 }
 
 impl Connections {
+    /// The connected libvirt hosts with their open connections (the wizard's choices).
+    pub fn connected(&self) -> Vec<(String, Arc<Connection>)> {
+        self.groups
+            .iter()
+            .filter(|g| g.link == Link::Connected)
+            .filter_map(|g| Some((g.uri.clone(), g.conn.clone()?)))
+            .collect()
+    }
+
     /// Shows the details window of `name` on `uri`, opening it if needed.
     fn open_details(&mut self, uri: &str, name: String, window: Option<gtk::Window>) {
         let Some(conn) = self.group(uri).and_then(|g| g.conn.clone()) else {

@@ -20,8 +20,10 @@ mod console;
 mod details;
 #[path = "../connections_support/libvirtd.rs"]
 mod libvirtd;
+mod wizard;
 pub use console::libvirt_vm_console_shows_output_takes_keys_and_takes_over;
 pub use details::libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host;
+pub use wizard::wizard_defines_on_a_chosen_libvirt_connection;
 
 const URI: &str = "test:///default";
 

@@ -126,14 +126,21 @@ impl HostPlan {
         }
     }
 
-    /// `xml` (a domain built for this computer) made to fit the host: its type, and its CPU
-    /// per [`HostPlan::cpu_for`].
+    /// `xml` (a domain built for this computer) made to fit the host: its type, its CPU per
+    /// [`HostPlan::cpu_for`], and user-mode network cards without Vireo's passt backend
+    /// (libvirt before 9.x refuses `<backend type='passt'/>`; without it the host uses its
+    /// own user-mode networking).
     pub fn adapt(&self, xml: &str) -> Result<String, crate::domain::DomainError> {
         let mut domain = Domain::parse(xml)?;
-        domain
-            .document_mut()
-            .root_mut()
-            .set_attr("type", &self.virt_type);
+        let root = domain.document_mut().root_mut();
+        root.set_attr("type", &self.virt_type);
+        if let Some(devices) = root.child_mut("devices") {
+            for nic in devices.elements_mut() {
+                if nic.name() == "interface" && nic.attr("type") == Some("user") {
+                    nic.remove_children("backend");
+                }
+            }
+        }
         let wanted = domain.document().at(&["cpu"]).map(|cpu| {
             (
                 cpu.attr("mode").unwrap_or("custom").to_owned(),
@@ -216,12 +223,14 @@ mod tests {
                 .contains(">Skylake-Client-IBRS</model>")
         );
         let xml = "<domain type='kvm'><name>n</name><cpu mode='custom' match='exact'>\
-                   <model>Icelake-Server</model></cpu></domain>";
+                   <model>Icelake-Server</model></cpu><devices><interface type='user'>\
+                   <backend type='passt'/></interface></devices></domain>";
         let adapted = HostPlan::from_parts("qemu".into(), Some(DOMCAPS))
             .adapt(xml)
             .unwrap();
         assert!(adapted.starts_with("<domain type='qemu'>"), "{adapted}");
         assert!(adapted.contains("<cpu mode='host-model'/>"), "{adapted}");
+        assert!(!adapted.contains("passt"), "{adapted}");
         // No domain capabilities: no CPU claims, the CPU left to the hypervisor.
         let blind = HostPlan::from_parts("test".into(), None);
         assert_eq!(blind.cpu_for(Some(("host-model", None))), None);
