@@ -1009,7 +1009,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 39] = [
+const TESTS: [(&str, fn()); 40] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1156,6 +1156,10 @@ const TESTS: [(&str, fn()); 39] = [
     (
         "wizard_defines_on_a_chosen_libvirt_connection",
         gui_connections::wizard_defines_on_a_chosen_libvirt_connection,
+    ),
+    (
+        "lost_libvirt_connection_shows_disconnected_and_the_window_stays_responsive",
+        gui_connections::lost_libvirt_connection_shows_disconnected_and_the_window_stays_responsive,
     ),
 ];
 

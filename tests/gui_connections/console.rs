@@ -12,7 +12,7 @@ use vireo::launch::connections::{ConsoleSession, LibvirtConnection, Lifecycle};
 use vireo::prefs::Prefs;
 use vireo::ui::console::ConsoleMsg;
 
-use super::libvirtd::Libvirtd;
+use super::connections_support_libvirtd::Libvirtd;
 use super::{AppController, launch, remove_connection};
 use crate::{snap, wait_for};
 
