@@ -107,6 +107,15 @@ impl Libvirtd {
 
 impl Drop for Libvirtd {
     fn drop(&mut self) {
+        // QEMU outlives libvirtd: force off what still runs (a test that failed midway), so
+        // no guest is left behind.
+        if let Ok(conn) = vireo::launch::connections::LibvirtConnection::open(&self.uri()) {
+            for row in conn.list_domains().unwrap_or_default() {
+                if row.id.is_some() {
+                    let _ = conn.control(&row.name, vireo::launch::connections::Lifecycle::Destroy);
+                }
+            }
+        }
         // SAFETY: kill with the pid of our own child (unshare exec'd sh, which exec'd libvirtd).
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();

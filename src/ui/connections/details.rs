@@ -203,14 +203,17 @@ impl Component for RemoteDetails {
                 &gettext("XML"),
             )
             .set_icon_name(Some("text-x-generic-symbolic"));
-        header.set_title_widget(Some(
-            &adw::ViewSwitcher::builder()
-                .stack(&stack)
-                .policy(adw::ViewSwitcherPolicy::Wide)
-                .build(),
-        ));
+        // Which VM on which host, always in sight; the pages below it.
+        header.set_title_widget(Some(&adw::WindowTitle::new(&name, &uri)));
+        let switcher = adw::ViewSwitcher::builder()
+            .stack(&stack)
+            .policy(adw::ViewSwitcherPolicy::Wide)
+            .halign(gtk::Align::Center)
+            .margin_top(6)
+            .build();
         let content = gtk::Box::new(gtk::Orientation::Vertical, 0);
         content.append(&header);
+        content.append(&switcher);
         content.append(&message);
         content.append(&stack);
         window.set_content(Some(&content));
