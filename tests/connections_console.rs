@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use connections_support::libvirtd::Libvirtd;
-use connections_support::stderr;
+use connections_support::{stderr, stdout};
 use vireo::launch::connections::{ConsoleError, ConsoleSession, LibvirtConnection, Lifecycle};
 
 fn guest_xml(name: &str, virt_type: &str, serial: bool) -> String {
@@ -124,18 +124,7 @@ fn a_libvirt_console_reads_output_takes_input_and_can_be_taken_over() {
     drop(taker);
 
     // vireoctl -c URI console --force, detached at once with Ctrl+] on its stdin.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vireoctl"))
-        .args(["-c", &uri, "console", "--force", "vireo-con"])
-        .env("XDG_RUNTIME_DIR", home.path("run"))
-        .env("XDG_CONFIG_HOME", home.path("config"))
-        .env("XDG_DATA_HOME", home.path("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"\x1d").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = detached_at_once(&home, &["-c", &uri, "console", "--force", "vireo-con"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("Connected to domain 'vireo-con'\nEscape character is ^]"),
@@ -144,6 +133,20 @@ fn a_libvirt_console_reads_output_takes_input_and_can_be_taken_over() {
     );
     // Ctrl+] released the console: a plain open works again.
     drop(ConsoleSession::open(&uri, "vireo-con", false).unwrap());
+    conn.control("vireo-con", Lifecycle::Destroy).unwrap();
+    // start --console starts it and attaches.
+    let out = detached_at_once(&home, &["-c", &uri, "start", "--console", "vireo-con"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("Domain 'vireo-con' started\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("Escape character is ^]"),
+        "{}",
+        stderr(&out)
+    );
     conn.control("vireo-con", Lifecycle::Destroy).unwrap();
 
     // A running domain without a serial console: the message says what to add.
@@ -154,4 +157,20 @@ fn a_libvirt_console_reads_output_takes_input_and_can_be_taken_over() {
     assert!(matches!(err, ConsoleError::NoConsole { .. }), "{err:?}");
     assert!(err.to_string().contains("<serial type='pty'/>"), "{err}");
     conn.control("vireo-nocon", Lifecycle::Destroy).unwrap();
+}
+
+/// Runs vireoctl with Ctrl+] as its whole input (detaching at once from a console).
+fn detached_at_once(home: &connections_support::Home, args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vireoctl"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", home.path("run"))
+        .env("XDG_CONFIG_HOME", home.path("config"))
+        .env("XDG_DATA_HOME", home.path("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\x1d").unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -101,9 +101,6 @@ fn persistent(
             console,
             paused,
         } => {
-            if console {
-                return unsupported_option(&uri, verb, "--console");
-            }
             // libvirtd starts its autostart domains itself, when it starts.
             let Some(name) = name.filter(|_| !autostart) else {
                 return unsupported_option(&uri, verb, "--autostart");
@@ -111,6 +108,10 @@ fn persistent(
             let name = conn.domain_name(&name)?;
             conn.start(&name, paused)?;
             println!("Domain '{name}' started");
+            if console {
+                let session = ConsoleSession::open(&uri, &name, false)?;
+                return crate::run_cmds::persistent::attach_terminal(&name, session.into_stream());
+            }
             return Ok(ExitCode::SUCCESS);
         }
         PersistentCommand::Shutdown { mode: Some(_), .. }
