@@ -7,6 +7,11 @@
 
 mod libvirt;
 mod screen_page;
+mod target;
+mod terminal;
+
+pub use target::{AttachResult, Attached, ConsoleTarget};
+use terminal::{crlf, paste_into};
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -14,7 +19,7 @@ use std::time::Duration;
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
-use relm4::gtk::{gdk, glib, pango};
+use relm4::gtk::{glib, pango};
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, adw, gtk};
 use vte4::prelude::*;
 
@@ -28,32 +33,6 @@ const ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keeps at most this much of the guest's output for [`Console::transcript`].
 const TRANSCRIPT_LIMIT: usize = 1 << 20;
-
-/// Which VM a console window shows: one of this computer's, or one on a libvirt connection.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ConsoleTarget {
-    pub name: String,
-    /// The libvirt connection's URI; `None` for this computer's built-in engine.
-    pub uri: Option<String>,
-}
-
-impl ConsoleTarget {
-    /// A VM of this computer.
-    pub fn builtin(name: &str) -> ConsoleTarget {
-        ConsoleTarget {
-            name: name.to_owned(),
-            uri: None,
-        }
-    }
-
-    /// A VM on the libvirt connection `uri`.
-    pub fn libvirt(uri: &str, name: &str) -> ConsoleTarget {
-        ConsoleTarget {
-            name: name.to_owned(),
-            uri: Some(uri.to_owned()),
-        }
-    }
-}
 
 pub struct Console {
     name: String,
@@ -85,27 +64,6 @@ pub struct Console {
     busy: bool,
     /// The window turned to the screen once already (it does not turn again by itself).
     turned_to_screen: bool,
-}
-
-/// The outcome of connecting to the runner, from a worker: the connection, or how the VM
-/// last ended (the runner's exit state) when it is not running; the outer error is a worker
-/// that timed out or panicked.
-pub type AttachResult = Result<Attached, String>;
-
-/// What attaching found.
-#[derive(Debug)]
-pub enum Attached {
-    /// The console, to read and write.
-    Stream(UnixStream),
-    /// This computer's VM is not running; how it last ended, if known.
-    Stopped(Option<String>),
-    /// A libvirt console that could not be opened: why, whether another client holds it (Take
-    /// Over helps), and whether trying again later may work (the VM is not running yet).
-    Refused {
-        message: String,
-        busy: bool,
-        retry: bool,
-    },
 }
 
 #[derive(Debug)]
@@ -465,35 +423,6 @@ impl Component for Console {
     }
 }
 
-/// `bytes` with every LF not preceded by CR turned into CR LF; `previous` is the byte before.
-fn crlf(bytes: &[u8], previous: Option<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
-    let mut last = previous;
-    for &b in bytes {
-        if b == b'\n' && last != Some(b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-        last = Some(b);
-    }
-    out
-}
-
-/// Sends the clipboard's text to the guest through the terminal (as typed input).
-fn paste_into(terminal: &vte4::Terminal) {
-    let Some(display) = gdk::Display::default() else {
-        return;
-    };
-    let terminal = terminal.clone();
-    display
-        .clipboard()
-        .read_text_async(None::<&gtk::gio::Cancellable>, move |text| {
-            if let Ok(Some(text)) = text {
-                terminal.paste_text(&text);
-            }
-        });
-}
-
 impl Console {
     /// Everything the guest printed while this console was open (bounded to 1 MiB).
     pub fn transcript(&self) -> String {
@@ -620,15 +549,5 @@ fn stopped_banner(exit_state: Option<&str>) -> String {
         Some(state) => gettext("The virtual machine is not running ({state}). The console reconnects when it starts again.")
             .replace("{state}", state.trim()),
         None => gettext("The virtual machine is not running. The console reconnects when it starts."),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn bare_line_feeds_get_a_carriage_return() {
-        assert_eq!(super::crlf(b"a\nb\r\nc", None), b"a\r\nb\r\nc");
-        assert_eq!(super::crlf(b"\n", Some(b'\r')), b"\n");
-        assert_eq!(super::crlf(b"\n", Some(b'x')), b"\r\n");
     }
 }

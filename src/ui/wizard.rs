@@ -18,6 +18,9 @@ mod network;
 mod size;
 mod storage;
 mod target;
+mod widget_rows;
+
+use widget_rows::{note, read_form, spin_row};
 
 pub use target::Host;
 
@@ -161,35 +164,6 @@ fn entry_row(
     let sender = sender.clone();
     entry.connect_changed(move |_| sender.input(WizardMsg::Edited));
     entry
-}
-
-/// A small wrapped note under a group's rows.
-fn note(group: &adw::PreferencesGroup, css: &str) -> gtk::Label {
-    let label = gtk::Label::builder()
-        .wrap(true)
-        .xalign(0.0)
-        .visible(false)
-        .margin_top(6)
-        .css_classes([css])
-        .build();
-    group.add(&label);
-    label
-}
-
-/// A spin-button row whose changes count as edits of the form.
-fn spin_row(
-    group: &adw::PreferencesGroup,
-    title: &str,
-    subtitle: &str,
-    range: (f64, f64, f64),
-    value: f64,
-    sender: &ComponentSender<Wizard>,
-) -> gtk::SpinButton {
-    let spin = rows::spin_row(group, title, Some(subtitle), range, value);
-    super::keyboard::enter_presses_default(&spin);
-    let sender = sender.clone();
-    spin.connect_value_changed(move |_| sender.input(WizardMsg::Edited));
-    spin
 }
 
 fn page(stack: &gtk::Stack, name: &str, groups: &[&adw::PreferencesGroup]) {
@@ -487,29 +461,6 @@ impl Component for Wizard {
                 widgets.summary[0].set_subtitle(&glib::markup_escape_text(&cpu));
             }
         }
-    }
-}
-
-/// Copies the widgets' values into a form (radio choices, the format and the inspected images
-/// come from `base`).
-fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
-    NewVmForm {
-        boot: base.boot,
-        storage: base.storage,
-        new_image_format: base.new_image_format,
-        network: base.network,
-        images: base.images.clone(),
-        boot_checks: base.boot_checks.clone(),
-        kernel: w.kernel.text().into(),
-        initrd: w.initrd.text().into(),
-        cmdline: w.cmdline.text().into(),
-        boot_image: w.boot_image.text().into(),
-        memory_mib: w.memory.value_as_int().max(0) as u64,
-        vcpus: w.vcpus.value_as_int().max(0) as u32,
-        new_image_gib: w.new_size.value_as_int().max(0) as u64,
-        existing_image: w.existing_image.text().into(),
-        name: w.name.text().into(),
-        customize: w.customize.is_active(),
     }
 }
 
