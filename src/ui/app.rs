@@ -129,8 +129,13 @@ pub enum AppMsg {
     AddConnection,
     /// The number of libvirt connections listed changed.
     ConnectionCount(usize),
-    /// The wizard defined `name` on the libvirt connection `uri`.
-    CreatedOn { uri: String, name: String },
+    /// The wizard defined `name` on the libvirt connection `uri` (open its details if
+    /// `customize`).
+    CreatedOn {
+        uri: String,
+        name: String,
+        customize: bool,
+    },
     /// Show a console window (a libvirt VM's, from its connection's list).
     OpenConsole(ConsoleTarget),
 }
@@ -356,15 +361,33 @@ impl Component for App {
                         WizardOutput::Created { name, customize } => {
                             AppMsg::Created { name, customize }
                         }
-                        WizardOutput::CreatedOn { uri, name } => AppMsg::CreatedOn { uri, name },
+                        WizardOutput::CreatedOn {
+                            uri,
+                            name,
+                            customize,
+                        } => AppMsg::CreatedOn {
+                            uri,
+                            name,
+                            customize,
+                        },
                     },
                 );
                 wizard.widget().present();
                 self.wizard = Some(wizard);
             }
-            AppMsg::CreatedOn { uri, name } => {
+            AppMsg::CreatedOn {
+                uri,
+                name,
+                customize,
+            } => {
                 if let Some(wizard) = self.wizard.take() {
                     wizard.widget().close();
+                }
+                if customize {
+                    self.connections.emit(ConnectionsMsg::Group(
+                        uri.clone(),
+                        GroupRequest::Vm(name.clone(), "details"),
+                    ));
                 }
                 let text = gettext("{name} defined on {host}")
                     .replace("{name}", &name)

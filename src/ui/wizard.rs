@@ -101,8 +101,12 @@ pub enum WizardCmd {
 pub enum WizardOutput {
     /// `name` was defined; start it unless `customize` (then open its details first).
     Created { name: String, customize: bool },
-    /// `name` was defined on the libvirt connection `uri`.
-    CreatedOn { uri: String, name: String },
+    /// `name` was defined on the libvirt connection `uri`; open its details if `customize`.
+    CreatedOn {
+        uri: String,
+        name: String,
+        customize: bool,
+    },
 }
 
 pub struct WizardWidgets {

@@ -1,7 +1,7 @@
 //! The wizard defines on a chosen connection: with test:///default connected, "Create on"
 //! offers it; the summary's CPU line says what that host gives (the test driver lists no CPU
 //! models, and says so); a new disk image is refused there; Create defines the VM on that host
-//! with the host's own hypervisor type.
+//! with the host's own hypervisor type (and opens its details there with "Customize").
 
 use relm4::ComponentController;
 use relm4::adw::prelude::*;
@@ -37,9 +37,21 @@ pub fn wizard_defines_on_a_chosen_libvirt_connection() {
             w.target.clone(),
             w.summary.clone(),
             w.problem.clone(),
+            w.customize.clone(),
         )
     };
-    let (kernel, forward, title, storage_new, storage_none, name, target, summary, problem) = w;
+    let (
+        kernel,
+        forward,
+        title,
+        storage_new,
+        storage_none,
+        name,
+        target,
+        summary,
+        problem,
+        customize,
+    ) = w;
     kernel.set_text(&kernel_file.to_string_lossy());
     wait_for("Forward", || forward.is_sensitive());
     forward.emit_clicked();
@@ -79,6 +91,8 @@ pub fn wizard_defines_on_a_chosen_libvirt_connection() {
     forward.emit_clicked();
     wait_for("step 4", || title.subtitle() == "Step 4 of 4");
     wait_for("Create", || forward.is_sensitive());
+    // Customize: the new VM's details open on its host instead.
+    customize.set_active(true);
     forward.emit_clicked();
     wait_for("the wizard to close", || {
         app.model().wizard().is_none() || problem.is_visible() && !problem.text().is_empty()
@@ -96,6 +110,22 @@ pub fn wizard_defines_on_a_chosen_libvirt_connection() {
             .and_then(|v| v.state_label("made-on-host"))
             .is_some()
     });
+    wait_for("its details on the host", || {
+        app.model()
+            .connections()
+            .model()
+            .details
+            .get(&(URI.to_owned(), "made-on-host".to_owned()))
+            .is_some_and(|d| d.model().loaded_xml().is_some())
+    });
+    let details = {
+        let model = app.model();
+        let connections = model.connections().model();
+        let key = (URI.to_owned(), "made-on-host".to_owned());
+        connections.details[&key].model().widgets.window.clone()
+    };
+    assert!(details.is_visible());
+    details.close();
     host.undefine("made-on-host").unwrap();
     let _ = std::fs::remove_file(&kernel_file);
     remove_connection(&app, URI);

@@ -175,7 +175,12 @@ impl Wizard {
         match defined {
             Ok(name) => {
                 self.created = true;
-                let _ = sender.output(WizardOutput::CreatedOn { uri, name });
+                let customize = self.form.customize;
+                let _ = sender.output(WizardOutput::CreatedOn {
+                    uri,
+                    name,
+                    customize,
+                });
             }
             Err(why) => self.error = Some(why),
         }
