@@ -1012,7 +1012,7 @@ fn print_empty_state_texts() {
 }
 
 /// Every GUI test, run one after another on the main thread.
-const TESTS: [(&str, fn()); 38] = [
+const TESTS: [(&str, fn()); 42] = [
     ("empty_state_is_shown", empty_state_is_shown),
     (
         "primary_menu_lists_preferences_shortcuts_about",
@@ -1155,6 +1155,22 @@ const TESTS: [(&str, fn()); 38] = [
     (
         "migrate_dialog_moves_a_vm_between_real_hosts",
         gui_connections::migrate::migrate_dialog_moves_a_vm_between_real_hosts,
+    ),
+    (
+        "libvirt_vm_console_shows_output_takes_keys_and_takes_over",
+        gui_connections::libvirt_vm_console_shows_output_takes_keys_and_takes_over,
+    ),
+    (
+        "libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host",
+        gui_connections::libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host,
+    ),
+    (
+        "wizard_defines_on_a_chosen_libvirt_connection",
+        gui_connections::wizard_defines_on_a_chosen_libvirt_connection,
+    ),
+    (
+        "lost_libvirt_connection_shows_disconnected_and_the_window_stays_responsive",
+        gui_connections::lost_libvirt_connection_shows_disconnected_and_the_window_stays_responsive,
     ),
 ];
 

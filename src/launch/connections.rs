@@ -9,14 +9,18 @@
 //! [`migrate`] moves a running VM between two libvirt hosts after checking that CPU first.
 
 mod builtin;
+pub mod console;
 pub mod cross_host;
+pub mod edit;
 mod error;
 pub mod events;
 mod hypervisor_cpu;
 pub mod libvirt;
 pub mod migrate;
+pub mod new_vm;
 pub mod uri;
 
+pub use console::{ConsoleError, ConsoleSession};
 pub use error::ConnectionError;
 
 use crate::domain::store::DomainStore;

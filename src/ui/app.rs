@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use super::connections::group::GroupRequest;
 use super::connections::{Connections, ConnectionsMsg, ConnectionsOutput};
-use super::console::Console;
+use super::console::{Console, ConsoleTarget};
 use super::details::Details;
 use super::preferences::Preferences;
 use super::vm_list::{RowRequest, VmList};
@@ -37,7 +37,7 @@ pub struct App {
     /// The create-VM wizard while it is open.
     wizard: Option<Controller<Wizard>>,
     /// Open console windows by VM name.
-    consoles: HashMap<String, Controller<Console>>,
+    consoles: HashMap<ConsoleTarget, Controller<Console>>,
     /// Open details windows by VM name.
     details: HashMap<String, Controller<Details>>,
     /// Error or notice to show as a toast at the next view update.
@@ -129,6 +129,15 @@ pub enum AppMsg {
     AddConnection,
     /// The number of libvirt connections listed changed.
     ConnectionCount(usize),
+    /// The wizard defined `name` on the libvirt connection `uri` (open its details if
+    /// `customize`).
+    CreatedOn {
+        uri: String,
+        name: String,
+        customize: bool,
+    },
+    /// Show a console window (a libvirt VM's, from its connection's list).
+    OpenConsole(ConsoleTarget),
 }
 
 /// Results of work done off the UI thread.
@@ -279,6 +288,9 @@ impl Component for App {
                 |output| match output {
                     ConnectionsOutput::Notify(text) => AppMsg::Notify(text),
                     ConnectionsOutput::Count(n) => AppMsg::ConnectionCount(n),
+                    ConnectionsOutput::OpenConsole { uri, name } => {
+                        AppMsg::OpenConsole(ConsoleTarget::libvirt(&uri, &name))
+                    }
                 },
             ),
             connection_count: 0,
@@ -342,16 +354,45 @@ impl Component for App {
     ) {
         match msg {
             AppMsg::NewVm => {
-                let wizard = Wizard::builder().transient_for(root).launch(()).forward(
+                let hosts = self.connections.model().connected();
+                let wizard = Wizard::builder().transient_for(root).launch(hosts).forward(
                     sender.input_sender(),
                     |output| match output {
                         WizardOutput::Created { name, customize } => {
                             AppMsg::Created { name, customize }
                         }
+                        WizardOutput::CreatedOn {
+                            uri,
+                            name,
+                            customize,
+                        } => AppMsg::CreatedOn {
+                            uri,
+                            name,
+                            customize,
+                        },
                     },
                 );
                 wizard.widget().present();
                 self.wizard = Some(wizard);
+            }
+            AppMsg::CreatedOn {
+                uri,
+                name,
+                customize,
+            } => {
+                if let Some(wizard) = self.wizard.take() {
+                    wizard.widget().close();
+                }
+                if customize {
+                    self.connections.emit(ConnectionsMsg::Group(
+                        uri.clone(),
+                        GroupRequest::Vm(name.clone(), "details"),
+                    ));
+                }
+                let text = gettext("{name} defined on {host}")
+                    .replace("{name}", &name)
+                    .replace("{host}", &uri);
+                self.toast = Some(text);
             }
             AppMsg::Created { name, customize } => {
                 if let Some(wizard) = self.wizard.take() {
@@ -362,7 +403,7 @@ impl Component for App {
                     self.open_details(&name, None, &sender);
                 } else {
                     start(&sender, name.clone());
-                    self.open_console(&name, root);
+                    self.open_console(ConsoleTarget::builtin(&name), root);
                 }
             }
             AppMsg::ShowPreferences => {
@@ -414,6 +455,7 @@ impl Component for App {
             }
             AppMsg::AddConnection => self.connections.emit(ConnectionsMsg::ShowAdd),
             AppMsg::ConnectionCount(n) => self.connection_count = n,
+            AppMsg::OpenConsole(target) => self.open_console(target, root),
             AppMsg::CancelQuit => {
                 if let Some(quitting) = self.quitting.take() {
                     quitting.dialog.destroy();
@@ -713,7 +755,7 @@ impl App {
                 }
             }
             RowRequest::Open(name) => self.open_details(&name, None, sender),
-            RowRequest::Console(name) => self.open_console(&name, root),
+            RowRequest::Console(name) => self.open_console(ConsoleTarget::builtin(&name), root),
             RowRequest::Delete(name) => confirm_delete(root, name, sender),
             RowRequest::CrossHost(name) => self.connections.emit(ConnectionsMsg::Group(
                 crate::launch::connections::BUILTIN_URI.into(),
@@ -728,7 +770,12 @@ impl App {
 
     /// The console window of `name`, while open.
     pub fn console(&self, name: &str) -> Option<&Controller<Console>> {
-        self.consoles.get(name)
+        self.consoles.get(&ConsoleTarget::builtin(name))
+    }
+
+    /// The console window of `name` on the libvirt connection `uri`, while open.
+    pub fn remote_console(&self, uri: &str, name: &str) -> Option<&Controller<Console>> {
+        self.consoles.get(&ConsoleTarget::libvirt(uri, name))
     }
 
     /// The wizard, while open.
@@ -736,11 +783,11 @@ impl App {
         self.wizard.as_ref()
     }
 
-    /// Shows the console window of `name`, opening it if needed.
-    fn open_console(&mut self, name: &str, root: &adw::ApplicationWindow) {
+    /// Shows the console window of `target`, opening it if needed.
+    fn open_console(&mut self, target: ConsoleTarget, root: &adw::ApplicationWindow) {
         self.consoles.retain(|_, c| c.widget().is_visible());
-        let console = self.consoles.entry(name.to_string()).or_insert_with(|| {
-            let console = Console::builder().launch(name.to_string()).detach();
+        let console = self.consoles.entry(target.clone()).or_insert_with(|| {
+            let console = Console::builder().launch(target).detach();
             console.widget().set_transient_for(Some(root));
             console
         });

@@ -9,6 +9,7 @@
 pub mod add_dialog;
 pub mod copy;
 pub mod cross_host;
+pub mod details;
 pub mod group;
 pub mod migrate;
 
@@ -18,8 +19,13 @@ use gettextrs::gettext;
 use relm4::adw::prelude::*;
 use relm4::{Component, ComponentParts, ComponentSender, gtk};
 
+use std::collections::HashMap;
+
+use relm4::{ComponentController, Controller};
+
 use self::add_dialog::AddDialog;
 use self::cross_host::{CrossHostDialog, CrossHostFacts};
+use self::details::{RemoteDetails, RemoteDetailsInit};
 use self::group::{GroupRequest, GroupView, Link};
 use super::worker::run_blocking;
 use crate::launch::connections::events::{ConnectionEvent, EventWatch, watch};
@@ -50,6 +56,8 @@ pub struct Connections {
     pub last_copy: Option<String>,
     /// Migrate… while it is open.
     pub migrate: Option<migrate::MigrateDialog>,
+    /// The open details windows of libvirt VMs, by URI and name.
+    pub details: HashMap<(String, String), Controller<RemoteDetails>>,
 }
 
 #[derive(Debug)]
@@ -142,6 +150,8 @@ pub enum ConnectionsOutput {
     Notify(String),
     /// How many connections are listed now.
     Count(usize),
+    /// Open the console window of `name` on `uri`.
+    OpenConsole { uri: String, name: String },
 }
 
 impl Component for Connections {
@@ -167,6 +177,7 @@ impl Component for Connections {
             cross_host: None,
             last_copy: None,
             migrate: None,
+            details: HashMap::new(),
         };
         let stored = Prefs::load().map(|p| p.connections).unwrap_or_else(|err| {
             tracing::warn!(%err, "cannot read the stored connections");
@@ -312,6 +323,37 @@ impl Component for Connections {
 }
 
 impl Connections {
+    /// The connected libvirt hosts with their open connections (the wizard's choices).
+    pub fn connected(&self) -> Vec<(String, Arc<Connection>)> {
+        self.groups
+            .iter()
+            .filter(|g| g.link == Link::Connected)
+            .filter_map(|g| Some((g.uri.clone(), g.conn.clone()?)))
+            .collect()
+    }
+
+    /// Shows the details window of `name` on `uri`, opening it if needed.
+    fn open_details(&mut self, uri: &str, name: String, window: Option<gtk::Window>) {
+        let Some(conn) = self.group(uri).and_then(|g| g.conn.clone()) else {
+            return;
+        };
+        self.details.retain(|_, d| d.widget().is_visible());
+        let details = self
+            .details
+            .entry((uri.to_owned(), name.clone()))
+            .or_insert_with(|| {
+                let init = RemoteDetailsInit {
+                    uri: uri.to_owned(),
+                    name,
+                    conn,
+                };
+                let details = RemoteDetails::builder().launch(init).detach();
+                details.widget().set_transient_for(window.as_ref());
+                details
+            });
+        details.widget().present();
+    }
+
     fn group(&self, uri: &str) -> Option<&Group> {
         self.groups.iter().find(|g| g.uri == uri)
     }
@@ -465,6 +507,11 @@ impl Connections {
             GroupRequest::Vm(name, "copy") => {
                 let targets = self.copy_targets(uri);
                 copy::confirm_copy(window.as_ref(), uri, &name, &targets, sender);
+            }
+            GroupRequest::Vm(name, "details") => self.open_details(uri, name, window),
+            GroupRequest::Vm(name, "console") => {
+                let uri = uri.to_owned();
+                let _ = sender.output(ConnectionsOutput::OpenConsole { uri, name });
             }
             GroupRequest::Vm(name, "delete") => confirm_delete(window.as_ref(), uri, &name, sender),
             GroupRequest::Vm(name, "force-off")

@@ -5,7 +5,13 @@
 //! the first time the guest shows something there, so a guest that only prints to its serial
 //! port is never hidden behind a black picture.
 
+mod libvirt;
 mod screen_page;
+mod target;
+mod terminal;
+
+pub use target::{AttachResult, Attached, ConsoleTarget};
+use terminal::{crlf, paste_into};
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -13,7 +19,7 @@ use std::time::Duration;
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
-use relm4::gtk::{gdk, glib, pango};
+use relm4::gtk::{glib, pango};
 use relm4::{Component, ComponentController, ComponentParts, ComponentSender, adw, gtk};
 use vte4::prelude::*;
 
@@ -30,6 +36,16 @@ const TRANSCRIPT_LIMIT: usize = 1 << 20;
 
 pub struct Console {
     name: String,
+    /// The libvirt connection of the VM (its serial console only); `None`: this computer.
+    uri: Option<String>,
+    /// Try attaching again on the timer (not while another client holds a libvirt console or
+    /// the VM has none: that needs the user).
+    retry: bool,
+    /// Timer ticks since the last try (a libvirt console is tried less often: each try is a
+    /// new connection, maybe over SSH).
+    ticks: u32,
+    /// The next libvirt attach takes the console over from its holder (Take Over).
+    force: bool,
     /// The connection to the runner while attached.
     stream: Option<UnixStream>,
     /// Why the console is not attached (shown in the banner), `None` while attached.
@@ -38,20 +54,17 @@ pub struct Console {
     transcript: Vec<u8>,
     /// A worker is connecting to the runner.
     attaching: bool,
-    /// The screen page.
-    screen: ScreenPage,
+    /// The screen page (this computer's VMs only).
+    screen: Option<ScreenPage>,
     /// What the screen shows.
     screen_state: ScreenState,
     /// The keyboard goes to the guest's screen.
     grabbed: bool,
+    /// Another client holds the libvirt console (Take Over is offered).
+    busy: bool,
     /// The window turned to the screen once already (it does not turn again by itself).
     turned_to_screen: bool,
 }
-
-/// The outcome of connecting to the runner, from a worker: the connection, or how the VM
-/// last ended (the runner's exit state) when it is not running; the outer error is a worker
-/// that timed out or panicked.
-pub type AttachResult = Result<Result<UnixStream, Option<String>>, String>;
 
 #[derive(Debug)]
 pub enum ConsoleMsg {
@@ -73,6 +86,8 @@ pub enum ConsoleMsg {
     Screenshot,
     /// A short note for the user.
     Toast(String),
+    /// Take a libvirt console over from the client that holds it.
+    TakeOver,
 }
 
 pub struct ConsoleWidgets {
@@ -81,6 +96,8 @@ pub struct ConsoleWidgets {
     pub terminal: vte4::Terminal,
     pub banner: gtk::Revealer,
     pub banner_label: gtk::Label,
+    /// "Take Over", shown while another client holds a libvirt console.
+    pub take_over: gtk::Button,
     /// "screen" and "serial".
     pub views: adw::ViewStack,
     /// Send Key, screenshot, fullscreen.
@@ -91,7 +108,7 @@ pub struct ConsoleWidgets {
 }
 
 impl Component for Console {
-    type Init = String;
+    type Init = ConsoleTarget;
     type Input = ConsoleMsg;
     type Output = ();
     type CommandOutput = AttachResult;
@@ -106,7 +123,7 @@ impl Component for Console {
     }
 
     fn init(
-        name: String,
+        ConsoleTarget { name, uri }: ConsoleTarget,
         window: adw::Window,
         sender: ComponentSender<Self>,
     ) -> ComponentParts<Self> {
@@ -176,17 +193,34 @@ impl Component for Console {
             .build();
         let banner_box = gtk::Box::builder().css_classes(["osd", "toolbar"]).build();
         banner_box.append(&banner_label);
+        let take_over = gtk::Button::builder()
+            .label(gettext("Take Over"))
+            .tooltip_text(gettext(
+                "Disconnect the other client and use the console here",
+            ))
+            .valign(gtk::Align::Center)
+            .visible(false)
+            .build();
+        {
+            let sender = sender.clone();
+            take_over.connect_clicked(move |_| sender.input(ConsoleMsg::TakeOver));
+        }
+        banner_box.append(&take_over);
         let banner = gtk::Revealer::builder().child(&banner_box).build();
 
         let scroller = gtk::ScrolledWindow::builder()
             .child(&terminal)
             .vexpand(true)
             .build();
-        let screen = screen_page::build(&name, &sender);
+        // A libvirt VM's screen is not shown here (its serial console is); a screen view by
+        // name would look for this computer's VM of that name.
+        let screen = uri.is_none().then(|| screen_page::build(&name, &sender));
         let views = adw::ViewStack::new();
-        views
-            .add_titled(&screen.stack, Some("screen"), &gettext("Screen"))
-            .set_icon_name(Some("video-display-symbolic"));
+        if let Some(screen) = &screen {
+            views
+                .add_titled(&screen.stack, Some("screen"), &gettext("Screen"))
+                .set_icon_name(Some("video-display-symbolic"));
+        }
         views
             .add_titled(&scroller, Some("serial"), &gettext("Serial Console"))
             .set_icon_name(Some("utilities-terminal-symbolic"));
@@ -209,15 +243,31 @@ impl Component for Console {
         toasts.set_child(Some(&content));
         window.set_content(Some(&toasts));
 
+        let screen_state = match uri {
+            None => ScreenState::Connecting,
+            Some(_) => ScreenState::NoDisplay(String::new()),
+        };
+        if let Some(uri) = &uri {
+            title.set_title(
+                &gettext("{name} on {host}")
+                    .replace("{name}", &name)
+                    .replace("{host}", uri),
+            );
+        }
         let mut model = Console {
             name,
+            uri,
+            retry: true,
+            ticks: 0,
+            force: false,
             stream: None,
             banner: None,
             transcript: Vec::new(),
             attaching: false,
             screen,
-            screen_state: ScreenState::Connecting,
+            screen_state,
             grabbed: false,
+            busy: false,
             turned_to_screen: false,
         };
         model.attach(&sender);
@@ -236,6 +286,7 @@ impl Component for Console {
             terminal,
             banner,
             banner_label,
+            take_over,
             views,
             screen_tools,
             toasts,
@@ -272,14 +323,24 @@ impl Component for Console {
             }
             ConsoleMsg::Detached => self.detach(&sender),
             ConsoleMsg::Reconnect => {
-                if self.stream.is_none() {
+                self.ticks += 1;
+                // A libvirt try opens a connection: about every 3 s rather than each tick.
+                let due = self.uri.is_none() || self.ticks >= 4;
+                if self.stream.is_none() && self.retry && due {
                     self.attach(&sender);
                 }
+            }
+            ConsoleMsg::TakeOver => {
+                self.force = true;
+                self.retry = true;
+                self.attach(&sender);
             }
             ConsoleMsg::Copy => widgets.terminal.copy_clipboard_format(vte4::Format::Text),
             ConsoleMsg::Paste => paste_into(&widgets.terminal),
             ConsoleMsg::Screen(ScreenOutput::State(state)) => {
-                screen_page::show_state(&self.screen, &state);
+                if let Some(screen) = &self.screen {
+                    screen_page::show_state(screen, &state);
+                }
                 if state == ScreenState::Showing && !self.turned_to_screen {
                     self.turned_to_screen = true;
                     widgets.views.set_visible_child_name("screen");
@@ -287,7 +348,11 @@ impl Component for Console {
                 self.screen_state = state;
             }
             ConsoleMsg::Screen(ScreenOutput::Grab(grabbed)) => self.grabbed = grabbed,
-            ConsoleMsg::SendCombo(codes) => self.screen.view.emit(ScreenMsg::SendCombo(codes)),
+            ConsoleMsg::SendCombo(codes) => {
+                if let Some(screen) = &self.screen {
+                    screen.view.emit(ScreenMsg::SendCombo(codes));
+                }
+            }
             ConsoleMsg::Screenshot => {
                 screen_page::save_screenshot(&widgets.window, &self.name, &sender)
             }
@@ -304,10 +369,22 @@ impl Component for Console {
         _root: &adw::Window,
     ) {
         self.attaching = false;
+        self.busy = false;
         match attached {
-            Ok(Ok(stream)) => self.attached(stream, &sender),
+            Ok(Attached::Stream(stream)) => self.attached(stream, &sender),
             // Read each time: the runner records how the VM ended just after it hangs up.
-            Ok(Err(exit_state)) => self.banner = Some(stopped_banner(exit_state.as_deref())),
+            Ok(Attached::Stopped(exit_state)) => {
+                self.banner = Some(stopped_banner(exit_state.as_deref()))
+            }
+            Ok(Attached::Refused {
+                message,
+                busy,
+                retry,
+            }) => {
+                self.banner = Some(message);
+                self.busy = busy;
+                self.retry = retry;
+            }
             Err(error) => self.banner = Some(error),
         }
         self.update_view(widgets, sender);
@@ -315,6 +392,9 @@ impl Component for Console {
 
     fn update_view(&self, widgets: &mut ConsoleWidgets, _sender: ComponentSender<Self>) {
         widgets.banner.set_reveal_child(self.banner.is_some());
+        widgets
+            .take_over
+            .set_visible(self.busy && self.stream.is_none());
         if let Some(text) = &self.banner {
             widgets.banner_label.set_text(text);
         }
@@ -343,35 +423,6 @@ impl Component for Console {
     }
 }
 
-/// `bytes` with every LF not preceded by CR turned into CR LF; `previous` is the byte before.
-fn crlf(bytes: &[u8], previous: Option<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 16);
-    let mut last = previous;
-    for &b in bytes {
-        if b == b'\n' && last != Some(b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-        last = Some(b);
-    }
-    out
-}
-
-/// Sends the clipboard's text to the guest through the terminal (as typed input).
-fn paste_into(terminal: &vte4::Terminal) {
-    let Some(display) = gdk::Display::default() else {
-        return;
-    };
-    let terminal = terminal.clone();
-    display
-        .clipboard()
-        .read_text_async(None::<&gtk::gio::Cancellable>, move |text| {
-            if let Ok(Some(text)) = text {
-                terminal.paste_text(&text);
-            }
-        });
-}
-
 impl Console {
     /// Everything the guest printed while this console was open (bounded to 1 MiB).
     pub fn transcript(&self) -> String {
@@ -388,9 +439,14 @@ impl Console {
         self.grabbed
     }
 
-    /// The screen view (for tests: its frames and placement).
-    pub fn screen_view(&self) -> &relm4::Controller<crate::ui::display::ScreenView> {
-        &self.screen.view
+    /// The screen view (for tests: its frames and placement); `None` for a libvirt VM.
+    pub fn screen_view(&self) -> Option<&relm4::Controller<crate::ui::display::ScreenView>> {
+        self.screen.as_ref().map(|s| &s.view)
+    }
+
+    /// Whether another client holds the (libvirt) console, so Take Over is offered.
+    pub fn is_busy(&self) -> bool {
+        self.busy
     }
 
     /// Whether the console is attached to a running VM.
@@ -410,14 +466,28 @@ impl Console {
             return;
         }
         self.attaching = true;
+        self.ticks = 0;
         let name = self.name.clone();
         let what = gettext("attaching the console of {name}").replace("{name}", &name);
+        if let Some(uri) = self.uri.clone() {
+            let force = std::mem::take(&mut self.force);
+            sender.oneshot_command(async move {
+                super::worker::run_blocking_timeout(&what, libvirt::ATTACH_TIMEOUT, move || {
+                    libvirt::attach(&uri, &name, force)
+                })
+                .await
+            });
+            return;
+        }
         sender.oneshot_command(async move {
             super::worker::run_blocking_timeout(&what, ATTACH_TIMEOUT, move || {
-                runner::attach_console(&name).map_err(|err| {
-                    tracing::debug!(%name, %err, "console not attached");
-                    runner::exit_state(&name)
-                })
+                match runner::attach_console(&name) {
+                    Ok(stream) => Attached::Stream(stream),
+                    Err(err) => {
+                        tracing::debug!(%name, %err, "console not attached");
+                        Attached::Stopped(runner::exit_state(&name))
+                    }
+                }
             })
             .await
         });
@@ -450,12 +520,21 @@ impl Console {
     /// The stream ended: says so at once, then (from a worker, as the command output) how the
     /// VM ended, which the runner records in a file just after it hangs up.
     fn detach(&mut self, sender: &ComponentSender<Self>) {
+        if self.uri.is_some() {
+            if self.stream.take().is_some() {
+                self.banner = Some(libvirt::closed_banner());
+            }
+            return;
+        }
         if self.stream.take().is_some() {
             self.banner = Some(stopped_banner(None));
             let name = self.name.clone();
             let what = gettext("reading how {name} ended").replace("{name}", &name);
             sender.oneshot_command(async move {
-                super::worker::run_blocking(&what, move || Err(runner::exit_state(&name))).await
+                super::worker::run_blocking(&what, move || {
+                    Attached::Stopped(runner::exit_state(&name))
+                })
+                .await
             });
         }
     }
@@ -470,15 +549,5 @@ fn stopped_banner(exit_state: Option<&str>) -> String {
         Some(state) => gettext("The virtual machine is not running ({state}). The console reconnects when it starts again.")
             .replace("{state}", state.trim()),
         None => gettext("The virtual machine is not running. The console reconnects when it starts."),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn bare_line_feeds_get_a_carriage_return() {
-        assert_eq!(super::crlf(b"a\nb\r\nc", None), b"a\r\nb\r\nc");
-        assert_eq!(super::crlf(b"\n", Some(b'\r')), b"\n");
-        assert_eq!(super::crlf(b"\n", Some(b'x')), b"\r\n");
     }
 }

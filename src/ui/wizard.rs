@@ -17,12 +17,19 @@ mod name;
 mod network;
 mod size;
 mod storage;
+mod target;
+mod widget_rows;
+
+use widget_rows::{note, read_form, spin_row};
+
+pub use target::Host;
 
 use super::new_vm_text::{cdrom_note, problem_text};
 use super::rows;
 use crate::domain::store::DomainStore;
 use crate::domain::validate::HostFacts;
 use crate::engine::config::DiskFormat;
+use crate::launch::connections::new_vm::HostPlan;
 use crate::launch::new_vm_form::{
     BootKind, HostLimits, ImageCheck, NetworkChoice, NewVmForm, STEPS, StorageKind, is_iso,
 };
@@ -51,6 +58,12 @@ pub struct Wizard {
     /// The name the wizard last proposed; replaced when the boot file changes, kept once the
     /// user types their own.
     suggested_name: Option<String>,
+    /// The connected libvirt hosts offered besides this computer.
+    hosts: Vec<Host>,
+    /// Where to define: 0 this computer, else `hosts[target - 1]`.
+    target: usize,
+    /// What each host offers a new VM, by URI (`None` while asking).
+    plans: std::collections::HashMap<String, Option<Result<HostPlan, String>>>,
 }
 
 #[derive(Debug)]
@@ -61,6 +74,8 @@ pub enum WizardMsg {
     SetStorage(StorageKind),
     SetFormat(DiskFormat),
     SetNetwork(NetworkChoice),
+    /// Define on this computer (0) or a connected host.
+    SetTarget(u32),
     Back,
     Forward,
     Progress(f64),
@@ -75,6 +90,10 @@ pub enum WizardCmd {
     BootChecked(crate::launch::new_vm_form::BootFiles, Result<(), String>),
     /// The new disk image (if any) is ready, or failed.
     DiskReady(Result<Option<PathBuf>, String>),
+    /// What a host offers a new VM.
+    Plan(String, Result<HostPlan, String>),
+    /// The VM was defined on a host (its name), or why not.
+    DefinedOn(String, Result<String, String>),
 }
 
 /// What the wizard tells the main window.
@@ -82,6 +101,12 @@ pub enum WizardCmd {
 pub enum WizardOutput {
     /// `name` was defined; start it unless `customize` (then open its details first).
     Created { name: String, customize: bool },
+    /// `name` was defined on the libvirt connection `uri`; open its details if `customize`.
+    CreatedOn {
+        uri: String,
+        name: String,
+        customize: bool,
+    },
 }
 
 pub struct WizardWidgets {
@@ -123,6 +148,8 @@ pub struct WizardWidgets {
     /// subtitle.
     pub summary: [adw::ActionRow; 6],
     pub customize: gtk::Switch,
+    /// This computer or a connected libvirt host.
+    pub target: adw::ComboRow,
 }
 
 /// An entry in an action row, with a browse button when `choose` names what to pick.
@@ -143,35 +170,6 @@ fn entry_row(
     entry
 }
 
-/// A small wrapped note under a group's rows.
-fn note(group: &adw::PreferencesGroup, css: &str) -> gtk::Label {
-    let label = gtk::Label::builder()
-        .wrap(true)
-        .xalign(0.0)
-        .visible(false)
-        .margin_top(6)
-        .css_classes([css])
-        .build();
-    group.add(&label);
-    label
-}
-
-/// A spin-button row whose changes count as edits of the form.
-fn spin_row(
-    group: &adw::PreferencesGroup,
-    title: &str,
-    subtitle: &str,
-    range: (f64, f64, f64),
-    value: f64,
-    sender: &ComponentSender<Wizard>,
-) -> gtk::SpinButton {
-    let spin = rows::spin_row(group, title, Some(subtitle), range, value);
-    super::keyboard::enter_presses_default(&spin);
-    let sender = sender.clone();
-    spin.connect_value_changed(move |_| sender.input(WizardMsg::Edited));
-    spin
-}
-
 fn page(stack: &gtk::Stack, name: &str, groups: &[&adw::PreferencesGroup]) {
     let page = adw::PreferencesPage::new();
     for group in groups {
@@ -181,7 +179,8 @@ fn page(stack: &gtk::Stack, name: &str, groups: &[&adw::PreferencesGroup]) {
 }
 
 impl Component for Wizard {
-    type Init = ();
+    /// The connected libvirt hosts it may define on besides this computer.
+    type Init = Vec<Host>;
     type Input = WizardMsg;
     type Output = WizardOutput;
     type CommandOutput = WizardCmd;
@@ -197,7 +196,11 @@ impl Component for Wizard {
             .build()
     }
 
-    fn init(_: (), window: adw::Window, sender: ComponentSender<Self>) -> ComponentParts<Self> {
+    fn init(
+        hosts: Vec<Host>,
+        window: adw::Window,
+        sender: ComponentSender<Self>,
+    ) -> ComponentParts<Self> {
         let facts = super::worker::host_facts();
         let host = HostLimits::of(&facts);
         let passt_installed = crate::launch::passt::passt_installed();
@@ -268,7 +271,8 @@ impl Component for Wizard {
             progress,
         } = storage::storage_page(&stack, &form, &sender);
 
-        // Step 4: name and summary.
+        // Step 4: where, name and summary.
+        let (target_group, target) = target::target_group(&hosts, &sender);
         let name::NameWidgets {
             name,
             network_user,
@@ -276,7 +280,13 @@ impl Component for Wizard {
             network_note,
             summary,
             customize,
-        } = name::name_page(&stack, form.network, passt_installed, &sender);
+        } = name::name_page(
+            &stack,
+            form.network,
+            passt_installed,
+            &target_group,
+            &sender,
+        );
 
         let problem = gtk::Label::builder()
             .css_classes(["error"])
@@ -307,6 +317,9 @@ impl Component for Wizard {
             loading: BTreeSet::new(),
             error: None,
             suggested_name: None,
+            hosts,
+            target: 0,
+            plans: std::collections::HashMap::new(),
         };
         let widgets = WizardWidgets {
             window,
@@ -341,6 +354,7 @@ impl Component for Wizard {
             network_note,
             summary,
             customize,
+            target,
         };
         sender.input(WizardMsg::Edited);
         ComponentParts { model, widgets }
@@ -386,6 +400,10 @@ impl Component for Wizard {
                 self.form.boot_checks.insert(files, result);
             }
             WizardCmd::DiskReady(result) => self.finish(result, &sender),
+            WizardCmd::Plan(uri, plan) => {
+                self.plans.insert(uri, Some(plan));
+            }
+            WizardCmd::DefinedOn(uri, defined) => self.defined_on_host(uri, defined, &sender),
         }
         self.check_boot_files(&sender);
         self.update_view(widgets, sender);
@@ -418,8 +436,9 @@ impl Component for Wizard {
         self.show_storage(widgets);
         let problem = self.error.clone().or_else(|| {
             form.problem(self.step, self.host, self.store.as_ref())
-                .filter(|_| !self.created)
                 .map(|p| problem_text(&p))
+                .or_else(|| self.target_problem().filter(|_| self.step + 1 == STEPS))
+                .filter(|_| !self.created)
         });
         widgets.problem.set_text(problem.as_deref().unwrap_or(""));
         widgets.problem.set_visible(problem.is_some());
@@ -442,30 +461,10 @@ impl Component for Wizard {
             )) {
                 row.set_subtitle(&glib::markup_escape_text(&value));
             }
+            if let Some(cpu) = self.host_cpu_summary() {
+                widgets.summary[0].set_subtitle(&glib::markup_escape_text(&cpu));
+            }
         }
-    }
-}
-
-/// Copies the widgets' values into a form (radio choices, the format and the inspected images
-/// come from `base`).
-fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
-    NewVmForm {
-        boot: base.boot,
-        storage: base.storage,
-        new_image_format: base.new_image_format,
-        network: base.network,
-        images: base.images.clone(),
-        boot_checks: base.boot_checks.clone(),
-        kernel: w.kernel.text().into(),
-        initrd: w.initrd.text().into(),
-        cmdline: w.cmdline.text().into(),
-        boot_image: w.boot_image.text().into(),
-        memory_mib: w.memory.value_as_int().max(0) as u64,
-        vcpus: w.vcpus.value_as_int().max(0) as u32,
-        new_image_gib: w.new_size.value_as_int().max(0) as u64,
-        existing_image: w.existing_image.text().into(),
-        name: w.name.text().into(),
-        customize: w.customize.is_active(),
     }
 }
 
@@ -492,6 +491,7 @@ impl Wizard {
             WizardMsg::SetStorage(kind) => self.form.storage = kind,
             WizardMsg::SetFormat(format) => self.form.new_image_format = format,
             WizardMsg::SetNetwork(choice) => self.form.network = choice,
+            WizardMsg::SetTarget(index) => self.set_target(index, sender),
             WizardMsg::Back => self.step = self.step.saturating_sub(1),
             WizardMsg::Forward => {
                 if self.current_problem().is_some() || self.progress.is_some() {
@@ -499,6 +499,10 @@ impl Wizard {
                 }
                 if self.step + 1 < STEPS {
                     self.step += 1;
+                } else if self.chosen_host().is_some() {
+                    if self.target_problem().is_none() {
+                        self.create_on_host(sender);
+                    }
                 } else {
                     self.create(sender);
                 }

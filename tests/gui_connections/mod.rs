@@ -18,6 +18,15 @@ use super::gui_keyboard::{focus_in, focus_window, press, type_text, xdotool};
 pub mod migrate;
 use super::{snap, wait_for};
 
+mod console;
+mod details;
+mod lost;
+mod wizard;
+pub use console::libvirt_vm_console_shows_output_takes_keys_and_takes_over;
+pub use details::libvirt_vm_details_save_and_refuse_to_overwrite_a_change_on_the_host;
+pub use lost::lost_libvirt_connection_shows_disconnected_and_the_window_stays_responsive;
+pub use wizard::wizard_defines_on_a_chosen_libvirt_connection;
+
 const URI: &str = "test:///default";
 
 type AppController = relm4::component::Connector<App>;

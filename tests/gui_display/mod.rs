@@ -18,7 +18,7 @@ use vireo::engine::display::{
 use vireo::launch::runner::screen::serve_stream;
 use vireo::launch::runner::{self, Reply, Request};
 use vireo::launch::viewer;
-use vireo::ui::console::Console;
+use vireo::ui::console::{Console, ConsoleTarget};
 use vireo::ui::display::ScreenState;
 
 use super::gui_keyboard::xdotool;
@@ -134,7 +134,9 @@ pub fn console_shows_the_screen_and_sends_input() {
         ps2_keyboard: None,
     });
 
-    let console = Console::builder().launch(NAME.to_string()).detach();
+    let console = Console::builder()
+        .launch(ConsoleTarget::builtin(NAME))
+        .detach();
     let window = console.widget().clone();
     window.set_default_size(820, 560);
     window.present();
@@ -145,7 +147,7 @@ pub fn console_shows_the_screen_and_sends_input() {
         let widgets = console.widgets();
         (
             widgets.views.clone(),
-            console.model().screen_view().widget().clone(),
+            console.model().screen_view().unwrap().widget().clone(),
         )
     };
     wait_for("the window to turn to the screen", || {
@@ -298,7 +300,12 @@ pub fn console_shows_the_screen_and_sends_input() {
     });
 
     // A new frame is drawn (only what changed crosses the channel).
-    let frames = console.model().screen_view().model().frames_shown();
+    let frames = console
+        .model()
+        .screen_view()
+        .unwrap()
+        .model()
+        .frames_shown();
     scanout.draw(
         Mode {
             width: W,
@@ -314,7 +321,13 @@ pub fn console_shows_the_screen_and_sends_input() {
         &[0, 0xff, 0, 0],
     );
     wait_for("the change to be drawn", || {
-        console.model().screen_view().model().frames_shown() > frames
+        console
+            .model()
+            .screen_view()
+            .unwrap()
+            .model()
+            .frames_shown()
+            > frames
     });
 
     // The guest's pointer shape becomes the screen's cursor, hot spot and all; hidden, none.
@@ -331,7 +344,13 @@ pub fn console_shows_the_screen_and_sends_input() {
     );
     scanout.move_cursor(10, 10);
     wait_for("the guest's pointer to become the cursor", || {
-        console.model().screen_view().model().guest_cursor() == Some((5, 6))
+        console
+            .model()
+            .screen_view()
+            .unwrap()
+            .model()
+            .guest_cursor()
+            == Some((5, 6))
     });
     let cursor = picture.cursor().expect("a cursor on the screen");
     assert_eq!((cursor.hotspot_x(), cursor.hotspot_y()), (5, 6));
@@ -342,6 +361,7 @@ pub fn console_shows_the_screen_and_sends_input() {
         console
             .model()
             .screen_view()
+            .unwrap()
             .model()
             .guest_cursor()
             .is_none()

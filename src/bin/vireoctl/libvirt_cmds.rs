@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use vireo::launch::connections::{BUILTIN_URI, HypervisorSpec, LibvirtConnection, Lifecycle};
+use vireo::launch::connections::{
+    BUILTIN_URI, ConsoleSession, HypervisorSpec, LibvirtConnection, Lifecycle,
+};
 
 use crate::Command;
 use crate::cpu_cmds::CpuCommand;
@@ -99,9 +101,6 @@ fn persistent(
             console,
             paused,
         } => {
-            if console {
-                return unsupported_option(&uri, verb, "--console");
-            }
             // libvirtd starts its autostart domains itself, when it starts.
             let Some(name) = name.filter(|_| !autostart) else {
                 return unsupported_option(&uri, verb, "--autostart");
@@ -109,6 +108,10 @@ fn persistent(
             let name = conn.domain_name(&name)?;
             conn.start(&name, paused)?;
             println!("Domain '{name}' started");
+            if console {
+                let session = ConsoleSession::open(&uri, &name, false)?;
+                return crate::run_cmds::persistent::attach_terminal(&name, session.into_stream());
+            }
             return Ok(ExitCode::SUCCESS);
         }
         PersistentCommand::Shutdown { mode: Some(_), .. }
@@ -120,6 +123,10 @@ fn persistent(
         PersistentCommand::Destroy { name, graceful: _ } => (name, Lifecycle::Destroy),
         PersistentCommand::Suspend { name } => (name, Lifecycle::Suspend),
         PersistentCommand::Resume { name } => (name, Lifecycle::Resume),
+        PersistentCommand::Console { name, force } => {
+            let session = ConsoleSession::open(&uri, &name, force)?;
+            return crate::run_cmds::persistent::attach_terminal(&name, session.into_stream());
+        }
         PersistentCommand::Dominfo { name } => {
             print!("{}", conn.dominfo(&name)?.to_dominfo());
             return Ok(ExitCode::SUCCESS);

@@ -312,7 +312,7 @@ impl LibvirtConnection {
     }
 
     /// The domain `name_or_id` names: a name, a UUID or an id, as virsh looks them up.
-    pub(super) fn domain(&self, name_or_id: &str) -> Result<Domain, ConnectionError> {
+    pub(crate) fn domain(&self, name_or_id: &str) -> Result<Domain, ConnectionError> {
         if let Ok(domain) = Domain::lookup_by_name(&self.conn, name_or_id) {
             return Ok(domain);
         }

@@ -19,13 +19,15 @@ use crate::ui::vm_list::{icon_button, more_actions};
 pub enum GroupRequest {
     Reconnect,
     Remove,
-    /// A VM's action (`start`, `shutdown`, `reboot`, `force-off`, `pause`, `resume`, `delete`,
-    /// `cross-host`, `migrate`, `copy`) by name.
+    /// A VM's action (`console`, `details`, `start`, `shutdown`, `reboot`, `force-off`, `pause`,
+    /// `resume`, `delete`, `cross-host`, `migrate`, `copy`) by name.
     Vm(String, &'static str),
 }
 
 /// The VM actions a row offers, in menu order after its buttons.
-pub const VM_ACTIONS: [&str; 10] = [
+pub const VM_ACTIONS: [&str; 12] = [
+    "console",
+    "details",
     "start",
     "shutdown",
     "reboot",
@@ -242,6 +244,10 @@ impl GroupView {
         );
         let more = more_actions(&[
             &[
+                (gettext("Open Console"), "dom.console"),
+                (gettext("Details…"), "dom.details"),
+            ],
+            &[
                 (gettext("Reboot"), "dom.reboot"),
                 (gettext("Force Off"), "dom.force-off"),
                 (gettext("Pause"), "dom.pause"),
@@ -284,6 +290,8 @@ fn apply(row: &VmRow, domain: &DomainRow) {
     let running = matches!(domain.state, DomainState::Running | DomainState::Blocked);
     let paused = matches!(domain.state, DomainState::Paused | DomainState::PmSuspended);
     let enabled = [
+        ("console", true),
+        ("details", domain.persistent),
         ("start", !runs && domain.persistent),
         ("shutdown", running),
         ("reboot", running),

@@ -68,7 +68,13 @@ pub enum PersistentCommand {
     /// Hard-reset a running VM (the guest is not asked; `reboot` asks it).
     Reset { name: String },
     /// Attach to a running VM's serial console (Ctrl+] detaches).
-    Console { name: String },
+    Console {
+        name: String,
+        /// On a libvirt connection: take the console over from another client (as
+        /// `virsh console --force`); this computer's consoles may be shared anyway.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show a VM's state and size.
     Dominfo { name: String },
     /// Internal: hold a VM for `start` / `create` (not for direct use).
@@ -124,7 +130,7 @@ pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
         }
         PersistentCommand::Resume { name } => simple(&resolve(&name)?, Request::Resume, "resumed"),
         PersistentCommand::Reset { name } => simple(&resolve(&name)?, Request::Reboot, "was reset"),
-        PersistentCommand::Console { name } => console(&resolve(&name)?),
+        PersistentCommand::Console { name, force: _ } => console(&resolve(&name)?),
         PersistentCommand::Dominfo { name } => dominfo(&resolve(&name)?),
         PersistentCommand::Runner {
             name,
@@ -482,7 +488,15 @@ pub fn start_error(error: vireo::engine::EngineError, name: &str) -> anyhow::Err
 }
 
 fn console(name: &str) -> anyhow::Result<ExitCode> {
-    let stream = runner::attach_console(name)?;
+    attach_terminal(name, runner::attach_console(name)?)
+}
+
+/// This terminal as the serial console of `name` over `stream` until Ctrl+] or the guest's
+/// side ends (the built-in engine's runner or a libvirt console session).
+pub fn attach_terminal(
+    name: &str,
+    stream: std::os::unix::net::UnixStream,
+) -> anyhow::Result<ExitCode> {
     eprintln!("Connected to domain '{name}'\nEscape character is ^]");
     let raw = RawTerminal::enter();
     let mut input_side = stream.try_clone()?;
