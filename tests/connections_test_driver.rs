@@ -27,6 +27,11 @@ fn the_library_drives_a_domain_through_its_life() {
         (test.id, test.state, test.persistent),
         (Some(1), DomainState::Running, true)
     );
+    // CPU time of the running domains only, for the list's sparklines.
+    let times = conn.cpu_times().unwrap();
+    assert_eq!(times.len(), 1, "{times:?}");
+    assert_eq!(times[0].name, "test");
+    assert!(times[0].cpu_time_ns > 0 && times[0].vcpus > 0, "{times:?}");
 
     let name = conn
         .define(&domain_xml(

@@ -113,6 +113,15 @@ impl Connection {
         }
     }
 
+    /// Each running domain's CPU time, for a libvirt host's list (this computer's list reads
+    /// its runners' CPU time itself: nothing here).
+    pub fn cpu_times(&self) -> Result<Vec<libvirt::CpuTime>, ConnectionError> {
+        match self {
+            Connection::Builtin(_) => Ok(Vec::new()),
+            Connection::Libvirt(conn) => conn.cpu_times(),
+        }
+    }
+
     /// Defines (or redefines) a domain from its XML; returns its name.
     pub fn define(&self, xml: &str) -> Result<String, ConnectionError> {
         match self {

@@ -244,15 +244,25 @@ impl CpuHistory {
 
     /// Records a reading of the runner's CPU ticks; `vcpus` scales it to the VM's capacity.
     pub fn record(&mut self, now: std::time::Instant, ticks: u64, vcpus: u32) {
+        self.record_units(now, ticks, ticks_per_second(), vcpus);
+    }
+
+    /// Records a reading of a libvirt domain's CPU time in nanoseconds (`virDomainGetInfo`).
+    pub fn record_ns(&mut self, now: std::time::Instant, cpu_time_ns: u64, vcpus: u32) {
+        self.record_units(now, cpu_time_ns, 1_000_000_000, vcpus);
+    }
+
+    /// Records a cumulative CPU-time counter counting `per_second` units per CPU second.
+    fn record_units(&mut self, now: std::time::Instant, used: u64, per_second: u64, vcpus: u32) {
         if let Some((then, before)) = self.last {
             let seconds = now.duration_since(then).as_secs_f64();
             if seconds > 0.0 {
-                let used = ticks.saturating_sub(before) as f64 / ticks_per_second() as f64;
+                let used = used.saturating_sub(before) as f64 / per_second.max(1) as f64;
                 let share = used / seconds / f64::from(vcpus.max(1));
                 self.push(share.clamp(0.0, 1.0));
             }
         }
-        self.last = Some((now, ticks));
+        self.last = Some((now, used));
     }
 
     /// Records that the VM is not running (a flat zero).

@@ -419,6 +419,7 @@ impl Component for App {
             }
             AppMsg::Tick => {
                 widgets.vm_list.sample_cpu();
+                self.connections.emit(ConnectionsMsg::SampleCpu);
                 return;
             }
             AppMsg::Row(request) => self.on_row(request, &sender, root),

@@ -29,6 +29,7 @@ use self::details::{RemoteDetails, RemoteDetailsInit};
 use self::group::{GroupRequest, GroupView, Link};
 use super::worker::run_blocking;
 use crate::launch::connections::events::{ConnectionEvent, EventWatch, watch};
+use crate::launch::connections::libvirt::CpuTime;
 use crate::launch::connections::{BUILTIN_URI, Connection, DomainRow, Lifecycle, Target};
 use crate::prefs::Prefs;
 
@@ -42,6 +43,8 @@ pub struct Group {
     /// A listing is under way; `relist` asks for another when it ends (events came meanwhile).
     listing: bool,
     relist: bool,
+    /// A CPU-time reading is under way (a slow host never piles readings up).
+    sampling: bool,
 }
 
 /// The connections below this computer's VMs.
@@ -64,6 +67,8 @@ pub struct Connections {
 pub enum ConnectionsMsg {
     /// Open File → Add Connection.
     ShowAdd,
+    /// Read every connected host's CPU time for the rows' sparklines (once a second).
+    SampleCpu,
     /// Store `uri` and connect to it.
     Add { uri: String, autoconnect: bool },
     /// Something asked from a group's widgets, or of one of this computer's VMs (with
@@ -111,6 +116,7 @@ type Opened = (Arc<Connection>, EventWatch, Vec<DomainRow>);
 pub enum ConnectionsCmd {
     Connected(String, Result<Opened, String>),
     Listed(String, Result<Vec<DomainRow>, String>),
+    CpuSampled(String, Result<Vec<CpuTime>, String>),
     Acted(String, String, Result<(), String>),
     CrossHost(String, String, CrossHostFacts),
     CommonCpuUsed(String, String, Result<(), String>),
@@ -199,6 +205,7 @@ impl Component for Connections {
             ConnectionsMsg::ShowAdd => {
                 self.add_dialog = Some(add_dialog::present(window.as_ref(), &sender));
             }
+            ConnectionsMsg::SampleCpu => self.sample_cpu(&sender),
             ConnectionsMsg::Add { uri, autoconnect } => self.add(&uri, autoconnect, &sender),
             ConnectionsMsg::Group(uri, request) => self.on_request(&uri, request, window, &sender),
             ConnectionsMsg::Event(uri, event) => self.on_event(&uri, event, &sender),
@@ -264,6 +271,18 @@ impl Component for Connections {
                 }
                 if std::mem::take(&mut group.relist) {
                     self.list(&uri, &sender);
+                }
+            }
+            ConnectionsCmd::CpuSampled(uri, sampled) => {
+                let Some(group) = self.group_mut(&uri) else {
+                    return;
+                };
+                group.sampling = false;
+                match sampled {
+                    Ok(times) if group.link == Link::Connected => group.view.record_cpu(&times),
+                    Ok(_) => {}
+                    // The list says when a host is gone; a missed reading is only a gap.
+                    Err(why) => tracing::debug!(%uri, %why, "no CPU reading"),
                 }
             }
             ConnectionsCmd::Acted(uri, _name, result) => {
@@ -384,6 +403,7 @@ impl Connections {
             watch: None,
             listing: false,
             relist: false,
+            sampling: false,
         });
     }
 
@@ -428,6 +448,28 @@ impl Connections {
             .and_then(|r| r);
             ConnectionsCmd::Connected(uri, opened)
         });
+    }
+
+    /// Reads each connected host's CPU time in a worker, one reading per host at a time.
+    fn sample_cpu(&mut self, sender: &ComponentSender<Self>) {
+        for group in &mut self.groups {
+            let Some(conn) = group.conn.clone() else {
+                continue;
+            };
+            if group.sampling || group.link != Link::Connected {
+                continue;
+            }
+            group.sampling = true;
+            let uri = group.uri.clone();
+            let what = gettext("reading the CPU use of {uri}").replace("{uri}", &uri);
+            sender.oneshot_command(async move {
+                let sampled =
+                    run_blocking(&what, move || conn.cpu_times().map_err(|e| e.to_string()))
+                        .await
+                        .and_then(|r| r);
+                ConnectionsCmd::CpuSampled(uri, sampled)
+            });
+        }
     }
 
     /// Re-lists `uri`'s domains in a worker (one at a time; another follows if asked meanwhile).

@@ -84,3 +84,15 @@ pub fn icon_button(icon: &str, tooltip: &str) -> gtk::Button {
         .css_classes(["flat"])
         .build()
 }
+
+/// The domain XML editor of a details window (built-in and libvirt VMs alike): monospace, with
+/// a margin so the text does not touch the window's edge.
+pub fn xml_editor() -> gtk::TextView {
+    gtk::TextView::builder()
+        .monospace(true)
+        .top_margin(12)
+        .bottom_margin(12)
+        .left_margin(12)
+        .right_margin(12)
+        .build()
+}

@@ -186,10 +186,8 @@ impl VmList {
                 Some(ticks) => history.record(now, ticks, row.summary.vcpus),
                 None => history.record_idle(),
             }
-            row.sparkline.set_tooltip_text(Some(
-                &gettext("CPU use: {percent}%")
-                    .replace("{percent}", &format!("{:.0}", history.latest() * 100.0)),
-            ));
+            row.sparkline
+                .set_tooltip_text(Some(&cpu_use_text(history.latest())));
             row.sparkline.queue_draw();
         }
     }
@@ -422,8 +420,13 @@ fn apply(row: &mut Row, vm: &VmSummary) {
     row.summary = vm.clone();
 }
 
+/// The sparkline's tooltip for a share of the VM's CPUs (0.0 ..= 1.0).
+pub fn cpu_use_text(share: f64) -> String {
+    gettext("CPU use: {percent}%").replace("{percent}", &format!("{:.0}", share * 100.0))
+}
+
 /// A small line chart of recent CPU use, in the accent colour.
-fn sparkline(history: Rc<RefCell<CpuHistory>>) -> gtk::DrawingArea {
+pub fn sparkline(history: Rc<RefCell<CpuHistory>>) -> gtk::DrawingArea {
     let area = gtk::DrawingArea::builder()
         .content_width(80)
         .content_height(24)

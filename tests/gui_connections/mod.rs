@@ -148,6 +148,16 @@ pub fn added_connection_lists_vms_and_follows_events() {
         stored.iter().any(|c| c.uri == URI && c.autoconnect),
         "{stored:?}"
     );
+    // CPU use from libvirt's domain info, once a second, as for this computer's rows (the test
+    // driver counts wall time as CPU time, so its VM reads busy).
+    wait_for("the CPU use of the host's VM", || {
+        app.model()
+            .connections()
+            .model()
+            .view(URI)
+            .and_then(|v| v.cpu_use("test"))
+            .is_some_and(|t| t.starts_with("CPU use: ") && t != "CPU use: 0%")
+    });
     snap(&window, "connections-group");
 
     assert!(act(&app, "test", "force-off"));

@@ -174,13 +174,7 @@ impl Component for RemoteDetails {
         }
         model.connect_changed(move |_| edited());
 
-        let xml = gtk::TextView::builder()
-            .monospace(true)
-            .top_margin(12)
-            .bottom_margin(12)
-            .left_margin(12)
-            .right_margin(12)
-            .build();
+        let xml = rows::xml_editor();
         {
             let (sender, syncing) = (sender.clone(), syncing.clone());
             xml.buffer().connect_changed(move |_| {

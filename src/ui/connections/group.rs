@@ -3,6 +3,7 @@
 //! VMs with their state and controls. Rows are updated in place, so an event never steals the
 //! focus from a row's button.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -11,8 +12,10 @@ use relm4::adw::prelude::*;
 use relm4::gtk::{gio, glib};
 use relm4::{adw, gtk};
 
+use crate::launch::connections::libvirt::CpuTime;
 use crate::launch::connections::{DomainRow, DomainState};
-use crate::ui::vm_list::{icon_button, more_actions};
+use crate::launch::machines::CpuHistory;
+use crate::ui::vm_list::{cpu_use_text, icon_button, more_actions, sparkline};
 
 /// What a group's widgets ask of the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +56,9 @@ struct VmRow {
     row: adw::ActionRow,
     state: gtk::Label,
     actions: gio::SimpleActionGroup,
+    /// Recent CPU use, as this computer's rows show it.
+    sparkline: gtk::DrawingArea,
+    history: Rc<RefCell<CpuHistory>>,
 }
 
 /// The widgets of one connection.
@@ -198,6 +204,30 @@ impl GroupView {
             .set_visible(self.rows.is_empty() && self.status.text() == gettext("Connected"));
     }
 
+    /// Records one CPU-time reading per running VM (the rest read as idle) and redraws the
+    /// sparklines.
+    pub fn record_cpu(&self, times: &[CpuTime]) {
+        let now = std::time::Instant::now();
+        for (name, row) in &self.rows {
+            let mut history = row.history.borrow_mut();
+            match times.iter().find(|t| &t.name == name) {
+                Some(t) => history.record_ns(now, t.cpu_time_ns, t.vcpus),
+                None => history.record_idle(),
+            }
+            row.sparkline
+                .set_tooltip_text(Some(&cpu_use_text(history.latest())));
+            row.sparkline.queue_draw();
+        }
+    }
+
+    /// The CPU-use tooltip of `name`'s row (tests).
+    pub fn cpu_use(&self, name: &str) -> Option<String> {
+        self.rows
+            .get(name)
+            .and_then(|r| r.sparkline.tooltip_text())
+            .map(|t| t.to_string())
+    }
+
     /// The state label of `name`'s row (tests).
     pub fn state_label(&self, name: &str) -> Option<String> {
         self.rows.get(name).map(|r| r.state.text().to_string())
@@ -260,6 +290,9 @@ impl GroupView {
             ],
             &[(gettext("Delete…"), "dom.delete")],
         ]);
+        let history = Rc::new(RefCell::new(CpuHistory::default()));
+        let sparkline = sparkline(history.clone());
+        row.add_suffix(&sparkline);
         row.add_suffix(&state);
         row.add_suffix(&run);
         row.add_suffix(&shutdown);
@@ -268,6 +301,8 @@ impl GroupView {
             row,
             state,
             actions,
+            sparkline,
+            history,
         }
     }
 }

@@ -14,13 +14,7 @@ pub(super) fn xml_page(
     syncing: &std::rc::Rc<std::cell::Cell<bool>>,
     sender: &ComponentSender<Details>,
 ) -> gtk::TextView {
-    let xml = gtk::TextView::builder()
-        .monospace(true)
-        .top_margin(12)
-        .bottom_margin(12)
-        .left_margin(12)
-        .right_margin(12)
-        .build();
+    let xml = crate::ui::rows::xml_editor();
     xml.buffer().set_text(&domain.to_xml());
     {
         let sender = sender.clone();
