@@ -58,6 +58,10 @@ pub struct NewVmForm {
     pub customize: bool,
     /// The network card it gets (the last step's "Network selection").
     pub network: NetworkChoice,
+    /// The VM is for another host (a libvirt connection): its kernel, initrd and images are
+    /// paths on that host, which this computer cannot open, so they are only required, not
+    /// read; that host says at start what it cannot use. Its names are that host's too.
+    pub files_elsewhere: bool,
     /// Image files inspected so far (path as typed, trimmed → what was found). The wizard fills
     /// it from a worker; a step whose image has no entry yet waits ([`FormProblem::Checking`]).
     pub images: BTreeMap<String, ImageCheck>,
@@ -210,9 +214,7 @@ pub enum FormProblem {
 }
 
 fn readable_file(path: &str, role: FileRole) -> Result<(), FormProblem> {
-    if path.trim().is_empty() {
-        return Err(FormProblem::MissingFile(role));
-    }
+    required(path, role)?;
     match std::fs::File::open(path) {
         Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Ok(()),
         Ok(_) => Err(FormProblem::NotAFile(path.to_string())),
@@ -220,6 +222,15 @@ fn readable_file(path: &str, role: FileRole) -> Result<(), FormProblem> {
             path: path.to_string(),
             error: err.to_string(),
         }),
+    }
+}
+
+/// A path must be given (whether it can be read is another question).
+fn required(path: &str, role: FileRole) -> Result<(), FormProblem> {
+    if path.trim().is_empty() {
+        Err(FormProblem::MissingFile(role))
+    } else {
+        Ok(())
     }
 }
 
@@ -262,6 +273,12 @@ impl NewVmForm {
     }
 
     fn boot_problem(&self, host_memory: u64) -> Result<(), FormProblem> {
+        if self.files_elsewhere {
+            return match self.boot {
+                BootKind::Kernel => required(&self.kernel, FileRole::Kernel),
+                BootKind::DiskImage => required(&self.boot_image, FileRole::DiskImage),
+            };
+        }
         match self.boot {
             BootKind::Kernel => {
                 readable_file(&self.kernel, FileRole::Kernel)?;
@@ -313,6 +330,9 @@ impl NewVmForm {
     /// content is not the format its name promises (a raw file named `.qcow2` is almost always
     /// a mistake, and the guest would see the qcow2 structure as data).
     fn image_problem(&self, path: &str) -> Result<(), FormProblem> {
+        if self.files_elsewhere {
+            return required(path, FileRole::DiskImage);
+        }
         readable_file(path, FileRole::DiskImage)?;
         let key = path.trim();
         match self.images.get(key) {
@@ -358,7 +378,8 @@ impl NewVmForm {
         if self.vcpus == 0 || self.vcpus > host.cpus {
             return Err(FormProblem::VcpusOutOfRange { max: host.cpus });
         }
-        if self.boot == BootKind::Kernel && !self.kernel.trim().is_empty() {
+        if self.boot == BootKind::Kernel && !self.kernel.trim().is_empty() && !self.files_elsewhere
+        {
             self.boot_check(self.memory_mib)?;
         }
         Ok(())
@@ -390,7 +411,7 @@ impl NewVmForm {
         if check_name(&self.name).is_err() || self.name.chars().any(char::is_control) {
             return Err(FormProblem::NameInvalid);
         }
-        if store.is_some_and(|s| s.path_of(&self.name).exists()) {
+        if !self.files_elsewhere && store.is_some_and(|s| s.path_of(&self.name).exists()) {
             return Err(FormProblem::NameTaken(self.name.clone()));
         }
         Ok(())

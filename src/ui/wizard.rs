@@ -242,7 +242,8 @@ impl Component for Wizard {
             .vexpand(true)
             .build();
 
-        // Step 1: how to boot.
+        // Step 1: where (this computer or a connected host), then how to boot.
+        let (target_group, target) = target::target_group(&hosts, &sender);
         let boot::BootWidgets {
             boot_kernel,
             boot_disk,
@@ -253,7 +254,7 @@ impl Component for Wizard {
             kernel_group,
             disk_group,
             boot_note,
-        } = boot::boot_page(&stack, &sender);
+        } = boot::boot_page(&stack, &target_group, &sender);
 
         // Step 2: memory and vCPUs.
         let (memory, vcpus) = size::size_page(&stack, host, &form, &sender);
@@ -271,8 +272,7 @@ impl Component for Wizard {
             progress,
         } = storage::storage_page(&stack, &form, &sender);
 
-        // Step 4: where, name and summary.
-        let (target_group, target) = target::target_group(&hosts, &sender);
+        // Step 4: name and summary.
         let name::NameWidgets {
             name,
             network_user,
@@ -280,13 +280,7 @@ impl Component for Wizard {
             network_note,
             summary,
             customize,
-        } = name::name_page(
-            &stack,
-            form.network,
-            passt_installed,
-            &target_group,
-            &sender,
-        );
+        } = name::name_page(&stack, form.network, passt_installed, &sender);
 
         let problem = gtk::Label::builder()
             .css_classes(["error"])

@@ -1,5 +1,6 @@
 //! The wizard defines on a chosen connection: with test:///default connected, "Create on"
-//! offers it; the summary's CPU line says what that host gives (the test driver lists no CPU
+//! offers it on the first step, and a kernel path on that host (missing here) is taken as it
+//! is, while this computer refuses it; the summary's CPU line says what that host gives (the test driver lists no CPU
 //! models, and says so); a new disk image is refused there; Create defines the VM on that host
 //! with the host's own hypervisor type (and opens its details there with "Customize").
 
@@ -13,9 +14,6 @@ use super::{URI, add_test_connection, launch, remove_connection};
 use crate::{snap, wait_for};
 
 pub fn wizard_defines_on_a_chosen_libvirt_connection() {
-    let kernel_file =
-        std::env::temp_dir().join(format!("vireo-kernel-host-{}", std::process::id()));
-    std::fs::write(&kernel_file, crate::tiny_kernel_bytes()).unwrap();
     let (app, window) = launch();
     add_test_connection(&app);
     gtk::prelude::WidgetExt::activate_action(&window, "win.new-vm", None).unwrap();
@@ -52,8 +50,20 @@ pub fn wizard_defines_on_a_chosen_libvirt_connection() {
         problem,
         customize,
     ) = w;
-    kernel.set_text(&kernel_file.to_string_lossy());
-    wait_for("Forward", || forward.is_sensitive());
+    assert!(
+        target.is_visible(),
+        "Create on is offered with a host connected, on the first step"
+    );
+    assert_eq!(target.selected(), 0, "This computer by default");
+    // A path on the host: this computer cannot open it, and refuses it for itself.
+    let on_host = "/srv/only-on-the-host/vmlinuz";
+    kernel.set_text(on_host);
+    wait_for("the kernel refused for this computer", || {
+        problem.text().contains(on_host)
+    });
+    assert!(!forward.is_sensitive());
+    target.set_selected(1);
+    wait_for("the host's path taken as it is", || forward.is_sensitive());
     forward.emit_clicked();
     wait_for("step 2", || title.subtitle() == "Step 2 of 4");
     forward.emit_clicked();
@@ -62,12 +72,6 @@ pub fn wizard_defines_on_a_chosen_libvirt_connection() {
     forward.emit_clicked();
     wait_for("step 4", || title.subtitle() == "Step 4 of 4");
     name.set_text("made-on-host");
-    assert!(
-        target.is_visible(),
-        "Create on is offered with a host connected"
-    );
-    assert_eq!(target.selected(), 0, "This computer by default");
-    target.set_selected(1);
     wait_for("the host's CPU in the summary", || {
         summary[0]
             .subtitle()
@@ -102,6 +106,7 @@ pub fn wizard_defines_on_a_chosen_libvirt_connection() {
     let host = LibvirtConnection::open(URI).unwrap();
     let xml = host.dumpxml("made-on-host", true).unwrap();
     assert!(xml.starts_with("<domain type='test'>"), "{xml}");
+    assert!(xml.contains(on_host), "the host's kernel path: {xml}");
     wait_for("the new VM listed in its group", || {
         let model = app.model();
         let connections = model.connections().model();
@@ -127,7 +132,6 @@ pub fn wizard_defines_on_a_chosen_libvirt_connection() {
     assert!(details.is_visible());
     details.close();
     host.undefine("made-on-host").unwrap();
-    let _ = std::fs::remove_file(&kernel_file);
     remove_connection(&app, URI);
     window.set_visible(false);
 }

@@ -267,3 +267,27 @@ fn a_new_vm_gets_a_screen_keyboard_and_tablet_that_start_maps() {
     let problems = crate::domain::validate::document_problems(&domain);
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+/// A VM for another host names that host's files: a path this computer cannot open is taken
+/// (only an empty one is refused), and this computer's VM names do not count there.
+#[test]
+fn files_on_another_host_are_required_not_read() {
+    let mut form = NewVmForm::with_defaults(HOST);
+    form.kernel = "/srv/remote-only/vmlinuz".into();
+    assert!(matches!(
+        form.problem(0, HOST, None),
+        Some(FormProblem::Unreadable { .. })
+    ));
+    form.files_elsewhere = true;
+    assert_eq!(form.problem(0, HOST, None), None);
+    // Nor is the kernel loaded here to check that it fits the memory.
+    assert_eq!(form.problem(1, HOST, None), None);
+    form.kernel = " ".into();
+    assert!(matches!(
+        form.problem(0, HOST, None),
+        Some(FormProblem::MissingFile(_))
+    ));
+    form.storage = StorageKind::ExistingImage;
+    form.existing_image = "/var/lib/libvirt/images/remote.qcow2".into();
+    assert_eq!(form.problem(2, HOST, None), None);
+}

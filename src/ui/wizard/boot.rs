@@ -22,7 +22,13 @@ pub(super) struct BootWidgets {
 }
 
 /// Builds the boot step into `stack`.
-pub(super) fn boot_page(stack: &gtk::Stack, sender: &ComponentSender<Wizard>) -> BootWidgets {
+/// Builds the boot step into `stack`, below `target_group` ("Create on"): where the VM will
+/// live is chosen first, since it decides whose files the kernel and image paths name.
+pub(super) fn boot_page(
+    stack: &gtk::Stack,
+    target_group: &adw::PreferencesGroup,
+    sender: &ComponentSender<Wizard>,
+) -> BootWidgets {
     let boot_group = adw::PreferencesGroup::builder()
         .title(gettext("How should the virtual machine start?"))
         .build();
@@ -79,7 +85,11 @@ pub(super) fn boot_page(stack: &gtk::Stack, sender: &ComponentSender<Wizard>) ->
             }
         });
     }
-    page(stack, "boot", &[&boot_group, &kernel_group, &disk_group]);
+    page(
+        stack,
+        "boot",
+        &[target_group, &boot_group, &kernel_group, &disk_group],
+    );
     BootWidgets {
         boot_kernel,
         boot_disk,

@@ -26,7 +26,6 @@ pub(super) fn name_page(
     stack: &gtk::Stack,
     network: NetworkChoice,
     passt_installed: bool,
-    target_group: &adw::PreferencesGroup,
     sender: &ComponentSender<Wizard>,
 ) -> NameWidgets {
     let name_group = adw::PreferencesGroup::builder()
@@ -73,13 +72,7 @@ pub(super) fn name_page(
     page(
         stack,
         "name",
-        &[
-            target_group,
-            &name_group,
-            &network_group,
-            &summary_group,
-            &start_group,
-        ],
+        &[&name_group, &network_group, &summary_group, &start_group],
     );
     NameWidgets {
         name,

@@ -58,6 +58,8 @@ impl Wizard {
     pub(super) fn set_target(&mut self, index: u32, sender: &ComponentSender<Self>) {
         self.target = index as usize;
         self.error = None;
+        // A host's VM names that host's files: this computer cannot check them.
+        self.form.files_elsewhere = self.chosen_host().is_some();
         let Some((uri, conn)) = self.chosen_host().cloned() else {
             return;
         };

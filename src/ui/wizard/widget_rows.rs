@@ -44,6 +44,7 @@ pub(super) fn read_form(base: &NewVmForm, w: &WizardWidgets) -> NewVmForm {
         storage: base.storage,
         new_image_format: base.new_image_format,
         network: base.network,
+        files_elsewhere: base.files_elsewhere,
         images: base.images.clone(),
         boot_checks: base.boot_checks.clone(),
         kernel: w.kernel.text().into(),
