@@ -249,21 +249,27 @@ fn vcpupin_and_emulatorpin_restrict_the_engine_threads() {
     let vm = Vm::start(config).expect("start");
     let reader = vm.console().attach();
     wait_for_text(&vm, &reader, "VIREO-PROBE END");
-    let allowed = |thread: &str| -> Option<String> {
+    // Every thread of that name in this process: the other tests' VMs run beside this one
+    // (their vCPU threads are also called vcpu1, unpinned).
+    let allowed = |thread: &str| -> Vec<String> {
+        let mut found = Vec::new();
         for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
             let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
             if comm.trim() == thread {
                 let status = std::fs::read_to_string(task.path().join("status")).unwrap();
-                return status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                    .map(|v| v.trim().to_string());
+                found.extend(
+                    status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                        .map(|v| v.trim().to_string()),
+                );
             }
         }
-        None
+        found
     };
-    assert_eq!(allowed("vcpu1"), Some(target.to_string()));
-    assert_eq!(allowed("vm-probe-pin"), Some("0".to_string()));
+    let vcpu1 = allowed("vcpu1");
+    assert!(vcpu1.contains(&target.to_string()), "{vcpu1:?}");
+    assert_eq!(allowed("vm-probe-pin"), vec!["0".to_string()]);
     vm.force_off();
     vm.wait();
 }

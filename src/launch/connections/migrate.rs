@@ -285,8 +285,11 @@ impl Migration {
 }
 
 /// The running job's progress; `None` while no job runs (before it starts, after it ends).
+/// `virDomainGetJobInfo`, not the crate's `get_job_stats`: virt 0.4 builds a `Vec` from the
+/// parameter array `virDomainGetJobStats` returns, which is NULL when no job runs, and that
+/// aborts the whole process (seen in CI between a migration's end and the poller's last look).
 fn job_progress(domain: &Domain) -> Option<Progress> {
-    let stats = domain.get_job_stats(0).ok()?;
+    let stats = domain.get_job_info().ok()?;
     if stats.r#type == sys::VIR_DOMAIN_JOB_NONE as i32 {
         return None;
     }

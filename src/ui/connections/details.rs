@@ -13,6 +13,7 @@ use relm4::{Component, ComponentParts, ComponentSender, adw, gtk};
 
 use crate::launch::connections::Connection;
 use crate::launch::connections::edit::{self, CpuEdit, CpuMode, Loaded};
+use crate::launch::connections::new_vm::HostPlan;
 use crate::ui::rows;
 use crate::ui::worker::run_blocking;
 
@@ -33,6 +34,8 @@ pub struct RemoteDetailsWidgets {
     /// Hypervisor default, host-passthrough, host-model, a named model.
     pub mode: adw::ComboRow,
     pub model: gtk::Entry,
+    /// Whether the host can run the named model, and which it can (from its domcapabilities).
+    pub model_note: gtk::Label,
     pub xml: gtk::TextView,
     pub save: gtk::Button,
     pub reload: gtk::Button,
@@ -47,6 +50,8 @@ pub struct RemoteDetails {
     conn: Arc<Connection>,
     /// The definition as loaded (the base a save compares with the host's).
     loaded: Option<Loaded>,
+    /// What the host offers a VM (its CPU models and which are usable), once asked.
+    plan: Option<HostPlan>,
     xml_edited: bool,
     cpu_edited: bool,
     /// The last save found the host's definition changed: Reload is the way on.
@@ -70,6 +75,8 @@ pub enum RemoteDetailsCmd {
     Loaded(Result<Loaded, String>),
     /// Saved (the host's definition now), or why not and whether it changed on the host.
     Saved(Result<Loaded, (String, bool)>),
+    /// What the host offers (asked once, beside the first load).
+    Plan(Result<HostPlan, String>),
 }
 
 /// The mode list's order.
@@ -161,6 +168,14 @@ impl Component for RemoteDetails {
             .build();
         group.add(&mode);
         let (model, _) = rows::entry_row(&group, &gettext("Model"), "");
+        let model_note = gtk::Label::builder()
+            .wrap(true)
+            .xalign(0.0)
+            .margin_top(6)
+            .css_classes(["dim-label"])
+            .visible(false)
+            .build();
+        group.add(&model_note);
         {
             let edited = edited.clone();
             vcpus.connect_value_changed(move |_| edited());
@@ -227,6 +242,7 @@ impl Component for RemoteDetails {
             vcpus,
             mode,
             model,
+            model_note,
             xml,
             save,
             reload,
@@ -238,6 +254,7 @@ impl Component for RemoteDetails {
             name,
             conn,
             loaded: None,
+            plan: None,
             xml_edited: false,
             cpu_edited: false,
             changed_on_host: false,
@@ -245,6 +262,7 @@ impl Component for RemoteDetails {
             syncing,
         };
         model.load(&sender);
+        model.ask_plan(&sender);
         ComponentParts { model, widgets: () }
     }
 
@@ -259,8 +277,13 @@ impl Component for RemoteDetails {
     }
 
     fn update_cmd(&mut self, cmd: RemoteDetailsCmd, _: ComponentSender<Self>, _: &adw::Window) {
-        self.busy = false;
+        if !matches!(cmd, RemoteDetailsCmd::Plan(_)) {
+            self.busy = false;
+        }
         match cmd {
+            RemoteDetailsCmd::Plan(Ok(plan)) => self.plan = Some(plan),
+            // Only the note is missing; the window works without it.
+            RemoteDetailsCmd::Plan(Err(why)) => tracing::info!(%why, "no CPU models from the host"),
             RemoteDetailsCmd::Loaded(Ok(loaded)) => {
                 self.fill(loaded);
                 self.say(None, false);
@@ -322,6 +345,43 @@ impl RemoteDetails {
             .and_then(|r| r);
             RemoteDetailsCmd::Loaded(loaded)
         });
+    }
+
+    /// Asks the host what it offers a VM (its CPU models, usable or not), for the model note.
+    fn ask_plan(&self, sender: &ComponentSender<Self>) {
+        let conn = self.conn.clone();
+        let what = gettext("asking {host} what it offers a new VM").replace("{host}", &self.uri);
+        sender.oneshot_command(async move {
+            let plan = run_blocking(&what, move || match &*conn {
+                Connection::Libvirt(conn) => HostPlan::of(conn).map_err(|e| e.to_string()),
+                Connection::Builtin(_) => Err(gettext("not a libvirt connection")),
+            })
+            .await
+            .and_then(|r| r);
+            RemoteDetailsCmd::Plan(plan)
+        });
+    }
+
+    /// Says under a named model whether this host can run it, naming the models it can; a
+    /// host that lists no models (the test driver, an old libvirt) gets no note.
+    fn show_model_note(&self) {
+        let w = &self.widgets;
+        let named = w.mode.selected() == MODES as u32 - 1;
+        let model = w.model.text().trim().to_owned();
+        let text = self
+            .plan
+            .as_ref()
+            .filter(|p| named && !model.is_empty() && !p.models.is_empty())
+            .map(|plan| model_note(plan, &model, &self.uri));
+        w.model_note.set_visible(text.is_some());
+        if let Some((text, fits)) = text {
+            w.model_note.set_text(&text);
+            if fits {
+                w.model_note.remove_css_class("error");
+            } else {
+                w.model_note.add_css_class("error");
+            }
+        }
     }
 
     /// The edited definition: the XML page's text if edited, else the loaded one, with the
@@ -422,6 +482,7 @@ impl RemoteDetails {
     }
 
     fn show_state(&self) {
+        self.show_model_note();
         let w = &self.widgets;
         let edited = self.xml_edited || self.cpu_edited;
         w.save
@@ -432,5 +493,82 @@ impl RemoteDetails {
         } else {
             w.reload.remove_css_class("suggested-action");
         }
+    }
+}
+
+/// The note under a named model: whether `host` can run `model`, and which models it can
+/// (`true` when it can).
+fn model_note(plan: &HostPlan, model: &str, host: &str) -> (String, bool) {
+    let usable: Vec<&str> = plan
+        .models
+        .iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(m, _)| m.as_str())
+        .collect();
+    let list = usable.join(", ");
+    match plan.usable(model) {
+        Some(true) => (
+            gettext("{model} is usable on {host}.")
+                .replace("{model}", model)
+                .replace("{host}", host),
+            true,
+        ),
+        Some(false) => (
+            gettext(
+                "{model} is not usable on {host}: its CPU lacks features of that model, so the VM would not start there. Usable there: {list}",
+            )
+            .replace("{model}", model)
+            .replace("{host}", host)
+            .replace("{list}", &list),
+            false,
+        ),
+        None => (
+            gettext("{host} does not know the CPU model {model}. Usable there: {list}")
+                .replace("{model}", model)
+                .replace("{host}", host)
+                .replace("{list}", &list),
+            false,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> HostPlan {
+        HostPlan {
+            virt_type: "kvm".into(),
+            host_model: true,
+            host_passthrough: true,
+            models: vec![
+                ("qemu64".into(), true),
+                ("Opteron_G1".into(), true),
+                ("Skylake-Server".into(), false),
+            ],
+            host_model_name: None,
+        }
+    }
+
+    #[test]
+    fn the_model_note_says_whether_the_host_can_run_it_and_what_it_can() {
+        let (text, fits) = model_note(&plan(), "qemu64", "qemu+ssh://far/system");
+        assert!(
+            fits && text.contains("usable on qemu+ssh://far/system"),
+            "{text}"
+        );
+        let (text, fits) = model_note(&plan(), "Skylake-Server", "far");
+        assert!(!fits, "{text}");
+        assert!(
+            text.contains("Skylake-Server is not usable on far")
+                && text.contains("qemu64, Opteron_G1")
+                && !text.contains("Usable there: qemu64, Opteron_G1, Skylake"),
+            "{text}"
+        );
+        let (text, fits) = model_note(&plan(), "NoSuchCPU", "far");
+        assert!(
+            !fits && text.contains("does not know the CPU model NoSuchCPU"),
+            "{text}"
+        );
     }
 }
