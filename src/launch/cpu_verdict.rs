@@ -166,5 +166,15 @@ mod tests {
         assert_eq!(amd_threads_without_topoext_warning(&forced, 2), None);
         let intel = resolve("Nehalem", "");
         assert_eq!(amd_threads_without_topoext_warning(&intel, 2), None);
+        // This EPYC host has topoext: passing its CPU through needs no word.
+        let passthrough = cpu_verdict_with(
+            "<domain type='kvm'><name>v</name><memory unit='MiB'>64</memory><vcpu>4</vcpu>\
+             <cpu mode='host-passthrough'><topology sockets='1' cores='2' threads='2'/></cpu>\
+             <os><type arch='x86_64'>hvm</type></os></domain>",
+            &host,
+            &map,
+        )
+        .unwrap();
+        assert_eq!(amd_threads_without_topoext_warning(&passthrough, 2), None);
     }
 }
