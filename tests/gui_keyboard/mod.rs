@@ -45,13 +45,23 @@ pub fn type_text(text: &str) {
 /// Gives the X input focus to the visible window whose title matches `title` (a regular
 /// expression, as xdotool takes it): the X server sends key presses there.
 pub fn focus_window(title: &str) {
-    let ids =
-        xdotool(&["search", "--sync", "--onlyvisible", "--name", title]).expect("xdotool ran");
-    let id = ids
-        .lines()
-        .last()
-        .unwrap_or_else(|| panic!("no visible X window titled {title}"))
-        .to_owned();
+    // Polled while GTK's main loop runs (not `search --sync`, which would block the loop that
+    // maps the window or sends its new title to the X server, and so wait forever).
+    let mut id = None;
+    wait_for(&format!("a visible X window titled {title}"), || {
+        id = std::process::Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", title])
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .last()
+                    .map(str::to_owned)
+            });
+        id.is_some()
+    });
+    let id = id.expect("found above");
     xdotool(&["windowfocus", "--sync", &id]);
     settle();
 }
