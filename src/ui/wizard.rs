@@ -23,6 +23,7 @@ mod widget_rows;
 use widget_rows::{note, read_form, spin_row};
 
 pub use target::Host;
+pub(crate) use target::ask_host_plan;
 
 use super::new_vm_text::{cdrom_note, problem_text};
 use super::rows;

@@ -349,16 +349,9 @@ impl RemoteDetails {
 
     /// Asks the host what it offers a VM (its CPU models, usable or not), for the model note.
     fn ask_plan(&self, sender: &ComponentSender<Self>) {
-        let conn = self.conn.clone();
-        let what = gettext("asking {host} what it offers a new VM").replace("{host}", &self.uri);
+        let (uri, conn) = (self.uri.clone(), self.conn.clone());
         sender.oneshot_command(async move {
-            let plan = run_blocking(&what, move || match &*conn {
-                Connection::Libvirt(conn) => HostPlan::of(conn).map_err(|e| e.to_string()),
-                Connection::Builtin(_) => Err(gettext("not a libvirt connection")),
-            })
-            .await
-            .and_then(|r| r);
-            RemoteDetailsCmd::Plan(plan)
+            RemoteDetailsCmd::Plan(crate::ui::wizard::ask_host_plan(&uri, conn).await)
         });
     }
 

@@ -67,14 +67,8 @@ impl Wizard {
             return;
         }
         self.plans.insert(uri.clone(), None);
-        let what = gettext("asking {host} what it offers a new VM").replace("{host}", &uri);
         sender.oneshot_command(async move {
-            let plan = run_blocking(&what, move || match &*conn {
-                Connection::Libvirt(conn) => HostPlan::of(conn).map_err(|e| e.to_string()),
-                Connection::Builtin(_) => Err(gettext("not a libvirt connection")),
-            })
-            .await
-            .and_then(|r| r);
+            let plan = ask_host_plan(&uri, conn).await;
             WizardCmd::Plan(uri, plan)
         });
     }
@@ -187,4 +181,16 @@ impl Wizard {
             Err(why) => self.error = Some(why),
         }
     }
+}
+
+/// Asks the host at `uri` what it offers a VM (its type and CPU models) in a worker; shared by
+/// the wizard and a libvirt VM's details.
+pub(crate) async fn ask_host_plan(uri: &str, conn: Arc<Connection>) -> Result<HostPlan, String> {
+    let what = gettext("asking {host} what it offers a new VM").replace("{host}", uri);
+    run_blocking(&what, move || match &*conn {
+        Connection::Libvirt(conn) => HostPlan::of(conn).map_err(|e| e.to_string()),
+        Connection::Builtin(_) => Err(gettext("not a libvirt connection")),
+    })
+    .await
+    .and_then(|r| r)
 }
