@@ -1163,6 +1163,16 @@ const TESTS: [(&str, fn()); 42] = [
     ),
 ];
 
+/// Forces off every VM still running in the sandbox and returns their names: after each test,
+/// so a test that fails midway (and skips its own clean-up) leaves no guest spinning for hours
+/// after the run, and a test that passes but forgot one fails.
+fn force_off_leftovers() -> Vec<String> {
+    use vireo::launch::runner;
+    let mut stopped = runner::running_names();
+    stopped.retain(|name| runner::control(name, runner::Request::Destroy).is_ok());
+    stopped
+}
+
 fn main() {
     if !vireo::ui::display_available() {
         // Panics (so this test binary fails) under VIREO_REQUIRE_ENV=1.
@@ -1209,26 +1219,21 @@ fn main() {
         if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
-        match std::panic::catch_unwind(test) {
-            Ok(()) => {
+        let outcome = std::panic::catch_unwind(test);
+        let left_running = force_off_leftovers();
+        match outcome {
+            Ok(()) if left_running.is_empty() => {
                 println!("test {name} ... ok");
                 passed += 1;
+            }
+            Ok(()) => {
+                println!("test {name} ... FAILED: it left {left_running:?} running");
+                failed += 1;
             }
             Err(_) => {
                 println!("test {name} ... FAILED");
                 failed += 1;
             }
-        }
-    }
-    // Force off every VM a test left running (a failed test may stop before its own clean-up),
-    // so no runner outlives the sandbox it was started in.
-    let runtime = vireo::launch::runner::runtime_dir().unwrap_or_default();
-    for entry in std::fs::read_dir(&runtime).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "sock")
-            && let Some(name) = path.file_stem().and_then(|n| n.to_str())
-        {
-            let _ = vireo::launch::runner::control(name, vireo::launch::runner::Request::Destroy);
         }
     }
     let _ = std::fs::remove_dir_all(&sandbox);

@@ -62,9 +62,7 @@ pub fn open_kvm() -> Result<Kvm, HostError> {
 /// KVM supports (when the kernel reports feature MSRs).
 pub fn supported_cpuid() -> Result<CpuidData, HostError> {
     let kvm = open_kvm()?;
-    let cpuid = kvm
-        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map_err(HostError::kvm("KVM_GET_SUPPORTED_CPUID"))?;
+    let cpuid = kvm_supported_cpuid(&kvm)?;
     let mut leaves: Vec<CpuidLeaf> = cpuid
         .as_slice()
         .iter()
@@ -110,9 +108,38 @@ fn feature_msr(kvm: &Kvm, index: u32) -> Option<MsrValue> {
 
 /// KVM_GET_SUPPORTED_CPUID as a guest table.
 pub fn supported_guest_cpuid(kvm: &Kvm) -> Result<GuestCpuid, HostError> {
-    kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-        .map(|c| from_kvm_cpuid(&c))
-        .map_err(HostError::kvm("KVM_GET_SUPPORTED_CPUID"))
+    kvm_supported_cpuid(kvm).map(|c| from_kvm_cpuid(&c))
+}
+
+/// CPUID.1:ECX bit 24, the local APIC's TSC-deadline timer mode.
+const LEAF1_ECX_TSC_DEADLINE: u32 = 1 << 24;
+
+/// KVM_GET_SUPPORTED_CPUID plus what KVM offers only as a capability. The one reading of it.
+///
+/// KVM emulates the TSC-deadline timer in its in-kernel local APIC (which every Vireo VM has)
+/// but leaves bit 24 out of the supported table and announces it as
+/// `KVM_CAP_TSC_DEADLINE_TIMER` instead; QEMU adds the bit back the same way. Without it, a
+/// host-passthrough or host-model guest lacks a feature every KVM host can give (Linux then
+/// calibrates its APIC timer against emulated time, which fails under load: "APIC timer
+/// disabled due to verification failure"), and named models that list `tsc-deadline`
+/// (SandyBridge onwards) would be called unusable on hosts that run them.
+fn kvm_supported_cpuid(kvm: &Kvm) -> Result<CpuId, HostError> {
+    let mut cpuid = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(HostError::kvm("KVM_GET_SUPPORTED_CPUID"))?;
+    if kvm.check_extension(kvm_ioctls::Cap::TscDeadlineTimer) {
+        add_tsc_deadline(&mut cpuid);
+    }
+    Ok(cpuid)
+}
+
+/// Sets the TSC-deadline bit in leaf 1 (see [`kvm_supported_cpuid`]).
+fn add_tsc_deadline(cpuid: &mut CpuId) {
+    for entry in cpuid.as_mut_slice() {
+        if entry.function == 1 {
+            entry.ecx |= LEAF1_ECX_TSC_DEADLINE;
+        }
+    }
 }
 
 /// A CPUID table too large for KVM's fixed-size array.
@@ -159,4 +186,47 @@ pub fn from_kvm_cpuid(cpuid: &CpuId) -> GuestCpuid {
         ecx: e.ecx,
         edx: e.edx,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsc_deadline_is_added_to_leaf_one_only() {
+        let entry = |function, ecx| kvm_cpuid_entry2 {
+            function,
+            ecx,
+            ..Default::default()
+        };
+        let mut cpuid = CpuId::from_entries(&[entry(0, 0), entry(1, 0x8000_0001), entry(7, 0)])
+            .expect("three entries fit");
+        add_tsc_deadline(&mut cpuid);
+        let ecx: Vec<u32> = cpuid.as_slice().iter().map(|e| e.ecx).collect();
+        assert_eq!(ecx, [0, 0x8100_0001, 0]);
+    }
+
+    /// Where KVM announces the TSC-deadline timer, every reading of the supported table has it
+    /// (the bug: KVM_GET_SUPPORTED_CPUID leaves it out, so host-passthrough guests lacked it).
+    #[test]
+    fn supported_table_has_tsc_deadline_when_kvm_announces_it() {
+        let kvm = match open_kvm() {
+            Ok(kvm) => kvm,
+            Err(e) => {
+                assert!(
+                    std::env::var("VIREO_REQUIRE_ENV").as_deref() != Ok("1"),
+                    "required environment missing: {e}"
+                );
+                eprintln!("skipping: {e}");
+                return;
+            }
+        };
+        let announced = kvm.check_extension(kvm_ioctls::Cap::TscDeadlineTimer);
+        let table = supported_guest_cpuid(&kvm).expect("supported CPUID");
+        let leaf1 = table.get(1, 0).expect("leaf 1");
+        assert_eq!(leaf1.ecx & LEAF1_ECX_TSC_DEADLINE != 0, announced);
+        let data = supported_cpuid().expect("supported CPUID data");
+        let leaf1 = data.leaves.iter().find(|l| l.eax_in == 1).expect("leaf 1");
+        assert_eq!(leaf1.ecx & LEAF1_ECX_TSC_DEADLINE != 0, announced);
+    }
 }

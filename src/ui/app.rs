@@ -24,7 +24,6 @@ use super::worker::run_blocking;
 use crate::domain::store::{DomainStore, StoredDomain};
 use crate::launch::disk_usage::{DiskUsage, disk_usage};
 use crate::launch::machines::{self, RunState, VmAction, VmSummary};
-use crate::prefs::Prefs;
 
 /// What the main window shows and owns.
 pub struct App {
@@ -260,6 +259,12 @@ impl Component for App {
     ) -> ComponentParts<Self> {
         super::startup_mark("main window: init");
         super::worker::detect_host_facts_early();
+        // The one read of prefs.toml on this thread, before the window shows; from here on the
+        // preferences come from memory (prefs::live).
+        let prefs_error = crate::prefs::live::load_at_start().err();
+        if let Some(err) = &prefs_error {
+            tracing::warn!(%err, "preferences unreadable; using the defaults");
+        }
         let store = match DomainStore::open_default() {
             Ok(store) => Some(store),
             Err(err) => {
@@ -275,7 +280,10 @@ impl Component for App {
             wizard: None,
             consoles: HashMap::new(),
             details: HashMap::new(),
-            toast: None,
+            toast: prefs_error.map(|err| {
+                gettext("The preferences cannot be read, so the defaults are used: {error}")
+                    .replace("{error}", &err.to_string())
+            }),
             refreshing: false,
             refresh_again: false,
             close_confirmed: Rc::new(Cell::new(false)),
@@ -407,7 +415,9 @@ impl Component for App {
                 }
             }
             AppMsg::ShowPreferences => {
-                let controller = Preferences::builder().launch(load_prefs()).detach();
+                let controller = Preferences::builder()
+                    .launch(crate::prefs::live::current())
+                    .detach();
                 controller.widget().set_transient_for(Some(root));
                 controller.widget().present();
                 self.preferences = Some(controller);
@@ -736,7 +746,9 @@ impl App {
     ) {
         match request {
             RowRequest::Start(name) => start(sender, name),
-            RowRequest::Act(name, VmAction::ForceOff) if load_prefs().confirm_force_off => {
+            RowRequest::Act(name, VmAction::ForceOff)
+                if crate::prefs::live::current().confirm_force_off =>
+            {
                 confirm_force_off(root, name, sender);
             }
             RowRequest::Act(name, action) => act(sender, name, action),
@@ -951,13 +963,6 @@ fn act(sender: &ComponentSender<App>, name: String, action: VmAction) {
         let result = run_blocking(&what, move || machines::control(&target, action)).await;
         AppCmd::Acted(name, action, result.and_then(|r| r))
     });
-}
-
-fn load_prefs() -> Prefs {
-    Prefs::load().unwrap_or_else(|err| {
-        tracing::warn!(%err, "preferences unreadable; using the defaults");
-        Prefs::default()
-    })
 }
 
 /// Puts the model on screen: empty state or list, rows, and the pending toast (shown once).

@@ -31,7 +31,6 @@ use super::worker::run_blocking;
 use crate::launch::connections::events::{ConnectionEvent, EventWatch, watch};
 use crate::launch::connections::libvirt::CpuTime;
 use crate::launch::connections::{BUILTIN_URI, Connection, DomainRow, Lifecycle, Target};
-use crate::prefs::Prefs;
 
 /// One stored connection.
 pub struct Group {
@@ -185,10 +184,7 @@ impl Component for Connections {
             migrate: None,
             details: HashMap::new(),
         };
-        let stored = Prefs::load().map(|p| p.connections).unwrap_or_else(|err| {
-            tracing::warn!(%err, "cannot read the stored connections");
-            Vec::new()
-        });
+        let stored = crate::prefs::live::current().connections;
         for stored in stored {
             model.add_group(&stored.uri, &sender);
             if stored.autoconnect {
@@ -408,10 +404,16 @@ impl Connections {
     }
 
     fn add(&mut self, uri: &str, autoconnect: bool, sender: &ComponentSender<Self>) {
-        let stored = Prefs::load().and_then(|mut prefs| {
-            prefs.add_connection(uri, autoconnect)?;
-            prefs.save()
-        });
+        let output = sender.output_sender().clone();
+        let owned = uri.to_owned();
+        let stored = crate::prefs::live::change(
+            move |prefs| prefs.add_connection(&owned, autoconnect).map(drop),
+            move |written| {
+                if let Err(err) = written {
+                    let _ = output.send(ConnectionsOutput::Notify(err.to_string()));
+                }
+            },
+        );
         if let Err(err) = stored {
             let _ = sender.output(ConnectionsOutput::Notify(err.to_string()));
         }
@@ -526,10 +528,15 @@ impl Connections {
         match request {
             GroupRequest::Reconnect => self.connect(uri, sender),
             GroupRequest::Remove => {
-                let stored = Prefs::load().and_then(|mut prefs| {
-                    prefs.remove_connection(uri)?;
-                    prefs.save()
-                });
+                let owned = uri.to_owned();
+                let stored = crate::prefs::live::change(
+                    move |prefs| prefs.remove_connection(&owned),
+                    |written| {
+                        if let Err(err) = written {
+                            tracing::warn!(%err, "removing the stored connection");
+                        }
+                    },
+                );
                 if let Err(err) = stored {
                     tracing::warn!(%err, uri, "removing the stored connection");
                 }
@@ -557,7 +564,7 @@ impl Connections {
             }
             GroupRequest::Vm(name, "delete") => confirm_delete(window.as_ref(), uri, &name, sender),
             GroupRequest::Vm(name, "force-off")
-                if Prefs::load().is_ok_and(|p| p.confirm_force_off) =>
+                if crate::prefs::live::current().confirm_force_off =>
             {
                 let (sender, uri, vm) = (sender.clone(), uri.to_owned(), name.clone());
                 super::vm_list::ask_force_off(window.as_ref(), &name, move || {

@@ -24,7 +24,6 @@ use relm4::{Component, ComponentController, ComponentParts, ComponentSender, adw
 use vte4::prelude::*;
 
 use crate::launch::runner;
-use crate::prefs::Prefs;
 use crate::ui::display::{ScreenMsg, ScreenOutput, ScreenState};
 use screen_page::ScreenPage;
 
@@ -155,7 +154,7 @@ impl Component for Console {
             .hexpand(true)
             .scrollback_lines(10_000)
             .build();
-        let prefs = Prefs::load().unwrap_or_default();
+        let prefs = crate::prefs::live::current();
         terminal.set_font(Some(&pango::FontDescription::from_string(&format!(
             "Monospace {}",
             prefs.console_font_size

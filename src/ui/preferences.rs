@@ -1,7 +1,12 @@
 //! The Preferences window: the CPU default for new VMs (the headline setting) and the console.
 //!
-//! Every change is saved at once (atomically, through `prefs`), so the create-VM wizard, which
-//! reads the preferences when it builds a VM, uses the new value immediately.
+//! Every change takes effect at once in the app's preferences in memory (`prefs::live`), so the
+//! create-VM wizard uses the new value immediately, and is written to `prefs.toml` in the
+//! background; a failed write shows a toast. The login entry is written in a worker too.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use gettextrs::gettext;
 use relm4::adw::prelude::*;
@@ -11,11 +16,18 @@ use super::rows::{radio_row, spin_row};
 use crate::launch::autostart;
 use crate::prefs::{CpuModePref, Prefs};
 
-/// The Preferences window's state: the preferences as last saved.
+/// The Preferences window's state: the preferences as last changed.
 pub struct Preferences {
     prefs: Prefs,
     /// A save that failed, to be shown as a toast by the next view update.
     save_error: Option<String>,
+    /// The switch's state after a failed write of the login entry: whether the entry exists.
+    /// Only a failure moves the switch; otherwise it shows what the user chose (setting it on
+    /// every update raced with the user's next click and toggled it forever).
+    login_correction: Cell<Option<bool>>,
+    /// The number of the latest switch change: a worker whose change has been overtaken writes
+    /// nothing and reports nothing, so quick toggles end as the switch was left.
+    login_latest: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
@@ -25,6 +37,11 @@ pub enum PreferencesMsg {
     ConfirmForceOff(bool),
     /// Write (true) or remove the login entry that starts the VMs marked autostart.
     LoginAutostart(bool),
+    /// The worker for change number `.0` wrote (or failed to write) the login entry; whether
+    /// it exists now.
+    LoginAutostartDone(u64, bool, Option<String>),
+    /// Writing `prefs.toml` failed (in the background).
+    SaveFailed(String),
 }
 
 /// The row title and the performance-versus-migration trade-off of each CPU choice.
@@ -191,7 +208,8 @@ impl SimpleComponent for Preferences {
         }
         console_group.add(&confirm_row);
         page.add(&console_group);
-        let login_autostart = login_group(&page, &sender);
+        let login_enabled = autostart::login_entry_enabled();
+        let login_autostart = login_group(&page, login_enabled, &sender);
         window.add(&page);
 
         let widgets = PreferencesWidgets {
@@ -205,35 +223,68 @@ impl SimpleComponent for Preferences {
             model: Preferences {
                 prefs,
                 save_error: None,
+                login_correction: Cell::new(None),
+                login_latest: Arc::default(),
             },
             widgets,
         }
     }
 
-    fn update(&mut self, msg: Self::Input, _sender: ComponentSender<Self>) {
+    fn update(&mut self, msg: Self::Input, sender: ComponentSender<Self>) {
         self.save_error = None;
-        let mut next = self.prefs.clone();
-        match msg {
-            PreferencesMsg::CpuMode(mode) => next.new_vm_cpu_mode = mode,
-            PreferencesMsg::FontSize(size) => next.console_font_size = size,
-            PreferencesMsg::ConfirmForceOff(on) => next.confirm_force_off = on,
+        let change: Box<dyn Fn(&mut Prefs) + Send> = match msg {
+            PreferencesMsg::CpuMode(mode) => Box::new(move |p| p.new_vm_cpu_mode = mode),
+            PreferencesMsg::FontSize(size) => Box::new(move |p| p.console_font_size = size),
+            PreferencesMsg::ConfirmForceOff(on) => Box::new(move |p| p.confirm_force_off = on),
             PreferencesMsg::LoginAutostart(on) => {
                 // Kept in the entry file itself (its presence is the setting), not in prefs.
-                if let Err(err) = set_login_autostart(on) {
-                    self.save_error = Some(err.to_string());
+                let input = sender.input_sender().clone();
+                let latest = self.login_latest.clone();
+                let number = latest.fetch_add(1, Ordering::SeqCst) + 1;
+                std::thread::spawn(move || {
+                    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+                    let _turn = ONE_AT_A_TIME.lock();
+                    if latest.load(Ordering::SeqCst) != number {
+                        return;
+                    }
+                    let error = set_login_autostart(on).err().map(|e| e.to_string());
+                    let exists = autostart::login_entry_enabled();
+                    input.emit(PreferencesMsg::LoginAutostartDone(number, exists, error));
+                });
+                return;
+            }
+            PreferencesMsg::LoginAutostartDone(number, exists, error) => {
+                if number == self.login_latest.load(Ordering::SeqCst) && error.is_some() {
+                    self.login_correction.set(Some(exists));
+                    self.save_error = error;
                 }
                 return;
             }
-        }
+            PreferencesMsg::SaveFailed(error) => {
+                self.save_error = Some(error);
+                return;
+            }
+        };
+        let mut next = self.prefs.clone();
+        change(&mut next);
         if next == self.prefs {
             return;
         }
-        match next.save() {
-            Ok(()) => self.prefs = next,
-            Err(err) => {
-                tracing::error!(%err, "could not save the preferences");
-                self.save_error = Some(err.to_string());
-            }
+        self.prefs = next;
+        let input = sender.input_sender().clone();
+        let changed = crate::prefs::live::change(
+            move |p| {
+                change(p);
+                Ok(())
+            },
+            move |written| {
+                if let Err(error) = written {
+                    input.emit(PreferencesMsg::SaveFailed(error.to_string()));
+                }
+            },
+        );
+        if let Err(error) = changed {
+            self.save_error = Some(error.to_string());
         }
     }
 
@@ -242,10 +293,10 @@ impl SimpleComponent for Preferences {
             let text = gettext("Could not save the preferences: {error}").replace("{error}", error);
             widgets.window.add_toast(adw::Toast::new(&text));
         }
-        // The entry file is the setting: a failed write shows the switch off again.
-        widgets
-            .login_autostart
-            .set_active(autostart::login_entry_enabled());
+        // The entry file is the setting: a failed write shows the switch as the file is.
+        if let Some(exists) = self.login_correction.take() {
+            widgets.login_autostart.set_active(exists);
+        }
         if let Some(index) = CpuModePref::ALL
             .iter()
             .position(|m| *m == self.prefs.new_vm_cpu_mode)
@@ -257,13 +308,17 @@ impl SimpleComponent for Preferences {
 
 /// The "Autostart" group: one switch for the login entry that runs
 /// `vireoctl start --autostart`; returns the switch.
-fn login_group(page: &adw::PreferencesPage, sender: &ComponentSender<Preferences>) -> gtk::Switch {
+fn login_group(
+    page: &adw::PreferencesPage,
+    enabled: bool,
+    sender: &ComponentSender<Preferences>,
+) -> gtk::Switch {
     let group = adw::PreferencesGroup::builder()
         .title(gettext("Autostart"))
         .build();
     let switch = gtk::Switch::builder()
         .valign(gtk::Align::Center)
-        .active(autostart::login_entry_enabled())
+        .active(enabled)
         .build();
     let row = adw::ActionRow::builder()
         .title(gettext("Start VMs marked autostart when I log in"))

@@ -34,7 +34,6 @@ use crate::launch::connections::new_vm::HostPlan;
 use crate::launch::new_vm_form::{
     BootKind, HostLimits, ImageCheck, NetworkChoice, NewVmForm, STEPS, StorageKind, is_iso,
 };
-use crate::prefs::Prefs;
 
 pub struct Wizard {
     form: NewVmForm,
@@ -523,7 +522,7 @@ impl Wizard {
         self.progress = None;
         let created_image = disk.clone().ok().flatten();
         let result = disk.and_then(|disk| {
-            let prefs = Prefs::load().map_err(|e| e.to_string())?;
+            let prefs = crate::prefs::live::current();
             let domain = self
                 .form
                 .build(&prefs, &self.facts, disk.as_deref())

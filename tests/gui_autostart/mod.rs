@@ -48,6 +48,17 @@ pub fn preferences_write_and_remove_the_login_entry() {
     );
     switch.set_active(false);
     wait_for("the login entry to go", || !entry.exists());
+    // A write that fails (the autostart folder is a file) turns the switch back off and
+    // leaves that file alone.
+    let folder = entry.parent().unwrap();
+    std::fs::remove_dir_all(folder).unwrap();
+    std::fs::write(folder, "not a folder").unwrap();
+    switch.set_active(true);
+    wait_for("the switch back off after the failed write", || {
+        !switch.is_active()
+    });
+    assert_eq!(std::fs::read_to_string(folder).unwrap(), "not a folder");
+    std::fs::remove_file(folder).unwrap();
     prefs_window.close();
     window.set_visible(false);
 }

@@ -109,13 +109,14 @@ fn remove_connection(app: &AppController, uri: &str) {
     wait_for("the group to go", || {
         app.model().connections().model().view(uri).is_none()
     });
-    assert!(
+    // Written in the background: the file follows soon after the window.
+    wait_for("the connection removed from prefs.toml", || {
         Prefs::load()
             .unwrap()
             .connections
             .iter()
             .all(|c| c.uri != uri)
-    );
+    });
 }
 
 /// Add Connection (custom URI test:///default) stores it and lists the test driver's VM in its
@@ -143,11 +144,13 @@ pub fn added_connection_lists_vms_and_follows_events() {
     wait_for("the test driver's VM listed", || {
         state_of(&app, "test").as_deref() == Some("Running")
     });
-    let stored = Prefs::load().unwrap().connections;
-    assert!(
-        stored.iter().any(|c| c.uri == URI && c.autoconnect),
-        "{stored:?}"
-    );
+    wait_for("the connection stored in prefs.toml", || {
+        Prefs::load()
+            .unwrap()
+            .connections
+            .iter()
+            .any(|c| c.uri == URI && c.autoconnect)
+    });
     // CPU use from libvirt's domain info, once a second, as for this computer's rows (the test
     // driver counts wall time as CPU time, so its VM reads busy).
     wait_for("the CPU use of the host's VM", || {

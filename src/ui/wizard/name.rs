@@ -8,7 +8,6 @@ use relm4::{ComponentSender, adw, gtk};
 use super::{Wizard, WizardMsg, WizardWidgets, entry_row, network, page, storage};
 use crate::domain::validate::HostFacts;
 use crate::launch::new_vm_form::{BootKind, NetworkChoice, NewVmForm};
-use crate::prefs::Prefs;
 use crate::ui::new_vm_text::cpu_summary_text;
 
 /// The last step's widgets.
@@ -92,7 +91,7 @@ pub(super) fn summary_values(
     host: &HostFacts,
     new_image: Option<&std::path::Path>,
 ) -> [String; 6] {
-    let prefs = Prefs::load().unwrap_or_default();
+    let prefs = crate::prefs::live::current();
     let boot = match form.boot {
         BootKind::Kernel => gettext("Linux kernel {path}").replace("{path}", &form.kernel),
         BootKind::DiskImage => gettext("Disk image {path}").replace("{path}", &form.boot_image),

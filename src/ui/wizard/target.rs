@@ -14,7 +14,6 @@ use crate::domain::Domain;
 use crate::launch::connections::Connection;
 use crate::launch::connections::new_vm::HostPlan;
 use crate::launch::new_vm_form::StorageKind;
-use crate::prefs::Prefs;
 use crate::ui::worker::run_blocking;
 
 /// A connected libvirt host the wizard can define on.
@@ -93,7 +92,7 @@ impl Wizard {
 
     /// The domain for the chosen host: built as for this computer, then fitted to the host.
     fn domain_for_host(&self, plan: &HostPlan) -> Result<String, String> {
-        let prefs = Prefs::load().map_err(|e| e.to_string())?;
+        let prefs = crate::prefs::live::current();
         let domain = self
             .form
             .build(&prefs, &self.facts, None)

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::util::atomic::write_atomic;
 
+pub mod live;
+
 /// How the `<cpu>` of a newly created VM is chosen (DESIGN.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -102,6 +104,8 @@ pub enum PrefsError {
          qemu:///session or qemu+ssh://user@host/system"
     )]
     BadUri(String),
+    #[error("the preferences writer stopped; restart Vireo to save preferences again")]
+    WriterGone,
     #[error("no stored connection '{0}'; `vireoctl connection list` lists them")]
     NoSuchConnection(String),
     #[error("'{value}' is not a valid value for {key}; use one of: {expected}")]
