@@ -15,8 +15,17 @@ pub fn ask_repair(
     name: &str,
     saved: impl Fn(String) + 'static,
 ) {
-    let text = std::fs::read_to_string(store.path_of(name)).unwrap_or_default();
-    editor(parent, store, name, &text, None, std::rc::Rc::new(saved));
+    // Read in a worker: the UI thread touches no file.
+    let (parent, name, path) = (parent.clone(), name.to_owned(), store.path_of(name));
+    let what = gettext("reading the definition");
+    gtk::glib::spawn_future_local(async move {
+        let text = super::worker::run_blocking(&what, move || std::fs::read_to_string(path))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        editor(&parent, store, &name, &text, None, std::rc::Rc::new(saved));
+    });
 }
 
 /// The editor holding `text`; `refused` says why the last save was refused.

@@ -547,7 +547,7 @@ impl Wizard {
                 // Leave nothing half-made behind: a disk image made for a VM that was not
                 // defined is removed again.
                 if let Some(image) = created_image {
-                    let _ = std::fs::remove_file(image);
+                    std::thread::spawn(move || std::fs::remove_file(image));
                 }
                 self.error = Some(error);
             }

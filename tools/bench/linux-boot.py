@@ -5,7 +5,9 @@ bed's L1 where this host lacks hardware virtualization).
 
 For each VMM and run: wall time from process start to the guest's first userspace line
 ("VIREO-L2 UP"), the guest's own uptime at that line, the VMM's CPU time (user + system, from
-wait4) and peak RSS. Prints medians and the ratios against QEMU."""
+wait4), peak RSS, and the VMM's own memory at that line: the resident memory of its processes
+outside the guest's RAM mapping (what the VMM costs beyond the guest). Prints medians and the
+ratios against QEMU."""
 import os
 import select
 import signal
@@ -47,11 +49,47 @@ VMMS = {
 }
 
 
+def descendants(root):
+    """`root` and every process below it (the runner vireoctl starts, for instance)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def own_memory_mib(root):
+    """Resident memory of `root`'s process tree outside mappings as large as the guest's RAM."""
+    total_kib = 0
+    for pid in descendants(root):
+        try:
+            with open(f"/proc/{pid}/smaps") as f:
+                size = 0
+                for line in f:
+                    if line.startswith("Size:"):
+                        size = int(line.split()[1])
+                    elif line.startswith("Rss:") and size < MEM * 1024 * 9 // 10:
+                        total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kib / 1024
+
+
 def one(argv):
     start = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
-    out, marker_at, uptime = b"", None, None
+    out, marker_at, uptime, own = b"", None, None, None
     while time.monotonic() - start < TIMEOUT:
         ready, _, _ = select.select([p.stdout], [], [], 1.0)
         if not ready:
@@ -62,6 +100,7 @@ def one(argv):
         out += chunk
         if marker_at is None and b"VIREO-L2 UP" in out:
             marker_at = time.monotonic() - start
+            own = own_memory_mib(p.pid)
         if uptime is None and marker_at is not None:
             rest = out[out.index(b"VIREO-L2 UP"):]
             if b"\n" in rest:  # the line may arrive in pieces
@@ -80,7 +119,7 @@ def one(argv):
     if marker_at is None:
         tail = out.decode(errors="replace")[-2000:]
         raise SystemExit(f"{argv[0]}: no VIREO-L2 UP within {TIMEOUT} s; output tail:\n{tail}")
-    return marker_at, uptime, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    return marker_at, uptime, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, own
 
 
 # A fifth argument (or VIREO_BENCH_VMMS), e.g. vireo,vireo-ps2kbd, runs only those.
@@ -100,8 +139,9 @@ print(f"Linux boot, median of {runs} runs ({MEM} MiB, 1 vCPU, same kernel and in
 print()
 refs = [r for r in ("qemu-microvm", "qemu-q35") if r in med]
 print("| VMM | to userspace (wall) | guest uptime at /init | VMM CPU | peak RSS |"
+      " VMM memory outside guest RAM |"
       + "".join(f" wall vs {r.removeprefix('qemu-')} |" for r in refs))
-print("| --- | --- | --- | --- | --- |" + " --- |" * len(refs))
-for n, (wall, up, cpu, rss) in med.items():
-    print(f"| {n} | {wall:.2f} s | {up:.2f} s | {cpu:.2f} s | {rss:.1f} MiB |"
+print("| --- | --- | --- | --- | --- | --- |" + " --- |" * len(refs))
+for n, (wall, up, cpu, rss, own) in med.items():
+    print(f"| {n} | {wall:.2f} s | {up:.2f} s | {cpu:.2f} s | {rss:.1f} MiB | {own:.1f} MiB |"
           + "".join(f" {wall / med[r][0]:.2f} |" for r in refs))
