@@ -247,25 +247,52 @@ fn a_kernel_panic_ends_the_vm_as_crashed() {
 #[test]
 #[ignore = "needs hardware virtualization: run by tools/testbed test"]
 fn the_boot_log_warns_of_nothing_a_qemu_q35_boot_does_not() {
-    let vireo = boot(
-        &Guest::new("bootlog")
-            .cpu("<cpu mode='host-passthrough'/>")
-            .paravirt(true),
-        BOOT,
-    );
-    let qemu = linux_support::boot_qemu_q35("bootlog");
-    let ours = linux_support::boot_warnings(&vireo.output);
-    let theirs = linux_support::boot_warnings(&qemu);
-    assert!(
-        qemu.contains("VIREO-L2 END"),
-        "QEMU's boot did not finish: {}",
-        linux_support::tail(&qemu, 30)
-    );
-    let extra: Vec<&String> = ours.difference(&theirs).collect();
-    eprintln!("warnings: Vireo {}, QEMU q35 {}", ours.len(), theirs.len());
+    // A platform defect warns on every boot. A busy nested host can make one boot's timing
+    // checks complain ("clocksource: Long readout interval" when the vCPU was descheduled
+    // between two clock reads), so a warning seen under Vireo only is confirmed by a second
+    // pair of boots before it counts.
+    let mut suspects: Option<std::collections::BTreeSet<String>> = None;
+    let mut last = None;
+    for attempt in 1..=2 {
+        let vireo = boot(
+            &Guest::new("bootlog")
+                .cpu("<cpu mode='host-passthrough'/>")
+                .paravirt(true),
+            BOOT,
+        );
+        let qemu = linux_support::boot_qemu_q35("bootlog");
+        assert!(
+            qemu.contains("VIREO-L2 END"),
+            "QEMU's boot did not finish: {}",
+            linux_support::tail(&qemu, 30)
+        );
+        let ours = linux_support::boot_warnings(&vireo.output);
+        let theirs = linux_support::boot_warnings(&qemu);
+        eprintln!(
+            "boot pair {attempt}: warnings: Vireo {}, QEMU q35 {}",
+            ours.len(),
+            theirs.len()
+        );
+        let extra: std::collections::BTreeSet<String> = ours.difference(&theirs).cloned().collect();
+        let confirmed = match suspects.take() {
+            None => extra,
+            Some(first) => first.intersection(&extra).cloned().collect(),
+        };
+        let done = confirmed.is_empty() || attempt == 2;
+        if !done {
+            eprintln!("under Vireo only, to be confirmed: {confirmed:?}");
+        }
+        suspects = Some(confirmed);
+        last = Some((vireo, qemu, theirs));
+        if done {
+            break;
+        }
+    }
+    let (vireo, qemu, theirs) = last.expect("at least one boot pair");
+    let extra = suspects.unwrap_or_default();
     assert!(
         extra.is_empty(),
-        "warnings under Vireo only:\n{}\n(QEMU's: {theirs:#?})",
+        "warnings under Vireo only, in both boot pairs:\n{}\n(QEMU's: {theirs:#?})",
         extra
             .iter()
             .map(|s| s.as_str())
