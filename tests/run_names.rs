@@ -1,5 +1,5 @@
 //! Every run path checks the domain name before building a path from it (`create`, `start`,
-//! `vireoctl runner`, engine config preparation), and the engine reads `<memory>` and
+//! `vireo-runner`, engine config preparation), and the engine reads `<memory>` and
 //! `<topology>` with the domain's rules: one unit table, checked products.
 
 use std::path::{Path, PathBuf};
@@ -27,14 +27,18 @@ impl Sandbox {
     }
 
     fn vireoctl(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vireoctl"))
+        self.run(env!("CARGO_BIN_EXE_vireoctl"), args)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        Command::new(program)
             .args(args)
             .env("XDG_DATA_HOME", self.root.join("data"))
             .env("XDG_CONFIG_HOME", self.root.join("config"))
             .env("XDG_RUNTIME_DIR", self.run_dir())
             .env("XDG_STATE_HOME", self.root.join("state"))
             .output()
-            .expect("run vireoctl")
+            .unwrap_or_else(|e| panic!("run {program}: {e}"))
     }
 
     fn domain_file(&self, name: &str) -> PathBuf {
@@ -127,7 +131,10 @@ fn start_and_the_runner_refuse_bad_names() {
     let out = sandbox.vireoctl(&["start", ".hidden"]);
     assert_name_refused(&out, ".hidden", "must not start with '.'");
     let file = sandbox.domain_file("../../x");
-    let out = sandbox.vireoctl(&["runner", "../../x", "--file", file.to_str().unwrap()]);
+    let out = sandbox.run(
+        env!("CARGO_BIN_EXE_vireo-runner"),
+        &["../../x", "--file", file.to_str().unwrap()],
+    );
     assert_name_refused(&out, "../../x", "must not contain '/'");
     let out = sandbox.vireoctl(&["shutdown", "a..b"]);
     assert_name_refused(&out, "a..b", "must not contain '..'");

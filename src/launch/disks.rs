@@ -18,7 +18,9 @@ use crate::domain::devices::Disk;
 use crate::domain::{Domain, DomainError};
 use crate::engine::config::{CacheMode, DiskConfig, DiskFormat, IoMode};
 
-pub use in_use::{explain_in_use, explain_start_error, holder_of, in_use_message};
+pub use in_use::{
+    StartError, explain_in_use, explain_start_error, holder_of, in_use_message, start_error,
+};
 
 /// The most bytes virtio-blk gives a serial number (`VIRTIO_BLK_ID_BYTES`).
 pub const SERIAL_MAX_BYTES: usize = 20;

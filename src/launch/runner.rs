@@ -56,10 +56,12 @@ mod log;
 mod paths;
 pub mod protocol;
 pub mod screen;
+mod spawn;
 
 pub use display::{pointer, screenshot, send_keys};
 pub use ids::allocate_id;
 pub use log::{log_path, open_log};
+pub use spawn::{SpawnError, spawn_runner, start_stored};
 
 pub use paths::{exit_state_path, live_xml_path, runtime_dir, socket_path};
 pub use protocol::{Reply, Request, RunnerInfo};

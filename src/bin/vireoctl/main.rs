@@ -77,13 +77,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         (_, Command::Domain(domain_cmds::DomainCommand::Prefs(cmd))) => {
             run_builtin(Command::Domain(domain_cmds::DomainCommand::Prefs(cmd)))
         }
-        // The runner is started by this computer's engine for itself.
-        (
-            _,
-            cmd @ Command::Run(run_cmds::RunCommand::Persistent(
-                run_cmds::persistent::PersistentCommand::Runner { .. },
-            )),
-        ) => run_builtin(cmd),
         (Target::Libvirt(uri), command) => libvirt_cmds::run(uri, &cli.verb, command),
         (Target::Builtin, command) => run_builtin(command),
     }

@@ -77,7 +77,7 @@ fn create(file: &PathBuf, console: bool) -> anyhow::Result<ExitCode> {
     let name = prepared.config.name.clone();
     // Stops the VM's passt processes when this function returns, after the VM ended.
     let _network = prepared.start_network()?;
-    let vm = Vm::start(prepared.config).map_err(|e| persistent::start_error(e, &name))?;
+    let vm = Vm::start(prepared.config).map_err(|e| vireo::launch::disks::start_error(e, &name))?;
     if !console {
         eprintln!(
             "Domain '{}' started (runs until the guest stops)",

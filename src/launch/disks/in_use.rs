@@ -30,6 +30,25 @@ pub fn in_use_message(target: Option<&str>, path: &Path, write: bool, holder: &s
     }
 }
 
+/// A failed start as the user reads it: an image another VM holds names that VM.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An image of the VM is held by another running VM (the message names it).
+    #[error("{0}")]
+    ImageInUse(String),
+    /// Any other engine error, in its own words.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// `error` from starting `name`, with an image held by another VM explained.
+pub fn start_error(error: EngineError, name: &str) -> StartError {
+    match explain_start_error(&error, name) {
+        Some(message) => StartError::ImageInUse(message),
+        None => StartError::Engine(error),
+    }
+}
+
 /// When starting `name` failed because one of its images is locked by another running VM,
 /// the message naming that VM; `None` for every other error (its own words stand).
 pub fn explain_start_error(error: &EngineError, name: &str) -> Option<String> {

@@ -1,17 +1,14 @@
 //! Verbs for defined (persistent) domains, each VM held by its own runner process
-//! (`vireoctl runner NAME`, started detached by `start`) behind a control socket.
+//! (`vireo-runner NAME`, started detached by `start`) behind a control socket.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use vireo::domain::store::DomainStore;
-use vireo::engine::{Vm, VmState};
-use vireo::launch::runner::{self, Request, RunningSummary};
-use vireo::launch::{HostFacts, prepare, vnc};
+use vireo::launch::runner::{self, Request};
 
 use super::terminal::{ESCAPE, RawTerminal};
 
@@ -77,24 +74,6 @@ pub enum PersistentCommand {
     },
     /// Show a VM's state and size.
     Dominfo { name: String },
-    /// Internal: hold a VM for `start` / `create` (not for direct use).
-    #[command(hide = true)]
-    Runner {
-        /// The defined domain to run, or the name to expect in --file.
-        name: String,
-        /// Run this domain XML file as a transient domain instead of a defined one.
-        #[arg(long)]
-        file: Option<PathBuf>,
-        /// Start with the vCPUs paused.
-        #[arg(long)]
-        paused: bool,
-        /// Keep this domain id (a runner restarting its VM for `reboot`).
-        #[arg(long)]
-        id: Option<u32>,
-        /// Remove --file once read (the live definition a rebooting runner hands on).
-        #[arg(long, requires = "file")]
-        remove_file: bool,
-    },
 }
 
 pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
@@ -132,13 +111,6 @@ pub fn run(cmd: PersistentCommand) -> anyhow::Result<ExitCode> {
         PersistentCommand::Reset { name } => simple(&resolve(&name)?, Request::Reboot, "was reset"),
         PersistentCommand::Console { name, force: _ } => console(&resolve(&name)?),
         PersistentCommand::Dominfo { name } => dominfo(&resolve(&name)?),
-        PersistentCommand::Runner {
-            name,
-            file,
-            paused,
-            id,
-            remove_file,
-        } => runner_main(&name, file.as_deref(), paused, id, remove_file),
     }
 }
 
@@ -169,20 +141,16 @@ fn simple(name: &str, request: Request, done: &str) -> anyhow::Result<ExitCode> 
 }
 
 fn start(name: &str, attach: bool, paused: bool) -> anyhow::Result<ExitCode> {
-    vireo::domain::name::check(name)?;
-    if runner::is_running(name) {
-        bail!("domain '{name}' is already running");
-    }
-    // Fail early (and in this terminal) on an unknown name.
-    let store = DomainStore::open_default()?;
-    store.get(name)?;
-    if let Err(message) = spawn_runner(name, None, paused)? {
-        eprintln!("error: {message}");
-        return Ok(ExitCode::from(2));
-    }
-    // The VM has run now: its details offer "Start" rather than "Begin Installation".
-    if let Err(error) = store.note_started(name) {
-        eprintln!("warning: {name} started, but its definition could not be updated: {error}");
+    let warnings = match runner::start_stored(name, paused) {
+        Ok(warnings) => warnings,
+        Err(runner::SpawnError::Refused(message)) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    for warning in warnings {
+        eprintln!("warning: {warning}");
     }
     println!(
         "Domain '{name}' started{}",
@@ -198,21 +166,17 @@ fn start(name: &str, attach: bool, paused: bool) -> anyhow::Result<ExitCode> {
 /// [`vireo::launch::autostart`]); exit status 1 when any failed, each failure named.
 fn start_autostart() -> anyhow::Result<ExitCode> {
     let store = DomainStore::open_default()?;
-    let results = vireo::launch::autostart::start_marked(&store, |name| {
-        match spawn_runner(name, None, false) {
-            Ok(Ok(())) => {
-                println!("Domain '{name}' started");
-                if let Err(error) = store.note_started(name) {
-                    eprintln!(
-                        "warning: {name} started, but its definition could not be updated: {error}"
-                    );
+    let results =
+        vireo::launch::autostart::start_marked(&store, |name| {
+            match runner::start_stored(name, false) {
+                Ok(warnings) => {
+                    println!("Domain '{name}' started");
+                    warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+                    Ok(())
                 }
-                Ok(())
+                Err(error) => Err(error.to_string()),
             }
-            Ok(Err(message)) => Err(message),
-            Err(error) => Err(format!("{error:#}")),
-        }
-    });
+        });
     let mut failed = false;
     for outcome in &results {
         if let Err(error) = &outcome.result {
@@ -242,249 +206,16 @@ pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
     if runner::is_running(&name) {
         bail!("domain '{name}' is already running");
     }
-    if let Err(message) = spawn_runner(&name, Some(file), false)? {
-        eprintln!("error: {message}");
-        return Ok(ExitCode::from(2));
+    match runner::spawn_runner(&name, Some(file), false) {
+        Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
+        Err(runner::SpawnError::Refused(message)) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(error) => return Err(error.into()),
     }
     println!("Domain '{name}' created from {}", file.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// What a runner logs unless `RUST_LOG` says otherwise: Vireo's own lifecycle news (starts,
-/// restarts, passt's messages) and everyone's warnings.
-const RUNNER_LOG_LEVEL: &str = "warn,vireo=info,vireoctl=info";
-
-/// Starts `vireoctl runner` detached and waits for it to report the VM started. `Ok(Err(message))`
-/// when the runner refused.
-fn spawn_runner(
-    name: &str,
-    file: Option<&Path>,
-    paused: bool,
-) -> anyhow::Result<Result<(), String>> {
-    let exe = std::env::current_exe().context("cannot find the vireoctl executable")?;
-    // The runner outlives this command and its terminal: what it logs goes to the VM's log.
-    let log = runner::open_log(name).context("cannot open the VM's log file")?;
-    let mut child = Command::new(exe);
-    child
-        .arg("runner")
-        .arg(name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log);
-    if std::env::var_os("RUST_LOG").is_none() {
-        child.env("RUST_LOG", RUNNER_LOG_LEVEL);
-    }
-    if let Some(file) = file {
-        child.arg("--file").arg(std::path::absolute(file)?);
-    }
-    if paused {
-        child.arg("--paused");
-    }
-    // SAFETY: setsid is async-signal-safe; it detaches the runner from this terminal's session
-    // so it outlives this command.
-    unsafe {
-        child.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = child.spawn().context("cannot start the VM runner")?;
-    let stdout = child.stdout.take().context("runner has no stdout")?;
-    // Warnings (one `warning: …` line each) come before `ready` or `error: …`.
-    let mut lines = BufReader::new(stdout);
-    let mut first = String::new();
-    loop {
-        first.clear();
-        lines.read_line(&mut first)?;
-        match first.trim_end().strip_prefix("warning: ") {
-            Some(warning) => eprintln!("warning: {warning}"),
-            None => break,
-        }
-    }
-    match first.trim().strip_prefix("error: ") {
-        Some(message) => {
-            let _ = child.wait();
-            Ok(Err(message.to_string()))
-        }
-        None if first.trim() == "ready" => Ok(Ok(())),
-        None => bail!(
-            "the VM runner exited before the VM started; its log is {}",
-            runner::log_path(name)?.display()
-        ),
-    }
-}
-
-/// The runner process: starts the VM, reports `ready` or `error: …` on stdout, then serves the
-/// control socket until the VM ends.
-fn runner_main(
-    name: &str,
-    file: Option<&Path>,
-    paused: bool,
-    id: Option<u32>,
-    remove_file: bool,
-) -> anyhow::Result<ExitCode> {
-    // Whoever bound the socket removes it on failure; a refused name or a runner already
-    // serving this name leaves every file alone.
-    let mut bound = false;
-    let started = (|| -> anyhow::Result<_> {
-        vireo::domain::name::check(name)?;
-        let domain = match file {
-            Some(file) => {
-                let text = std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read domain file {}", file.display()));
-                if remove_file {
-                    let _ = std::fs::remove_file(file);
-                }
-                vireo::domain::model::Domain::parse(&text?)?
-            }
-            None => DomainStore::open_default()?.get(name)?.domain,
-        };
-        let host = HostFacts::probe()?;
-        let mut prepared = prepare(&domain, &host)?;
-        let listener = runner::bind(name)?;
-        bound = true;
-        // The VNC port is taken before the live XML is written, which records it.
-        let vnc = match prepared.vnc.take() {
-            Some(settings) => Some((vnc::bind(&settings, name)?, settings)),
-            None => None,
-        };
-        let summary = RunningSummary {
-            name: name.to_string(),
-            vcpus: prepared.config.vcpus(),
-            memory_bytes: prepared.config.memory_bytes,
-            cpu_model: prepared.cpu.model.clone(),
-            cpu_xml: prepared.cpu.expansion_xml(Some(&prepared.config.topology)),
-            warnings: prepared.all_warnings(),
-            id: match id {
-                Some(id) => id,
-                None => runner::allocate_id()?,
-            },
-            reboot_requested: Default::default(),
-            display: match &vnc {
-                Some((listener, _)) => Some(listener.uri()?),
-                None => None,
-            },
-        };
-        // The live XML: what runs, with host-model replaced by its expansion.
-        let mut live = domain.clone();
-        if live.cpu_xml().is_some_and(|c| c.contains("host-model")) {
-            live.set_cpu_xml(Some(&summary.cpu_xml))?;
-        }
-        if let Some(port) = vnc.as_ref().and_then(|(l, _)| l.port()) {
-            live.set_graphics_attrs(
-                vnc.as_ref().map_or(0, |(_, s)| s.index),
-                &[("port", &port.to_string())],
-            );
-        }
-        let live = live.to_xml();
-        runner::write_live_xml(name, &live)?;
-        // One passt per network card, stopped when `network` drops after the VM ended.
-        let network = prepared.start_network()?;
-        let vm = if paused {
-            Vm::start_paused(prepared.config)
-        } else {
-            Vm::start(prepared.config)
-        }
-        .map_err(|e| start_error(e, name))?;
-        let vnc = match vnc {
-            Some((listener, settings)) => Some(start_vnc(&vm, name, listener, &settings)?),
-            None => None,
-        };
-        Ok((vm, summary, listener, live, (network, vnc)))
-    })();
-    let mut out = std::io::stdout();
-    let (vm, summary, listener, live, network) = match started {
-        Ok(parts) => parts,
-        Err(e) => {
-            if let Some(path) = bound.then(|| runner::socket_path(name).ok()).flatten() {
-                let _ = std::fs::remove_file(path);
-            }
-            tracing::error!(domain = name, "not started: {e:#}");
-            writeln!(out, "error: {e:#}")?;
-            return Ok(ExitCode::from(2));
-        }
-    };
-    tracing::info!(
-        domain = name,
-        id = summary.id,
-        pid = std::process::id(),
-        version = env!("CARGO_PKG_VERSION"),
-        "started"
-    );
-    for warning in &summary.warnings {
-        tracing::warn!(domain = name, "{warning}");
-        writeln!(out, "warning: {warning}")?;
-    }
-    writeln!(out, "ready")?;
-    out.flush()?;
-    // Nobody reads our stdout any more; keep later writes from failing the process.
-    // SAFETY: dup2 onto fd 1 of a freshly opened /dev/null descriptor.
-    unsafe {
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
-        if null >= 0 {
-            libc::dup2(null, 1);
-            libc::close(null);
-        }
-    }
-    let reboot = summary.reboot_requested.clone();
-    let id = summary.id;
-    let end = runner::serve(vm, summary, listener);
-    drop(network);
-    // Say how the VM ended, for the GUI's console banner and the VM list.
-    runner::write_exit_state(name, &end);
-    tracing::info!(domain = name, "ended: {end}");
-    if reboot.load(std::sync::atomic::Ordering::SeqCst)
-        && end == VmState::Shutoff(vireo::engine::StopReason::GuestPoweroff)
-    {
-        return restart(name, &live, id);
-    }
-    Ok(match end {
-        VmState::Crashed(_) => ExitCode::from(1),
-        _ => ExitCode::SUCCESS,
-    })
-}
-
-/// Serves the VM's screen over VNC until the returned server is dropped.
-fn start_vnc(
-    vm: &Vm,
-    name: &str,
-    listener: vnc::Listener,
-    settings: &vnc::VncSettings,
-) -> anyhow::Result<vnc::VncServer> {
-    let sources = vnc::VncSources::of(vm.frontends()).with_context(|| {
-        format!(
-            "domain '{name}' has <graphics type='vnc'> but no display to serve; remove              <video><model type='none'/></video> with `vireoctl edit {name}`"
-        )
-    })?;
-    vnc::VncServer::start(listener, sources, name, settings.password.as_deref())
-        .context("starting the VNC server")
-}
-
-/// The second half of `reboot`: the guest has powered off, so this runner becomes a fresh one
-/// for the same definition it ran (its live XML, so host-model keeps its expansion) and id.
-fn restart(name: &str, live: &str, id: u32) -> anyhow::Result<ExitCode> {
-    let file = runner::runtime_dir()?.join(format!("{name}.reboot.xml"));
-    std::fs::write(&file, live).with_context(|| format!("cannot write {}", file.display()))?;
-    let exe = std::env::current_exe().context("cannot find the vireoctl executable")?;
-    let err = Command::new(exe)
-        .arg("runner")
-        .arg(name)
-        .arg("--file")
-        .arg(&file)
-        .arg("--remove-file")
-        .arg("--id")
-        .arg(id.to_string())
-        .exec();
-    let _ = std::fs::remove_file(&file);
-    Err(anyhow::Error::from(err).context(format!("cannot restart '{name}' for its reboot")))
-}
-
-/// A start error as the user reads it: an image another VM holds names that VM.
-pub fn start_error(error: vireo::engine::EngineError, name: &str) -> anyhow::Error {
-    match vireo::launch::disks::explain_start_error(&error, name) {
-        Some(message) => anyhow::anyhow!(message),
-        None => error.into(),
-    }
 }
 
 fn console(name: &str) -> anyhow::Result<ExitCode> {
