@@ -9,7 +9,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 runs=${1:-5}
-cargo build --quiet --release --no-default-features --bin vireoctl
+cargo build --quiet --release --no-default-features --bin vireoctl --bin vireo-runner
 set -- $(tools/testbed paths)
 kernel=$1 initrd=$2
 if target/release/vireoctl host-validate 2>/dev/null | grep -Eq '^hardware virtualization +: PASS'; then
