@@ -1173,6 +1173,32 @@ fn force_off_leftovers() -> Vec<String> {
     stopped
 }
 
+/// This process's children that have ended but were never waited for. The app starts each VM's
+/// runner as its own child, so a runner it forgets to reap stays a zombie while the app runs.
+fn zombie_children() -> Vec<String> {
+    let mut zombies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // "pid (comm) S …": the state follows the last ')'.
+            if let Some((comm, rest)) = stat.rsplit_once(')')
+                && rest.trim_start().starts_with('Z')
+            {
+                zombies.push(format!(
+                    "{pid} {})",
+                    comm.split_once('(').map_or("", |c| c.1)
+                ));
+            }
+        }
+    }
+    zombies
+}
+
 fn main() {
     if !vireo::ui::display_available() {
         // Panics (so this test binary fails) under VIREO_REQUIRE_ENV=1.
@@ -1221,13 +1247,24 @@ fn main() {
         }
         let outcome = std::panic::catch_unwind(test);
         let left_running = force_off_leftovers();
+        // A runner that just ended is reaped within moments.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut zombies = zombie_children();
+        while !zombies.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            zombies = zombie_children();
+        }
         match outcome {
-            Ok(()) if left_running.is_empty() => {
+            Ok(()) if left_running.is_empty() && zombies.is_empty() => {
                 println!("test {name} ... ok");
                 passed += 1;
             }
-            Ok(()) => {
+            Ok(()) if zombies.is_empty() => {
                 println!("test {name} ... FAILED: it left {left_running:?} running");
+                failed += 1;
+            }
+            Ok(()) => {
+                println!("test {name} ... FAILED: child processes never reaped: {zombies:?}");
                 failed += 1;
             }
             Err(_) => {

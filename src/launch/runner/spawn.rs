@@ -112,7 +112,18 @@ pub fn spawn_runner(
             let _ = child.wait();
             Err(SpawnError::Refused(message.to_owned()))
         }
-        None if line.trim() == "ready" => Ok(warnings),
+        None if line.trim() == "ready" => {
+            // The runner is this process's child until it ends: reap it then, or every VM
+            // run from the app would leave a zombie behind for as long as the app runs.
+            drop(lines);
+            let reaper = std::thread::Builder::new()
+                .name("runner-reaper".into())
+                .spawn(move || child.wait());
+            if let Err(error) = reaper {
+                tracing::warn!(%error, domain = name, "cannot wait for the runner; it will linger as a zombie when it ends");
+            }
+            Ok(warnings)
+        }
         None => {
             let _ = child.wait();
             Err(early())
