@@ -272,10 +272,13 @@ fn a_cancelled_migration_leaves_the_vm_running_on_the_source() {
     run_guest(&src, "vireo-cancel", "");
 
     // The destination daemon is held (SIGSTOP) once the pre-flight has passed, so the job
-    // cannot finish before it is cancelled; let go once the cancel is in.
+    // cannot finish before it is cancelled; let go soon after the cancel is asked for. The
+    // cancel runs on a thread of its own: libvirt's abort can wait for the held destination
+    // (the job may still be preparing there), and that wait must not hold back the SIGCONT.
     let migration = Migration::new(&src, "vireo-cancel").unwrap();
     let canceller = migration.canceller();
     let mut progress = 0;
+    let mut cancelling = None;
     let err = migration
         .run(
             &src,
@@ -286,13 +289,20 @@ fn a_cancelled_migration_leaves_the_vm_running_on_the_source() {
                 MigrationEvent::Progress(_) => {
                     progress += 1;
                     if progress == 1 {
-                        canceller.cancel().unwrap();
+                        let canceller = canceller.clone();
+                        cancelling = Some(std::thread::spawn(move || canceller.cancel()));
+                        std::thread::sleep(std::time::Duration::from_millis(500));
                         assert!(dest.signal(libc::SIGCONT));
                     }
                 }
             },
         )
         .unwrap_err();
+    cancelling
+        .expect("the cancel was asked for")
+        .join()
+        .unwrap()
+        .unwrap();
     assert!(progress >= 1);
     assert!(
         matches!(err, MigrateError::Cancelled { .. }),

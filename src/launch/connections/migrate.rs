@@ -22,6 +22,12 @@ use super::{ConnectionError, LibvirtConnection};
 /// How often a running migration's progress is read.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How often a cancelled migration's job is aborted again until it ends. libvirt's abort
+/// reaches only a job whose data transfer has begun: one asked for while the destination is
+/// still preparing is lost, and the transfer of a small VM that begins then can finish within
+/// one [`POLL`].
+const ABORT_RETRY: Duration = Duration::from_millis(20);
+
 /// How to migrate (virsh migrate's options of the same names).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrateOptions {
@@ -245,13 +251,22 @@ impl Migration {
         let (domain, cancelled) = (&self.domain, &self.cancelled);
         let result = std::thread::scope(|scope| {
             scope.spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(POLL) {
+                let wait = || match cancelled.load(Ordering::SeqCst) {
+                    true => ABORT_RETRY,
+                    false => POLL,
+                };
+                let mut last_report = std::time::Instant::now();
+                while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(wait()) {
                     if let Some(progress) = job_progress(domain) {
-                        // A cancel that came before the job began reaches it now.
+                        // A cancel that came before the job began, or before its transfer
+                        // did, reaches it now.
                         if cancelled.load(Ordering::SeqCst) {
                             let _ = abort_job(domain);
                         }
-                        on_progress(progress);
+                        if last_report.elapsed() >= POLL {
+                            last_report = std::time::Instant::now();
+                            on_progress(progress);
+                        }
                     }
                 }
             });
