@@ -20,6 +20,8 @@ type Done = Box<dyn FnOnce(Result<(), PrefsError>) + Send>;
 
 /// Preferences in memory with an ordered background writer for one file.
 pub struct LivePrefs {
+    /// The file; `None` where there is no config directory (memory only).
+    path: Option<PathBuf>,
     current: Mutex<Prefs>,
     writer: Mutex<mpsc::Sender<(Change, Done)>>,
 }
@@ -34,17 +36,19 @@ impl LivePrefs {
             Ok(Err(error)) => (Prefs::default(), Some(error)),
             Err(_) => (Prefs::default(), Some(PrefsError::NoConfigDir)),
         };
+        let path = path.ok();
+        let writer_path = path.clone();
         let (tx, rx) = mpsc::channel::<(Change, Done)>();
         std::thread::Builder::new()
             .name("prefs-writer".into())
             .spawn(move || {
                 for (change, done) in rx {
-                    let written = match &path {
-                        Ok(path) => Prefs::load_from(path).and_then(|mut on_disk| {
+                    let written = match &writer_path {
+                        Some(path) => Prefs::load_from(path).and_then(|mut on_disk| {
                             change(&mut on_disk)?;
                             on_disk.save_to(path)
                         }),
-                        Err(_) => Err(PrefsError::NoConfigDir),
+                        None => Err(PrefsError::NoConfigDir),
                     };
                     if let Err(error) = &written {
                         tracing::error!(%error, "could not save the preferences");
@@ -54,6 +58,7 @@ impl LivePrefs {
             })
             .expect("spawning the preferences writer");
         let live = LivePrefs {
+            path,
             current: Mutex::new(prefs),
             writer: Mutex::new(tx),
         };
@@ -68,7 +73,8 @@ impl LivePrefs {
     /// Reads the file again into memory (the app's start: another process may have changed it
     /// since this process last looked). Returns the error of an unreadable file, keeping what
     /// memory held.
-    pub fn reload(&self, path: &std::path::Path) -> Result<(), PrefsError> {
+    pub fn reload(&self) -> Result<(), PrefsError> {
+        let path = self.path.as_deref().ok_or(PrefsError::NoConfigDir)?;
         let prefs = Prefs::load_from(path)?;
         *lock(&self.current) = prefs;
         Ok(())
@@ -102,23 +108,37 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// This process's preferences (the default path), opened on first use.
-fn global() -> &'static LivePrefs {
+/// This process's preferences (the default path), opened, and the file read, on first use.
+/// The second value is `Some(the first read's error, if any)` for the call that opened them.
+fn open_global() -> (&'static LivePrefs, Option<Option<PrefsError>>) {
     static LIVE: OnceLock<LivePrefs> = OnceLock::new();
-    LIVE.get_or_init(|| {
+    let mut first_read = None;
+    let live = LIVE.get_or_init(|| {
         let (live, error) = LivePrefs::open(Prefs::default_path());
-        if let Some(error) = error {
-            tracing::warn!(%error, "preferences unreadable; using the defaults");
-        }
+        first_read = Some(error);
         live
-    })
+    });
+    (live, first_read)
+}
+
+/// This process's preferences, opened on first use.
+fn global() -> &'static LivePrefs {
+    let (live, first_read) = open_global();
+    if let Some(Some(error)) = first_read {
+        tracing::warn!(%error, "preferences unreadable; using the defaults");
+    }
+    live
 }
 
 /// Reads `prefs.toml` into memory: the app calls this once as it starts, before its window
-/// shows. An unreadable file leaves the defaults (or what memory held) and returns the error.
+/// shows (a first use reads it once, a later one reads it again: another process may have
+/// changed it). An unreadable file leaves the defaults (or what memory held) and returns the
+/// error.
 pub fn load_at_start() -> Result<(), PrefsError> {
-    let live = global();
-    live.reload(&Prefs::default_path()?)
+    match open_global() {
+        (_, Some(first_read)) => first_read.map_or(Ok(()), Err),
+        (live, None) => live.reload(),
+    }
 }
 
 /// The preferences in memory (read now if nothing read them yet).
@@ -194,7 +214,7 @@ mod tests {
         let on_disk = Prefs::load_from(&path).unwrap();
         assert!(!on_disk.confirm_force_off);
         assert_eq!(on_disk.new_vm_cpu_mode, CpuModePref::HostPassthrough);
-        live.reload(&path).unwrap();
+        live.reload().unwrap();
         assert_eq!(live.current(), on_disk);
     }
 

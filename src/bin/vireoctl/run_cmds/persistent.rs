@@ -140,17 +140,25 @@ fn simple(name: &str, request: Request, done: &str) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn start(name: &str, attach: bool, paused: bool) -> anyhow::Result<ExitCode> {
-    let warnings = match runner::start_stored(name, paused) {
-        Ok(warnings) => warnings,
+/// Reports a runner's start in this terminal: its warnings, or its refusal as `error: …`
+/// (`Ok(false)`: exit 2 without a second message); any other failure is the error.
+fn started(outcome: Result<Vec<String>, runner::SpawnError>) -> anyhow::Result<bool> {
+    match outcome {
+        Ok(warnings) => {
+            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            Ok(true)
+        }
         Err(runner::SpawnError::Refused(message)) => {
             eprintln!("error: {message}");
-            return Ok(ExitCode::from(2));
+            Ok(false)
         }
-        Err(error) => return Err(error.into()),
-    };
-    for warning in warnings {
-        eprintln!("warning: {warning}");
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn start(name: &str, attach: bool, paused: bool) -> anyhow::Result<ExitCode> {
+    if !started(runner::start_stored(name, paused))? {
+        return Ok(ExitCode::from(2));
     }
     println!(
         "Domain '{name}' started{}",
@@ -206,13 +214,8 @@ pub fn create_detached(file: &Path) -> anyhow::Result<ExitCode> {
     if runner::is_running(&name) {
         bail!("domain '{name}' is already running");
     }
-    match runner::spawn_runner(&name, Some(file), false) {
-        Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
-        Err(runner::SpawnError::Refused(message)) => {
-            eprintln!("error: {message}");
-            return Ok(ExitCode::from(2));
-        }
-        Err(error) => return Err(error.into()),
+    if !started(runner::spawn_runner(&name, Some(file), false))? {
+        return Ok(ExitCode::from(2));
     }
     println!("Domain '{name}' created from {}", file.display());
     Ok(ExitCode::SUCCESS)
